@@ -1,0 +1,3 @@
+"""medsys: a distributed medical management system."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Shared core: settings, topology, database routing, RUT, tokens, audit."""

@@ -1,0 +1,91 @@
+"""The append-only audit log of record access: who, what, when, from which service.
+
+Each service keeps ``audit_log`` in its own database (created by its migrations through
+``create_audit_log``). Append-only is enforced by the database itself with triggers that
+refuse UPDATE and DELETE, so a bug or a compromised app account cannot rewrite history.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    insert,
+    text,
+)
+from sqlalchemy.orm import Session
+
+audit_metadata = MetaData()
+
+audit_log = Table(
+    "audit_log",
+    audit_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),  # token subject: staff id, RUT or service
+    Column("actor_role", String(16), nullable=False),
+    Column("action", String(32), nullable=False),  # read, create, update, ...
+    Column("resource", String(64), nullable=False),  # e.g. "clinical-history"
+    Column("patient_rut", String(12), nullable=True, index=True),
+    Column("via_service", String(32), nullable=True),  # who relayed the request
+    Column("request_id", String(64), nullable=True),
+)
+
+_GUARDS: dict[str, tuple[str, ...]] = {
+    "mysql": (
+        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log FOR EACH ROW "
+        "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'audit_log is append-only'",
+        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log FOR EACH ROW "
+        "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'audit_log is append-only'",
+    ),
+    "postgresql": (
+        "CREATE FUNCTION audit_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$",
+        "CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log "
+        "FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_change()",
+        "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change()",
+    ),
+}
+
+
+def create_audit_log(connection: Connection) -> None:
+    """Create the table and its append-only guards (call from a migration)."""
+    audit_metadata.create_all(connection, tables=[audit_log])
+    for statement in _GUARDS[connection.dialect.name]:
+        connection.execute(text(statement))
+
+
+def record_access(
+    session: Session,
+    *,
+    actor: str,
+    actor_role: str,
+    action: str,
+    resource: str,
+    patient_rut: str | None = None,
+    via_service: str | None = None,
+    request_id: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Add one audit row to the caller's transaction: it commits or rolls back with the work."""
+    session.execute(
+        insert(audit_log).values(
+            occurred_at=now or datetime.now(UTC),
+            actor=actor,
+            actor_role=actor_role,
+            action=action,
+            resource=resource,
+            patient_rut=patient_rut,
+            via_service=via_service,
+            request_id=request_id,
+        )
+    )

@@ -1,0 +1,240 @@
+"""A database pair seen as one: writes go to whichever node is writable *now*.
+
+Exceptions, all ``DatabaseRoutingError``:
+- ``NoPrimaryError``: no node accepts writes (mid-failover, or both down). Retried until the
+  write deadline, then raised.
+- ``SplitBrainError``: two nodes accept writes. We refuse to write anywhere rather than pick.
+- ``CommitOutcomeUnknownError``: the connection died while COMMIT was in flight; the write may
+  or may not have landed, so it is never retried blindly (a caller with an idempotency key
+  may retry it).
+
+The primary is found by asking every node, not by reading the monitor's files: what counts
+is which node really accepts writes, and the database's read-only flag is the fence.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import URL, Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+T = TypeVar("T")
+
+# MariaDB/MySQL: 1290 "running with --read-only", 1836 read-only mode; PostgreSQL: 25006.
+_READ_ONLY_MYSQL_ERRORS = frozenset({1290, 1836})
+_READ_ONLY_SQLSTATE = "25006"
+_WRITABLE_QUERY = {
+    "mysql": "SELECT @@global.read_only = 0",
+    "postgresql": "SELECT NOT pg_is_in_recovery()",
+}
+
+
+class DatabaseRoutingError(RuntimeError):
+    """Base of the errors raised by ReplicatedDatabase."""
+
+
+class NoPrimaryError(DatabaseRoutingError):
+    pass
+
+
+class SplitBrainError(DatabaseRoutingError):
+    pass
+
+
+class CommitOutcomeUnknownError(DatabaseRoutingError):
+    pass
+
+
+class _RetryableError(Exception):
+    """Internal: the write certainly did not commit and may go to another node."""
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    url: URL
+
+
+def mariadb_url(*, user: str, password: str, port: int, database: str | None = None) -> URL:
+    return URL.create(
+        "mysql+pymysql",
+        username=user,
+        password=password,
+        host="127.0.0.1",
+        port=port,
+        database=database,
+        query={"charset": "utf8mb4"},
+    )
+
+
+def postgres_url(*, user: str, password: str, port: int, database: str = "postgres") -> URL:
+    return URL.create(
+        "postgresql+psycopg",
+        username=user,
+        password=password,
+        host="127.0.0.1",
+        port=port,
+        database=database,
+    )
+
+
+def _connect_args(url: URL, connect_timeout: float) -> dict[str, object]:
+    if url.get_backend_name() == "mysql":
+        # read_timeout bounds a hung server; it is above the semi-sync fallback wait.
+        return {"connect_timeout": connect_timeout, "read_timeout": 15, "write_timeout": 15}
+    return {"connect_timeout": max(2, round(connect_timeout))}
+
+
+def _is_read_only_rejection(error: DBAPIError) -> bool:
+    original = error.orig
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate == _READ_ONLY_SQLSTATE:
+        return True
+    args = getattr(original, "args", ())
+    return bool(args) and args[0] in _READ_ONLY_MYSQL_ERRORS
+
+
+def _is_transport_failure(error: DBAPIError) -> bool:
+    return error.connection_invalidated or isinstance(error, OperationalError)
+
+
+class ReplicatedDatabase:
+    def __init__(
+        self,
+        nodes: Sequence[Node],
+        *,
+        connect_timeout: float = 1.0,
+        failover_deadline: float = 20.0,
+        pool_size: int = 5,
+    ) -> None:
+        if not nodes:
+            raise ValueError("a replicated database needs at least one node")
+        self._engines: dict[str, Engine] = {
+            node.name: create_engine(
+                node.url,
+                pool_pre_ping=True,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_recycle=300,
+                connect_args=_connect_args(node.url, connect_timeout),
+            )
+            for node in nodes
+        }
+        self._backend = nodes[0].url.get_backend_name()
+        self._failover_deadline = failover_deadline
+        self._primary: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        return tuple(self._engines)
+
+    def engine(self, node: str) -> Engine:
+        return self._engines[node]
+
+    def is_writable(self, node: str) -> bool | None:
+        """True/False as the node says; None when it cannot be asked."""
+        try:
+            with self._engines[node].connect() as connection:
+                return bool(connection.execute(text(_WRITABLE_QUERY[self._backend])).scalar())
+        except DBAPIError:
+            return None
+
+    def find_primary(self) -> str:
+        writable = [name for name in self._engines if self.is_writable(name)]
+        if len(writable) > 1:
+            raise SplitBrainError(f"more than one node accepts writes: {', '.join(writable)}")
+        if not writable:
+            raise NoPrimaryError("no node of the pair accepts writes right now")
+        with self._lock:
+            self._primary = writable[0]
+        return writable[0]
+
+    def forget_primary(self) -> None:
+        with self._lock:
+            self._primary = None
+        for engine in self._engines.values():
+            engine.dispose()
+
+    @property
+    def primary(self) -> str:
+        current = self._primary
+        return current if current is not None else self.find_primary()
+
+    def reader(self, *, prefer_replica: bool = False) -> Engine:
+        """An engine for reads: a reachable replica when asked for, else the primary."""
+        if prefer_replica:
+            for name in self._engines:
+                if name != self._primary and self.is_writable(name) is False:
+                    return self._engines[name]
+        return self._engines[self.primary]
+
+    def write(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one transaction on the primary, following a failover if needed."""
+        retrying = Retrying(
+            stop=stop_after_delay(self._failover_deadline),
+            wait=wait_exponential_jitter(initial=0.05, max=0.5),
+            retry=retry_if_exception_type((_RetryableError, NoPrimaryError)),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                return self._write_once(work)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _write_once(self, work: Callable[[Session], T]) -> T:
+        with Session(self._engines[self.primary]) as session:
+            try:
+                result = work(session)
+                session.flush()
+            except DBAPIError as error:
+                self._classify_before_commit(error)
+                raise
+            try:
+                session.commit()
+            except DBAPIError as error:
+                if _is_read_only_rejection(error):
+                    self.forget_primary()
+                    raise _RetryableError(str(error)) from error
+                if _is_transport_failure(error):
+                    self.forget_primary()
+                    raise CommitOutcomeUnknownError(
+                        "the connection was lost during COMMIT; the write may have landed"
+                    ) from error
+                raise
+        return result
+
+    def _classify_before_commit(self, error: DBAPIError) -> None:
+        if _is_read_only_rejection(error) or _is_transport_failure(error):
+            self.forget_primary()
+            raise _RetryableError(str(error)) from error
+
+    def read(self, work: Callable[[Session], T], *, prefer_replica: bool = False) -> T:
+        """Reads are safe to repeat, so any transport failure is retried until the deadline."""
+        deadline = time.monotonic() + self._failover_deadline
+        while True:
+            try:
+                with Session(self.reader(prefer_replica=prefer_replica)) as session:
+                    return work(session)
+            except (DBAPIError, NoPrimaryError) as error:
+                retryable = isinstance(error, NoPrimaryError) or _is_transport_failure(error)
+                if not retryable or time.monotonic() >= deadline:
+                    raise
+                self.forget_primary()
+                time.sleep(0.1)
+
+    def dispose(self) -> None:
+        for engine in self._engines.values():
+            engine.dispose()

@@ -1,0 +1,64 @@
+"""Local secrets made at the first ``medsys up``: the token signing key and database passwords.
+
+Kept in one JSON file readable only by its owner. Nothing secret is ever committed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as token_source
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from medsys.core.settings import Settings
+
+
+class SecretsMissingError(RuntimeError):
+    """The system was never brought up here: there is no secrets file."""
+
+
+@dataclass(frozen=True)
+class Secrets:
+    token_key: str
+    admin_password: str  # medsys_admin: launcher and monitors (promotion needs privileges)
+    replication_password: str
+    app_password: str  # one per system is enough: each app user only sees its own schema
+
+
+def _path(settings: Settings) -> Path:
+    return settings.secrets_dir / "secrets.json"
+
+
+def _fresh() -> Secrets:
+    return Secrets(
+        token_key=token_source.token_urlsafe(48),
+        admin_password=token_source.token_urlsafe(24),
+        replication_password=token_source.token_urlsafe(24),
+        app_password=token_source.token_urlsafe(24),
+    )
+
+
+def ensure_secrets(settings: Settings) -> Secrets:
+    path = _path(settings)
+    if path.exists():
+        return load_secrets(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    made = _fresh()
+    temporary = path.with_suffix(".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(asdict(made), handle)
+    temporary.replace(path)
+    return made
+
+
+def load_secrets(settings: Settings) -> Secrets:
+    path = _path(settings)
+    if not path.exists():
+        raise SecretsMissingError(f"no secrets at {path}: run `medsys up` first")
+    try:
+        return Secrets(**json.loads(path.read_text()))
+    except (ValueError, TypeError) as error:
+        raise SecretsMissingError(f"{path} is damaged ({error}); it is not rewritten") from None

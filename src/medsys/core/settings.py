@@ -1,0 +1,142 @@
+"""Typed settings from one optional TOML file and ``MEDSYS_*`` environment variables.
+
+Built on demand by ``load_settings`` (never at import time) so tests and the launcher can
+run several independent systems side by side, each with its own state folder and ports.
+
+Precedence, lowest first: defaults, the config file, the environment.
+Config file: ``$MEDSYS_CONFIG`` or ``./medsys.toml``::
+
+    state_dir = "/var/lib/medsys"
+    port_offset = 0
+    service_user = "medsys"
+    [ports]
+    mariadb-master = 13306
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from medsys.core.topology import DEFAULT_PORTS
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used as written."""
+
+
+def _env_key(service: str) -> str:
+    return "MEDSYS_PORT_" + service.upper().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path
+    port_offset: int = 0
+    port_overrides: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    service_user: str = "medsys"
+
+    def port(self, service: str) -> int:
+        if service in self.port_overrides:
+            return self.port_overrides[service]
+        try:
+            return DEFAULT_PORTS[service] + self.port_offset
+        except KeyError:
+            raise SettingsError(f"unknown service {service!r}") from None
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "log"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "data"
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.state_dir / "conf"
+
+    @property
+    def cluster_dir(self) -> Path:
+        """Persisted pair state: who is primary, the term, pending acknowledgements."""
+        return self.state_dir / "cluster"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.state_dir / "secrets"
+
+    def to_environ(self) -> dict[str, str]:
+        """Environment that makes a child process load exactly these settings."""
+        environ = {
+            "MEDSYS_STATE_DIR": str(self.state_dir),
+            "MEDSYS_PORT_OFFSET": str(self.port_offset),
+            "MEDSYS_SERVICE_USER": self.service_user,
+        }
+        for service, port in self.port_overrides.items():
+            environ[_env_key(service)] = str(port)
+        return environ
+
+
+def _as_int(value: object, what: str) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise SettingsError(f"{what} must be a whole number, got {value!r}") from None
+
+
+def _read_config_file(environ: Mapping[str, str]) -> dict[str, object]:
+    explicit = environ.get("MEDSYS_CONFIG")
+    path = Path(explicit) if explicit else Path("medsys.toml")
+    if not path.exists():
+        if explicit:
+            raise SettingsError(f"MEDSYS_CONFIG names {path}, which does not exist")
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"{path} is not valid TOML: {error}") from None
+
+
+def _port_overrides(file_ports: object, environ: Mapping[str, str]) -> dict[str, int]:
+    overrides: dict[str, int] = {}
+    if isinstance(file_ports, dict):
+        for service, port in file_ports.items():
+            overrides[str(service)] = _as_int(port, f"port of {service}")
+    for service in DEFAULT_PORTS:
+        if _env_key(service) in environ:
+            overrides[service] = _as_int(environ[_env_key(service)], _env_key(service))
+    for service, port in overrides.items():
+        if service not in DEFAULT_PORTS:
+            raise SettingsError(f"unknown service {service!r} in port settings")
+        if not 1 <= port <= 65535:
+            raise SettingsError(f"port {port} of {service} is outside 1-65535")
+    return overrides
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    file_values = _read_config_file(environ)
+    state_dir = environ.get("MEDSYS_STATE_DIR") or str(file_values.get("state_dir", "var"))
+    offset = _as_int(
+        environ.get("MEDSYS_PORT_OFFSET", file_values.get("port_offset", 0)), "port_offset"
+    )
+    user = environ.get("MEDSYS_SERVICE_USER") or str(file_values.get("service_user", "medsys"))
+    overrides = _port_overrides(file_values.get("ports"), environ)
+    settings = Settings(
+        state_dir=Path(state_dir).absolute(),
+        port_offset=offset,
+        port_overrides=MappingProxyType(overrides),
+        service_user=user,
+    )
+    for service in DEFAULT_PORTS:
+        if not 1 <= settings.port(service) <= 65535:
+            raise SettingsError(f"port offset {offset} puts {service} outside 1-65535")
+    return settings

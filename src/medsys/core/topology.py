@@ -1,0 +1,107 @@
+"""The fixed names and default ports of DESIGN.md: one source for launcher, monitors and apps.
+
+Node names are identities, not roles: which node of a pair is primary lives in the pair's
+persisted state (see ``medsys.failover.state``), never here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Engine(StrEnum):
+    MARIADB = "mariadb"  # also serves the MySQL-protocol portal pair
+    POSTGRES = "postgres"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A replicated database pair: the first node starts as primary."""
+
+    name: str
+    engine: Engine
+    nodes: tuple[str, str]
+    database: str
+    app_user: str
+    monitor: str
+
+    @property
+    def initial_primary(self) -> str:
+        return self.nodes[0]
+
+    def other(self, node: str) -> str:
+        first, second = self.nodes
+        if node == first:
+            return second
+        if node == second:
+            return first
+        raise KeyError(f"{node} is not a node of the {self.name} pair")
+
+
+PAIRS: tuple[Pair, ...] = (
+    Pair(
+        "clinical",
+        Engine.MARIADB,
+        ("mariadb-master", "mariadb-replica"),
+        "app1",
+        "app1",
+        "mariadb-monitor",
+    ),
+    Pair(
+        "admin",
+        Engine.POSTGRES,
+        ("postgres_primary", "postgres_replica"),
+        "app2",
+        "app2",
+        "postgres-monitor",
+    ),
+    Pair(
+        "portal",
+        Engine.MARIADB,
+        ("mysql_primary", "mysql_replica"),
+        "app3",
+        "app3",
+        "mysql-monitor",
+    ),
+)
+
+DEFAULT_PORTS: dict[str, int] = {
+    "app1": 5001,
+    "app1-replica": 5002,
+    "app2-1": 3012,
+    "app2-2": 3022,
+    "nginx": 3002,
+    "app3": 3003,
+    "middleware": 8000,
+    "mariadb-master": 3306,
+    "mariadb-replica": 3309,
+    "postgres_primary": 5433,
+    "postgres_replica": 5434,
+    "mysql_primary": 3307,
+    "mysql_replica": 3308,
+}
+
+
+def pair_named(name: str) -> Pair:
+    for pair in PAIRS:
+        if pair.name == name:
+            return pair
+    raise KeyError(f"no database pair named {name!r}")
+
+
+def pair_of_node(node: str) -> Pair:
+    for pair in PAIRS:
+        if node in pair.nodes:
+            return pair
+    raise KeyError(f"{node!r} is not a database node")
+
+
+def pair_of_monitor(monitor: str) -> Pair:
+    for pair in PAIRS:
+        if pair.monitor == monitor:
+            return pair
+    raise KeyError(f"{monitor!r} is not a monitor")
+
+
+DATABASE_NODES: tuple[str, ...] = tuple(node for pair in PAIRS for node in pair.nodes)
