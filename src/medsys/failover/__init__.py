@@ -1,0 +1,1 @@
+"""Database failover: persisted pair state, the pure decision, and the monitor loop."""

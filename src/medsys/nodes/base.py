@@ -1,0 +1,120 @@
+"""What every engine adapter offers, and the plain data its probes return."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from medsys.core.secrets import Secrets
+from medsys.core.settings import Settings
+from medsys.core.topology import Pair
+
+INITIALISED_MARKER = ".medsys-initialised"
+
+
+class Role(StrEnum):
+    PRIMARY = "primary"
+    REPLICA = "replica"
+
+
+class NodeError(RuntimeError):
+    """A node could not be initialised, bootstrapped or changed; the message says why."""
+
+
+@dataclass(frozen=True)
+class NodeProbe:
+    """One look at a node. ``reachable`` False means every other field is unknown."""
+
+    node: str
+    reachable: bool
+    writable: bool = False
+    upstream_port: int | None = None  # the primary a replica is configured to follow
+    receiving: bool = False  # replica: connected to its upstream and streaming
+    replica_streaming: bool = False  # primary: a replica is attached and streaming
+    sync_configured: bool = False  # primary: synchronous/semi-sync replication switched on
+    sync_active: bool = False  # primary: commits wait for the replica right now
+    position: str | None = None  # GTID position or LSN, engine's own notation
+    lag: str | None = None  # for people: "0 B", "3 s"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceUser:
+    name: str
+    uid: int
+    gid: int
+
+
+def service_user(settings: Settings) -> ServiceUser:
+    """Databases never run as root: as root we use the configured user, else ourselves."""
+    if os.geteuid() == 0:
+        try:
+            entry = pwd.getpwnam(settings.service_user)
+        except KeyError:
+            raise NodeError(
+                f"user {settings.service_user!r} does not exist; `medsys up` creates it"
+            ) from None
+    else:
+        entry = pwd.getpwuid(os.geteuid())
+    return ServiceUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
+
+
+def run_as_service_user(
+    settings: Settings, argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    program = Path(argv[0]).name
+    user = service_user(settings)
+    if os.geteuid() == 0:
+        argv = ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups", *argv]
+    merged = {**os.environ, **(env or {})}
+    result = subprocess.run(
+        argv, capture_output=True, text=True, env=merged, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        output = (result.stderr or result.stdout).strip()[-800:]
+        raise NodeError(f"{program} failed: {output}")
+    return result
+
+
+def owned_directory(settings: Settings, path: Path, mode: int = 0o700) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    user = service_user(settings)
+    if os.geteuid() == 0:
+        os.chown(path, user.uid, user.gid)
+    path.chmod(mode)
+    return path
+
+
+class NodeAdapter(Protocol):
+    pair: Pair
+
+    def data_dir(self, settings: Settings, node: str) -> Path: ...
+
+    def is_initialised(self, settings: Settings, node: str) -> bool: ...
+
+    def initialise(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> None:
+        """Create the node's data from nothing (a primary) or from the primary (a replica)."""
+
+    def boot_argv(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> list[str]:
+        """Prepare files and return the server's argv for booting in ``role``."""
+
+    def bootstrap_primary(self, settings: Settings, secrets: Secrets, node: str) -> None:
+        """Users and the application database; idempotent."""
+
+    def attach_replica(
+        self, settings: Settings, secrets: Secrets, replica: str, primary: str
+    ) -> None:
+        """Make ``replica`` follow ``primary``; idempotent."""
+
+    def probe(self, settings: Settings, secrets: Secrets, node: str) -> NodeProbe: ...
+
+    def ping(self, settings: Settings, node: str) -> bool:
+        """Answers SQL as the local superuser (before our own users exist)."""
+
+    def set_synchronous(self, settings: Settings, secrets: Secrets, node: str, on: bool) -> None:
+        """Make the primary's commits wait for the replica (on) or not (off)."""

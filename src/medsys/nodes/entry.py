@@ -1,0 +1,82 @@
+"""The process supervisord runs for a database node: ``python -m medsys.nodes.entry NODE``.
+
+It reads the pair's persisted state and boots the node as primary only if the state names
+it; otherwise read-only / as a standby. This is the first fence against split brain: a
+crashed primary that supervisord or an operator restarts after a failover comes back
+unable to take writes. Then it drops root and becomes the server (exec), so supervisord
+signals the server itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from medsys.core.secrets import load_secrets
+from medsys.core.settings import load_settings
+from medsys.core.topology import pair_of_node
+from medsys.failover.state import read_pair_state
+from medsys.nodes import adapter_for
+from medsys.nodes.base import Role, service_user
+
+LEFTOVER_WAIT_SECONDS = 20.0
+
+
+def _leftover_processes(datadir: Path) -> list[int]:
+    """Processes still working in the data folder (a killed server's orphans)."""
+    found = []
+    for process in psutil.process_iter(["pid", "cwd"]):
+        try:
+            if process.info["cwd"] and Path(process.info["cwd"]) == datadir:
+                if process.pid != os.getpid() and process.status() != psutil.STATUS_ZOMBIE:
+                    found.append(process.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def _wait_for_leftovers(datadir: Path) -> None:
+    deadline = time.monotonic() + LEFTOVER_WAIT_SECONDS
+    while (pids := _leftover_processes(datadir)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if pids:
+        print(f"processes {pids} still use {datadir}; starting anyway", file=sys.stderr)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m medsys.nodes.entry NODE", file=sys.stderr)
+        return 2
+    node = argv[1]
+    settings = load_settings()
+    pair = pair_of_node(node)
+    state = read_pair_state(settings, pair)
+    if state is None:
+        print(f"{pair.name} has no recorded state; run `medsys up`", file=sys.stderr)
+        return 3
+    role = Role.PRIMARY if state.primary == node else Role.REPLICA
+    adapter = adapter_for(pair)
+    server_argv = adapter.boot_argv(settings, load_secrets(settings), node, role)
+    _wait_for_leftovers(adapter.data_dir(settings, node))
+    print(
+        f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} medsys: booting {node} as {role} "
+        f"(term {state.term}, recorded primary {state.primary})",
+        flush=True,
+    )
+    if os.geteuid() == 0:
+        user = service_user(settings)
+        os.setgroups([])
+        os.setgid(user.gid)
+        os.setuid(user.uid)
+        os.environ["HOME"] = str(settings.state_dir)
+        os.environ["USER"] = user.name
+    os.chdir(adapter.data_dir(settings, node))
+    os.execv(server_argv[0], server_argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))

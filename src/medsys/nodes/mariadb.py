@@ -1,0 +1,284 @@
+"""MariaDB nodes: the clinical pair and the MySQL-protocol portal pair.
+
+Replication is GTID-based and semi-synchronous (AFTER_SYNC) with a bounded fallback, so a
+commit acknowledged while the replica is up is already on it. Semi-sync is enabled on the
+primary only: on a replica it stalls the SQL thread (see NOTES-local-databases.md).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pymysql.cursors
+
+from medsys.core.secrets import Secrets
+from medsys.core.settings import Settings
+from medsys.core.topology import Pair
+from medsys.nodes.base import (
+    INITIALISED_MARKER,
+    NodeError,
+    NodeProbe,
+    Role,
+    owned_directory,
+    run_as_service_user,
+    service_user,
+)
+
+ADMIN_USER = "medsys_admin"
+REPLICATION_USER = "medsys_repl"
+SEMI_SYNC_TIMEOUT_MS = 1000  # a commit waits at most this long for an absent replica
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class MariaDBAdapter:
+    def __init__(self, pair: Pair) -> None:
+        self.pair = pair
+
+    # --- files -------------------------------------------------------------------------
+    def data_dir(self, settings: Settings, node: str) -> Path:
+        return settings.data_dir / node
+
+    def _run_dir(self, settings: Settings, node: str) -> Path:
+        return settings.run_dir / node
+
+    def _socket(self, settings: Settings, node: str) -> Path:
+        return self._run_dir(settings, node) / "mariadb.sock"
+
+    def _defaults_file(self, settings: Settings, node: str) -> Path:
+        return settings.conf_dir / f"{node}.cnf"
+
+    def is_initialised(self, settings: Settings, node: str) -> bool:
+        return (self.data_dir(settings, node) / INITIALISED_MARKER).exists()
+
+    def _write_defaults(self, settings: Settings, node: str) -> Path:
+        server_id = self.pair.nodes.index(node) + 1
+        datadir = self.data_dir(settings, node)
+        socket = self._socket(settings, node)
+        lines = [
+            "[mariadbd]",
+            f"datadir={datadir}",
+            f"port={settings.port(node)}",
+            "bind-address=127.0.0.1",
+            f"socket={socket}",
+            f"pid-file={self._run_dir(settings, node) / 'mariadb.pid'}",
+            f"server-id={server_id}",
+            f"log-bin={node}-bin",
+            f"relay-log={node}-relay",
+            "log-slave-updates=ON",
+            "binlog-format=ROW",
+            "sync-binlog=1",
+            "innodb-flush-log-at-trx-commit=1",
+            "gtid-strict-mode=ON",
+            "log-bin-trust-function-creators=ON",
+            "skip-name-resolve",
+            "performance-schema=OFF",
+            "innodb-buffer-pool-size=32M",
+            "innodb-log-file-size=32M",
+            "key-buffer-size=4M",
+            "max-connections=200",
+            "character-set-server=utf8mb4",
+            "collation-server=utf8mb4_unicode_ci",
+            "default-time-zone=+00:00",
+            "rpl-semi-sync-master-wait-point=AFTER_SYNC",
+            f"rpl-semi-sync-master-timeout={SEMI_SYNC_TIMEOUT_MS}",
+            "rpl-semi-sync-master-wait-no-slave=OFF",
+            "rpl-semi-sync-slave-enabled=ON",
+            "slave-net-timeout=4",
+            "[client]",
+            f"socket={socket}",
+            f"port={settings.port(node)}",
+            "",
+        ]
+        settings.conf_dir.mkdir(parents=True, exist_ok=True)
+        path = self._defaults_file(settings, node)
+        path.write_text("\n".join(lines))
+        path.chmod(0o644)
+        return path
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def initialise(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> None:
+        """Both nodes start from an empty install; the replica then replays the primary."""
+        defaults = self._write_defaults(settings, node)
+        datadir = owned_directory(settings, self.data_dir(settings, node))
+        owned_directory(settings, self._run_dir(settings, node), 0o755)
+        self._install(defaults, service_user(settings).name)
+        marker = datadir / INITIALISED_MARKER
+        marker.write_text(f"{node}\n")
+
+    def _install(self, defaults: Path, user: str) -> None:
+        result = subprocess.run(
+            [
+                "mariadb-install-db",
+                f"--defaults-file={defaults}",
+                f"--user={user}",
+                "--skip-test-db",
+                "--auth-root-authentication-method=socket",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=180,
+        )
+        if result.returncode != 0:
+            raise NodeError(f"mariadb-install-db failed: {result.stderr.strip()[-800:]}")
+
+    def boot_argv(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> list[str]:
+        defaults = self._write_defaults(settings, node)
+        owned_directory(settings, self._run_dir(settings, node), 0o755)
+        argv = ["/usr/sbin/mariadbd", f"--defaults-file={defaults}"]
+        if role is Role.PRIMARY:
+            return [*argv, "--read-only=OFF", "--rpl-semi-sync-master-enabled=ON"]
+        # A node that is not the recorded primary boots unable to take application writes,
+        # and an interrupted commit of an ex-primary is rolled back, not replicated.
+        return [
+            *argv,
+            "--read-only=ON",
+            "--rpl-semi-sync-master-enabled=OFF",
+            "--init-rpl-role=SLAVE",
+        ]
+
+    def _root_sql(self, settings: Settings, node: str, sql: str) -> str:
+        """SQL as the local superuser over the node's socket (before our users exist)."""
+        local_user = "root" if os.geteuid() == 0 else getpass.getuser()
+        result = subprocess.run(
+            [
+                "mariadb",
+                f"--defaults-file={self._defaults_file(settings, node)}",
+                f"--user={local_user}",
+                "--batch",
+                "--skip-column-names",
+                "-e",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        if result.returncode != 0:
+            raise NodeError(f"SQL on {node} failed: {result.stderr.strip()[-800:]}")
+        return result.stdout
+
+    def bootstrap_primary(self, settings: Settings, secrets: Secrets, node: str) -> None:
+        database, app_user = self.pair.database, self.pair.app_user
+        host = "'127.0.0.1'"
+        statements = [
+            f"CREATE USER IF NOT EXISTS '{ADMIN_USER}'@{host} "
+            f"IDENTIFIED BY {_quote(secrets.admin_password)}",
+            f"GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@{host} WITH GRANT OPTION",
+            f"CREATE USER IF NOT EXISTS '{REPLICATION_USER}'@{host} "
+            f"IDENTIFIED BY {_quote(secrets.replication_password)}",
+            f"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '{REPLICATION_USER}'@{host}",
+            f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4",
+            f"CREATE USER IF NOT EXISTS '{app_user}'@{host} "
+            f"IDENTIFIED BY {_quote(secrets.app_password)}",
+            # No global privilege: read_only=ON then really stops the application.
+            f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{app_user}'@{host}",
+        ]
+        self._root_sql(settings, node, ";\n".join(statements) + ";")
+
+    def attach_replica(
+        self, settings: Settings, secrets: Secrets, replica: str, primary: str
+    ) -> None:
+        status = self._root_sql(settings, replica, "SHOW SLAVE STATUS\\G")
+        wanted_port = f"Master_Port: {settings.port(primary)}"
+        if wanted_port in status and "Slave_IO_Running: Yes" in status:
+            return
+        statements = [
+            "STOP SLAVE",
+            # A node that wrote as primary resumes after everything it wrote itself.
+            "SET GLOBAL gtid_slave_pos = @@global.gtid_binlog_pos",
+            "CHANGE MASTER TO MASTER_HOST='127.0.0.1', "
+            f"MASTER_PORT={settings.port(primary)}, MASTER_USER='{REPLICATION_USER}', "
+            f"MASTER_PASSWORD={_quote(secrets.replication_password)}, "
+            "MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=2",
+            "START SLAVE",
+        ]
+        if status.strip():
+            statements.pop(1)  # already following someone: keep the position it has
+        self._root_sql(settings, replica, ";\n".join(statements) + ";")
+
+    # --- observation -------------------------------------------------------------------
+    def connect_admin(
+        self, settings: Settings, secrets: Secrets, node: str, timeout: float = 1.0
+    ) -> pymysql.connections.Connection[Any]:
+        return pymysql.connect(
+            host="127.0.0.1",
+            port=settings.port(node),
+            user=ADMIN_USER,
+            password=secrets.admin_password,
+            connect_timeout=timeout,
+            read_timeout=max(2.0, timeout),
+            write_timeout=max(2.0, timeout),
+            cursorclass=pymysql.cursors.DictCursor,
+            autocommit=True,
+        )
+
+    def probe(self, settings: Settings, secrets: Secrets, node: str) -> NodeProbe:
+        try:
+            connection = self.connect_admin(settings, secrets, node)
+        except pymysql.MySQLError as error:
+            return NodeProbe(node=node, reachable=False, error=str(error))
+        try:
+            with connection.cursor() as cursor:
+                return self._probe_with(cursor, node)
+        except pymysql.MySQLError as error:
+            return NodeProbe(node=node, reachable=False, error=str(error))
+        finally:
+            connection.close()
+
+    def _probe_with(self, cursor: Any, node: str) -> NodeProbe:
+        cursor.execute("SELECT @@global.read_only AS ro, @@global.gtid_current_pos AS pos")
+        head = cursor.fetchone()
+        cursor.execute("SHOW SLAVE STATUS")
+        replica = cursor.fetchone()
+        cursor.execute(
+            "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST "
+            "WHERE COMMAND LIKE 'Binlog Dump%'"
+        )
+        dumps = int(cursor.fetchone()["n"])
+        cursor.execute("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_status'")
+        semi = cursor.fetchone()
+        cursor.execute("SELECT @@global.rpl_semi_sync_master_enabled AS enabled")
+        semi_enabled = bool(int(cursor.fetchone()["enabled"]))
+        writable = not bool(int(head["ro"]))
+        lag = None
+        if replica and replica.get("Seconds_Behind_Master") is not None:
+            lag = f"{replica['Seconds_Behind_Master']} s"
+        return NodeProbe(
+            node=node,
+            reachable=True,
+            writable=writable,
+            upstream_port=int(replica["Master_Port"]) if replica else None,
+            receiving=bool(replica) and replica.get("Slave_IO_Running") == "Yes",
+            replica_streaming=dumps > 0,
+            sync_configured=semi_enabled,
+            sync_active=bool(semi) and semi["Value"] == "ON",
+            position=str(head["pos"]),
+            lag=lag,
+            error=(replica or {}).get("Last_IO_Error") or (replica or {}).get("Last_SQL_Error"),
+        )
+
+    def ping(self, settings: Settings, node: str) -> bool:
+        """Answers SQL over its local socket (works before our users exist)."""
+        try:
+            self._root_sql(settings, node, "SELECT 1")
+        except (NodeError, subprocess.TimeoutExpired):
+            return False
+        return True
+
+    def set_synchronous(self, settings: Settings, secrets: Secrets, node: str, on: bool) -> None:
+        connection = self.connect_admin(settings, secrets, node, timeout=2.0)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET GLOBAL rpl_semi_sync_master_enabled = {'ON' if on else 'OFF'}")
+        finally:
+            connection.close()

@@ -1,0 +1,278 @@
+"""PostgreSQL nodes: the admin pair.
+
+Per-node settings (port, socket folder, cluster name, whom to follow) go on the server's
+command line, never into postgresql.conf/.auto.conf: pg_basebackup and pg_rewind copy those
+files from the other node. Synchronous replication is switched by the monitor only
+(``synchronous_standby_names`` via ALTER SYSTEM), because with the standby down a
+synchronous commit waits forever.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from medsys.core.secrets import Secrets
+from medsys.core.settings import Settings
+from medsys.core.topology import Pair
+from medsys.nodes.base import (
+    INITIALISED_MARKER,
+    NodeError,
+    NodeProbe,
+    Role,
+    owned_directory,
+    run_as_service_user,
+    service_user,
+)
+
+ADMIN_USER = "medsys_admin"
+REPLICATION_USER = "medsys_repl"
+SUPERUSER = "postgres"
+
+
+def postgres_bin(program: str) -> str:
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{program}"))
+    if not candidates:
+        raise NodeError(f"PostgreSQL's {program} not found under /usr/lib/postgresql")
+    return str(candidates[-1])
+
+
+class PostgresAdapter:
+    def __init__(self, pair: Pair) -> None:
+        self.pair = pair
+
+    def data_dir(self, settings: Settings, node: str) -> Path:
+        return settings.data_dir / node
+
+    def _socket_dir(self, settings: Settings, node: str) -> Path:
+        return settings.run_dir / node
+
+    def _passfile(self, settings: Settings, node: str) -> Path:
+        return settings.conf_dir / f"{node}.pgpass"
+
+    def is_initialised(self, settings: Settings, node: str) -> bool:
+        return (self.data_dir(settings, node) / INITIALISED_MARKER).exists()
+
+    def _write_passfile(self, settings: Settings, secrets: Secrets, node: str) -> Path:
+        settings.conf_dir.mkdir(parents=True, exist_ok=True)
+        path = self._passfile(settings, node)
+        path.write_text(f"127.0.0.1:*:*:{REPLICATION_USER}:{secrets.replication_password}\n")
+        user = service_user(settings)
+        if os.geteuid() == 0:
+            os.chown(path, user.uid, user.gid)
+        path.chmod(0o600)
+        return path
+
+    def _conninfo_to(self, settings: Settings, node: str, upstream: str) -> str:
+        return (
+            f"host=127.0.0.1 port={settings.port(upstream)} user={REPLICATION_USER} "
+            f"passfile={self._passfile(settings, node)} application_name={node} "
+            "connect_timeout=2"
+        )
+
+    def initialise(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> None:
+        datadir = self.data_dir(settings, node)
+        owned_directory(settings, datadir)
+        owned_directory(settings, self._socket_dir(settings, node), 0o755)
+        passfile = self._write_passfile(settings, secrets, node)
+        if role is Role.PRIMARY:
+            run_as_service_user(
+                settings,
+                [
+                    postgres_bin("initdb"),
+                    "-D",
+                    str(datadir),
+                    "-U",
+                    SUPERUSER,
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--no-locale",
+                    "--data-checksums",
+                ],
+            )
+        else:
+            upstream = self.pair.other(node)
+            run_as_service_user(
+                settings,
+                [
+                    postgres_bin("pg_basebackup"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(settings.port(upstream)),
+                    "-U",
+                    REPLICATION_USER,
+                    "-D",
+                    str(datadir),
+                    "--wal-method=stream",
+                    "--checkpoint=fast",
+                    "--no-password",
+                ],
+                env={"PGPASSFILE": str(passfile)},
+            )
+        (datadir / INITIALISED_MARKER).write_text(f"{node}\n")
+
+    def boot_argv(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> list[str]:
+        datadir = self.data_dir(settings, node)
+        owned_directory(settings, self._socket_dir(settings, node), 0o755)
+        self._write_passfile(settings, secrets, node)
+        standby_signal = datadir / "standby.signal"
+        if role is Role.REPLICA and not standby_signal.exists():
+            standby_signal.touch()
+            user = service_user(settings)
+            if os.geteuid() == 0:
+                os.chown(standby_signal, user.uid, user.gid)
+        settings_args = {
+            "port": str(settings.port(node)),
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": str(self._socket_dir(settings, node)),
+            "cluster_name": node,
+            "primary_conninfo": self._conninfo_to(settings, node, self.pair.other(node)),
+            "shared_buffers": "32MB",
+            "max_connections": "150",
+            "wal_level": "replica",
+            "wal_log_hints": "on",
+            "wal_keep_size": "512MB",
+            "max_wal_senders": "5",
+            "hot_standby": "on",
+            "wal_receiver_timeout": "5s",
+            "wal_sender_timeout": "5s",
+            "wal_retrieve_retry_interval": "1s",
+            "timezone": "UTC",
+            "log_timezone": "UTC",
+            "log_line_prefix": "%m [%p] ",
+            "logging_collector": "off",
+        }
+        argv = [postgres_bin("postgres"), "-D", str(datadir)]
+        for name, value in settings_args.items():
+            argv += ["-c", f"{name}={value}"]
+        return argv
+
+    def _superuser_connection(self, settings: Settings, node: str) -> psycopg.Connection[tuple]:  # type: ignore[type-arg]
+        return psycopg.connect(
+            host=str(self._socket_dir(settings, node)),
+            port=settings.port(node),
+            user=SUPERUSER,
+            dbname="postgres",
+            autocommit=True,
+            connect_timeout=5,
+        )
+
+    def bootstrap_primary(self, settings: Settings, secrets: Secrets, node: str) -> None:
+        roles = {
+            ADMIN_USER: ("LOGIN SUPERUSER", secrets.admin_password),
+            REPLICATION_USER: ("LOGIN REPLICATION", secrets.replication_password),
+            self.pair.app_user: ("LOGIN", secrets.app_password),
+        }
+        with self._superuser_connection(settings, node) as connection:
+            for role, (options, password) in roles.items():
+                exists = connection.execute(
+                    "SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)
+                ).fetchone()
+                verb = "ALTER" if exists else "CREATE"
+                connection.execute(
+                    sql.SQL("{} ROLE {} " + options + " PASSWORD {}").format(
+                        sql.SQL(verb), sql.Identifier(role), sql.Literal(password)
+                    )
+                )
+            has_database = connection.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (self.pair.database,)
+            ).fetchone()
+            if not has_database:
+                connection.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(self.pair.database), sql.Identifier(self.pair.app_user)
+                    )
+                )
+
+    def attach_replica(
+        self, settings: Settings, secrets: Secrets, replica: str, primary: str
+    ) -> None:
+        """A base backup booted with standby.signal already follows; nothing more to do."""
+        if not self.is_initialised(settings, replica):
+            raise NodeError(f"{replica} has no data yet; initialise it from {primary} first")
+
+    def connect_admin(
+        self, settings: Settings, secrets: Secrets, node: str
+    ) -> psycopg.Connection[tuple]:  # type: ignore[type-arg]
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=settings.port(node),
+            user=ADMIN_USER,
+            password=secrets.admin_password,
+            dbname="postgres",
+            autocommit=True,
+            connect_timeout=2,
+            options="-c statement_timeout=2000",
+        )
+
+    def probe(self, settings: Settings, secrets: Secrets, node: str) -> NodeProbe:
+        try:
+            with self.connect_admin(settings, secrets, node) as connection:
+                return self._probe_with(connection, node)
+        except psycopg.Error as error:
+            return NodeProbe(node=node, reachable=False, error=str(error).strip())
+
+    def _probe_with(self, connection: psycopg.Connection[tuple], node: str) -> NodeProbe:  # type: ignore[type-arg]
+        row = connection.execute("SELECT pg_is_in_recovery()").fetchone()
+        in_recovery = bool(row and row[0])
+        if in_recovery:
+            receiver = connection.execute(
+                "SELECT status, sender_port FROM pg_stat_wal_receiver"
+            ).fetchone()
+            position = connection.execute(
+                "SELECT pg_last_wal_replay_lsn()::text, "
+                "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())"
+            ).fetchone()
+            return NodeProbe(
+                node=node,
+                reachable=True,
+                writable=False,
+                upstream_port=int(receiver[1]) if receiver and receiver[1] else None,
+                receiving=bool(receiver) and receiver[0] == "streaming",
+                position=position[0] if position else None,
+                lag=f"{int(position[1] or 0)} B" if position else None,
+            )
+        replicas = connection.execute(
+            "SELECT state, sync_state, "
+            "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) FROM pg_stat_replication"
+        ).fetchall()
+        position = connection.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        standby_names = connection.execute("SHOW synchronous_standby_names").fetchone()
+        streaming = [r for r in replicas if r[0] == "streaming"]
+        return NodeProbe(
+            node=node,
+            reachable=True,
+            writable=True,
+            replica_streaming=bool(streaming),
+            sync_configured=bool(standby_names and standby_names[0]),
+            sync_active=any(r[1] in ("sync", "quorum") for r in streaming),
+            position=position[0] if position else None,
+            lag=f"{int(streaming[0][2] or 0)} B" if streaming else None,
+        )
+
+    def set_synchronous(self, settings: Settings, secrets: Secrets, node: str, on: bool) -> None:
+        """Commits wait for the standby (on) or not (off): the monitor's lever."""
+        value = "*" if on else ""
+        with self.connect_admin(settings, secrets, node) as connection:
+            current = connection.execute("SHOW synchronous_standby_names").fetchone()
+            if current and current[0] == value:
+                return
+            connection.execute(
+                sql.SQL("ALTER SYSTEM SET synchronous_standby_names = {}").format(
+                    sql.Literal(value)
+                )
+            )
+            connection.execute("SELECT pg_reload_conf()")
+
+    def ping(self, settings: Settings, node: str) -> bool:
+        try:
+            with self._superuser_connection(settings, node) as connection:
+                connection.execute("SELECT 1")
+        except psycopg.Error:
+            return False
+        return True
