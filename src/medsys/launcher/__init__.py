@@ -1,0 +1,1 @@
+"""The `medsys` launcher: runs the whole system as supervised local processes."""

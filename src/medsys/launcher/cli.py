@@ -1,0 +1,248 @@
+"""``medsys``: run the whole system as local processes and inject faults into it.
+
+Exit codes: 0 ok, 1 failure, 2 bad usage (unknown service, not running), 3 setup problem,
+4 packages missing, 5 state folder damaged or half-initialised, 6 port taken.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from medsys.core.secrets import SecretsMissingError, load_secrets
+from medsys.core.settings import Settings, SettingsError, load_settings
+from medsys.core.tokens import Role, issue_token
+from medsys.failover.state import PairStateError
+from medsys.launcher.cluster import Cluster, LaunchError, ServiceStatus
+from medsys.launcher.provision import ProvisionError
+from medsys.launcher.supervisor import SupervisorError
+from medsys.nodes.base import NodeError
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        raise click.ClickException(f"configuration: {error}") from None
+
+
+def _cluster(quiet: bool = False) -> Cluster:
+    return Cluster(_settings(), say=None if quiet else click.echo)
+
+
+def _fail(message: str, code: int) -> None:
+    click.secho(f"medsys: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+def _run(action: object) -> None:
+    """Turn our documented errors into a message and an exit code, never a traceback."""
+    try:
+        action()  # type: ignore[operator]
+    except (ProvisionError, LaunchError) as error:
+        _fail(str(error), error.exit_code)
+    except PairStateError as error:
+        _fail(str(error), 5)
+    except (SupervisorError, NodeError, SecretsMissingError) as error:
+        _fail(str(error), 1)
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.0f} MiB" if size else "-"
+
+
+def render_status(rows: list[ServiceStatus]) -> str:
+    header = ("SERVICE", "STATE", "PID", "URL", "ROLE", "HEALTH", "MEMORY")
+    table = [header] + [
+        (
+            row.service.name,
+            row.state,
+            str(row.pid or "-"),
+            row.service.url,
+            row.role,
+            row.health,
+            _mib(row.rss_bytes),
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in table
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Run medsys (databases with replication and failover monitors) on this machine.
+
+    All state lives in one folder (./var, or MEDSYS_STATE_DIR). Ports are those of
+    DESIGN.md, moved by MEDSYS_PORT_OFFSET=N or MEDSYS_PORT_<SERVICE>=N or medsys.toml.
+    """
+
+
+@cli.command()
+def up() -> None:
+    """Install what is missing, initialise, start everything, wait until healthy."""
+    cluster = _cluster()
+
+    def bring_up() -> None:
+        seconds = cluster.up()
+        rows = cluster.status()
+        click.echo()
+        click.echo(render_status(rows))
+        database_memory = sum(r.rss_bytes for r in rows if r.service.kind.value == "database")
+        click.echo()
+        click.echo(f"medsys is up in {seconds:.1f} s; database memory {_mib(database_memory)}.")
+        click.echo(f"state folder: {cluster.settings.state_dir}")
+        click.echo("tokens for curl: medsys token ROLE [--sub ID]  (roles: "
+                   + ", ".join(r.value for r in Role) + ")")
+
+    _run(bring_up)
+
+
+@cli.command()
+def status() -> None:
+    """One row per service: state, pid, URL, role (primary/replica, lag), health, memory."""
+    cluster = _cluster(quiet=True)
+    if not cluster.supervisor.is_running():
+        click.echo("medsys is not running here (state folder "
+                   f"{cluster.settings.state_dir}); start it with `medsys up`.")
+        sys.exit(3)
+    click.echo(render_status(cluster.status()))
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+def start(names: tuple[str, ...]) -> None:
+    """Start stopped services (like docker start)."""
+    _run(lambda: _cluster().start(names))
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+def stop(names: tuple[str, ...]) -> None:
+    """Stop services gracefully (like docker stop)."""
+    _run(lambda: _cluster().stop(names))
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+def restart(names: tuple[str, ...]) -> None:
+    """Stop, then start services."""
+    _run(lambda: _cluster().restart(names))
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+def kill(names: tuple[str, ...]) -> None:
+    """SIGKILL services: a crash, for fault injection."""
+    _run(lambda: _cluster().kill(names))
+
+
+@cli.command()
+@click.option("-v", "--volumes", is_flag=True, help="Also delete all data (the state folder).")
+def down(volumes: bool) -> None:
+    """Stop everything; with -v also delete all data."""
+    _run(lambda: _cluster().down(delete_data=volumes))
+
+
+@cli.command()
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("-n", "--lines", default=50, show_default=True, help="Lines of history per log.")
+@click.argument("name", required=False)
+def logs(follow: bool, lines: int, name: str | None) -> None:
+    """Print service logs (all, or NAME's), each line prefixed by its service."""
+    settings = _settings()
+    if name is not None:
+        _run(lambda: Cluster(settings).resolve((name,)))
+    paths = sorted(settings.log_dir.glob(f"{name or '*'}.log"))
+    paths = [path for path in paths if path.name != "supervisord.log" or name]
+    if not paths:
+        _fail(f"no logs yet in {settings.log_dir}", 2)
+    _print_logs(paths, lines, follow)
+
+
+def _print_logs(paths: list[Path], lines: int, follow: bool) -> None:
+    width = max(len(path.stem) for path in paths)
+    offsets = {}
+    for path in paths:
+        text = path.read_text(errors="replace")
+        for line in text.splitlines()[-lines:]:
+            click.echo(f"{path.stem.ljust(width)} | {line}")
+        offsets[path] = len(text.encode())
+    while follow:
+        time.sleep(0.2)
+        for path in paths:
+            size = path.stat().st_size if path.exists() else 0
+            if size < offsets[path]:
+                offsets[path] = 0  # rotated
+            if size > offsets[path]:
+                with path.open("rb") as handle:
+                    handle.seek(offsets[path])
+                    chunk = handle.read().decode(errors="replace")
+                offsets[path] = size
+                for line in chunk.splitlines():
+                    click.echo(f"{path.stem.ljust(width)} | {line}")
+
+
+@cli.command()
+@click.argument("role", type=click.Choice([role.value for role in Role]))
+@click.option("--sub", "subject", help="Subject: a staff id, a patient's RUT, a service name.")
+@click.option("--hours", default=8, show_default=True, help="Lifetime.")
+def token(role: str, subject: str | None, hours: int) -> None:
+    """Mint a bearer token signed with this system's local secret."""
+    from datetime import timedelta
+
+    settings = _settings()
+    try:
+        key = load_secrets(settings).token_key
+    except SecretsMissingError as error:
+        _fail(str(error), 3)
+        return
+    chosen = Role(role)
+    default_subjects = {Role.PATIENT: "11111111-1", Role.SERVICE: "cli"}
+    subject = subject or default_subjects.get(chosen, f"demo-{role}")
+    try:
+        click.echo(issue_token(key, chosen, subject, lifetime=timedelta(hours=hours)))
+    except ValueError as error:
+        _fail(str(error), 2)
+
+
+@cli.group()
+def bench() -> None:
+    """Benchmarks that print figures (not pass/fail tests)."""
+
+
+@bench.command("startup")
+def bench_startup() -> None:
+    """Seconds from cold (all stopped, data kept) to all healthy, and database memory.
+
+    Runs `down` then `up` on this state folder; run it on an installed machine.
+    """
+    cluster = _cluster(quiet=True)
+
+    def measure() -> None:
+        if not cluster.supervisor.is_running() and not cluster.settings.cluster_dir.exists():
+            click.echo("first `up` (initialises data; not the figure)...")
+            cluster.up()
+        cluster.down(delete_data=False)
+        seconds = cluster.up()
+        memory = cluster.database_rss()
+        click.echo(f"cold start to all healthy: {seconds:.2f} s (target <= 30 s)")
+        click.echo(f"database resident memory: {_mib(memory)} (target <= 1536 MiB)")
+
+    _run(measure)
+
+
+def main() -> None:
+    os.umask(0o022)
+    cli()
+
+
+if __name__ == "__main__":
+    main()

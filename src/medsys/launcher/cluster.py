@@ -1,0 +1,290 @@
+"""What the launcher's verbs do to the whole system, in order.
+
+``up`` is idempotent: every step first looks whether it is already done (a node's data
+marker, the pair state's ``bootstrapped`` flag, a running process), so a second ``up``
+only starts what is stopped and keeps all data.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+import psutil
+
+from medsys.core.secrets import Secrets, ensure_secrets, load_secrets
+from medsys.core.settings import Settings
+from medsys.core.topology import PAIRS, Pair, pair_named
+from medsys.failover.state import PairState, read_pair_state, write_pair_state
+from medsys.launcher import provision
+from medsys.launcher.services import Kind, Service, service_named, service_table
+from medsys.launcher.supervisor import Supervisor, SupervisorError
+from medsys.nodes import adapter_for
+from medsys.nodes.base import NodeProbe, Role
+
+Say = Callable[[str], None]
+RUNNING_STATES = frozenset({"RUNNING", "STARTING"})
+READY_TIMEOUT = 60.0
+
+
+class LaunchError(RuntimeError):
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    service: Service
+    state: str
+    pid: int | None
+    role: str
+    health: str
+    rss_bytes: int
+
+
+class Cluster:
+    def __init__(self, settings: Settings, say: Say | None = None) -> None:
+        self.settings = settings
+        self.supervisor = Supervisor(settings)
+        self._started = time.monotonic()
+        self._say_lock = threading.Lock()
+        self._say = say or (lambda message: None)
+
+    def say(self, message: str) -> None:
+        with self._say_lock:
+            self._say(f"[{time.monotonic() - self._started:5.1f}s] {message}")
+
+    # --- up ----------------------------------------------------------------------------
+    def up(self) -> float:
+        """Bring everything up; returns the seconds it took."""
+        self._started = time.monotonic()
+        provision.ensure_packages(self.say)
+        provision.ensure_service_user(self.settings)
+        provision.check_state_dir_reachable(self.settings)
+        self._check_state_folder()
+        secrets = ensure_secrets(self.settings)
+        services = service_table(self.settings)
+        changed = self.supervisor.write_config(services)
+        self.supervisor.ensure_running(changed)
+        self.say("supervisor ready")
+        with ThreadPoolExecutor(max_workers=len(PAIRS)) as pool:
+            for future in [pool.submit(self._pair_up, pair, secrets) for pair in PAIRS]:
+                future.result()
+        for service in services:
+            if service.kind is Kind.MONITOR:
+                self._start(service)
+        self.say("all services started")
+        return time.monotonic() - self._started
+
+    def _check_state_folder(self) -> None:
+        for pair in PAIRS:
+            adapter = adapter_for(pair)
+            state = read_pair_state(self.settings, pair)  # raises on a damaged file
+            for node in pair.nodes:
+                data = adapter.data_dir(self.settings, node)
+                provision.check_node_folder(data, node)
+                if state is None and adapter.is_initialised(self.settings, node):
+                    raise LaunchError(
+                        f"{node} has data but the {pair.name} pair state "
+                        f"({self.settings.cluster_dir}/{pair.name}.json) is missing, so "
+                        "medsys cannot know which node is primary. Restore that file, or "
+                        "start over with `medsys down -v`.",
+                        exit_code=5,
+                    )
+
+    def _start(self, service: Service) -> None:
+        info = self.supervisor.info(service.name)
+        if info.state in RUNNING_STATES:
+            return
+        if service.port is not None:
+            provision.check_port_free(service.name, service.port)
+        self.supervisor.start(service.name)
+
+    def _pair_up(self, pair: Pair, secrets: Secrets) -> None:
+        adapter = adapter_for(pair)
+        state = read_pair_state(self.settings, pair)
+        if state is None:
+            state = PairState(pair=pair.name, primary=pair.initial_primary)
+            write_pair_state(self.settings, pair, state)
+        primary, replica = state.primary, pair.other(state.primary)
+        if not adapter.is_initialised(self.settings, primary):
+            self.say(f"{primary}: initialising data")
+            adapter.initialise(self.settings, secrets, primary, Role.PRIMARY)
+        self._start_node(pair, primary)
+        if not state.bootstrapped:
+            adapter.bootstrap_primary(self.settings, secrets, primary)
+        if not adapter.is_initialised(self.settings, replica):
+            self.say(f"{replica}: initialising data from {primary}")
+            adapter.initialise(self.settings, secrets, replica, Role.REPLICA)
+        self._start_node(pair, replica)
+        if not state.bootstrapped:
+            adapter.attach_replica(self.settings, secrets, replica, primary)
+            self._wait_replicating(pair, secrets, primary, replica)
+            write_pair_state(self.settings, pair, replace(state, bootstrapped=True))
+            self.say(f"{pair.name}: {replica} replicates from {primary}")
+
+    def _start_node(self, pair: Pair, node: str) -> None:
+        service = service_named(self.settings, node)
+        self._start(service)
+        adapter = adapter_for(pair)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not adapter.ping(self.settings, node):
+            info = self.supervisor.info(node)
+            if info.state not in RUNNING_STATES:
+                raise LaunchError(f"{node} stopped while starting ({info.state}): {self._tail(node)}")
+            if time.monotonic() > deadline:
+                raise LaunchError(f"{node} did not answer within {READY_TIMEOUT:.0f} s: {self._tail(node)}")
+            time.sleep(0.1)
+        self.say(f"{node} ready on port {service.port}")
+
+    def _wait_replicating(self, pair: Pair, secrets: Secrets, primary: str, replica: str) -> None:
+        adapter = adapter_for(pair)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            replica_probe = adapter.probe(self.settings, secrets, replica)
+            if replica_probe.receiving:
+                return
+            if time.monotonic() > deadline:
+                raise LaunchError(
+                    f"{replica} does not replicate from {primary}: {replica_probe.error}"
+                )
+            time.sleep(0.1)
+
+    def _tail(self, name: str, lines: int = 8) -> str:
+        path = self.settings.log_dir / f"{name}.log"
+        if not path.exists():
+            return "(no log)"
+        return "\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    # --- single services ---------------------------------------------------------------
+    def _require_supervisor(self) -> None:
+        if not self.supervisor.is_running():
+            raise LaunchError("medsys is not running here; start it with `medsys up`", 2)
+
+    def resolve(self, names: tuple[str, ...]) -> list[Service]:
+        try:
+            return [service_named(self.settings, name) for name in names]
+        except KeyError as error:
+            raise LaunchError(str(error.args[0]), exit_code=2) from None
+
+    def start(self, names: tuple[str, ...]) -> None:
+        services = self.resolve(names)
+        self._require_supervisor()
+        for service in services:
+            if service.kind is Kind.DATABASE and service.pair:
+                self._start_node(pair_named(service.pair), service.name)
+            else:
+                self._start(service)
+                self.say(f"{service.name} started")
+
+    def stop(self, names: tuple[str, ...]) -> None:
+        services = self.resolve(names)
+        self._require_supervisor()
+        for service in services:
+            self.supervisor.stop(service.name)
+            self.say(f"{service.name} stopped")
+
+    def kill(self, names: tuple[str, ...]) -> None:
+        services = self.resolve(names)
+        self._require_supervisor()
+        for service in services:
+            info = self.supervisor.info(service.name)
+            if info.state not in RUNNING_STATES:
+                raise LaunchError(f"{service.name} is not running ({info.state})", 2)
+            self.supervisor.kill(service.name)
+            self.say(f"{service.name} killed (SIGKILL to pid {info.pid})")
+
+    def restart(self, names: tuple[str, ...]) -> None:
+        self.stop(names)
+        self.start(names)
+
+    def down(self, delete_data: bool) -> None:
+        if self.supervisor.is_running():
+            self.say("stopping every service")
+            self.supervisor.shutdown()
+        self._wait_no_servers_left()
+        if delete_data:
+            provision.remove_state(self.settings)
+            self.say(f"deleted {self.settings.state_dir}")
+
+    def _wait_no_servers_left(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        data = str(self.settings.data_dir)
+        while time.monotonic() < deadline:
+            left = []
+            for process in psutil.process_iter(["pid", "cwd"]):
+                cwd = process.info.get("cwd") or ""
+                if cwd.startswith(data):
+                    left.append(process.pid)
+            if not left:
+                return
+            time.sleep(0.1)
+        raise LaunchError(f"processes still use {data}: {left}")
+
+    # --- status ------------------------------------------------------------------------
+    def status(self) -> list[ServiceStatus]:
+        try:
+            secrets: Secrets | None = load_secrets(self.settings)
+        except Exception:
+            secrets = None
+        processes = self.supervisor.all_info()
+        probes = self._probe_databases(secrets, processes)
+        rows = []
+        for service in service_table(self.settings):
+            info = processes.get(service.name)
+            state = info.state if info else "NOT CREATED"
+            pid = info.pid if info and info.state in RUNNING_STATES else None
+            role, health = self._role_and_health(service, state, probes.get(service.name))
+            rows.append(ServiceStatus(service, state, pid, role, health, _rss(pid)))
+        return rows
+
+    def _probe_databases(
+        self, secrets: Secrets | None, processes: dict[str, object]
+    ) -> dict[str, NodeProbe]:
+        if secrets is None:
+            return {}
+        nodes = [(pair, node) for pair in PAIRS for node in pair.nodes if node in processes]
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            found = pool.map(
+                lambda item: adapter_for(item[0]).probe(self.settings, secrets, item[1]), nodes
+            )
+            return {probe.node: probe for probe in found}
+
+    def _role_and_health(
+        self, service: Service, state: str, probe: NodeProbe | None
+    ) -> tuple[str, str]:
+        if service.kind is Kind.MONITOR:
+            return "-", "ok" if state == "RUNNING" else "down"
+        if probe is None or not probe.reachable:
+            return "-", "down" if state not in RUNNING_STATES else "unreachable"
+        if probe.writable:
+            replication = "sync" if probe.sync_active else (
+                "async" if probe.replica_streaming else "no replica")
+            return "primary", f"ok ({replication})"
+        lag = f", lag {probe.lag}" if probe.lag else ""
+        if probe.receiving:
+            return "replica", f"ok (streaming{lag})"
+        return "replica", f"not replicating{': ' + probe.error if probe.error else ''}"
+
+    def database_rss(self) -> int:
+        return sum(
+            row.rss_bytes for row in self.status() if row.service.kind is Kind.DATABASE
+        )
+
+
+def _rss(pid: int | None) -> int:
+    if pid is None:
+        return 0
+    try:
+        process = psutil.Process(pid)
+        family = [process, *process.children(recursive=True)]
+        return sum(member.memory_info().rss for member in family)
+    except psutil.NoSuchProcess:
+        return 0
+
+
+__all__ = ["Cluster", "LaunchError", "ServiceStatus", "SupervisorError"]

@@ -1,0 +1,171 @@
+"""Checks and installs that come before anything starts: packages, the service user, free
+ports, a sane state folder. Each failure is a ``ProvisionError`` whose message tells a
+person what is wrong and what to type; none of them deletes anything."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from medsys.core.settings import Settings
+from medsys.nodes.base import INITIALISED_MARKER
+
+
+class ProvisionError(RuntimeError):
+    def __init__(self, message: str, exit_code: int = 3) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Requirement:
+    executable: str
+    package: str
+
+
+REQUIREMENTS = (
+    Requirement("/usr/sbin/mariadbd", "mariadb-server"),
+    Requirement("/usr/bin/mariadb", "mariadb-client"),
+    Requirement("/usr/lib/postgresql/15/bin/postgres", "postgresql-15"),
+    Requirement("/usr/sbin/nginx", "nginx-light"),
+    Requirement("/usr/bin/setpriv", "util-linux"),
+)
+
+
+def missing_packages() -> list[str]:
+    missing = []
+    for requirement in REQUIREMENTS:
+        path = Path(requirement.executable)
+        if not path.exists() and not (path.name == "postgres" and _any_postgres()):
+            missing.append(requirement.package)
+    return missing
+
+
+def _any_postgres() -> bool:
+    return any(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+
+
+def install_command(packages: list[str]) -> str:
+    return f"apt-get update && apt-get install -y {' '.join(packages)}"
+
+
+def ensure_packages(say: object = print) -> None:
+    missing = missing_packages()
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise ProvisionError(
+            f"missing packages: {', '.join(missing)}. Install them as root:\n"
+            f"  sudo sh -c '{install_command(missing)}'",
+            exit_code=4,
+        )
+    if callable(say):
+        say(f"installing {', '.join(missing)} (apt-get)")
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
+        result = subprocess.run(argv, capture_output=True, text=True, env=environment, check=False)
+        if result.returncode != 0:
+            raise ProvisionError(
+                f"`{' '.join(argv)}` failed:\n{result.stderr.strip()[-1500:]}", exit_code=4
+            )
+
+
+def ensure_service_user(settings: Settings) -> None:
+    """As root, databases run as an unprivileged system user that we create if needed."""
+    if os.geteuid() != 0:
+        return
+    result = subprocess.run(["id", "-u", settings.service_user], capture_output=True, check=False)
+    if result.returncode == 0:
+        return
+    created = subprocess.run(
+        [
+            "useradd",
+            "--system",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            settings.service_user,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if created.returncode != 0:
+        raise ProvisionError(
+            f"could not create user {settings.service_user}: {created.stderr.strip()}"
+        )
+
+
+def check_state_dir_reachable(settings: Settings) -> None:
+    """The service user must be able to walk down to the state folder."""
+    if os.geteuid() != 0:
+        return
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        ["runuser", "-u", settings.service_user, "--", "test", "-x", str(settings.state_dir)],
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ProvisionError(
+            f"the databases run as user {settings.service_user!r}, who cannot reach "
+            f"{settings.state_dir} (a parent folder is closed to other users). Use a state "
+            "folder it can reach, e.g. MEDSYS_STATE_DIR=/var/lib/medsys, or open the "
+            "parents with chmod o+x."
+        )
+
+
+def check_node_folder(data_dir: Path, node: str) -> None:
+    """A data folder that exists without our marker was never finished: refuse to touch it."""
+    if data_dir.exists() and any(data_dir.iterdir()) and not (data_dir / INITIALISED_MARKER).exists():
+        raise ProvisionError(
+            f"{node}: {data_dir} holds data that was never finished initialising "
+            "(an earlier `medsys up` was interrupted, or the folder was changed by hand). "
+            "medsys will not guess and will not delete it. Move it aside, or start over "
+            "with `medsys down -v` (which deletes all data).",
+            exit_code=5,
+        )
+
+
+def port_holder(port: int) -> str | None:
+    """Who listens on 127.0.0.1:port, as 'pid 123 (nginx)', or None when it is free."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+            return None
+        except OSError:
+            pass
+    for connection in psutil.net_connections(kind="inet"):
+        if connection.laddr and connection.laddr.port == port and connection.status == "LISTEN":
+            if connection.pid:
+                try:
+                    name = psutil.Process(connection.pid).name()
+                except psutil.NoSuchProcess:
+                    name = "?"
+                return f"pid {connection.pid} ({name})"
+    return "another process"
+
+
+def check_port_free(service: str, port: int) -> None:
+    holder = port_holder(port)
+    if holder:
+        raise ProvisionError(
+            f"port {port} for {service} is already taken by {holder}. Stop that process, or "
+            f"give {service} another port (MEDSYS_PORT_{service.upper().replace('-', '_')}=N "
+            "or MEDSYS_PORT_OFFSET=N).",
+            exit_code=6,
+        )
+
+
+def remove_state(settings: Settings) -> None:
+    if settings.state_dir.exists():
+        shutil.rmtree(settings.state_dir)

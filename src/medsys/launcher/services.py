@@ -1,0 +1,81 @@
+"""The service table: every process the system runs, in one place.
+
+The launcher writes supervisord's configuration from it; ``medsys compose`` will render the
+docker-compose file from it, so the two ways of running cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from medsys.core.settings import Settings
+from medsys.core.topology import PAIRS, Engine
+
+
+class Kind(StrEnum):
+    DATABASE = "database"
+    MONITOR = "monitor"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    kind: Kind
+    command: tuple[str, ...]
+    port: int | None = None
+    pair: str | None = None
+    stop_signal: str = "TERM"
+    # Databases are never restarted behind the monitor's back: a restart must go through
+    # the node entry, which asks the pair state for the role (see medsys.nodes.entry).
+    autorestart: bool = False
+    description: str = ""
+    environment: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            return "-"
+        if self.kind is Kind.DATABASE:
+            return f"127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.port}"
+
+
+def service_table(settings: Settings) -> tuple[Service, ...]:
+    python = sys.executable
+    services: list[Service] = []
+    for pair in PAIRS:
+        engine = "PostgreSQL" if pair.engine is Engine.POSTGRES else "MariaDB"
+        for node in pair.nodes:
+            services.append(
+                Service(
+                    name=node,
+                    kind=Kind.DATABASE,
+                    command=(python, "-m", "medsys.nodes.entry", node),
+                    port=settings.port(node),
+                    pair=pair.name,
+                    stop_signal="INT" if pair.engine is Engine.POSTGRES else "TERM",
+                    description=f"{pair.name} database ({engine})",
+                )
+            )
+    for pair in PAIRS:
+        services.append(
+            Service(
+                name=pair.monitor,
+                kind=Kind.MONITOR,
+                command=(python, "-m", "medsys.failover.monitor", pair.name),
+                pair=pair.name,
+                autorestart=True,  # resumes from persisted state; never promotes twice
+                description=f"failover monitor of the {pair.name} pair",
+            )
+        )
+    return tuple(services)
+
+
+def service_named(settings: Settings, name: str) -> Service:
+    for service in service_table(settings):
+        if service.name == name:
+            return service
+    names = ", ".join(service.name for service in service_table(settings))
+    raise KeyError(f"unknown service {name!r}; services are: {names}")
