@@ -35,6 +35,12 @@ T = TypeVar("T")
 # MariaDB/MySQL: 1290 "running with --read-only", 1836 read-only mode; PostgreSQL: 25006.
 _READ_ONLY_MYSQL_ERRORS = frozenset({1290, 1836})
 _READ_ONLY_SQLSTATE = "25006"
+# Client-side codes for "could not reach / lost the server". PyMySQL raises
+# OperationalError for server-side errors too (a trigger's SIGNAL is one), so the class
+# alone says nothing about the transport.
+_MYSQL_TRANSPORT_ERRORS = frozenset({2002, 2003, 2006, 2013, 2055})
+# PostgreSQL: class 08 (connection exception), and the server shutting down or starting.
+_PG_TRANSPORT_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 _WRITABLE_QUERY = {
     "mysql": "SELECT @@global.read_only = 0",
     "postgresql": "SELECT NOT pg_is_in_recovery()",
@@ -102,12 +108,21 @@ def _is_read_only_rejection(error: DBAPIError) -> bool:
     sqlstate = getattr(original, "sqlstate", None)
     if sqlstate == _READ_ONLY_SQLSTATE:
         return True
-    args = getattr(original, "args", ())
+    args: tuple[object, ...] = getattr(original, "args", ())
     return bool(args) and args[0] in _READ_ONLY_MYSQL_ERRORS
 
 
 def _is_transport_failure(error: DBAPIError) -> bool:
-    return error.connection_invalidated or isinstance(error, OperationalError)
+    if error.connection_invalidated:
+        return True
+    original = error.orig
+    args: tuple[object, ...] = getattr(original, "args", ())
+    if args and isinstance(args[0], int):  # PyMySQL: (code, message)
+        return args[0] in _MYSQL_TRANSPORT_ERRORS
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate is None:  # psycopg: failures before any server answer carry no SQLSTATE
+        return isinstance(error, OperationalError)
+    return str(sqlstate).startswith("08") or sqlstate in _PG_TRANSPORT_SQLSTATES
 
 
 class ReplicatedDatabase:
@@ -185,7 +200,7 @@ class ReplicatedDatabase:
         """Run ``work`` in one transaction on the primary, following a failover if needed."""
         retrying = Retrying(
             stop=stop_after_delay(self._failover_deadline),
-            wait=wait_exponential_jitter(initial=0.05, max=0.5),
+            wait=wait_exponential_jitter(multiplier=0.05, max=0.5, jitter=0.05),
             retry=retry_if_exception_type((_RetryableError, NoPrimaryError)),
             reraise=True,
         )

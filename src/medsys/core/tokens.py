@@ -74,7 +74,10 @@ def issue_token(
 
 
 def verify_token(key: str, token: str, *, now: datetime | None = None) -> Claims:
-    options = {"require": ["exp", "iat", "sub", "iss"], "verify_exp": now is None}
+    options: jwt.types.Options = {
+        "require": ["exp", "iat", "sub", "iss"],
+        "verify_exp": now is None,
+    }
     try:
         payload = jwt.decode(token, key, algorithms=[ALGORITHM], issuer=ISSUER, options=options)
         role = Role(payload["role"])

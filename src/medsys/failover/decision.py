@@ -78,9 +78,7 @@ def decide(memory: Memory, seen: Observation, *, relax_when_alone: bool) -> Deci
     return Decision(new_memory, actions, _sentence(memory, new_memory, seen, actions))
 
 
-def _sentence(
-    before: Memory, after: Memory, seen: Observation, actions: tuple[Action, ...]
-) -> str:
+def _sentence(before: Memory, after: Memory, seen: Observation, actions: tuple[Action, ...]) -> str:
     primary, replica = seen.primary.node, seen.replica.node
     sync_change = ""
     if actions:
@@ -89,5 +87,7 @@ def _sentence(
         if before.health is Health.HEALTHY:
             return f"pair healthy: {primary} primary, {replica} streaming{sync_change}"
         return f"recovered: {replica} streams from {primary} again{sync_change}"
-    reason = seen.replica.error or ("unreachable" if not seen.replica.reachable else "not streaming")
+    reason = seen.replica.error or (
+        "unreachable" if not seen.replica.reachable else "not streaming"
+    )
     return f"degraded: {primary} writes alone, replica {replica} {reason}{sync_change}"

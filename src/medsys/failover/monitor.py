@@ -46,14 +46,14 @@ class Monitor:
     def cycle(self) -> Decision:
         seen = self.observe()
         before = self.memory
-        decision = decide(
-            before, seen, relax_when_alone=self.pair.engine is Engine.POSTGRES
-        )
+        decision = decide(before, seen, relax_when_alone=self.pair.engine is Engine.POSTGRES)
         for action in decision.actions:
             self.apply(action)
         self.memory = decision.memory
-        if decision.changed or decision.memory.health != before.health or (
-            decision.memory.failed_primary_probes
+        if (
+            decision.changed
+            or decision.memory.health != before.health
+            or (decision.memory.failed_primary_probes)
         ):
             log.info(decision.sentence)
         return decision

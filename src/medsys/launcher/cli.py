@@ -99,10 +99,22 @@ def up() -> None:
         click.echo()
         click.echo(f"medsys is up in {seconds:.1f} s; database memory {_mib(database_memory)}.")
         click.echo(f"state folder: {cluster.settings.state_dir}")
-        click.echo("tokens for curl: medsys token ROLE [--sub ID]  (roles: "
-                   + ", ".join(r.value for r in Role) + ")")
+        click.echo(
+            "tokens for curl: medsys token ROLE [--sub ID]  (roles: "
+            + ", ".join(r.value for r in Role)
+            + ")"
+        )
 
     _run(bring_up)
+
+
+@cli.command()
+def install() -> None:
+    """Install the system packages medsys needs (apt-get, as root); nothing else."""
+    from medsys.launcher.provision import ensure_packages, missing_packages
+
+    _run(lambda: ensure_packages(click.echo))
+    click.echo("system packages: all present" if not missing_packages() else "still missing")
 
 
 @cli.command()
@@ -110,8 +122,10 @@ def status() -> None:
     """One row per service: state, pid, URL, role (primary/replica, lag), health, memory."""
     cluster = _cluster(quiet=True)
     if not cluster.supervisor.is_running():
-        click.echo("medsys is not running here (state folder "
-                   f"{cluster.settings.state_dir}); start it with `medsys up`.")
+        click.echo(
+            "medsys is not running here (state folder "
+            f"{cluster.settings.state_dir}); start it with `medsys up`."
+        )
         sys.exit(3)
     click.echo(render_status(cluster.status()))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -68,15 +68,17 @@ class Cluster:
         self._check_state_folder()
         secrets = ensure_secrets(self.settings)
         services = service_table(self.settings)
+        self._check_ports(services)
         changed = self.supervisor.write_config(services)
         self.supervisor.ensure_running(changed)
         self.say("supervisor ready")
         with ThreadPoolExecutor(max_workers=len(PAIRS)) as pool:
             for future in [pool.submit(self._pair_up, pair, secrets) for pair in PAIRS]:
                 future.result()
-        for service in services:
-            if service.kind is Kind.MONITOR:
-                self._start(service)
+        monitors = [service for service in services if service.kind is Kind.MONITOR]
+        for service in monitors:
+            self._start(service, wait=False)
+        self._wait_running(monitors)
         self.say("all services started")
         return time.monotonic() - self._started
 
@@ -96,13 +98,31 @@ class Cluster:
                         exit_code=5,
                     )
 
-    def _start(self, service: Service) -> None:
+    def _check_ports(self, services: tuple[Service, ...]) -> None:
+        """Before anything starts: every port we will need is free or already ours."""
+        running = self.supervisor.all_info()
+        for service in services:
+            info = running.get(service.name)
+            if service.port is not None and not (info and info.state in RUNNING_STATES):
+                provision.check_port_free(service.name, service.port)
+
+    def _start(self, service: Service, *, wait: bool = True) -> None:
         info = self.supervisor.info(service.name)
         if info.state in RUNNING_STATES:
             return
         if service.port is not None:
             provision.check_port_free(service.name, service.port)
-        self.supervisor.start(service.name)
+        self.supervisor.start(service.name, wait=wait)
+
+    def _wait_running(self, services: list[Service]) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        for service in services:
+            while (state := self.supervisor.info(service.name).state) != "RUNNING":
+                if state not in RUNNING_STATES or time.monotonic() > deadline:
+                    raise LaunchError(
+                        f"{service.name} did not start ({state}): {self._tail(service.name)}"
+                    )
+                time.sleep(0.05)
 
     def _pair_up(self, pair: Pair, secrets: Secrets) -> None:
         adapter = adapter_for(pair)
@@ -135,9 +155,13 @@ class Cluster:
         while not adapter.ping(self.settings, node):
             info = self.supervisor.info(node)
             if info.state not in RUNNING_STATES:
-                raise LaunchError(f"{node} stopped while starting ({info.state}): {self._tail(node)}")
+                raise LaunchError(
+                    f"{node} stopped while starting ({info.state}): {self._tail(node)}"
+                )
             if time.monotonic() > deadline:
-                raise LaunchError(f"{node} did not answer within {READY_TIMEOUT:.0f} s: {self._tail(node)}")
+                raise LaunchError(
+                    f"{node} did not answer within {READY_TIMEOUT:.0f} s: {self._tail(node)}"
+                )
             time.sleep(0.1)
         self.say(f"{node} ready on port {service.port}")
 
@@ -243,7 +267,7 @@ class Cluster:
         return rows
 
     def _probe_databases(
-        self, secrets: Secrets | None, processes: dict[str, object]
+        self, secrets: Secrets | None, processes: Mapping[str, object]
     ) -> dict[str, NodeProbe]:
         if secrets is None:
             return {}
@@ -262,8 +286,11 @@ class Cluster:
         if probe is None or not probe.reachable:
             return "-", "down" if state not in RUNNING_STATES else "unreachable"
         if probe.writable:
-            replication = "sync" if probe.sync_active else (
-                "async" if probe.replica_streaming else "no replica")
+            replication = (
+                "sync"
+                if probe.sync_active
+                else ("async" if probe.replica_streaming else "no replica")
+            )
             return "primary", f"ok ({replication})"
         lag = f", lag {probe.lag}" if probe.lag else ""
         if probe.receiving:
@@ -271,9 +298,7 @@ class Cluster:
         return "replica", f"not replicating{': ' + probe.error if probe.error else ''}"
 
     def database_rss(self) -> int:
-        return sum(
-            row.rss_bytes for row in self.status() if row.service.kind is Kind.DATABASE
-        )
+        return sum(row.rss_bytes for row in self.status() if row.service.kind is Kind.DATABASE)
 
 
 def _rss(pid: int | None) -> int:

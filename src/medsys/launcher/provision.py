@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def install_command(packages: list[str]) -> str:
     return f"apt-get update && apt-get install -y {' '.join(packages)}"
 
 
-def ensure_packages(say: object = print) -> None:
+def ensure_packages(say: Callable[[str], None] = print) -> None:
     missing = missing_packages()
     if not missing:
         return
@@ -65,8 +66,7 @@ def ensure_packages(say: object = print) -> None:
             f"  sudo sh -c '{install_command(missing)}'",
             exit_code=4,
         )
-    if callable(say):
-        say(f"installing {', '.join(missing)} (apt-get)")
+    say(f"installing {', '.join(missing)} (apt-get)")
     environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
         result = subprocess.run(argv, capture_output=True, text=True, env=environment, check=False)
@@ -125,7 +125,11 @@ def check_state_dir_reachable(settings: Settings) -> None:
 
 def check_node_folder(data_dir: Path, node: str) -> None:
     """A data folder that exists without our marker was never finished: refuse to touch it."""
-    if data_dir.exists() and any(data_dir.iterdir()) and not (data_dir / INITIALISED_MARKER).exists():
+    if (
+        data_dir.exists()
+        and any(data_dir.iterdir())
+        and not (data_dir / INITIALISED_MARKER).exists()
+    ):
         raise ProvisionError(
             f"{node}: {data_dir} holds data that was never finished initialising "
             "(an earlier `medsys up` was interrupted, or the folder was changed by hand). "
@@ -145,13 +149,14 @@ def port_holder(port: int) -> str | None:
         except OSError:
             pass
     for connection in psutil.net_connections(kind="inet"):
-        if connection.laddr and connection.laddr.port == port and connection.status == "LISTEN":
-            if connection.pid:
-                try:
-                    name = psutil.Process(connection.pid).name()
-                except psutil.NoSuchProcess:
-                    name = "?"
-                return f"pid {connection.pid} ({name})"
+        address = connection.laddr
+        listening = connection.status == "LISTEN" and isinstance(address, tuple) and address
+        if listening and getattr(address, "port", None) == port and connection.pid:
+            try:
+                name = psutil.Process(connection.pid).name()
+            except psutil.NoSuchProcess:
+                name = "?"
+            return f"pid {connection.pid} ({name})"
     return "another process"
 
 

@@ -3,6 +3,7 @@ XML-RPC interface (over a unix socket inside the state folder) used for every ac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -108,7 +109,13 @@ class Supervisor:
         if stale.exists():
             stale.unlink()
         result = subprocess.run(
-            [sys.executable, "-m", "supervisor.supervisord", "-c", str(config_path(self._settings))],
+            [
+                sys.executable,
+                "-m",
+                "supervisor.supervisord",
+                "-c",
+                str(config_path(self._settings)),
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -126,10 +133,8 @@ class Supervisor:
         proxy = self._proxy()
         added, changed, removed = proxy.reloadConfig()[0]
         for name in removed + changed:
-            try:
+            with contextlib.suppress(xmlrpc.client.Fault):
                 proxy.stopProcessGroup(name)
-            except xmlrpc.client.Fault:
-                pass
             proxy.removeProcessGroup(name)
         for name in added + changed:
             proxy.addProcessGroup(name)
@@ -148,9 +153,9 @@ class Supervisor:
             for raw in self._proxy().getAllProcessInfo()
         }
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, *, wait: bool = True) -> None:
         try:
-            self._proxy().startProcess(name, True)
+            self._proxy().startProcess(name, wait)
         except xmlrpc.client.Fault as fault:
             if "ALREADY_STARTED" not in fault.faultString:
                 raise SupervisorError(f"{name} did not start: {fault.faultString}") from None

@@ -43,6 +43,11 @@ class NodeProbe:
     error: str | None = None
 
 
+def one_line(error: object) -> str:
+    """Driver errors span lines; logs and status want one."""
+    return " ".join(str(error).split())
+
+
 @dataclass(frozen=True)
 class ServiceUser:
     name: str

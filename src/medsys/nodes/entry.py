@@ -31,9 +31,10 @@ def _leftover_processes(datadir: Path) -> list[int]:
     found = []
     for process in psutil.process_iter(["pid", "cwd"]):
         try:
-            if process.info["cwd"] and Path(process.info["cwd"]) == datadir:
-                if process.pid != os.getpid() and process.status() != psutil.STATUS_ZOMBIE:
-                    found.append(process.pid)
+            in_folder = process.info["cwd"] and Path(process.info["cwd"]) == datadir
+            alive = process.pid != os.getpid() and process.status() != psutil.STATUS_ZOMBIE
+            if in_folder and alive:
+                found.append(process.pid)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return found
@@ -75,7 +76,7 @@ def main(argv: list[str]) -> int:
         os.environ["HOME"] = str(settings.state_dir)
         os.environ["USER"] = user.name
     os.chdir(adapter.data_dir(settings, node))
-    os.execv(server_argv[0], server_argv)
+    os.execv(server_argv[0], server_argv)  # noqa: S606 - becoming the server is the point
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ from medsys.nodes.base import (
     NodeError,
     NodeProbe,
     Role,
+    one_line,
     owned_directory,
-    run_as_service_user,
     service_user,
 )
 
@@ -226,12 +226,12 @@ class MariaDBAdapter:
         try:
             connection = self.connect_admin(settings, secrets, node)
         except pymysql.MySQLError as error:
-            return NodeProbe(node=node, reachable=False, error=str(error))
+            return NodeProbe(node=node, reachable=False, error=one_line(error))
         try:
             with connection.cursor() as cursor:
                 return self._probe_with(cursor, node)
         except pymysql.MySQLError as error:
-            return NodeProbe(node=node, reachable=False, error=str(error))
+            return NodeProbe(node=node, reachable=False, error=one_line(error))
         finally:
             connection.close()
 

@@ -23,6 +23,7 @@ from medsys.nodes.base import (
     NodeError,
     NodeProbe,
     Role,
+    one_line,
     owned_directory,
     run_as_service_user,
     service_user,
@@ -215,7 +216,7 @@ class PostgresAdapter:
             with self.connect_admin(settings, secrets, node) as connection:
                 return self._probe_with(connection, node)
         except psycopg.Error as error:
-            return NodeProbe(node=node, reachable=False, error=str(error).strip())
+            return NodeProbe(node=node, reachable=False, error=one_line(error))
 
     def _probe_with(self, connection: psycopg.Connection[tuple], node: str) -> NodeProbe:  # type: ignore[type-arg]
         row = connection.execute("SELECT pg_is_in_recovery()").fetchone()
@@ -233,7 +234,7 @@ class PostgresAdapter:
                 reachable=True,
                 writable=False,
                 upstream_port=int(receiver[1]) if receiver and receiver[1] else None,
-                receiving=bool(receiver) and receiver[0] == "streaming",
+                receiving=receiver is not None and receiver[0] == "streaming",
                 position=position[0] if position else None,
                 lag=f"{int(position[1] or 0)} B" if position else None,
             )

@@ -1,0 +1,154 @@
+"""Real systems for integration tests: each ``MedsysCluster`` is a full ``medsys up`` in its
+own state folder on its own ports, driven through the real CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from medsys.core.db import Node, ReplicatedDatabase, mariadb_url, postgres_url
+from medsys.core.secrets import Secrets, load_secrets
+from medsys.core.settings import Settings, load_settings
+from medsys.core.topology import Engine as DbEngine
+from medsys.core.topology import pair_named
+from medsys.launcher.cluster import Cluster, ServiceStatus
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], *, within: float = 20.0, what: str = "condition") -> T:
+    """Poll until ``check`` returns something truthy; fail naming ``what`` otherwise."""
+    deadline = time.monotonic() + within
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as error:  # the system is mid-change; look again
+            last_error = error
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not reached within {within} s (last error: {last_error})")
+
+
+class MedsysCluster:
+    def __init__(self, port_offset: int) -> None:
+        folder = tempfile.mkdtemp(prefix="medsys-test-", dir="/var/tmp")
+        Path(folder).chmod(0o755)  # the database user must reach it
+        self.state_dir = Path(folder) / "var"
+        self.environ = {
+            **os.environ,
+            "MEDSYS_STATE_DIR": str(self.state_dir),
+            "MEDSYS_PORT_OFFSET": str(port_offset),
+            "MEDSYS_CONFIG": "",
+        }
+        self.settings: Settings = load_settings(self.environ)
+
+    def medsys(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "medsys.launcher.cli", *args],
+            env=self.environ,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            command = " ".join(args)
+            raise AssertionError(
+                f"medsys {command} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def up(self) -> str:
+        return self.medsys("up").stdout
+
+    def kill(self, *names: str) -> None:
+        self.medsys("kill", *names)
+
+    def start(self, *names: str) -> None:
+        self.medsys("start", *names)
+
+    def stop(self, *names: str) -> None:
+        self.medsys("stop", *names)
+
+    def status(self) -> dict[str, ServiceStatus]:
+        return {row.service.name: row for row in Cluster(self.settings).status()}
+
+    @property
+    def secrets(self) -> Secrets:
+        return load_secrets(self.settings)
+
+    def database(self, pair_name: str) -> ReplicatedDatabase:
+        """The pair as an application sees it: its own user, writes to the primary."""
+        pair = pair_named(pair_name)
+        nodes = [
+            Node(
+                node,
+                self._url(
+                    pair.engine, node, pair.app_user, self.secrets.app_password, pair.database
+                ),
+            )
+            for node in pair.nodes
+        ]
+        return ReplicatedDatabase(nodes, failover_deadline=30)
+
+    def node_engine(self, node: str, database: str | None = None) -> Engine:
+        """A direct administrative connection to one node, whatever its role."""
+        pair = next(
+            p for p in (pair_named(n) for n in ("clinical", "admin", "portal")) if node in p.nodes
+        )
+        url = self._url(
+            pair.engine,
+            node,
+            "medsys_admin",
+            self.secrets.admin_password,
+            database or pair.database,
+        )
+        return create_engine(url, pool_pre_ping=True, isolation_level="AUTOCOMMIT")
+
+    def _url(self, engine: DbEngine, node: str, user: str, password: str, database: str):  # type: ignore[no-untyped-def]
+        port = self.settings.port(node)
+        if engine is DbEngine.POSTGRES:
+            return postgres_url(user=user, password=password, port=port, database=database)
+        return mariadb_url(user=user, password=password, port=port, database=database)
+
+    def destroy(self) -> None:
+        self.medsys("down", "-v", check=False)
+        shutil.rmtree(self.state_dir.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[MedsysCluster]:
+    """The shared running system; tests that break it for good use their own."""
+    system = MedsysCluster(port_offset=20000)
+    try:
+        system.up()
+        yield system
+    finally:
+        system.destroy()
+
+
+def scratch_table(db: ReplicatedDatabase) -> str:
+    """A fresh table for one test's rows (created through the primary)."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    db.write(
+        lambda s: s.execute(text(f"CREATE TABLE {name} (id INT PRIMARY KEY, note VARCHAR(40))"))
+    )
+    return name
+
+
+def count_rows(engine: Engine, table: str) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())

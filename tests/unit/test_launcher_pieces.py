@@ -1,0 +1,73 @@
+import socket
+from pathlib import Path
+
+import pytest
+
+from medsys.core.settings import load_settings
+from medsys.launcher import provision
+from medsys.launcher.services import Kind, service_named, service_table
+from medsys.launcher.supervisor import render_config
+from medsys.nodes.base import INITIALISED_MARKER
+
+
+def test_service_table_has_every_database_node_and_monitor() -> None:
+    settings = load_settings({"MEDSYS_STATE_DIR": "/srv/medsys-test"})
+    names = {service.name for service in service_table(settings)}
+    assert {"mariadb-master", "mysql_replica", "postgres_primary", "postgres-monitor"} <= names
+    assert all(not s.autorestart for s in service_table(settings) if s.kind is Kind.DATABASE), (
+        "a database must never be restarted behind the monitor's back"
+    )
+
+
+def test_unknown_service_lists_the_known_ones() -> None:
+    settings = load_settings({"MEDSYS_STATE_DIR": "/srv/medsys-test"})
+    with pytest.raises(KeyError, match="mariadb-master"):
+        service_named(settings, "mongo")
+
+
+def test_supervisor_config_uses_smart_signals_and_passes_settings() -> None:
+    settings = load_settings({"MEDSYS_STATE_DIR": "/srv/medsys-test", "MEDSYS_PORT_OFFSET": "9"})
+    config = render_config(settings, service_table(settings))
+    block = config.split("[program:postgres_primary]")[1].split("[program:")[0]
+    assert "stopsignal=INT" in block
+    assert 'MEDSYS_PORT_OFFSET="9"' in block
+    assert "autorestart=false" in block
+
+
+def test_half_initialised_folder_is_refused_and_kept(tmp_path: Path) -> None:
+    data = tmp_path / "mariadb-master"
+    data.mkdir()
+    (data / "ibdata1").write_text("partial")
+    with pytest.raises(provision.ProvisionError, match="never finished") as raised:
+        provision.check_node_folder(data, "mariadb-master")
+    assert raised.value.exit_code == 5
+    assert (data / "ibdata1").exists()
+    (data / INITIALISED_MARKER).write_text("done")
+    provision.check_node_folder(data, "mariadb-master")
+
+
+def test_taken_port_names_the_holder() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        holder = provision.port_holder(port)
+        assert holder is not None and "pid" in holder
+        with pytest.raises(provision.ProvisionError, match=f"port {port}") as raised:
+            provision.check_port_free("app1", port)
+        assert "MEDSYS_PORT_APP1" in str(raised.value)
+    assert provision.port_holder(port) is None
+
+
+def test_missing_packages_without_root_names_them_and_the_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        provision, "REQUIREMENTS", (provision.Requirement("/nonexistent/nginx", "nginx-light"),)
+    )
+    monkeypatch.setattr(provision.os, "geteuid", lambda: 1000)
+    with pytest.raises(provision.ProvisionError) as raised:
+        provision.ensure_packages()
+    message = str(raised.value)
+    assert "nginx-light" in message and "apt-get install -y nginx-light" in message
+    assert raised.value.exit_code == 4

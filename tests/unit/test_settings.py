@@ -1,0 +1,53 @@
+from pathlib import Path
+
+import pytest
+
+from medsys.core.settings import SettingsError, load_settings
+
+
+def test_defaults_are_design_ports(tmp_path: Path) -> None:
+    settings = load_settings({"MEDSYS_CONFIG": "", "MEDSYS_STATE_DIR": str(tmp_path)})
+    assert settings.port("mariadb-master") == 3306
+    assert settings.port("postgres_replica") == 5434
+    assert settings.state_dir == tmp_path
+
+
+def test_offset_and_single_override() -> None:
+    settings = load_settings({"MEDSYS_PORT_OFFSET": "20000", "MEDSYS_PORT_MARIADB_MASTER": "4000"})
+    assert settings.port("mariadb-master") == 4000
+    assert settings.port("mysql_primary") == 23307
+
+
+def test_config_file_then_environment(tmp_path: Path) -> None:
+    config = tmp_path / "medsys.toml"
+    config.write_text('state_dir = "/srv/m"\nport_offset = 5\n[ports]\napp3 = 9999\n')
+    settings = load_settings({"MEDSYS_CONFIG": str(config), "MEDSYS_PORT_OFFSET": "7"})
+    assert settings.state_dir == Path("/srv/m")
+    assert settings.port("app3") == 9999
+    assert settings.port("middleware") == 8007
+
+
+def test_round_trip_through_the_environment() -> None:
+    settings = load_settings({"MEDSYS_PORT_OFFSET": "3", "MEDSYS_PORT_APP1": "7001"})
+    assert load_settings(settings.to_environ()) == settings
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"MEDSYS_PORT_OFFSET": "many"},
+        {"MEDSYS_PORT_OFFSET": "70000"},
+        {"MEDSYS_PORT_APP1": "0"},
+        {"MEDSYS_CONFIG": "/nonexistent/medsys.toml"},
+    ],
+)
+def test_bad_values_are_refused_with_a_reason(environ: dict[str, str]) -> None:
+    with pytest.raises(SettingsError):
+        load_settings(environ)
+
+
+def test_unknown_service_in_file(tmp_path: Path) -> None:
+    config = tmp_path / "medsys.toml"
+    config.write_text("[ports]\nredis = 1\n")
+    with pytest.raises(SettingsError, match="redis"):
+        load_settings({"MEDSYS_CONFIG": str(config)})
