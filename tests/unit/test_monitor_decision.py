@@ -1,82 +1,226 @@
+"""Every transition of the failover decision, as plain data (no servers, no sleeps)."""
+
+from dataclasses import replace
+
 from medsys.failover.decision import (
+    Fence,
     Health,
     Memory,
     Observation,
+    Policy,
+    Promote,
+    RecordState,
+    Rejoin,
     SetSynchronous,
     decide,
 )
+from medsys.failover.state import PairState
 from medsys.nodes.base import NodeProbe
+
+P, R = "postgres_primary", "postgres_replica"
+NOW = 1_000_000.0
+POLICY = Policy(failures_to_declare=3, anti_flap_window=600, rejoin_interval=15)
+STATE = PairState(pair="admin", primary=P, term=1, bootstrapped=True, replica_in_sync=True)
 
 
 def primary(**fields: object) -> NodeProbe:
     values: dict[str, object] = {
-        "node": "postgres_primary",
+        "node": P,
         "reachable": True,
         "writable": True,
         "replica_streaming": True,
         "sync_configured": True,
+        "sync_active": True,
     }
-    values.update(fields)
-    return NodeProbe(**values)  # type: ignore[arg-type]
+    return NodeProbe(**{**values, **fields})  # type: ignore[arg-type]
 
 
 def replica(**fields: object) -> NodeProbe:
-    values: dict[str, object] = {
-        "node": "postgres_replica",
-        "reachable": True,
-        "receiving": True,
-    }
-    values.update(fields)
-    return NodeProbe(**values)  # type: ignore[arg-type]
+    values: dict[str, object] = {"node": R, "reachable": True, "receiving": True}
+    return NodeProbe(**{**values, **fields})  # type: ignore[arg-type]
 
 
-HEALTHY = Memory(Health.HEALTHY)
+DEAD = primary(reachable=False, writable=False, error="connection refused")
+ORPHANED = replica(receiving=False)  # the replica lost its primary too
+
+
+def run(memory: Memory, seen: Observation, state: PairState = STATE, now: float = NOW):  # type: ignore[no-untyped-def]
+    return decide(memory, state, seen, POLICY, now)
+
+
+def after_failures(count: int, seen: Observation, state: PairState = STATE) -> Memory:
+    memory = Memory(Health.HEALTHY)
+    for _ in range(count):
+        memory = run(memory, seen, state).memory
+    return memory
+
+
+# --- a living primary -------------------------------------------------------------------
 
 
 def test_healthy_pair_needs_nothing() -> None:
-    decision = decide(HEALTHY, Observation(primary(), replica()), relax_when_alone=True)
+    decision = run(Memory(Health.HEALTHY), Observation(primary(), replica()))
     assert decision.actions == ()
     assert decision.memory.health is Health.HEALTHY
-    assert decision.sentence.startswith("pair healthy")
+    assert decision.event is None
 
 
-def test_lost_standby_relaxes_synchronous_replication() -> None:
+def test_lost_standby_relaxes_sync_and_records_that_the_replica_is_behind() -> None:
     seen = Observation(primary(replica_streaming=False), replica(reachable=False, error="refused"))
-    decision = decide(HEALTHY, seen, relax_when_alone=True)
-    assert decision.actions == (SetSynchronous("postgres_primary", on=False),)
+    decision = run(Memory(Health.HEALTHY), seen)
+    assert SetSynchronous(P, on=False) in decision.actions
+    assert RecordState(replace(STATE, replica_in_sync=False)) in decision.actions
     assert decision.memory.health is Health.DEGRADED
-    assert "degraded" in decision.sentence and "relaxed" in decision.sentence
+    assert decision.event == "degraded" and "relaxed" in decision.sentence
 
 
-def test_returning_standby_restores_synchronous_replication() -> None:
-    seen = Observation(primary(sync_configured=False), replica())
-    decision = decide(Memory(Health.DEGRADED), seen, relax_when_alone=True)
-    assert decision.actions == (SetSynchronous("postgres_primary", on=True),)
-    assert decision.sentence.startswith("recovered")
+def test_returning_standby_restores_sync_and_then_counts_as_in_sync() -> None:
+    behind = replace(STATE, replica_in_sync=False)
+    seen = Observation(primary(sync_configured=False, sync_active=False), replica())
+    decision = run(Memory(Health.DEGRADED), seen, behind)
+    assert decision.actions == (SetSynchronous(P, on=True),)
+    confirmed = run(decision.memory, Observation(primary(), replica()), behind)
+    assert confirmed.actions == (RecordState(replace(behind, replica_in_sync=True)),)
+    assert confirmed.event == "recovered" or decision.event == "recovered"
 
 
-def test_semi_sync_engines_keep_it_on_even_when_alone() -> None:
-    seen = Observation(primary(replica_streaming=False), replica(reachable=False))
-    decision = decide(HEALTHY, seen, relax_when_alone=False)
+def test_semi_sync_engines_keep_it_on_when_alone() -> None:
+    policy = replace(POLICY, relax_when_alone=False)
+    seen = Observation(
+        primary(replica_streaming=False, sync_active=False), replica(reachable=False)
+    )
+    decision = decide(Memory(Health.HEALTHY), STATE, seen, policy, NOW)
+    assert not any(isinstance(action, SetSynchronous) for action in decision.actions)
+
+
+def rejoins(decision: object) -> bool:
+    return any(isinstance(action, Rejoin) for action in decision.actions)  # type: ignore[attr-defined]
+
+
+def test_a_replica_not_following_for_a_while_is_asked_to_rejoin_but_not_every_cycle() -> None:
+    seen = Observation(primary(replica_streaming=False), replica(receiving=False))
+    first = run(Memory(Health.DEGRADED), seen)
+    assert not rejoins(first), "a replica gets a grace period to reconnect by itself"
+    still = run(first.memory, seen, now=NOW + 5)
+    assert Rejoin(R, P) in still.actions and still.event == "rejoin"
+    soon = run(still.memory, seen, now=NOW + 10)
+    assert not rejoins(soon)
+    later = run(soon.memory, seen, now=NOW + 21)
+    assert Rejoin(R, P) in later.actions
+
+
+def test_a_replica_that_reconnects_within_the_grace_is_left_alone() -> None:
+    lost = run(Memory(Health.DEGRADED), Observation(primary(), replica(receiving=False)))
+    back = run(lost.memory, Observation(primary(), replica()), now=NOW + 2)
+    assert back.memory.replica_lost_since is None
+    again = run(back.memory, Observation(primary(), replica(receiving=False)), now=NOW + 6)
+    assert not rejoins(again)
+
+
+def test_a_second_writable_node_is_fenced() -> None:
+    seen = Observation(primary(), replica(writable=True, receiving=False))
+    decision = run(Memory(Health.HEALTHY), seen)
+    assert decision.actions == (Fence(R, "writable while not the recorded primary"),)
+    assert decision.event == "fenced" and "SPLIT BRAIN averted" in decision.sentence
+
+
+# --- a missing primary ------------------------------------------------------------------
+
+
+def test_first_failures_only_raise_suspicion() -> None:
+    seen = Observation(DEAD, ORPHANED)
+    memory = Memory(Health.HEALTHY)
+    for count in (1, 2):
+        decision = run(memory, seen)
+        memory = decision.memory
+        assert decision.actions == () and memory.health is Health.SUSPECT
+        assert f"failed probe {count}/3" in decision.sentence
+        assert decision.event == "probe-failed"
+
+
+def test_third_failure_confirmed_by_the_replica_promotes_it() -> None:
+    seen = Observation(DEAD, ORPHANED)
+    decision = run(after_failures(2, seen), seen)
+    promoted = STATE.promoted(R, at=NOW)
+    assert decision.actions == (Fence(P, "declared dead"), RecordState(promoted), Promote(R))
+    assert promoted.primary == R and promoted.term == 2 and promoted.promotion_pending
+    assert decision.event == "primary-dead"
+    assert "declared dead after 3 failed probes" in decision.sentence
+
+
+def test_monitor_cut_off_alone_does_not_promote() -> None:
+    seen = Observation(DEAD, replica())  # the replica still streams from the primary
+    decision = run(after_failures(2, seen), seen)
     assert decision.actions == ()
-    assert decision.memory.health is Health.DEGRADED
+    assert "may be cut off alone" in decision.sentence
+    assert decision.memory.health is Health.FAILED
 
 
-def test_semi_sync_switched_on_where_it_is_off() -> None:
-    seen = Observation(primary(sync_configured=False), replica())
-    decision = decide(HEALTHY, seen, relax_when_alone=False)
-    assert decision.actions == (SetSynchronous("postgres_primary", on=True),)
+def test_nothing_to_promote_when_the_replica_is_down_too() -> None:
+    seen = Observation(DEAD, replica(reachable=False, error="refused"))
+    decision = run(after_failures(2, seen), seen)
+    assert decision.actions == () and "down too" in decision.sentence
 
 
-def test_unreachable_primary_counts_failed_probes() -> None:
-    seen = Observation(primary(reachable=False, error="timeout"), replica(receiving=False))
-    first = decide(HEALTHY, seen, relax_when_alone=True)
-    second = decide(first.memory, seen, relax_when_alone=True)
-    assert second.memory.failed_primary_probes == 2
-    assert "failed probe 2" in second.sentence
+def test_a_replica_that_was_not_in_sync_is_not_promoted() -> None:
+    behind = replace(STATE, replica_in_sync=False)
+    seen = Observation(DEAD, ORPHANED)
+    decision = run(after_failures(2, seen, behind), seen, behind)
+    assert decision.actions == () and "may lack acknowledged writes" in decision.sentence
+    assert decision.event == "promotion-refused"
+    again = run(decision.memory, seen, behind)
+    assert again.event is None, "the same refusal is registered once"
 
 
-def test_a_good_probe_resets_the_count() -> None:
-    memory = Memory(Health.PRIMARY_UNREACHABLE, failed_primary_probes=2)
-    decision = decide(memory, Observation(primary(), replica()), relax_when_alone=True)
+def test_anti_flapping_needs_an_acknowledgement() -> None:
+    recent = replace(STATE, last_failover_at=NOW - 60, failover_acknowledged=False)
+    seen = Observation(DEAD, ORPHANED)
+    refused = run(after_failures(2, seen, recent), seen, recent)
+    assert refused.actions == () and "medsys ack admin" in refused.sentence
+    acknowledged = replace(recent, failover_acknowledged=True)
+    assert Promote(R) in run(after_failures(2, seen, acknowledged), seen, acknowledged).actions
+    old = replace(recent, last_failover_at=NOW - 601)
+    assert Promote(R) in run(after_failures(2, seen, old), seen, old).actions
+
+
+def test_a_node_promoted_by_hand_is_adopted() -> None:
+    seen = Observation(DEAD, replica(writable=True, receiving=False))
+    decision = run(after_failures(2, seen), seen)
+    adopted = replace(STATE, primary=R, term=2)
+    assert decision.actions == (
+        Fence(P, "lost its role to a node promoted by hand"),
+        RecordState(adopted),
+    )
+    assert decision.event == "adopted"
+
+
+def test_primary_back_before_declared_dead() -> None:
+    memory = after_failures(2, Observation(DEAD, ORPHANED))
+    decision = run(memory, Observation(primary(), replica()))
     assert decision.memory.failed_primary_probes == 0
+    assert decision.event == "primary-recovered"
+
+
+# --- a promotion interrupted ------------------------------------------------------------
+
+
+PENDING = STATE.promoted(R, at=NOW)
+
+
+def test_restarted_monitor_finishes_the_recorded_promotion_without_a_new_term() -> None:
+    seen = Observation(replica(writable=False, receiving=False), primary(reachable=False))
+    decision = run(Memory(), seen, PENDING)
+    assert decision.actions == (Promote(R),)
+    assert not any(isinstance(action, RecordState) for action in decision.actions)
+
+
+def test_promotion_confirmed_once_the_node_takes_writes() -> None:
+    seen = Observation(replica(writable=True, receiving=False), primary(reachable=False))
+    decision = run(Memory(Health.PROMOTING), seen, PENDING)
+    assert decision.actions == (RecordState(replace(PENDING, promotion_pending=False)),)
+    assert decision.event == "promoted"
+
+
+def test_pending_promotion_of_an_unreachable_node_waits() -> None:
+    seen = Observation(replica(reachable=False, error="refused"), primary(reachable=False))
+    assert run(Memory(), seen, PENDING).actions == ()

@@ -1,7 +1,20 @@
-"""The monitor's decision, pure: observations and memory in, actions and one sentence out.
+"""The monitor's decision, pure: what it saw and remembers in, actions and one sentence out.
 
-No I/O and no clock reads here (time comes in as an argument), so every transition is
-unit-tested without servers or sleeps. ``medsys.failover.monitor`` applies the actions.
+No I/O and no clock reads (time is an argument), so every transition is unit-tested
+without servers or sleeps; ``medsys.failover.monitor`` applies the actions.
+
+The rules, in the order they are checked each cycle:
+
+1. A promotion recorded but not finished (the monitor died mid-way) is finished, for the
+   node the state already names: never a second promotion for one failure.
+2. Primary writable: keep replication healthy. A recorded replica that is writable too is
+   an old primary that came back wrong: fence it. A replica not following the primary is
+   told to rejoin (at most once per ``rejoin_interval``).
+3. Primary not answering: count failed probes. After ``failures_to_declare`` of them the
+   primary is dead only if the replica confirms it lost the primary as well (holistic
+   detection: a monitor cut off alone must not promote). Then promote, unless the replica
+   may lack acknowledged writes (it was not in sync at last sight) or a failover happened
+   within ``anti_flap_window`` and nobody acknowledged it.
 """
 
 from __future__ import annotations
@@ -9,26 +22,45 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from medsys.failover.state import PairState
 from medsys.nodes.base import NodeProbe
 
 
 class Health(StrEnum):
     STARTING = "starting"
-    HEALTHY = "healthy"  # primary writable, replica streaming, commits wait for it
-    DEGRADED = "degraded"  # primary writable, replica away: commits are on one node only
-    PRIMARY_UNREACHABLE = "primary-unreachable"
+    HEALTHY = "healthy"  # primary writable, replica streaming in sync
+    DEGRADED = "degraded"  # primary writable, replica away: commits on one node only
+    SUSPECT = "suspect"  # primary missed probes, not yet declared dead
+    FAILED = "failed"  # primary dead and no automatic promotion possible
+    PROMOTING = "promoting"
+
+
+@dataclass(frozen=True)
+class Policy:
+    failures_to_declare: int = 3
+    anti_flap_window: float = 600.0
+    rejoin_interval: float = 15.0
+    # A replica reconnects by itself within a second or two after its primary restarts:
+    # only a sustained loss of replication calls for a rejoin.
+    rejoin_grace: float = 5.0
+    relax_when_alone: bool = True  # PostgreSQL: sync commits block forever with no standby
 
 
 @dataclass(frozen=True)
 class Observation:
-    primary: NodeProbe
+    primary: NodeProbe  # the node the state names primary
     replica: NodeProbe
 
 
 @dataclass(frozen=True)
 class Memory:
+    """What the monitor keeps between cycles (lost on restart, on purpose: it re-learns)."""
+
     health: Health = Health.STARTING
     failed_primary_probes: int = 0
+    last_rejoin_at: float | None = None
+    replica_lost_since: float | None = None
+    last_refusal: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,7 +69,31 @@ class SetSynchronous:
     on: bool
 
 
-Action = SetSynchronous
+@dataclass(frozen=True)
+class RecordState:
+    state: PairState
+
+
+@dataclass(frozen=True)
+class Fence:
+    """Kill the node's server: it must not take writes (it is restarted as a replica)."""
+
+    node: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Promote:
+    node: str
+
+
+@dataclass(frozen=True)
+class Rejoin:
+    node: str
+    primary: str
+
+
+Action = SetSynchronous | RecordState | Fence | Promote | Rejoin
 
 
 @dataclass(frozen=True)
@@ -45,49 +101,177 @@ class Decision:
     memory: Memory
     actions: tuple[Action, ...]
     sentence: str
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.actions)
+    event: str | None = None  # a named event for the event log, when something happened
 
 
-def decide(memory: Memory, seen: Observation, *, relax_when_alone: bool) -> Decision:
-    """One monitor cycle.
+def decide(
+    memory: Memory, state: PairState, seen: Observation, policy: Policy, now: float
+) -> Decision:
+    if state.promotion_pending:
+        return _finish_promotion(memory, state, seen)
+    if seen.primary.reachable and seen.primary.writable:
+        return _primary_alive(memory, state, seen, policy, now)
+    return _primary_missing(memory, state, seen, policy, now)
 
-    ``relax_when_alone``: the engine blocks commits forever without a standby (PostgreSQL),
-    so synchronous replication is switched off while the replica is away and on again when
-    it streams. MariaDB's semi-sync falls back by itself after a bounded wait, so there we
-    only keep it enabled on the primary.
-    """
-    primary, replica = seen.primary, seen.replica
-    if not primary.reachable or not primary.writable:
-        failures = memory.failed_primary_probes + 1
-        why = primary.error or "not writable"
+
+def _finish_promotion(memory: Memory, state: PairState, seen: Observation) -> Decision:
+    node = seen.primary.node
+    if seen.primary.reachable and seen.primary.writable:
+        done = replace(state, promotion_pending=False)
         return Decision(
-            Memory(Health.PRIMARY_UNREACHABLE, failures),
-            (),
-            f"primary {primary.node} failed probe {failures}: {why}",
+            replace(memory, health=Health.DEGRADED, failed_primary_probes=0),
+            (RecordState(done),),
+            f"promotion of {node} confirmed: it accepts writes (term {state.term})",
+            event="promoted",
         )
-    streaming = primary.replica_streaming and replica.reachable and replica.receiving
-    health = Health.HEALTHY if streaming else Health.DEGRADED
-    want_sync = streaming or not relax_when_alone
-    actions: tuple[Action, ...] = ()
+    if not seen.primary.reachable:
+        return Decision(
+            replace(memory, health=Health.PROMOTING),
+            (),
+            f"promotion of {node} pending but it does not answer: {seen.primary.error}",
+        )
+    return Decision(
+        replace(memory, health=Health.PROMOTING),
+        (Promote(node),),
+        f"finishing the promotion of {node} recorded for term {state.term}",
+        event="promoting",
+    )
+
+
+def _primary_alive(
+    memory: Memory, state: PairState, seen: Observation, policy: Policy, now: float
+) -> Decision:
+    primary, replica = seen.primary, seen.replica
+    recovered = memory.failed_primary_probes > 0
+    if replica.reachable and replica.writable:
+        return Decision(
+            replace(memory, health=Health.DEGRADED, failed_primary_probes=0),
+            (Fence(replica.node, "writable while not the recorded primary"),),
+            f"SPLIT BRAIN averted: {replica.node} accepts writes but {primary.node} is the "
+            f"primary of term {state.term}; fencing {replica.node}",
+            event="fenced",
+        )
+    in_sync = primary.replica_streaming and replica.reachable and replica.receiving
+    actions: list[Action] = []
+    want_sync = in_sync or not policy.relax_when_alone
     if primary.sync_configured != want_sync:
-        actions = (SetSynchronous(primary.node, want_sync),)
-    new_memory = replace(memory, health=health, failed_primary_probes=0)
-    return Decision(new_memory, actions, _sentence(memory, new_memory, seen, actions))
+        actions.append(SetSynchronous(primary.node, want_sync))
+    replica_in_sync = in_sync and (primary.sync_active or not want_sync)
+    if replica_in_sync != state.replica_in_sync:
+        actions.append(RecordState(replace(state, replica_in_sync=replica_in_sync)))
+    last_rejoin = memory.last_rejoin_at
+    lost_since = None
+    if replica.reachable and not replica.receiving:
+        lost_since = memory.replica_lost_since or now
+        waited = now - lost_since >= policy.rejoin_grace
+        if waited and (last_rejoin is None or now - last_rejoin >= policy.rejoin_interval):
+            actions.append(Rejoin(replica.node, primary.node))
+            last_rejoin = now
+    health = Health.HEALTHY if in_sync else Health.DEGRADED
+    new_memory = Memory(health=health, last_rejoin_at=last_rejoin, replica_lost_since=lost_since)
+    sentence, event = _alive_sentence(memory, new_memory, seen, actions, recovered)
+    return Decision(new_memory, tuple(actions), sentence, event)
 
 
-def _sentence(before: Memory, after: Memory, seen: Observation, actions: tuple[Action, ...]) -> str:
+def _alive_sentence(
+    before: Memory,
+    after: Memory,
+    seen: Observation,
+    actions: list[Action],
+    recovered: bool,
+) -> tuple[str, str | None]:
     primary, replica = seen.primary.node, seen.replica.node
-    sync_change = ""
-    if actions:
-        sync_change = "; synchronous replication " + ("on" if actions[0].on else "relaxed")
+    notes = []
+    for action in actions:
+        if isinstance(action, SetSynchronous):
+            notes.append("synchronous replication " + ("on" if action.on else "relaxed"))
+        if isinstance(action, Rejoin):
+            notes.append(f"asking {replica} to rejoin as a replica of {primary}")
+    suffix = "; " + "; ".join(notes) if notes else ""
+    if recovered:
+        return f"primary {primary} answers again{suffix}", "primary-recovered"
     if after.health is Health.HEALTHY:
         if before.health is Health.HEALTHY:
-            return f"pair healthy: {primary} primary, {replica} streaming{sync_change}"
-        return f"recovered: {replica} streams from {primary} again{sync_change}"
+            return f"pair healthy: {primary} primary, {replica} streaming{suffix}", None
+        return f"healthy: {replica} streams from {primary} in sync{suffix}", "recovered"
     reason = seen.replica.error or (
-        "unreachable" if not seen.replica.reachable else "not streaming"
+        "unreachable" if not seen.replica.reachable else "not replicating"
     )
-    return f"degraded: {primary} writes alone, replica {replica} {reason}{sync_change}"
+    event = "degraded" if before.health is not Health.DEGRADED else None
+    if any(isinstance(action, Rejoin) for action in actions):
+        event = "rejoin"
+    return f"degraded: {primary} writes alone, replica {replica} {reason}{suffix}", event
+
+
+def _primary_missing(
+    memory: Memory, state: PairState, seen: Observation, policy: Policy, now: float
+) -> Decision:
+    primary, replica = seen.primary, seen.replica
+    failures = memory.failed_primary_probes + 1
+    why = primary.error or "answers but refuses writes"
+    if failures < policy.failures_to_declare:
+        return Decision(
+            replace(memory, health=Health.SUSPECT, failed_primary_probes=failures),
+            (),
+            f"primary {primary.node} failed probe {failures}/{policy.failures_to_declare}: {why}",
+            event="probe-failed",
+        )
+    if replica.reachable and replica.writable:
+        adopted = replace(state, primary=replica.node, term=state.term + 1)
+        return Decision(
+            Memory(health=Health.DEGRADED),
+            (Fence(primary.node, "lost its role to a node promoted by hand"), RecordState(adopted)),
+            f"{replica.node} already accepts writes (promoted by hand?) while {primary.node} "
+            f"is gone: recording it as primary of term {adopted.term}",
+            event="adopted",
+        )
+    refusal = _refusal(state, seen, policy, now)
+    if refusal is not None:
+        sentence = f"primary {primary.node} unreachable ({failures} probes): {refusal}"
+        event = "promotion-refused" if refusal != memory.last_refusal else None
+        return Decision(
+            replace(
+                memory,
+                health=Health.FAILED,
+                failed_primary_probes=failures,
+                last_refusal=refusal,
+            ),
+            (),
+            sentence,
+            event=event,
+        )
+    promoted = state.promoted(replica.node, at=now)
+    return Decision(
+        Memory(health=Health.PROMOTING),
+        (Fence(primary.node, "declared dead"), RecordState(promoted), Promote(replica.node)),
+        f"primary {primary.node} declared dead after {failures} failed probes and "
+        f"{replica.node} lost it too; promoting {replica.node} (term {promoted.term})",
+        event="primary-dead",
+    )
+
+
+def _refusal(state: PairState, seen: Observation, policy: Policy, now: float) -> str | None:
+    replica = seen.replica
+    if not replica.reachable:
+        return f"replica {replica.node} is down too ({replica.error}); nothing to promote"
+    if replica.receiving:
+        return (
+            f"replica {replica.node} still receives from it: the monitor may be cut off "
+            "alone; not promoting"
+        )
+    if not state.replica_in_sync:
+        return (
+            f"replica {replica.node} was not in sync at last sight and may lack acknowledged "
+            "writes; not promoting automatically"
+        )
+    recent = (
+        state.last_failover_at is not None
+        and now - state.last_failover_at < policy.anti_flap_window
+    )
+    if recent and not state.failover_acknowledged:
+        return (
+            f"a failover already happened within the last {policy.anti_flap_window:.0f} s "
+            f"(term {state.term}) and was not acknowledged; run `medsys ack {state.pair}` "
+            "to allow another"
+        )
+    return None

@@ -1,75 +1,191 @@
 """A pair's monitor: ``python -m medsys.failover.monitor PAIR``, run by supervisord.
 
-Each cycle: probe both nodes (fresh connections), ``decide``, apply the actions, and log
-one timestamped sentence whenever something changed.
+Each cycle: probe both nodes on fresh connections with a hard deadline, ``decide``, apply the
+actions in order, log one timestamped sentence when something changed, append named events
+to the pair's event log, and publish its status for ``medsys status``.
+
+Environment: MEDSYS_PROBE_INTERVAL (seconds, default 0.5), MEDSYS_PROBE_TIMEOUT (1.0),
+MEDSYS_FAILURES_TO_DECLARE (3), MEDSYS_ANTI_FLAP_WINDOW (600).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings, load_settings
 from medsys.core.topology import Engine, Pair, pair_named
-from medsys.failover.decision import Decision, Memory, Observation, SetSynchronous, decide
-from medsys.failover.state import read_pair_state
+from medsys.failover.decision import (
+    Action,
+    Decision,
+    Fence,
+    Memory,
+    Observation,
+    Policy,
+    Promote,
+    RecordState,
+    Rejoin,
+    SetSynchronous,
+    decide,
+)
+from medsys.failover.state import (
+    PairState,
+    append_event,
+    read_pair_state,
+    replace_pair_state,
+    write_monitor_status,
+)
 from medsys.nodes import adapter_for
-from medsys.nodes.base import NodeProbe
+from medsys.nodes.base import NodeError, NodeProbe, ProcessControl, one_line
 
-PROBE_INTERVAL = 1.0
 log = logging.getLogger("medsys.monitor")
 
 
+@dataclass(frozen=True)
+class Timing:
+    probe_interval: float = 0.5
+    probe_timeout: float = 1.0
+
+
 class Monitor:
-    def __init__(self, settings: Settings, pair: Pair) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pair: Pair,
+        control: ProcessControl,
+        *,
+        policy: Policy,
+        timing: Timing = Timing(),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self.pair = pair
+        self.control = control
+        self.policy = policy
+        self.timing = timing
+        self.clock = clock
         self.adapter = adapter_for(pair)
         self.secrets = load_secrets(settings)
         self.memory = Memory()
-        self._pool = ThreadPoolExecutor(max_workers=2)
+        # Probes of a frozen server may outlive their deadline; spare workers keep the
+        # next cycle from waiting on them.
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
 
-    def observe(self) -> Observation:
-        state = read_pair_state(self.settings, self.pair)
-        primary = state.primary if state else self.pair.initial_primary
-        replica = self.pair.other(primary)
-        futures = [
-            self._pool.submit(self.adapter.probe, self.settings, self.secrets, node)
-            for node in (primary, replica)
-        ]
-        probes: list[NodeProbe] = [future.result() for future in futures]
-        return Observation(primary=probes[0], replica=probes[1])
+    def _probe(self, future: Future[NodeProbe], node: str) -> NodeProbe:
+        try:
+            return future.result(timeout=self.timing.probe_timeout)
+        except FutureTimeout:
+            return NodeProbe(
+                node=node,
+                reachable=False,
+                error=f"no answer within {self.timing.probe_timeout:.1f} s",
+            )
+
+    def observe(self, state: PairState) -> Observation:
+        replica = self.pair.other(state.primary)
+        futures = {
+            node: self._pool.submit(self.adapter.probe, self.settings, self.secrets, node)
+            for node in (state.primary, replica)
+        }
+        return Observation(
+            primary=self._probe(futures[state.primary], state.primary),
+            replica=self._probe(futures[replica], replica),
+        )
 
     def cycle(self) -> Decision:
-        seen = self.observe()
-        before = self.memory
-        decision = decide(before, seen, relax_when_alone=self.pair.engine is Engine.POSTGRES)
-        for action in decision.actions:
-            self.apply(action)
+        state = read_pair_state(self.settings, self.pair)
+        if state is None:
+            raise NodeError(f"the {self.pair.name} pair has no state yet")
+        decision = decide(self.memory, state, self.observe(state), self.policy, self.clock())
+        outcome = self._apply(state, decision.actions)
         self.memory = decision.memory
-        if (
-            decision.changed
-            or decision.memory.health != before.health
-            or (decision.memory.failed_primary_probes)
-        ):
-            log.info(decision.sentence)
+        sentence = decision.sentence + (f" -> {outcome}" if outcome else "")
+        if decision.event or decision.actions:
+            log.info(sentence)
+            term = (read_pair_state(self.settings, self.pair) or state).term
+            append_event(self.settings, self.pair, decision.event or "action", sentence, term)
+        self._publish(state, sentence)
         return decision
 
-    def apply(self, action: SetSynchronous) -> None:
-        self.adapter.set_synchronous(self.settings, self.secrets, action.node, action.on)
+    def _apply(self, state: PairState, actions: tuple[Action, ...]) -> str:
+        done: list[str] = []
+        expected = state
+        for action in actions:
+            try:
+                if isinstance(action, RecordState):
+                    if not replace_pair_state(self.settings, self.pair, expected, action.state):
+                        done.append("pair state changed meanwhile; deciding again")
+                        break
+                    expected = action.state
+                else:
+                    result = self._act(action)
+                    if result:
+                        done.append(result)
+            except Exception as error:  # an action failing must not kill the monitor
+                done.append(f"{type(action).__name__} failed: {one_line(error)}")
+                break
+        return "; ".join(done)
+
+    def _act(self, action: Action) -> str:
+        settings, secrets = self.settings, self.secrets
+        if isinstance(action, SetSynchronous):
+            self.adapter.set_synchronous(settings, secrets, action.node, action.on)
+            return ""
+        if isinstance(action, Fence):
+            if self.control.is_process_running(action.node):
+                self.control.kill(action.node)
+                return f"{action.node} fenced (killed: {action.reason})"
+            return f"{action.node} already down"
+        if isinstance(action, Promote):
+            return self.adapter.promote(settings, secrets, action.node)
+        if isinstance(action, Rejoin):
+            return self.adapter.rejoin(settings, secrets, action.node, action.primary, self.control)
+        raise TypeError(f"unknown action {action!r}")
+
+    def _publish(self, state: PairState, sentence: str) -> None:
+        write_monitor_status(
+            self.settings,
+            self.pair,
+            {
+                "pid": os.getpid(),
+                "health": self.memory.health.value,
+                "failed_probes": self.memory.failed_primary_probes,
+                "primary": state.primary,
+                "term": state.term,
+                "sentence": sentence,
+                "time": self.clock(),
+            },
+        )
 
     def run_forever(self) -> None:
-        log.info("monitor of the %s pair started", self.pair.name)
+        log.info(
+            "monitor of the %s pair started: probe every %.1f s, dead after %d failures",
+            self.pair.name,
+            self.timing.probe_interval,
+            self.policy.failures_to_declare,
+        )
+        append_event(self.settings, self.pair, "monitor-started", "monitor started", 0)
         while True:
             started = time.monotonic()
             try:
                 self.cycle()
-            except Exception:
-                log.exception("monitor cycle failed; trying again")
-            time.sleep(max(0.0, PROBE_INTERVAL - (time.monotonic() - started)))
+            except Exception as error:
+                log.exception("monitor cycle failed; trying again: %s", one_line(error))
+            time.sleep(max(0.0, self.timing.probe_interval - (time.monotonic() - started)))
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
 
 
 def main(argv: list[str]) -> int:
@@ -82,7 +198,20 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m medsys.failover.monitor PAIR", file=sys.stderr)
         return 2
-    Monitor(load_settings(), pair_named(argv[1])).run_forever()
+    from medsys.launcher.supervisor import Supervisor
+
+    settings = load_settings()
+    pair = pair_named(argv[1])
+    policy = Policy(
+        failures_to_declare=int(_env_float("MEDSYS_FAILURES_TO_DECLARE", 3)),
+        anti_flap_window=_env_float("MEDSYS_ANTI_FLAP_WINDOW", 600.0),
+        relax_when_alone=pair.engine is Engine.POSTGRES,
+    )
+    timing = Timing(
+        probe_interval=_env_float("MEDSYS_PROBE_INTERVAL", 0.5),
+        probe_timeout=_env_float("MEDSYS_PROBE_TIMEOUT", 1.0),
+    )
+    Monitor(settings, pair, Supervisor(settings), policy=policy, timing=timing).run_forever()
     return 0
 
 

@@ -7,10 +7,15 @@ writable, which is what keeps a returning old primary from becoming a second wri
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from medsys.core.settings import Settings
 from medsys.core.topology import Pair
@@ -28,6 +33,12 @@ class PairState:
     bootstrapped: bool = False
     last_failover_at: float | None = None  # wall clock, for the anti-flapping window
     failover_acknowledged: bool = True
+    # The replica had every acknowledged commit at last sight (sync replication active):
+    # persisted so that a monitor restarted after the primary died can still decide.
+    replica_in_sync: bool = False
+    # Written before the promotion starts, cleared once the node takes writes: a monitor
+    # that dies in between finishes this promotion instead of starting another.
+    promotion_pending: bool = False
 
     def promoted(self, node: str, at: float) -> PairState:
         return replace(
@@ -36,6 +47,8 @@ class PairState:
             term=self.term + 1,
             last_failover_at=at,
             failover_acknowledged=False,
+            replica_in_sync=False,
+            promotion_pending=True,
         )
 
 
@@ -71,3 +84,92 @@ def write_pair_state(settings: Settings, pair: Pair, state: PairState) -> None:
     finally:
         os.close(directory)
     path.chmod(0o644)
+
+
+@contextmanager
+def _locked(settings: Settings, pair: Pair) -> Iterator[None]:
+    settings.cluster_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.cluster_dir / f"{pair.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def replace_pair_state(
+    settings: Settings, pair: Pair, expected: PairState | None, new: PairState
+) -> bool:
+    """Write ``new`` only if the file still holds ``expected`` (compare-and-swap), so a
+    monitor acting on what it read a moment ago never undoes an operator's change."""
+    with _locked(settings, pair):
+        if read_pair_state(settings, pair) != expected:
+            return False
+        write_pair_state(settings, pair, new)
+        return True
+
+
+def update_pair_state(
+    settings: Settings, pair: Pair, change: Callable[[PairState], PairState]
+) -> PairState:
+    """Read, change and write under the lock (for operators' commands)."""
+    with _locked(settings, pair):
+        current = read_pair_state(settings, pair)
+        if current is None:
+            raise PairStateError(f"the {pair.name} pair has no state yet; run `medsys up`")
+        new = change(current)
+        write_pair_state(settings, pair, new)
+        return new
+
+
+def events_path(settings: Settings, pair: Pair) -> Path:
+    return settings.cluster_dir / f"{pair.name}.events.jsonl"
+
+
+def append_event(settings: Settings, pair: Pair, event: str, sentence: str, term: int) -> None:
+    """The failure register: one JSON line per event, with its UTC time."""
+    now = time.time()
+    record = {
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z",
+        "time": now,
+        "pair": pair.name,
+        "event": event,
+        "term": term,
+        "sentence": sentence,
+    }
+    with events_path(settings, pair).open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def read_events(settings: Settings, pair: Pair, since: float = 0.0) -> list[dict[str, Any]]:
+    path = events_path(settings, pair)
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut by a crash mid-write
+        if record.get("time", 0) >= since:
+            events.append(record)
+    return events
+
+
+def monitor_status_path(settings: Settings, pair: Pair) -> Path:
+    return settings.cluster_dir / f"{pair.name}.monitor.json"
+
+
+def write_monitor_status(settings: Settings, pair: Pair, status: dict[str, Any]) -> None:
+    path = monitor_status_path(settings, pair)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(status))
+    temporary.replace(path)
+
+
+def read_monitor_status(settings: Settings, pair: Pair) -> dict[str, Any] | None:
+    try:
+        loaded: dict[str, Any] = json.loads(monitor_status_path(settings, pair).read_text())
+    except (OSError, ValueError):
+        return None
+    return loaded

@@ -128,6 +128,11 @@ def status() -> None:
         )
         sys.exit(3)
     click.echo(render_status(cluster.status()))
+    events = cluster.recent_events(limit=5)
+    if events:
+        click.echo("\nrecent failover events:")
+        for event in events:
+            click.echo(f"  {event['at']} {event['pair']}: {event['sentence']}")
 
 
 @cli.command()
@@ -156,6 +161,24 @@ def restart(names: tuple[str, ...]) -> None:
 def kill(names: tuple[str, ...]) -> None:
     """SIGKILL services: a crash, for fault injection."""
     _run(lambda: _cluster().kill(names))
+
+
+@cli.command()
+@click.argument("pairs", nargs=-1, required=True)
+def ack(pairs: tuple[str, ...]) -> None:
+    """Acknowledge the last automatic failover of PAIRS (clinical, admin, portal, all).
+
+    After an automatic failover, another one on the same pair within the anti-flapping
+    window (10 minutes) waits for this acknowledgement.
+    """
+
+    def acknowledge() -> None:
+        for state in _cluster(quiet=True).acknowledge(pairs):
+            click.echo(
+                f"{state.pair}: failover acknowledged (primary {state.primary}, term {state.term})"
+            )
+
+    _run(acknowledge)
 
 
 @cli.command()

@@ -17,8 +17,15 @@ import psutil
 
 from medsys.core.secrets import Secrets, ensure_secrets, load_secrets
 from medsys.core.settings import Settings
-from medsys.core.topology import PAIRS, Pair, pair_named
-from medsys.failover.state import PairState, read_pair_state, write_pair_state
+from medsys.core.topology import PAIRS, Pair, pair_named, pair_of_monitor
+from medsys.failover.state import (
+    PairState,
+    read_events,
+    read_monitor_status,
+    read_pair_state,
+    update_pair_state,
+    write_pair_state,
+)
 from medsys.launcher import provision
 from medsys.launcher.services import Kind, Service, service_named, service_table
 from medsys.launcher.supervisor import Supervisor, SupervisorError
@@ -282,20 +289,50 @@ class Cluster:
         self, service: Service, state: str, probe: NodeProbe | None
     ) -> tuple[str, str]:
         if service.kind is Kind.MONITOR:
-            return "-", "ok" if state == "RUNNING" else "down"
+            return self._monitor_role_and_health(service, state)
         if probe is None or not probe.reachable:
             return "-", "down" if state not in RUNNING_STATES else "unreachable"
         if probe.writable:
-            replication = (
-                "sync"
-                if probe.sync_active
-                else ("async" if probe.replica_streaming else "no replica")
-            )
+            replication = "no replica"
+            if probe.replica_streaming:
+                replication = "sync" if probe.sync_active else "async"
             return "primary", f"ok ({replication})"
         lag = f", lag {probe.lag}" if probe.lag else ""
         if probe.receiving:
             return "replica", f"ok (streaming{lag})"
         return "replica", f"not replicating{': ' + probe.error if probe.error else ''}"
+
+    def _monitor_role_and_health(self, service: Service, state: str) -> tuple[str, str]:
+        pair = pair_named(service.pair or "")
+        published = read_monitor_status(self.settings, pair)
+        if state != "RUNNING":
+            return "-", "down"
+        if published is None or time.time() - float(published.get("time", 0)) > 10:
+            return "-", "starting (no recent cycle)"
+        return f"term {published['term']}", str(published["health"])
+
+    def recent_events(self, limit: int = 3) -> list[dict[str, object]]:
+        events = [event for pair in PAIRS for event in read_events(self.settings, pair)]
+        events = [e for e in events if e.get("event") not in ("monitor-started",)]
+        return sorted(events, key=lambda event: float(str(event["time"])))[-limit:]
+
+    def acknowledge(self, names: tuple[str, ...]) -> list[PairState]:
+        pairs = list(PAIRS) if names == ("all",) else []
+        for name in names if names != ("all",) else ():
+            try:
+                pairs.append(pair_named(name))
+            except KeyError:
+                try:
+                    pairs.append(pair_of_monitor(name))
+                except KeyError:
+                    known = ", ".join(p.name for p in PAIRS)
+                    raise LaunchError(
+                        f"unknown pair {name!r}; pairs are: {known}, all", 2
+                    ) from None
+        return [
+            update_pair_state(self.settings, pair, lambda s: replace(s, failover_acknowledged=True))
+            for pair in pairs
+        ]
 
     def database_rss(self) -> int:
         return sum(row.rss_bytes for row in self.status() if row.service.kind is Kind.DATABASE)

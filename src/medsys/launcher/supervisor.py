@@ -173,6 +173,9 @@ class Supervisor:
         except xmlrpc.client.Fault as fault:
             raise SupervisorError(f"{name} cannot be killed: {fault.faultString}") from None
 
+    def is_process_running(self, name: str) -> bool:
+        return self.info(name).state in ("RUNNING", "STARTING")
+
     def pid(self) -> int | None:
         try:
             return int(cast(int, self._proxy().getPID()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import subprocess
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -95,6 +96,35 @@ def owned_directory(settings: Settings, path: Path, mode: int = 0o700) -> Path:
     return path
 
 
+class ProcessControl(Protocol):
+    """Start, stop and kill node processes (the launcher's supervisor implements it)."""
+
+    def start(self, name: str, *, wait: bool = True) -> None: ...
+
+    def stop(self, name: str) -> None: ...
+
+    def kill(self, name: str) -> None: ...
+
+    def is_process_running(self, name: str) -> bool: ...
+
+
+def mark_initialised(settings: Settings, data_dir: Path, node: str) -> None:
+    """Our marker of a finished initialisation, owned by the service user: pg_rewind and
+    pg_basebackup copy and rewrite every file in a data folder."""
+    marker = data_dir / INITIALISED_MARKER
+    marker.write_text(f"{node}\n")
+    user = service_user(settings)
+    if os.geteuid() == 0:
+        os.chown(marker, user.uid, user.gid)
+
+
+def move_aside(data_dir: Path) -> Path:
+    """Keep a diverged node's data for forensics instead of deleting it."""
+    kept = data_dir.with_name(f"{data_dir.name}.diverged-{time.strftime('%Y%m%dT%H%M%S')}")
+    data_dir.rename(kept)
+    return kept
+
+
 class NodeAdapter(Protocol):
     pair: Pair
 
@@ -123,3 +153,16 @@ class NodeAdapter(Protocol):
 
     def set_synchronous(self, settings: Settings, secrets: Secrets, node: str, on: bool) -> None:
         """Make the primary's commits wait for the replica (on) or not (off)."""
+
+    def promote(self, settings: Settings, secrets: Secrets, node: str) -> str:
+        """Make a replica the writable primary; returns what was done, for the log."""
+
+    def rejoin(
+        self,
+        settings: Settings,
+        secrets: Secrets,
+        node: str,
+        primary: str,
+        control: ProcessControl,
+    ) -> str:
+        """Make ``node`` a replica of ``primary``, rebuilding it if it diverged."""

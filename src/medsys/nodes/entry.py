@@ -21,7 +21,8 @@ from medsys.core.settings import load_settings
 from medsys.core.topology import pair_of_node
 from medsys.failover.state import read_pair_state
 from medsys.nodes import adapter_for
-from medsys.nodes.base import Role, service_user
+from medsys.nodes.base import NodeError, Role, service_user
+from medsys.nodes.postgres import PostgresAdapter
 
 LEFTOVER_WAIT_SECONDS = 20.0
 
@@ -61,8 +62,21 @@ def main(argv: list[str]) -> int:
         return 3
     role = Role.PRIMARY if state.primary == node else Role.REPLICA
     adapter = adapter_for(pair)
-    server_argv = adapter.boot_argv(settings, load_secrets(settings), node, role)
+    secrets = load_secrets(settings)
     _wait_for_leftovers(adapter.data_dir(settings, node))
+    ex_primary = isinstance(adapter, PostgresAdapter) and adapter.needs_rewind(settings, node)
+    if role is Role.REPLICA and isinstance(adapter, PostgresAdapter) and ex_primary:
+        # Its timeline may have forked from the new primary's: rewind before booting.
+        try:
+            print(adapter.rewind_or_rebuild(settings, secrets, node, state.primary), flush=True)
+        except NodeError as error:
+            print(
+                f"{node} last ran as a primary and cannot rejoin {state.primary} now "
+                f"({error}); start {state.primary} first, then {node}",
+                file=sys.stderr,
+            )
+            return 4
+    server_argv = adapter.boot_argv(settings, secrets, node, role)
     print(
         f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} medsys: booting {node} as {role} "
         f"(term {state.term}, recorded primary {state.primary})",

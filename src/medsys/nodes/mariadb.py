@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,10 @@ from medsys.nodes.base import (
     INITIALISED_MARKER,
     NodeError,
     NodeProbe,
+    ProcessControl,
     Role,
+    mark_initialised,
+    move_aside,
     one_line,
     owned_directory,
     service_user,
@@ -110,8 +114,7 @@ class MariaDBAdapter:
         datadir = owned_directory(settings, self.data_dir(settings, node))
         owned_directory(settings, self._run_dir(settings, node), 0o755)
         self._install(defaults, service_user(settings).name)
-        marker = datadir / INITIALISED_MARKER
-        marker.write_text(f"{node}\n")
+        mark_initialised(settings, datadir, node)
 
     def _install(self, defaults: Path, user: str) -> None:
         result = subprocess.run(
@@ -192,19 +195,15 @@ class MariaDBAdapter:
         wanted_port = f"Master_Port: {settings.port(primary)}"
         if wanted_port in status and "Slave_IO_Running: Yes" in status:
             return
-        statements = [
-            "STOP SLAVE",
-            # A node that wrote as primary resumes after everything it wrote itself.
-            "SET GLOBAL gtid_slave_pos = @@global.gtid_binlog_pos",
+        self._attach_fresh(settings, secrets, replica, primary)
+
+    def _change_master(self, settings: Settings, secrets: Secrets, primary: str) -> str:
+        return (
             "CHANGE MASTER TO MASTER_HOST='127.0.0.1', "
             f"MASTER_PORT={settings.port(primary)}, MASTER_USER='{REPLICATION_USER}', "
             f"MASTER_PASSWORD={_quote(secrets.replication_password)}, "
-            "MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=2",
-            "START SLAVE",
-        ]
-        if status.strip():
-            statements.pop(1)  # already following someone: keep the position it has
-        self._root_sql(settings, replica, ";\n".join(statements) + ";")
+            "MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=2"
+        )
 
     # --- observation -------------------------------------------------------------------
     def connect_admin(
@@ -282,3 +281,104 @@ class MariaDBAdapter:
                 cursor.execute(f"SET GLOBAL rpl_semi_sync_master_enabled = {'ON' if on else 'OFF'}")
         finally:
             connection.close()
+
+    # --- failover ------------------------------------------------------------------------
+    def _admin(self, settings: Settings, secrets: Secrets, node: str, *statements: str) -> Any:
+        connection = self.connect_admin(settings, secrets, node, timeout=2.0)
+        try:
+            with connection.cursor() as cursor:
+                result = None
+                for statement in statements:
+                    cursor.execute(statement)
+                    result = cursor.fetchall()
+                return result
+        finally:
+            connection.close()
+
+    def promote(self, settings: Settings, secrets: Secrets, node: str) -> str:
+        status = self._admin(settings, secrets, node, "SHOW SLAVE STATUS")
+        applied = "nothing to apply"
+        if status:
+            received = status[0]["Gtid_IO_Pos"]
+            # Everything the replica received (semi-sync acknowledged it) is applied first.
+            waited = self._admin(
+                settings, secrets, node, f"SELECT MASTER_GTID_WAIT({_quote(received)}, 10) AS w"
+            )
+            if waited and int(waited[0]["w"]) != 0:
+                raise NodeError(f"{node} did not apply its relay log up to {received} in 10 s")
+            applied = f"applied everything received ({received or 'empty'})"
+        self._admin(
+            settings,
+            secrets,
+            node,
+            "STOP SLAVE",
+            "RESET SLAVE ALL",
+            "SET GLOBAL rpl_semi_sync_master_enabled = ON",
+            "SET GLOBAL read_only = OFF",
+        )
+        return f"{node} promoted: {applied}, replication reset, read_only off"
+
+    def _follow(self, settings: Settings, secrets: Secrets, node: str, primary: str) -> None:
+        status = self._admin(settings, secrets, node, "SHOW SLAVE STATUS")
+        following = bool(status) and int(status[0]["Master_Port"]) == settings.port(primary)
+        statements = ["STOP SLAVE", "SET GLOBAL rpl_semi_sync_master_enabled = OFF"]
+        if not following:
+            # An ex-primary resumes after everything it wrote itself.
+            statements += [
+                "RESET SLAVE ALL",
+                "SET GLOBAL gtid_slave_pos = @@global.gtid_binlog_pos",
+            ]
+        statements += [self._change_master(settings, secrets, primary), "START SLAVE"]
+        self._admin(settings, secrets, node, "SET GLOBAL read_only = ON", *statements)
+
+    def _replication_error(
+        self, settings: Settings, secrets: Secrets, node: str, wait: float = 5.0
+    ) -> str | None:
+        """None once the IO thread streams; the error when it fails (1236: diverged)."""
+        deadline = time.monotonic() + wait
+        while True:
+            status = self._admin(settings, secrets, node, "SHOW SLAVE STATUS")
+            row = status[0] if status else {}
+            if row.get("Slave_IO_Running") == "Yes" and row.get("Slave_SQL_Running") == "Yes":
+                return None
+            error = row.get("Last_IO_Error") or row.get("Last_SQL_Error")
+            if error or time.monotonic() > deadline:
+                return str(error or "replication did not start")
+            time.sleep(0.2)
+
+    def rejoin(
+        self,
+        settings: Settings,
+        secrets: Secrets,
+        node: str,
+        primary: str,
+        control: ProcessControl,
+    ) -> str:
+        self._follow(settings, secrets, node, primary)
+        error = self._replication_error(settings, secrets, node)
+        if error is None:
+            return f"{node} replicates from {primary}"
+        # Errant transactions (it committed what the new primary never got): rebuild it
+        # from the new primary, keeping the diverged data aside.
+        control.stop(node)
+        kept = move_aside(self.data_dir(settings, node))
+        self.initialise(settings, secrets, node, Role.REPLICA)
+        control.start(node)
+        deadline = time.monotonic() + 30
+        while not self.ping(settings, node):
+            if time.monotonic() > deadline:
+                raise NodeError(f"rebuilt {node} does not answer")
+            time.sleep(0.1)
+        self._attach_fresh(settings, secrets, node, primary)
+        still = self._replication_error(settings, secrets, node, wait=30)
+        if still is not None:
+            raise NodeError(f"rebuilt {node} still cannot replicate: {still}")
+        return f"{node} had diverged ({error}); rebuilt from {primary}, old data kept in {kept}"
+
+    def _attach_fresh(self, settings: Settings, secrets: Secrets, node: str, primary: str) -> None:
+        """A just-installed node has none of our users yet: configure it as root, and
+        replay the primary's whole history (binary logs are never purged)."""
+        change = self._change_master(settings, secrets, primary)
+        self._root_sql(
+            settings, node, f"STOP SLAVE; SET GLOBAL gtid_slave_pos = ''; {change}; START SLAVE;"
+        )

@@ -22,7 +22,10 @@ from medsys.nodes.base import (
     INITIALISED_MARKER,
     NodeError,
     NodeProbe,
+    ProcessControl,
     Role,
+    mark_initialised,
+    move_aside,
     one_line,
     owned_directory,
     run_as_service_user,
@@ -60,7 +63,10 @@ class PostgresAdapter:
     def _write_passfile(self, settings: Settings, secrets: Secrets, node: str) -> Path:
         settings.conf_dir.mkdir(parents=True, exist_ok=True)
         path = self._passfile(settings, node)
-        path.write_text(f"127.0.0.1:*:*:{REPLICATION_USER}:{secrets.replication_password}\n")
+        path.write_text(
+            f"127.0.0.1:*:*:{REPLICATION_USER}:{secrets.replication_password}\n"
+            f"127.0.0.1:*:*:{ADMIN_USER}:{secrets.admin_password}\n"
+        )
         user = service_user(settings)
         if os.geteuid() == 0:
             os.chown(path, user.uid, user.gid)
@@ -115,7 +121,7 @@ class PostgresAdapter:
                 ],
                 env={"PGPASSFILE": str(passfile)},
             )
-        (datadir / INITIALISED_MARKER).write_text(f"{node}\n")
+        mark_initialised(settings, datadir, node)
 
     def boot_argv(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> list[str]:
         datadir = self.data_dir(settings, node)
@@ -277,3 +283,85 @@ class PostgresAdapter:
         except psycopg.Error:
             return False
         return True
+
+    # --- failover ------------------------------------------------------------------------
+    def promote(self, settings: Settings, secrets: Secrets, node: str) -> str:
+        with self.connect_admin(settings, secrets, node) as connection:
+            connection.execute("SET statement_timeout = 0")
+            in_recovery = connection.execute("SELECT pg_is_in_recovery()").fetchone()
+            if not (in_recovery and in_recovery[0]):
+                return f"{node} already accepts writes"
+            done = connection.execute("SELECT pg_promote(true, 10)").fetchone()
+            if not (done and done[0]):
+                raise NodeError(f"pg_promote on {node} did not finish within 10 s")
+            replayed = connection.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        position = replayed[0] if replayed else "?"
+        return f"{node} promoted (pg_promote): all received WAL replayed, now at {position}"
+
+    def needs_rewind(self, settings: Settings, node: str) -> bool:
+        """Data that last ran as a primary (no standby.signal) must be rewound first."""
+        datadir = self.data_dir(settings, node)
+        return self.is_initialised(settings, node) and not (datadir / "standby.signal").exists()
+
+    def rewind_or_rebuild(
+        self, settings: Settings, secrets: Secrets, node: str, primary: str
+    ) -> str:
+        """With the node stopped: pg_rewind it onto ``primary``'s timeline; if that cannot
+        work, rebuild it from a base backup, keeping the diverged data aside."""
+        datadir = self.data_dir(settings, node)
+        passfile = self._write_passfile(settings, secrets, node)
+        source = (
+            f"host=127.0.0.1 port={settings.port(primary)} user={ADMIN_USER} dbname=postgres "
+            f"passfile={passfile} connect_timeout=2"
+        )
+        try:
+            self.connect_admin(settings, secrets, primary).close()
+        except psycopg.Error as error:
+            raise NodeError(f"{primary} is unreachable: {one_line(error)}") from None
+        try:
+            result = run_as_service_user(
+                settings,
+                [
+                    postgres_bin("pg_rewind"),
+                    f"--target-pgdata={datadir}",
+                    f"--source-server={source}",
+                ],
+                timeout=300,
+            )
+            said = one_line(result.stderr or result.stdout)[-200:]
+            outcome = f"{node} rewound onto {primary}: {said}"
+        except NodeError as error:
+            outcome = self._rebuild(settings, secrets, node, primary, reason=str(error))
+        signal = datadir / "standby.signal"
+        signal.touch()
+        user = service_user(settings)
+        if os.geteuid() == 0:
+            os.chown(signal, user.uid, user.gid)
+        return outcome
+
+    def _rebuild(
+        self, settings: Settings, secrets: Secrets, node: str, primary: str, reason: str
+    ) -> str:
+        datadir = self.data_dir(settings, node)
+        kept = move_aside(datadir)
+        try:
+            self.initialise(settings, secrets, node, Role.REPLICA)
+        except NodeError:
+            if datadir.exists():
+                datadir.rename(datadir.with_name(f"{kept.name}.failed-rebuild"))
+            kept.rename(datadir)  # never leave the node with no data at all
+            raise
+        return f"{node} could not be rewound ({reason}); rebuilt from {primary}, old data in {kept}"
+
+    def rejoin(
+        self,
+        settings: Settings,
+        secrets: Secrets,
+        node: str,
+        primary: str,
+        control: ProcessControl,
+    ) -> str:
+        control.stop(node)
+        outcome = self.rewind_or_rebuild(settings, secrets, node, primary)
+        control.start(node)
+        return outcome
