@@ -36,7 +36,12 @@ def primary(**fields: object) -> NodeProbe:
 
 
 def replica(**fields: object) -> NodeProbe:
-    values: dict[str, object] = {"node": R, "reachable": True, "receiving": True}
+    values: dict[str, object] = {
+        "node": R,
+        "reachable": True,
+        "receiving": True,
+        "follows_someone": True,
+    }
     return NodeProbe(**{**values, **fields})  # type: ignore[arg-type]
 
 
@@ -107,6 +112,13 @@ def test_a_replica_not_following_for_a_while_is_asked_to_rejoin_but_not_every_cy
     assert not rejoins(soon)
     later = run(soon.memory, seen, now=NOW + 21)
     assert Rejoin(R, P) in later.actions
+
+
+def test_an_ex_primary_following_nobody_is_rejoined_at_once() -> None:
+    seen = Observation(primary(replica_streaming=False), replica(receiving=False))
+    assert not rejoins(run(Memory(Health.DEGRADED), seen))
+    unconfigured = Observation(seen.primary, replica(receiving=False, follows_someone=False))
+    assert Rejoin(R, P) in run(Memory(Health.DEGRADED), unconfigured).actions
 
 
 def test_a_replica_that_reconnects_within_the_grace_is_left_alone() -> None:

@@ -163,7 +163,8 @@ def _primary_alive(
     lost_since = None
     if replica.reachable and not replica.receiving:
         lost_since = memory.replica_lost_since or now
-        waited = now - lost_since >= policy.rejoin_grace
+        # An ex-primary that follows nobody needs no grace: it will not reconnect alone.
+        waited = now - lost_since >= policy.rejoin_grace or not replica.follows_someone
         if waited and (last_rejoin is None or now - last_rejoin >= policy.rejoin_interval):
             actions.append(Rejoin(replica.node, primary.node))
             last_rejoin = now

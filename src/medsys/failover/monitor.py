@@ -43,7 +43,13 @@ from medsys.failover.state import (
     write_monitor_status,
 )
 from medsys.nodes import adapter_for
-from medsys.nodes.base import NodeError, NodeProbe, ProcessControl, one_line
+from medsys.nodes.base import (
+    NodeError,
+    NodeProbe,
+    ProcessControl,
+    kill_processes_using,
+    one_line,
+)
 
 log = logging.getLogger("medsys.monitor")
 
@@ -139,8 +145,11 @@ class Monitor:
             self.adapter.set_synchronous(settings, secrets, action.node, action.on)
             return ""
         if isinstance(action, Fence):
-            if self.control.is_process_running(action.node):
+            was_running = self.control.is_process_running(action.node)
+            if was_running:
                 self.control.kill(action.node)
+            stragglers = kill_processes_using(self.adapter.data_dir(settings, action.node))
+            if was_running or stragglers:
                 return f"{action.node} fenced (killed: {action.reason})"
             return f"{action.node} already down"
         if isinstance(action, Promote):

@@ -250,6 +250,49 @@ def token(role: str, subject: str | None, hours: int) -> None:
         _fail(str(error), 2)
 
 
+@cli.command()
+@click.argument("scenario")
+@click.option("--pair", "pair_name", help="clinical, admin or portal (default: per scenario).")
+@click.option("--writers", default=4, show_default=True, help="Concurrent writers.")
+@click.option("--duration", default=60.0, show_default=True, help="flip-flop: seconds.")
+def chaos(scenario: str, pair_name: str | None, writers: int, duration: float) -> None:
+    """Run a fault SCENARIO against the live system and print measured figures.
+
+    Scenarios: kill-primary, stop-primary, freeze-primary (SIGSTOP), kill-replica,
+    kill-monitor (mid-detection), late-monitor (started after its primary died),
+    flip-flop (failovers back and forth under load), or `all`. Exits 1 when a guarantee
+    broke: an acknowledged write lost, a row duplicated, two writable nodes, a failover
+    that did not happen or happened twice, an old primary back writable.
+    """
+    from medsys.chaos.lab import Lab
+    from medsys.chaos.scenarios import ALL, SCENARIOS, render, run
+    from medsys.core.topology import pair_named
+
+    if scenario != "all" and scenario not in SCENARIOS:
+        _fail(f"unknown scenario {scenario!r}; scenarios: {', '.join(SCENARIOS)}, all", 2)
+    try:
+        chosen = pair_named(pair_name) if pair_name else None
+    except KeyError as error:
+        _fail(str(error.args[0]), 2)
+        return
+    cluster = _cluster(quiet=True)
+    if not cluster.supervisor.is_running():
+        _fail("medsys is not running here; start it with `medsys up`", 3)
+    if scenario == "all":
+        plan = [(name, chosen or pair_named(default)) for name, default in ALL]
+    else:
+        plan = [(scenario, chosen or pair_named("clinical"))]
+    lab = Lab(cluster.settings, say=click.echo)
+    failed = 0
+    for name, pair in plan:
+        click.echo(f"\n--- {name} on {pair.name} ...")
+        figures = run(lab, name, pair, writers=writers, duration=duration)
+        click.echo(render(figures))
+        failed += not figures.passed
+    click.echo(f"\n{len(plan) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
 @cli.group()
 def bench() -> None:
     """Benchmarks that print figures (not pass/fail tests)."""

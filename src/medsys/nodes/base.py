@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import subprocess
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
+
+import psutil
 
 from medsys.core.secrets import Secrets
 from medsys.core.settings import Settings
@@ -36,6 +39,7 @@ class NodeProbe:
     writable: bool = False
     upstream_port: int | None = None  # the primary a replica is configured to follow
     receiving: bool = False  # replica: connected to its upstream and streaming
+    follows_someone: bool = False  # replica: replication is configured at all
     replica_streaming: bool = False  # primary: a replica is attached and streaming
     sync_configured: bool = False  # primary: synchronous/semi-sync replication switched on
     sync_active: bool = False  # primary: commits wait for the replica right now
@@ -116,6 +120,34 @@ def mark_initialised(settings: Settings, data_dir: Path, node: str) -> None:
     user = service_user(settings)
     if os.geteuid() == 0:
         os.chown(marker, user.uid, user.gid)
+
+
+def processes_using(data_dir: Path) -> list[psutil.Process]:
+    """Processes working in a data folder: the server and every child it has, including
+    PostgreSQL's, which leave the postmaster's process group (setsid)."""
+    found = []
+    for process in psutil.process_iter(["pid", "cwd"]):
+        try:
+            in_folder = process.info["cwd"] and Path(process.info["cwd"]) == data_dir
+            if (
+                in_folder
+                and process.pid != os.getpid()
+                and process.status() != psutil.STATUS_ZOMBIE
+            ):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def kill_processes_using(data_dir: Path) -> int:
+    """SIGKILL every process of a node (a fence must leave no backend able to commit)."""
+    killed = 0
+    for process in processes_using(data_dir):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+            killed += 1
+    return killed
 
 
 def move_aside(data_dir: Path) -> Path:

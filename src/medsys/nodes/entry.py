@@ -14,36 +14,20 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
-
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import load_settings
 from medsys.core.topology import pair_of_node
 from medsys.failover.state import read_pair_state
 from medsys.nodes import adapter_for
-from medsys.nodes.base import NodeError, Role, service_user
+from medsys.nodes.base import NodeError, Role, processes_using, service_user
 from medsys.nodes.postgres import PostgresAdapter
 
 LEFTOVER_WAIT_SECONDS = 20.0
 
 
-def _leftover_processes(datadir: Path) -> list[int]:
-    """Processes still working in the data folder (a killed server's orphans)."""
-    found = []
-    for process in psutil.process_iter(["pid", "cwd"]):
-        try:
-            in_folder = process.info["cwd"] and Path(process.info["cwd"]) == datadir
-            alive = process.pid != os.getpid() and process.status() != psutil.STATUS_ZOMBIE
-            if in_folder and alive:
-                found.append(process.pid)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
-
-
 def _wait_for_leftovers(datadir: Path) -> None:
     deadline = time.monotonic() + LEFTOVER_WAIT_SECONDS
-    while (pids := _leftover_processes(datadir)) and time.monotonic() < deadline:
+    while (pids := [p.pid for p in processes_using(datadir)]) and time.monotonic() < deadline:
         time.sleep(0.1)
     if pids:
         print(f"processes {pids} still use {datadir}; starting anyway", file=sys.stderr)

@@ -95,7 +95,7 @@ class MariaDBAdapter:
             f"rpl-semi-sync-master-timeout={SEMI_SYNC_TIMEOUT_MS}",
             "rpl-semi-sync-master-wait-no-slave=OFF",
             "rpl-semi-sync-slave-enabled=ON",
-            "slave-net-timeout=4",
+            "slave-net-timeout=2",  # a frozen primary is noticed by its replica within ~2 s
             "[client]",
             f"socket={socket}",
             f"port={settings.port(node)}",
@@ -202,7 +202,7 @@ class MariaDBAdapter:
             "CHANGE MASTER TO MASTER_HOST='127.0.0.1', "
             f"MASTER_PORT={settings.port(primary)}, MASTER_USER='{REPLICATION_USER}', "
             f"MASTER_PASSWORD={_quote(secrets.replication_password)}, "
-            "MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=2"
+            "MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=0.5"
         )
 
     # --- observation -------------------------------------------------------------------
@@ -258,6 +258,7 @@ class MariaDBAdapter:
             writable=writable,
             upstream_port=int(replica["Master_Port"]) if replica else None,
             receiving=bool(replica) and replica.get("Slave_IO_Running") == "Yes",
+            follows_someone=bool(replica),
             replica_streaming=dumps > 0,
             sync_configured=semi_enabled,
             sync_active=bool(semi) and semi["Value"] == "ON",

@@ -37,6 +37,26 @@ REPLICATION_USER = "medsys_repl"
 SUPERUSER = "postgres"
 
 
+SHARED_SETTINGS = {
+    "shared_buffers": "32MB",
+    "max_connections": "150",
+    "max_wal_senders": "10",
+    "max_worker_processes": "8",
+    "wal_level": "replica",
+    "wal_log_hints": "on",
+    "wal_keep_size": "512MB",
+    "hot_standby": "on",
+    # A frozen primary is noticed by its standby within ~2 s (holistic detection).
+    "wal_receiver_timeout": "2s",
+    "wal_sender_timeout": "2s",
+    "wal_retrieve_retry_interval": "1s",
+    "timezone": "UTC",
+    "log_timezone": "UTC",
+    "log_line_prefix": "%m [%p] ",
+    "logging_collector": "off",
+}
+
+
 def postgres_bin(program: str) -> str:
     candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{program}"))
     if not candidates:
@@ -72,6 +92,23 @@ class PostgresAdapter:
             os.chown(path, user.uid, user.gid)
         path.chmod(0o600)
         return path
+
+    def write_shared_config(self, settings: Settings, node: str) -> None:
+        """postgresql.conf holds what both nodes share, and is the same on both, so its
+        being copied by pg_basebackup/pg_rewind is harmless. Hot-standby parameters must
+        live here, not on the command line: pg_rewind's crash recovery runs the server in
+        single-user mode with this file only, and a standby refuses to start when the WAL
+        says its primary ran with larger values (max_wal_senders, max_connections, ...)."""
+        lines = [f"{name} = '{value}'" for name, value in SHARED_SETTINGS.items()]
+        path = self.data_dir(settings, node) / "postgresql.conf"
+        path.write_text(
+            "# written by medsys at every boot; per-node settings are on the command line\n"
+            + "\n".join(lines)
+            + "\n"
+        )
+        user = service_user(settings)
+        if os.geteuid() == 0:
+            os.chown(path, user.uid, user.gid)
 
     def _conninfo_to(self, settings: Settings, node: str, upstream: str) -> str:
         return (
@@ -121,41 +158,27 @@ class PostgresAdapter:
                 ],
                 env={"PGPASSFILE": str(passfile)},
             )
+            # Marked as a standby from birth: data without standby.signal is an
+            # ex-primary to the node entry, which would pg_rewind it.
+            self._mark_standby(settings, node)
         mark_initialised(settings, datadir, node)
 
     def boot_argv(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> list[str]:
         datadir = self.data_dir(settings, node)
         owned_directory(settings, self._socket_dir(settings, node), 0o755)
         self._write_passfile(settings, secrets, node)
-        standby_signal = datadir / "standby.signal"
-        if role is Role.REPLICA and not standby_signal.exists():
-            standby_signal.touch()
-            user = service_user(settings)
-            if os.geteuid() == 0:
-                os.chown(standby_signal, user.uid, user.gid)
-        settings_args = {
+        if role is Role.REPLICA and not (datadir / "standby.signal").exists():
+            self._mark_standby(settings, node)
+        self.write_shared_config(settings, node)
+        per_node = {
             "port": str(settings.port(node)),
             "listen_addresses": "127.0.0.1",
             "unix_socket_directories": str(self._socket_dir(settings, node)),
             "cluster_name": node,
             "primary_conninfo": self._conninfo_to(settings, node, self.pair.other(node)),
-            "shared_buffers": "32MB",
-            "max_connections": "150",
-            "wal_level": "replica",
-            "wal_log_hints": "on",
-            "wal_keep_size": "512MB",
-            "max_wal_senders": "5",
-            "hot_standby": "on",
-            "wal_receiver_timeout": "5s",
-            "wal_sender_timeout": "5s",
-            "wal_retrieve_retry_interval": "1s",
-            "timezone": "UTC",
-            "log_timezone": "UTC",
-            "log_line_prefix": "%m [%p] ",
-            "logging_collector": "off",
         }
         argv = [postgres_bin("postgres"), "-D", str(datadir)]
-        for name, value in settings_args.items():
+        for name, value in per_node.items():
             argv += ["-c", f"{name}={value}"]
         return argv
 
@@ -241,6 +264,7 @@ class PostgresAdapter:
                 writable=False,
                 upstream_port=int(receiver[1]) if receiver and receiver[1] else None,
                 receiving=receiver is not None and receiver[0] == "streaming",
+                follows_someone=True,  # a standby always has primary_conninfo
                 position=position[0] if position else None,
                 lag=f"{int(position[1] or 0)} B" if position else None,
             )
@@ -294,6 +318,9 @@ class PostgresAdapter:
             done = connection.execute("SELECT pg_promote(true, 10)").fetchone()
             if not (done and done[0]):
                 raise NodeError(f"pg_promote on {node} did not finish within 10 s")
+            # The control file names the new timeline only after a checkpoint, and
+            # pg_rewind of the old primary reads it from there.
+            connection.execute("CHECKPOINT")
             replayed = connection.execute("SELECT pg_current_wal_lsn()::text").fetchone()
         position = replayed[0] if replayed else "?"
         return f"{node} promoted (pg_promote): all received WAL replayed, now at {position}"
@@ -310,12 +337,14 @@ class PostgresAdapter:
         work, rebuild it from a base backup, keeping the diverged data aside."""
         datadir = self.data_dir(settings, node)
         passfile = self._write_passfile(settings, secrets, node)
+        self.write_shared_config(settings, node)
         source = (
             f"host=127.0.0.1 port={settings.port(primary)} user={ADMIN_USER} dbname=postgres "
             f"passfile={passfile} connect_timeout=2"
         )
         try:
-            self.connect_admin(settings, secrets, primary).close()
+            with self.connect_admin(settings, secrets, primary) as connection:
+                connection.execute("CHECKPOINT")  # its timeline, as pg_rewind will read it
         except psycopg.Error as error:
             raise NodeError(f"{primary} is unreachable: {one_line(error)}") from None
         try:
@@ -332,12 +361,15 @@ class PostgresAdapter:
             outcome = f"{node} rewound onto {primary}: {said}"
         except NodeError as error:
             outcome = self._rebuild(settings, secrets, node, primary, reason=str(error))
-        signal = datadir / "standby.signal"
+        self._mark_standby(settings, node)
+        return outcome
+
+    def _mark_standby(self, settings: Settings, node: str) -> None:
+        signal = self.data_dir(settings, node) / "standby.signal"
         signal.touch()
         user = service_user(settings)
         if os.geteuid() == 0:
             os.chown(signal, user.uid, user.gid)
-        return outcome
 
     def _rebuild(
         self, settings: Settings, secrets: Secrets, node: str, primary: str, reason: str

@@ -1,0 +1,1 @@
+"""Fault scenarios against a live system, with measured figures (``medsys chaos``)."""

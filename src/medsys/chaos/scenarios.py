@@ -1,0 +1,285 @@
+"""The fault scenarios. Each runs one fault on one pair under a write load and returns the
+measured figures and the guarantees that broke (none, when all is well)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from medsys.chaos.lab import Lab, ScenarioError
+from medsys.chaos.workload import Workload
+from medsys.core.topology import Pair
+from medsys.launcher.cluster import LaunchError
+from medsys.launcher.supervisor import SupervisorError
+from medsys.nodes.base import NodeError, one_line
+
+DETECTION_TARGET = 3.0
+WRITES_BACK_TARGET = 5.0
+
+
+@dataclass
+class Figures:
+    scenario: str
+    pair: str
+    fault: str = ""
+    detection: float | None = None
+    promotion: float | None = None
+    write_gap: float | None = None
+    writes: int = 0
+    write_errors: int = 0
+    outcome_unknown: int = 0
+    reads: int = 0
+    read_errors: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    both_writable: bool = False
+    failovers: int = 0
+    rejoin: float | None = None
+    notes: list[str] = field(default_factory=list)
+    broken: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.broken
+
+
+def _seconds(value: float | None, target: float | None = None) -> str:
+    if value is None:
+        return "-"
+    goal = ""
+    if target is not None:
+        goal = f"   (target <= {target:.0f} s{'' if value <= target else ', missed'})"
+    return f"{value:.2f} s{goal}"
+
+
+def render(figures: Figures) -> str:
+    lines = [
+        f"scenario {figures.scenario} on {figures.pair}: {figures.fault}",
+        f"  detection              {_seconds(figures.detection, DETECTION_TARGET)}",
+        f"  promotion done         {_seconds(figures.promotion)}",
+        f"  longest write gap      {_seconds(figures.write_gap, WRITES_BACK_TARGET)}",
+        f"  failovers              {figures.failovers}",
+        f"  writes acknowledged    {figures.writes}",
+        f"  client-visible errors  {figures.write_errors} writes "
+        f"({figures.outcome_unknown} with unknown outcome), "
+        f"{figures.read_errors} of {figures.reads + figures.read_errors} reads",
+        f"  acknowledged lost      {figures.lost}   (must be 0)",
+        f"  rows duplicated        {figures.duplicated}   (must be 0)",
+        f"  two writable at once   {'YES' if figures.both_writable else 'never'}",
+        f"  old node rejoined in   {_seconds(figures.rejoin)}",
+    ]
+    lines += [f"  note: {note}" for note in figures.notes]
+    lines += [f"  BROKEN: {broken}" for broken in figures.broken]
+    lines.append(f"  verdict                {'PASS' if figures.passed else 'FAIL'}")
+    return "\n".join(lines)
+
+
+def _longest_gap(commit_times: list[float], start: float, end: float) -> float:
+    moments = [start, *sorted(t for t in commit_times if start <= t <= end), end]
+    return max(later - earlier for earlier, later in itertools.pairwise(moments))
+
+
+def _settle(lab: Lab, workload: Workload, figures: Figures, fault_at: float) -> None:
+    """Stop the load and count: lost, duplicated, errors, gaps, split brain."""
+    workload.stop()
+    end = time.time()
+    tally = workload.tally
+    stored = workload.stored_rows()
+    counts = Counter(stored)
+    figures.writes = len(tally.acknowledged)
+    figures.lost = len(tally.acknowledged - set(counts))
+    figures.duplicated = sum(count - 1 for count in counts.values() if count > 1)
+    figures.write_errors = len(tally.write_errors)
+    figures.outcome_unknown = tally.outcome_unknown
+    figures.reads, figures.read_errors = tally.reads, len(tally.read_errors)
+    figures.write_gap = _longest_gap(tally.commit_times, fault_at, end)
+    figures.both_writable = bool(tally.both_writable_at)
+    if figures.lost:
+        figures.broken.append(f"{figures.lost} acknowledged writes lost")
+    if figures.duplicated:
+        figures.broken.append(f"{figures.duplicated} rows duplicated")
+    if figures.both_writable:
+        figures.broken.append("two nodes accepted writes at the same time")
+    if tally.write_errors:
+        figures.notes.append(f"first write error: {tally.write_errors[0][1]}")
+    workload.close()
+
+
+def _failover(lab: Lab, pair: Pair, figures: Figures, fault_at: float) -> None:
+    figures.detection = lab.wait_event(pair, "primary-dead", fault_at)
+    figures.promotion = lab.wait_event(pair, "promoted", fault_at)
+    figures.failovers += 1
+
+
+def _rejoin_old(lab: Lab, pair: Pair, figures: Figures, old: str) -> None:
+    if not lab.cluster.supervisor.is_process_running(old):
+        lab.start(old)
+    figures.rejoin = lab.wait_rejoined(pair, old)
+    if lab.probe(pair, old).writable:
+        figures.broken.append(f"{old} came back writable")
+
+
+Scenario = Callable[[Lab, Pair, Workload, Figures], None]
+
+
+def kill_primary(lab: Lab, pair: Pair, workload: Workload, figures: Figures) -> None:
+    old = lab.state(pair).primary
+    figures.fault = f"SIGKILL {old} under load, then restart it"
+    fault_at = time.time()
+    lab.kill(old)
+    _failover(lab, pair, figures, fault_at)
+    time.sleep(1)
+    _rejoin_old(lab, pair, figures, old)
+    _settle(lab, workload, figures, fault_at)
+
+
+def stop_primary(lab: Lab, pair: Pair, workload: Workload, figures: Figures) -> None:
+    old = lab.state(pair).primary
+    figures.fault = f"graceful stop of {old}, then start it"
+    fault_at = time.time()
+    lab.stop(old)
+    _failover(lab, pair, figures, fault_at)
+    _rejoin_old(lab, pair, figures, old)
+    _settle(lab, workload, figures, fault_at)
+
+
+def freeze_primary(lab: Lab, pair: Pair, workload: Workload, figures: Figures) -> None:
+    old = lab.state(pair).primary
+    figures.fault = f"SIGSTOP {old} past detection, then SIGCONT (it must take no writes)"
+    fault_at = time.time()
+    frozen = lab.freeze(pair, old)
+    try:
+        _failover(lab, pair, figures, fault_at)
+        time.sleep(1)
+    finally:
+        lab.thaw(frozen)
+    time.sleep(1)
+    probe = lab.probe(pair, old)
+    if probe.reachable and probe.writable:
+        figures.broken.append(f"{old} accepted writes after it was resumed")
+    _rejoin_old(lab, pair, figures, old)
+    _settle(lab, workload, figures, fault_at)
+
+
+def kill_replica(lab: Lab, pair: Pair, workload: Workload, figures: Figures) -> None:
+    state = lab.state(pair)
+    replica = pair.other(state.primary)
+    figures.fault = f"SIGKILL the replica {replica}, writes go on, then restart it"
+    fault_at = time.time()
+    lab.kill(replica)
+    time.sleep(4)
+    lab.start(replica)
+    figures.rejoin = lab.wait_rejoined(pair, replica)
+    lab.wait_until("the replica back in sync", lambda: lab.state(pair).replica_in_sync, 30)
+    if lab.state(pair).term != state.term:
+        figures.broken.append("a failover happened although only the replica died")
+    _settle(lab, workload, figures, fault_at)
+
+
+def kill_monitor_mid_failover(lab: Lab, pair: Pair, workload: Workload, figures: Figures) -> None:
+    state = lab.state(pair)
+    old = state.primary
+    figures.fault = f"SIGKILL {old}, then SIGKILL {pair.monitor} after its 2nd failed probe"
+    fault_at = time.time()
+    lab.kill(old)
+    lab.wait_until(
+        "the monitor's second failed probe",
+        lambda: any("failed probe 2/" in e["sentence"] for e in lab.events(pair, fault_at)),
+        15,
+    )
+    lab.kill(pair.monitor)  # supervisord restarts it; it resumes from the pair state
+    figures.notes.append("monitor killed mid-detection and restarted by supervisord")
+    _failover(lab, pair, figures, fault_at)
+    time.sleep(2)
+    terms = lab.state(pair).term - state.term
+    if terms != 1:
+        figures.broken.append(f"{terms} promotions for one failure (must be exactly 1)")
+    _rejoin_old(lab, pair, figures, old)
+    _settle(lab, workload, figures, fault_at)
+
+
+def monitor_after_primary_dead(lab: Lab, pair: Pair, workload: Workload, figures: Figures) -> None:
+    state = lab.state(pair)
+    old = state.primary
+    figures.fault = f"stop {pair.monitor}, SIGKILL {old}, start the monitor 3 s later"
+    lab.stop(pair.monitor)
+    fault_at = time.time()
+    lab.kill(old)
+    time.sleep(3)
+    lab.start(pair.monitor)
+    _failover(lab, pair, figures, fault_at)
+    if lab.state(pair).term - state.term != 1:
+        figures.broken.append("the late monitor did not promote exactly once")
+    _rejoin_old(lab, pair, figures, old)
+    _settle(lab, workload, figures, fault_at)
+
+
+def flip_flop(
+    lab: Lab, pair: Pair, workload: Workload, figures: Figures, duration: float = 60.0
+) -> None:
+    figures.fault = f"kill the primary again and again for {duration:.0f} s (failover and failback)"
+    fault_at = time.time()
+    detections: list[float] = []
+    while time.time() - fault_at < duration:
+        lab.wait_ready(pair)
+        old = lab.state(pair).primary
+        killed_at = time.time()
+        lab.kill(old)
+        detections.append(lab.wait_event(pair, "primary-dead", killed_at))
+        lab.wait_event(pair, "promoted", killed_at)
+        figures.failovers += 1
+        lab.acknowledge(pair)  # the operator's word: allow the next automatic failover
+        lab.start(old)
+        lab.wait_rejoined(pair, old)
+    figures.detection = max(detections) if detections else None
+    figures.notes.append(f"detection per failover: {', '.join(f'{d:.2f}' for d in detections)} s")
+    if duration >= 60 and figures.failovers < 5:
+        figures.broken.append(f"only {figures.failovers} failovers in {duration:.0f} s (want >= 5)")
+    _settle(lab, workload, figures, fault_at)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "kill-primary": kill_primary,
+    "stop-primary": stop_primary,
+    "freeze-primary": freeze_primary,
+    "kill-replica": kill_replica,
+    "kill-monitor": kill_monitor_mid_failover,
+    "late-monitor": monitor_after_primary_dead,
+    "flip-flop": flip_flop,
+}
+
+# What `medsys chaos all` runs: every scenario, spread over the three pairs.
+ALL: tuple[tuple[str, str], ...] = (
+    ("kill-primary", "clinical"),
+    ("kill-primary", "admin"),
+    ("kill-primary", "portal"),
+    ("stop-primary", "admin"),
+    ("freeze-primary", "clinical"),
+    ("freeze-primary", "admin"),
+    ("kill-replica", "admin"),
+    ("kill-replica", "portal"),
+    ("kill-monitor", "portal"),
+    ("late-monitor", "admin"),
+    ("flip-flop", "clinical"),
+)
+
+
+def run(lab: Lab, name: str, pair: Pair, *, writers: int = 4, duration: float = 60.0) -> Figures:
+    figures = Figures(scenario=name, pair=pair.name)
+    lab.wait_ready(pair)
+    workload = Workload(lab.settings, lab.secrets, pair, writers=writers)
+    workload.start()
+    time.sleep(1.0)  # a steady load before the fault
+    try:
+        if name == "flip-flop":
+            flip_flop(lab, pair, workload, figures, duration=duration)
+        else:
+            SCENARIOS[name](lab, pair, workload, figures)
+    except (ScenarioError, LaunchError, SupervisorError, NodeError) as error:
+        workload.stop()
+        workload.close()
+        figures.broken.append(one_line(error))
+    return figures
