@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 failure, 2 bad usage (unknown service, not running), 3 setup
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -267,6 +268,9 @@ def chaos(scenario: str, pair_name: str | None, writers: int, duration: float) -
     from medsys.chaos.lab import Lab
     from medsys.chaos.scenarios import ALL, SCENARIOS, render, run
     from medsys.core.topology import pair_named
+
+    # Connections to a killed server fail on reset; the runner counts what clients see.
+    logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
 
     if scenario != "all" and scenario not in SCENARIOS:
         _fail(f"unknown scenario {scenario!r}; scenarios: {', '.join(SCENARIOS)}, all", 2)

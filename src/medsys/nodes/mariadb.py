@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -73,6 +74,7 @@ class MariaDBAdapter:
             "bind-address=127.0.0.1",
             f"socket={socket}",
             f"pid-file={self._run_dir(settings, node) / 'mariadb.pid'}",
+            f"tmpdir={self._run_dir(settings, node) / 'tmp'}",  # never shared between nodes
             f"server-id={server_id}",
             f"log-bin={node}-bin",
             f"relay-log={node}-relay",
@@ -113,7 +115,14 @@ class MariaDBAdapter:
         defaults = self._write_defaults(settings, node)
         datadir = owned_directory(settings, self.data_dir(settings, node))
         owned_directory(settings, self._run_dir(settings, node), 0o755)
-        self._install(defaults, service_user(settings).name)
+        owned_directory(settings, self._run_dir(settings, node) / "tmp")
+        try:
+            self._install(defaults, service_user(settings).name)
+        except NodeError:
+            # Seen once with three installs at a time; the folder is ours, made just now.
+            shutil.rmtree(datadir)
+            owned_directory(settings, datadir)
+            self._install(defaults, service_user(settings).name)
         mark_initialised(settings, datadir, node)
 
     def _install(self, defaults: Path, user: str) -> None:
@@ -136,6 +145,7 @@ class MariaDBAdapter:
     def boot_argv(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> list[str]:
         defaults = self._write_defaults(settings, node)
         owned_directory(settings, self._run_dir(settings, node), 0o755)
+        owned_directory(settings, self._run_dir(settings, node) / "tmp")
         argv = ["/usr/sbin/mariadbd", f"--defaults-file={defaults}"]
         if role is Role.PRIMARY:
             return [*argv, "--read-only=OFF", "--rpl-semi-sync-master-enabled=ON"]

@@ -1,0 +1,109 @@
+"""Automatic failover against real servers, driven by the chaos runner's own scenarios.
+
+Correctness is asserted (no acknowledged write lost, no duplicate, never two writable
+nodes, exactly one promotion per failure, the old primary back as a read-only replica);
+speed is not: the runner prints those figures (`medsys chaos all`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from medsys.chaos.lab import Lab
+from medsys.chaos.scenarios import Figures, run
+from medsys.core.topology import pair_named
+
+from .conftest import MedsysCluster, eventually
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def system() -> Iterator[MedsysCluster]:
+    system = MedsysCluster(port_offset=24000)
+    try:
+        system.up()
+        yield system
+    finally:
+        system.destroy()
+
+
+@pytest.fixture(scope="module")
+def lab(system: MedsysCluster) -> Lab:
+    return Lab(system.settings, say=lambda message: None)
+
+
+def assert_guarantees_held(figures: Figures) -> None:
+    assert figures.broken == [], figures.broken
+    assert figures.writes > 0, "the load wrote nothing: the scenario proved nothing"
+    assert (figures.lost, figures.duplicated, figures.both_writable) == (0, 0, False)
+
+
+@pytest.mark.parametrize("pair_name", ["clinical", "admin", "portal"])
+def test_killed_primary_is_replaced_and_rejoins_as_a_replica(lab: Lab, pair_name: str) -> None:
+    pair = pair_named(pair_name)
+    before = lab.state(pair)
+    figures = run(lab, "kill-primary", pair, writers=2)
+    assert_guarantees_held(figures)
+    after = lab.state(pair)
+    assert (after.primary, after.term) == (pair.other(before.primary), before.term + 1)
+    old = lab.probe(pair, before.primary)
+    assert old.reachable and not old.writable and old.receiving
+
+
+def test_frozen_primary_is_fenced_and_takes_no_writes_when_resumed(lab: Lab) -> None:
+    figures = run(lab, "freeze-primary", pair_named("admin"), writers=2)
+    assert_guarantees_held(figures)
+    assert figures.failovers == 1
+
+
+def test_monitor_killed_mid_detection_promotes_exactly_once(lab: Lab) -> None:
+    figures = run(lab, "kill-monitor", pair_named("portal"), writers=2)
+    assert_guarantees_held(figures)
+
+
+def test_lost_replica_costs_no_failover_and_catches_up(lab: Lab) -> None:
+    figures = run(lab, "kill-replica", pair_named("admin"), writers=2)
+    assert_guarantees_held(figures)
+    assert figures.failovers == 0
+
+
+def test_failovers_back_and_forth_under_load(lab: Lab) -> None:
+    figures = run(lab, "flip-flop", pair_named("clinical"), writers=2, duration=8)
+    assert_guarantees_held(figures)
+    assert figures.failovers >= 2
+
+
+def test_a_second_failover_within_the_window_waits_for_an_acknowledgement(
+    system: MedsysCluster, lab: Lab
+) -> None:
+    pair = pair_named("admin")
+    lab.wait_ready(pair)
+    first = lab.state(pair)
+    lab.kill(first.primary)
+    eventually(lambda: lab.state(pair).term == first.term + 1, what="first failover")
+    lab.start(first.primary)
+    eventually(lambda: lab.state(pair).replica_in_sync, within=60, what="replica in sync")
+
+    second = lab.state(pair)
+    assert not second.failover_acknowledged
+    killed_at = time.time()
+    lab.kill(second.primary)
+    eventually(
+        lambda: any("medsys ack admin" in e["sentence"] for e in lab.events(pair, killed_at)),
+        what="the refusal naming the command to type",
+    )
+    assert lab.state(pair).term == second.term, "promoted without an acknowledgement"
+
+    said = system.medsys("ack", "admin").stdout
+    assert "failover acknowledged" in said
+    eventually(lambda: lab.state(pair).term == second.term + 1, what="promotion after ack")
+    lab.start(second.primary)
+    lab.wait_ready(pair)
+
+
+def test_ack_refuses_an_unknown_pair(system: MedsysCluster) -> None:
+    result = system.medsys("ack", "billing", check=False)
+    assert result.returncode == 2 and "clinical, admin, portal" in result.stderr
