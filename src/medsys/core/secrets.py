@@ -24,6 +24,7 @@ class Secrets:
     admin_password: str  # medsys_admin: launcher and monitors (promotion needs privileges)
     replication_password: str
     app_password: str  # one per system is enough: each app user only sees its own schema
+    demo_password: str = ""  # the demo accounts' password, printed by `medsys up`
 
 
 def _path(settings: Settings) -> Path:
@@ -36,16 +37,21 @@ def _fresh() -> Secrets:
         admin_password=token_source.token_urlsafe(24),
         replication_password=token_source.token_urlsafe(24),
         app_password=token_source.token_urlsafe(24),
+        demo_password="demo-" + token_source.token_hex(3),
     )
 
 
 def ensure_secrets(settings: Settings) -> Secrets:
     path = _path(settings)
     if path.exists():
-        return load_secrets(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.parent.chmod(0o700)
-    made = _fresh()
+        current = load_secrets(settings)
+        if current.demo_password:
+            return current
+        made = Secrets(**{**asdict(current), "demo_password": _fresh().demo_password})
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.chmod(0o700)
+        made = _fresh()
     temporary = path.with_suffix(".tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:

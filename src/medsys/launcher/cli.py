@@ -100,6 +100,11 @@ def up() -> None:
         click.echo()
         click.echo(f"medsys is up in {seconds:.1f} s; database memory {_mib(database_memory)}.")
         click.echo(f"state folder: {cluster.settings.state_dir}")
+        demo = load_secrets(cluster.settings).demo_password
+        click.echo(
+            f"demo logins (password {demo}): doctors dra.soto, dr.rojas, dra.munoz, "
+            "dr.fuentes; nurse enf.silva  (POST /auth/login on :5001 or :5002)"
+        )
         click.echo(
             "tokens for curl: medsys token ROLE [--sub ID]  (roles: "
             + ", ".join(r.value for r in Role)

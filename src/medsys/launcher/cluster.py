@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -82,12 +84,35 @@ class Cluster:
         with ThreadPoolExecutor(max_workers=len(PAIRS)) as pool:
             for future in [pool.submit(self._pair_up, pair, secrets) for pair in PAIRS]:
                 future.result()
+        self._prepare_applications()
+        apps = [service for service in services if service.kind is Kind.APP]
+        for service in apps:
+            self._start(service, wait=False)
+        self._wait_healthy(apps)
         monitors = [service for service in services if service.kind is Kind.MONITOR]
         for service in monitors:
             self._start(service, wait=False)
         self._wait_running(monitors)
         self.say("all services started")
         return time.monotonic() - self._started
+
+    def _prepare_applications(self) -> None:
+        """Migrations and demo data, once per application, before its instances start."""
+        from medsys.clinical.setup import prepare as prepare_clinical
+
+        for name, prepare in (("clinical", prepare_clinical),):
+            self.say(f"{name}: {prepare(self.settings)}")
+
+    def _wait_healthy(self, services: list[Service]) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        for service in services:
+            while http_health(service) != 200:
+                state = self.supervisor.info(service.name).state
+                if state not in RUNNING_STATES or time.monotonic() > deadline:
+                    tail = self._tail(service.name)
+                    raise LaunchError(f"{service.name} did not become healthy ({state}): {tail}")
+                time.sleep(0.1)
+            self.say(f"{service.name} healthy at {service.url}")
 
     def _check_state_folder(self) -> None:
         for pair in PAIRS:
@@ -290,6 +315,11 @@ class Cluster:
     ) -> tuple[str, str]:
         if service.kind is Kind.MONITOR:
             return self._monitor_role_and_health(service, state)
+        if service.kind is Kind.APP:
+            if state not in RUNNING_STATES:
+                return "-", "down"
+            code = http_health(service)
+            return "-", "ok" if code == 200 else f"unhealthy ({code or 'no answer'})"
         if probe is None or not probe.reachable:
             return "-", "down" if state not in RUNNING_STATES else "unreachable"
         if probe.writable:
@@ -336,6 +366,20 @@ class Cluster:
 
     def database_rss(self) -> int:
         return sum(row.rss_bytes for row in self.status() if row.service.kind is Kind.DATABASE)
+
+
+def http_health(service: Service, timeout: float = 1.0) -> int | None:
+    """The status code of the service's health URL, None when it does not answer."""
+    if service.port is None or service.health_path is None:
+        return None
+    url = f"http://127.0.0.1:{service.port}{service.health_path}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (OSError, ValueError):
+        return None
 
 
 def _rss(pid: int | None) -> int:

@@ -17,6 +17,7 @@ from medsys.core.topology import PAIRS, Engine
 class Kind(StrEnum):
     DATABASE = "database"
     MONITOR = "monitor"
+    APP = "app"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Service:
     autorestart: bool = False
     description: str = ""
     environment: dict[str, str] = field(default_factory=dict)
+    health_path: str | None = None  # HTTP readiness (apps)
 
     @property
     def url(self) -> str:
@@ -40,6 +42,29 @@ class Service:
         if self.kind is Kind.DATABASE:
             return f"127.0.0.1:{self.port}"
         return f"http://127.0.0.1:{self.port}"
+
+
+def _gunicorn(python: str, port: int, application: str) -> tuple[str, ...]:
+    return (
+        python,
+        "-m",
+        "gunicorn",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--graceful-timeout",
+        "5",
+        "--timeout",
+        "30",
+        "--access-logfile",
+        "-",
+        "--error-logfile",
+        "-",
+        f"'{application}'",
+    )
 
 
 def service_table(settings: Settings) -> tuple[Service, ...]:
@@ -59,6 +84,21 @@ def service_table(settings: Settings) -> tuple[Service, ...]:
                     description=f"{pair.name} database ({engine})",
                 )
             )
+    for instance in ("app1", "app1-replica"):
+        services.append(
+            Service(
+                name=instance,
+                kind=Kind.APP,
+                command=_gunicorn(
+                    python, settings.port(instance), "medsys.clinical.app:create_app()"
+                ),
+                port=settings.port(instance),
+                autorestart=True,
+                description="clinical service (App1), for doctors and nurses",
+                environment={"MEDSYS_INSTANCE": instance},
+                health_path="/health",
+            )
+        )
     for pair in PAIRS:
         services.append(
             Service(

@@ -1,0 +1,1 @@
+"""Clinical service (App1): consultations, diagnoses, treatments, doctor availability."""

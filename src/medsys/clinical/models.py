@@ -1,0 +1,136 @@
+"""The clinical records. Nothing clinical is ever deleted: statuses say what happened
+(FHIR's vocabularies: Encounter.status, Condition verification, MedicationRequest.status)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from medsys.core.clock import UTCDateTime, utc_now
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class StaffRole(StrEnum):
+    DOCTOR = "doctor"
+    NURSE = "nurse"
+
+
+class EncounterStatus(StrEnum):
+    PLANNED = "planned"
+    IN_PROGRESS = "in-progress"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+    ENTERED_IN_ERROR = "entered-in-error"
+
+
+class SlotStatus(StrEnum):
+    FREE = "free"
+    RESERVED = "reserved"
+    BLOCKED = "blocked"
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(120))
+    rut: Mapped[str] = mapped_column(String(12), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    specialty: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class ScheduleRule(Base):
+    """A doctor's weekly hours, in Santiago wall-clock time (so DST moves the UTC slots)."""
+
+    __tablename__ = "schedule_rules"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    doctor_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    weekday: Mapped[int] = mapped_column(Integer)  # 0 = Monday
+    start_local: Mapped[str] = mapped_column(String(5))  # "09:00"
+    end_local: Mapped[str] = mapped_column(String(5))
+    slot_minutes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class Slot(Base):
+    __tablename__ = "slots"
+    __table_args__ = (UniqueConstraint("doctor_id", "starts_at", name="uq_slot_doctor_start"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    doctor_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default=SlotStatus.FREE.value, index=True)
+    reservation_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    patient_rut: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    note: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    doctor: Mapped[Staff] = relationship(lazy="joined")
+
+
+class Consultation(Base):
+    __tablename__ = "consultations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_rut: Mapped[str] = mapped_column(String(12), index=True)
+    doctor_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default=EncounterStatus.PLANNED.value)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    doctor: Mapped[Staff] = relationship(lazy="joined")
+    diagnoses: Mapped[list[Diagnosis]] = relationship(order_by="Diagnosis.id", lazy="selectin")
+    treatments: Mapped[list[Treatment]] = relationship(order_by="Treatment.id", lazy="selectin")
+    observations: Mapped[list[Observation]] = relationship(
+        order_by="Observation.id", lazy="selectin"
+    )
+
+
+class Diagnosis(Base):
+    __tablename__ = "diagnoses"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"), index=True)
+    code: Mapped[str] = mapped_column(String(10))  # ICD-10
+    description: Mapped[str] = mapped_column(String(300))
+    rank: Mapped[str] = mapped_column(String(12))  # principal | secondary
+    status: Mapped[str] = mapped_column(String(20), default="confirmed")
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class Treatment(Base):
+    __tablename__ = "treatments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))  # medication | procedure
+    description: Mapped[str] = mapped_column(String(300))  # drug or procedure
+    dose: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    route: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    frequency: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    duration: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    prescribed_by: Mapped[str] = mapped_column(String(64))
+    prescribed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class Observation(Base):
+    """Vitals and nursing notes."""
+
+    __tablename__ = "observations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    value: Mapped[str] = mapped_column(String(200))
+    unit: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)

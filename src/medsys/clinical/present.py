@@ -1,0 +1,83 @@
+"""Records as JSON: times in Santiago with their offset, statuses as FHIR words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medsys.clinical.models import Consultation, Diagnosis, Observation, Slot, Staff, Treatment
+from medsys.core.clock import local_iso
+
+
+def doctor_json(staff: Staff) -> dict[str, Any]:
+    return {
+        "id": staff.id,
+        "name": staff.full_name,
+        "rut": staff.rut,
+        "specialty": staff.specialty,
+    }
+
+
+def slot_json(slot: Slot) -> dict[str, Any]:
+    return {
+        "id": slot.id,
+        "doctor": doctor_json(slot.doctor),
+        "starts_at": local_iso(slot.starts_at),
+        "ends_at": local_iso(slot.ends_at),
+        "status": slot.status,
+        "patient_rut": slot.patient_rut,
+        "note": slot.note,
+    }
+
+
+def diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
+    return {
+        "id": diagnosis.id,
+        "code": diagnosis.code,
+        "description": diagnosis.description,
+        "rank": diagnosis.rank,
+        "status": diagnosis.status,
+        "recorded_by": diagnosis.recorded_by,
+        "recorded_at": local_iso(diagnosis.recorded_at),
+    }
+
+
+def treatment_json(treatment: Treatment) -> dict[str, Any]:
+    return {
+        "id": treatment.id,
+        "kind": treatment.kind,
+        "description": treatment.description,
+        "dose": treatment.dose,
+        "route": treatment.route,
+        "frequency": treatment.frequency,
+        "duration": treatment.duration,
+        "status": treatment.status,
+        "prescribed_by": treatment.prescribed_by,
+        "prescribed_at": local_iso(treatment.prescribed_at),
+    }
+
+
+def observation_json(observation: Observation) -> dict[str, Any]:
+    return {
+        "id": observation.id,
+        "kind": observation.kind,
+        "value": observation.value,
+        "unit": observation.unit,
+        "recorded_by": observation.recorded_by,
+        "recorded_at": local_iso(observation.recorded_at),
+    }
+
+
+def consultation_json(consultation: Consultation) -> dict[str, Any]:
+    return {
+        "id": consultation.id,
+        "patient_rut": consultation.patient_rut,
+        "doctor": doctor_json(consultation.doctor),
+        "starts_at": local_iso(consultation.starts_at),
+        "reason": consultation.reason,
+        "notes": consultation.notes,
+        "status": consultation.status,
+        "diagnoses": [diagnosis_json(d) for d in consultation.diagnoses],
+        "treatments": [treatment_json(t) for t in consultation.treatments],
+        "observations": [observation_json(o) for o in consultation.observations],
+        "updated_at": local_iso(consultation.updated_at),
+    }

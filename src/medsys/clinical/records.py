@@ -1,0 +1,314 @@
+"""Clinical data functions: keyword-only, a Session in, rows or MedsysError out."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Update, func, select, update
+from sqlalchemy.orm import Session
+
+from medsys.clinical.models import (
+    Consultation,
+    Diagnosis,
+    EncounterStatus,
+    Observation,
+    ScheduleRule,
+    Slot,
+    SlotStatus,
+    Staff,
+    StaffRole,
+    Treatment,
+)
+from medsys.clinical.schemas import (
+    ConsultationIn,
+    ConsultationPatch,
+    DiagnosisIn,
+    ObservationIn,
+    ScheduleIn,
+    TreatmentIn,
+)
+from medsys.core.clock import SANTIAGO, utc_now
+from medsys.core.errors import Conflict, InvalidInput, NotFound
+
+CLOSED = {EncounterStatus.FINISHED, EncounterStatus.CANCELLED, EncounterStatus.ENTERED_IN_ERROR}
+
+
+# --- doctors and availability -------------------------------------------------------------
+def doctor(session: Session, *, doctor_id: int) -> Staff:
+    found = session.get(Staff, doctor_id)
+    if found is None or found.role != StaffRole.DOCTOR or not found.active:
+        raise NotFound(f"No existe un médico con id {doctor_id}.")
+    return found
+
+
+def doctor_by_rut(session: Session, *, rut: str) -> Staff:
+    found = session.scalar(select(Staff).where(Staff.rut == rut, Staff.role == StaffRole.DOCTOR))
+    if found is None:
+        raise NotFound(f"No existe un médico con RUT {rut}.")
+    return found
+
+
+def doctors(session: Session, *, specialty: str | None = None) -> list[Staff]:
+    query = select(Staff).where(Staff.role == StaffRole.DOCTOR, Staff.active.is_(True))
+    if specialty:
+        query = query.where(func.lower(Staff.specialty) == specialty.strip().lower())
+    return list(session.scalars(query.order_by(Staff.full_name)))
+
+
+def slot_starts(rule: ScheduleIn, first_day: date) -> list[datetime]:
+    """UTC starts of a weekly rule's slots, laid out in Santiago wall-clock time, so a
+    09:00 slot stays at 09:00 for patients across a DST change."""
+    start, end = time.fromisoformat(rule.start), time.fromisoformat(rule.end)
+    offset = (rule.weekday - first_day.weekday()) % 7
+    starts = []
+    for week in range(rule.weeks):
+        day = first_day + timedelta(days=offset + 7 * week)
+        moment = datetime.combine(day, start)
+        while moment.time() < end and moment.date() == day:
+            starts.append(moment.replace(tzinfo=SANTIAGO).astimezone(UTC))
+            moment += timedelta(minutes=rule.slot_minutes)
+    return starts
+
+
+def add_schedule(session: Session, *, doctor_id: int, rule: ScheduleIn) -> list[Slot]:
+    """Record weekly hours and create their bookable slots for the coming weeks."""
+    doctor(session, doctor_id=doctor_id)
+    if rule.start >= rule.end:
+        raise InvalidInput("La hora de inicio debe ser anterior a la de término.")
+    session.add(
+        ScheduleRule(
+            doctor_id=doctor_id,
+            weekday=rule.weekday,
+            start_local=rule.start,
+            end_local=rule.end,
+            slot_minutes=rule.slot_minutes,
+        )
+    )
+    now = utc_now()
+    wanted = [s for s in slot_starts(rule, now.astimezone(SANTIAGO).date()) if s > now]
+    taken = set(
+        session.scalars(
+            select(Slot.starts_at).where(Slot.doctor_id == doctor_id, Slot.starts_at.in_(wanted))
+        )
+    )
+    created = [
+        Slot(
+            doctor_id=doctor_id,
+            starts_at=start,
+            ends_at=start + timedelta(minutes=rule.slot_minutes),
+        )
+        for start in wanted
+        if start not in taken
+    ]
+    session.add_all(created)
+    session.flush()
+    return created
+
+
+def free_slots(
+    session: Session,
+    *,
+    specialty: str | None,
+    doctor_id: int | None,
+    start: datetime,
+    end: datetime,
+    limit: int,
+) -> list[Slot]:
+    query = (
+        select(Slot)
+        .join(Staff, Slot.doctor_id == Staff.id)
+        .where(
+            Slot.status == SlotStatus.FREE,
+            Slot.starts_at >= max(start, utc_now()),
+            Slot.starts_at < end,
+        )
+    )
+    if specialty:
+        query = query.where(func.lower(Staff.specialty) == specialty.strip().lower())
+    if doctor_id is not None:
+        query = query.where(Slot.doctor_id == doctor_id)
+    return list(session.scalars(query.order_by(Slot.starts_at, Slot.doctor_id).limit(limit)))
+
+
+def _rowcount(session: Session, statement: Update) -> int:
+    result = cast(CursorResult[Any], session.execute(statement))
+    return int(result.rowcount)
+
+
+def slot(session: Session, *, slot_id: int) -> Slot:
+    found = session.get(Slot, slot_id)
+    if found is None:
+        raise NotFound(f"No existe el bloque horario {slot_id}.")
+    return found
+
+
+def block_slot(session: Session, *, slot_id: int, reason: str) -> Slot:
+    changed = _rowcount(
+        session,
+        update(Slot)
+        .where(Slot.id == slot_id, Slot.status == SlotStatus.FREE)
+        .values(status=SlotStatus.BLOCKED, note=reason, updated_at=utc_now()),
+    )
+    found = slot(session, slot_id=slot_id)
+    if not changed and found.status != SlotStatus.BLOCKED:
+        raise Conflict("El bloque ya está reservado: libérelo antes de bloquearlo.")
+    return found
+
+
+def reserve_slot(session: Session, *, slot_id: int, patient_rut: str, key: str) -> Slot:
+    """Atomic: one conditional UPDATE, so two concurrent reservations cannot both win.
+    Repeating a reservation with the same key returns the same reservation."""
+    current = slot(session, slot_id=slot_id)
+    if current.starts_at <= utc_now():
+        raise InvalidInput("No se puede reservar un bloque en el pasado.")
+    changed = _rowcount(
+        session,
+        update(Slot)
+        .where(Slot.id == slot_id, Slot.status == SlotStatus.FREE)
+        .values(
+            status=SlotStatus.RESERVED,
+            reservation_key=key,
+            patient_rut=patient_rut,
+            updated_at=utc_now(),
+        ),
+    )
+    session.expire(current)
+    current = slot(session, slot_id=slot_id)
+    if changed:
+        return current
+    if current.status == SlotStatus.RESERVED and current.reservation_key == key:
+        if current.patient_rut != patient_rut:
+            raise Conflict("Esa clave de idempotencia ya se usó para otro paciente.")
+        return current
+    raise Conflict("El bloque horario ya no está disponible.")
+
+
+def release_slot(session: Session, *, slot_id: int, key: str) -> Slot:
+    """Undo a reservation made with ``key``; releasing again is harmless."""
+    current = slot(session, slot_id=slot_id)
+    if current.status == SlotStatus.FREE:
+        return current
+    if current.status != SlotStatus.RESERVED or current.reservation_key != key:
+        raise Conflict("El bloque fue reservado con otra clave: no se puede liberar con esta.")
+    session.execute(
+        update(Slot)
+        .where(Slot.id == slot_id, Slot.reservation_key == key)
+        .values(
+            status=SlotStatus.FREE, reservation_key=None, patient_rut=None, updated_at=utc_now()
+        )
+    )
+    session.expire(current)
+    return slot(session, slot_id=slot_id)
+
+
+# --- consultations ------------------------------------------------------------------------
+def consultation(session: Session, *, consultation_id: int) -> Consultation:
+    found = session.get(Consultation, consultation_id)
+    if found is None:
+        raise NotFound(f"No existe la consulta {consultation_id}.")
+    return found
+
+
+def open_consultation(session: Session, *, consultation_id: int) -> Consultation:
+    found = consultation(session, consultation_id=consultation_id)
+    if found.status in CLOSED:
+        raise Conflict(f"La consulta {consultation_id} está cerrada ({found.status}).")
+    return found
+
+
+def create_consultation(session: Session, *, data: ConsultationIn, author: str) -> Consultation:
+    doctor(session, doctor_id=data.doctor_id)
+    created = Consultation(
+        patient_rut=data.patient_rut,
+        doctor_id=data.doctor_id,
+        starts_at=data.starts_at,
+        reason=data.reason,
+        notes=data.notes,
+        status=EncounterStatus.PLANNED,
+        created_by=author,
+    )
+    session.add(created)
+    session.flush()
+    return created
+
+
+def update_consultation(
+    session: Session, *, consultation_id: int, change: ConsultationPatch, author: str
+) -> Consultation:
+    found = open_consultation(session, consultation_id=consultation_id)
+    if change.notes is not None:
+        stamp = utc_now().astimezone(SANTIAGO).strftime("%Y-%m-%d %H:%M")
+        separator = "\n" if found.notes else ""
+        found.notes = f"{found.notes}{separator}[{stamp} {author}] {change.notes}"
+    if change.status is not None:
+        found.status = change.status
+    found.updated_at = utc_now()
+    return found
+
+
+def close_consultation(session: Session, *, consultation_id: int) -> Consultation:
+    found = open_consultation(session, consultation_id=consultation_id)
+    found.status = EncounterStatus.FINISHED
+    found.updated_at = utc_now()
+    return found
+
+
+def add_diagnosis(
+    session: Session, *, consultation_id: int, data: DiagnosisIn, author: str
+) -> Diagnosis:
+    open_consultation(session, consultation_id=consultation_id)
+    added = Diagnosis(
+        consultation_id=consultation_id,
+        code=data.code,
+        description=data.description,
+        rank=data.rank,
+        recorded_by=author,
+    )
+    session.add(added)
+    session.flush()
+    return added
+
+
+def add_treatment(
+    session: Session, *, consultation_id: int, data: TreatmentIn, author: str
+) -> Treatment:
+    open_consultation(session, consultation_id=consultation_id)
+    if data.kind == "medication" and not (data.dose and data.frequency):
+        raise InvalidInput("Un medicamento necesita dosis y frecuencia.")
+    added = Treatment(consultation_id=consultation_id, prescribed_by=author, **data.model_dump())
+    session.add(added)
+    session.flush()
+    return added
+
+
+def add_observation(
+    session: Session, *, consultation_id: int, data: ObservationIn, author: str
+) -> Observation:
+    open_consultation(session, consultation_id=consultation_id)
+    added = Observation(consultation_id=consultation_id, recorded_by=author, **data.model_dump())
+    session.add(added)
+    session.flush()
+    return added
+
+
+def history(
+    session: Session, *, rut: str, page: int, per_page: int
+) -> tuple[list[Consultation], int]:
+    """A patient's consultations, newest first, with everything recorded on them."""
+    total = session.scalar(
+        select(func.count()).select_from(Consultation).where(Consultation.patient_rut == rut)
+    )
+    rows = session.scalars(
+        select(Consultation)
+        .where(Consultation.patient_rut == rut)
+        .order_by(Consultation.starts_at.desc(), Consultation.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return list(rows), int(total or 0)
+
+
+def recent_consultations(session: Session, *, limit: int = 100) -> list[Consultation]:
+    query = select(Consultation).order_by(Consultation.starts_at.desc()).limit(limit)
+    return list(session.scalars(query))

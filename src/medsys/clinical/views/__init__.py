@@ -1,0 +1,1 @@
+"""The clinical API's blueprints, one per area."""

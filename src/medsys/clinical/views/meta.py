@@ -1,0 +1,42 @@
+"""Liveness and readiness: `/` names the instance, `/health` checks the database primary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app
+
+from medsys.clinical.app import database
+from medsys.core.db import DatabaseRoutingError
+
+blueprint = Blueprint("meta", __name__)
+
+
+def _primary() -> str | None:
+    try:
+        return database().find_primary()
+    except DatabaseRoutingError:
+        return None
+
+
+@blueprint.get("/")
+def index() -> dict[str, Any]:
+    primary = _primary()
+    return {
+        "service": "clinical",
+        "instance": current_app.config["INSTANCE"],
+        "status": "ok" if primary else "degraded",
+        "database_primary": primary,
+    }
+
+
+@blueprint.get("/health")
+def health() -> tuple[dict[str, Any], int]:
+    primary = _primary()
+    body = {
+        "service": "clinical",
+        "instance": current_app.config["INSTANCE"],
+        "database": {"primary": primary, "reachable": primary is not None},
+        "status": "ok" if primary else "unavailable",
+    }
+    return body, 200 if primary else 503

@@ -1,0 +1,124 @@
+"""Request plumbing shared by the clinical views: who is calling, may they, what they sent.
+
+Every view states its roles with ``@requires(...)``; the token is checked before the view
+runs. A service (the middleware) may say for whom it acts (``X-Acting-For``), and that
+person is who the audit log names.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
+from flask import current_app, g, request
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from medsys.core.audit import record_access
+from medsys.core.errors import Forbidden, InvalidInput, Unauthenticated
+from medsys.core.rut import InvalidRutError, normalize_rut
+from medsys.core.tokens import Claims, InvalidTokenError, Role, bearer_token, verify_token
+from medsys.core.validation import validate
+
+P = ParamSpec("P")
+R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Caller:
+    claims: Claims
+    acting_for: str | None
+    acting_role: str | None
+
+    @property
+    def who(self) -> str:
+        return self.acting_for or self.claims.subject
+
+    @property
+    def role(self) -> Role:
+        return self.claims.role
+
+
+def current_caller() -> Caller:
+    caller: Caller = g.caller
+    return caller
+
+
+def request_id() -> str:
+    if "request_id" not in g:
+        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    return str(g.request_id)
+
+
+def _authenticate() -> Caller:
+    try:
+        token = bearer_token(request.headers.get("Authorization"))
+        claims = verify_token(current_app.config["TOKEN_KEY"], token)
+    except InvalidTokenError:
+        raise Unauthenticated("Se requiere un token válido (Authorization: Bearer ...).") from None
+    acting_for = request.headers.get("X-Acting-For") if claims.role is Role.SERVICE else None
+    acting_role = request.headers.get("X-Acting-Role") if acting_for else None
+    return Caller(claims, (acting_for or None) and acting_for[:64], acting_role)
+
+
+def requires(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(view)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            caller = _authenticate()
+            if caller.role not in roles:
+                raise Forbidden("Su rol no permite esta acción.")
+            g.caller = caller
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return decorate
+
+
+def body(model: type[M]) -> M:
+    return validate(model, request.get_json(silent=True))
+
+
+def rut_param(text: str) -> str:
+    try:
+        return normalize_rut(text)
+    except InvalidRutError as error:
+        raise InvalidInput(str(error)) from None
+
+
+def int_arg(name: str, default: int, *, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"'{name}' debe ser un número entero.") from None
+    if not low <= value <= high:
+        raise InvalidInput(f"'{name}' debe estar entre {low} y {high}.")
+    return value
+
+
+def may_read_patient(rut: str) -> None:
+    caller = current_caller()
+    if caller.role is Role.PATIENT and caller.claims.subject != rut:
+        raise Forbidden("Un paciente solo puede ver su propio historial.")
+
+
+def audit(session: Session, *, action: str, resource: str, patient_rut: str | None) -> None:
+    caller = current_caller()
+    record_access(
+        session,
+        actor=caller.who,
+        actor_role=caller.acting_role or caller.role.value,
+        action=action,
+        resource=resource,
+        patient_rut=patient_rut,
+        via_service=caller.claims.subject if caller.acting_for else None,
+        request_id=request_id(),
+    )
