@@ -22,6 +22,7 @@ from medsys.core.secrets import Secrets, load_secrets
 from medsys.core.settings import Settings, load_settings
 from medsys.core.topology import Engine as DbEngine
 from medsys.core.topology import pair_named
+from medsys.failover.state import read_pair_state
 from medsys.launcher.cluster import Cluster, ServiceStatus
 
 T = TypeVar("T")
@@ -85,6 +86,13 @@ class MedsysCluster:
 
     def status(self) -> dict[str, ServiceStatus]:
         return {row.service.name: row for row in Cluster(self.settings).status()}
+
+    def roles(self, pair_name: str) -> tuple[str, str]:
+        """(primary, replica) as the pair state records them now (failovers move them)."""
+        pair = pair_named(pair_name)
+        state = read_pair_state(self.settings, pair)
+        primary = state.primary if state else pair.initial_primary
+        return primary, pair.other(primary)
 
     @property
     def secrets(self) -> Secrets:

@@ -237,7 +237,7 @@ def test_consultation_life_and_what_a_nurse_may_not_do(
 def test_bad_consultations_get_a_clear_4xx_and_nothing_is_written(
     clinical: Clinical, doctor: str, payload: dict[str, Any], status: int, says: str
 ) -> None:
-    engine = clinical.cluster.node_engine("mariadb-master")
+    engine = clinical.cluster.node_engine(clinical.cluster.roles("clinical")[0])
     before = count_rows(engine, "consultations")
     answer = clinical.call("POST", "/api/consultations", doctor, json=payload)
     assert answer.status_code == status, answer.text

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from medsys.core.audit import audit_log, create_audit_log, record_access
-from medsys.core.topology import PAIRS, pair_named
+from medsys.core.topology import PAIRS
 
 from .conftest import MedsysCluster, count_rows, eventually, scratch_table
 
@@ -24,7 +24,7 @@ def test_a_row_committed_on_the_primary_is_on_the_replica(
     db = cluster.database(pair_name)
     table = scratch_table(db)
     db.write(lambda s: s.execute(text(f"INSERT INTO {table} VALUES (1, 'uno')")))
-    replica = cluster.node_engine(pair_named(pair_name).nodes[1])
+    replica = cluster.node_engine(cluster.roles(pair_name)[1])
     eventually(lambda: count_rows(replica, table) == 1, what=f"row on {pair_name} replica")
     db.dispose()
 
@@ -32,7 +32,7 @@ def test_a_row_committed_on_the_primary_is_on_the_replica(
 def test_status_shows_every_role_and_health(cluster: MedsysCluster) -> None:
     rows = cluster.status()
     for pair in PAIRS:
-        primary, replica = (rows[node] for node in pair.nodes)
+        primary, replica = (rows[node] for node in cluster.roles(pair.name))
         assert (primary.state, primary.role) == ("RUNNING", "primary")
         assert (replica.state, replica.role) == ("RUNNING", "replica")
         assert replica.health.startswith("ok (streaming")
@@ -46,8 +46,7 @@ def test_status_shows_every_role_and_health(cluster: MedsysCluster) -> None:
 def test_killed_replica_shows_in_status_writes_go_on_and_it_catches_up(
     cluster: MedsysCluster, pair_name: str
 ) -> None:
-    pair = pair_named(pair_name)
-    primary_node, replica_node = pair.nodes
+    primary_node, replica_node = cluster.roles(pair_name)
     db = cluster.database(pair_name)
     table = scratch_table(db)
     cluster.kill(replica_node)
@@ -125,7 +124,7 @@ def test_application_user_cannot_write_on_a_replica(cluster: MedsysCluster) -> N
     url = mariadb_url(
         user="app1",
         password=cluster.secrets.app_password,
-        port=cluster.settings.port("mariadb-replica"),
+        port=cluster.settings.port(cluster.roles("clinical")[1]),
         database="app1",
     )
     engine = create_engine(url)

@@ -10,37 +10,21 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from flask import current_app, g, request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from medsys.core.audit import record_access
-from medsys.core.errors import Forbidden, InvalidInput, Unauthenticated
+from medsys.core.auth import Caller, audit_access, authenticate
+from medsys.core.errors import Forbidden, InvalidInput
 from medsys.core.rut import InvalidRutError, normalize_rut
-from medsys.core.tokens import Claims, InvalidTokenError, Role, bearer_token, verify_token
+from medsys.core.tokens import Role
 from medsys.core.validation import validate
 
 P = ParamSpec("P")
 R = TypeVar("R")
 M = TypeVar("M", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class Caller:
-    claims: Claims
-    acting_for: str | None
-    acting_role: str | None
-
-    @property
-    def who(self) -> str:
-        return self.acting_for or self.claims.subject
-
-    @property
-    def role(self) -> Role:
-        return self.claims.role
 
 
 def current_caller() -> Caller:
@@ -54,25 +38,11 @@ def request_id() -> str:
     return str(g.request_id)
 
 
-def _authenticate() -> Caller:
-    try:
-        token = bearer_token(request.headers.get("Authorization"))
-        claims = verify_token(current_app.config["TOKEN_KEY"], token)
-    except InvalidTokenError:
-        raise Unauthenticated("Se requiere un token válido (Authorization: Bearer ...).") from None
-    acting_for = request.headers.get("X-Acting-For") if claims.role is Role.SERVICE else None
-    acting_role = request.headers.get("X-Acting-Role") if acting_for else None
-    return Caller(claims, (acting_for or None) and acting_for[:64], acting_role)
-
-
 def requires(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R]]:
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(view)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-            caller = _authenticate()
-            if caller.role not in roles:
-                raise Forbidden("Su rol no permite esta acción.")
-            g.caller = caller
+            g.caller = authenticate(dict(request.headers), current_app.config["TOKEN_KEY"], roles)
             return view(*args, **kwargs)
 
         return guarded
@@ -111,14 +81,11 @@ def may_read_patient(rut: str) -> None:
 
 
 def audit(session: Session, *, action: str, resource: str, patient_rut: str | None) -> None:
-    caller = current_caller()
-    record_access(
+    audit_access(
         session,
-        actor=caller.who,
-        actor_role=caller.acting_role or caller.role.value,
+        current_caller(),
         action=action,
         resource=resource,
         patient_rut=patient_rut,
-        via_service=caller.claims.subject if caller.acting_for else None,
         request_id=request_id(),
     )

@@ -3,6 +3,7 @@ read them). One place for every service, so messages do not drift apart."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -28,10 +29,21 @@ _MESSAGES = {
     "literal_error": "valor no permitido; use uno de: {expected}",
     "string_pattern_mismatch": "formato inválido",
     "value_error": "{error}",
+    "json_invalid": "el cuerpo no es JSON válido",
+    "model_attributes_type": "debe ser un objeto JSON",
+    "dict_type": "debe ser un objeto JSON",
+    "list_type": "debe ser una lista",
+    "too_short": "debe tener al menos {min_length} elementos",
+    "too_long": "debe tener a lo más {max_length} elementos",
+    "date_from_datetime_parsing": "fecha inválida: use AAAA-MM-DD",
+    "date_parsing": "fecha inválida: use AAAA-MM-DD",
+    "date_type": "fecha inválida: use AAAA-MM-DD",
 }
 
 
 def _in_spanish(problem: Any) -> str:
+    if problem["type"] == "string_too_short" and (problem.get("ctx") or {}).get("min_length") == 1:
+        return "no puede estar vacío"
     template = _MESSAGES.get(problem["type"])
     if template is None:
         return "valor inválido"
@@ -42,14 +54,16 @@ def _in_spanish(problem: Any) -> str:
         return "valor inválido"
 
 
-def problems(error: ValidationError) -> list[dict[str, str]]:
-    return [
-        {
-            "campo": ".".join(str(part) for part in problem["loc"]) or "(cuerpo)",
-            "problema": _in_spanish(problem),
-        }
-        for problem in error.errors(include_url=False, include_input=False)
-    ]
+def problems(errors: Sequence[Any]) -> list[dict[str, str]]:
+    """Pydantic's (or FastAPI's) error list, told in Spanish; FastAPI's 'body'/'query'
+    prefix of a location is dropped."""
+    told = []
+    for problem in errors:
+        location = [str(part) for part in problem["loc"]]
+        if location and location[0] in ("body", "query", "path", "header"):
+            location = location[1:]
+        told.append({"campo": ".".join(location) or "(cuerpo)", "problema": _in_spanish(problem)})
+    return told
 
 
 def validate(model: type[M], payload: object) -> M:
@@ -58,4 +72,7 @@ def validate(model: type[M], payload: object) -> M:
     try:
         return model.model_validate(payload)
     except ValidationError as error:
-        raise InvalidInput("Datos inválidos.", details=problems(error)) from None
+        raise InvalidInput(
+            "Datos inválidos.",
+            details=problems(error.errors(include_url=False, include_input=False)),
+        ) from None

@@ -28,7 +28,7 @@ from medsys.failover.state import (
     update_pair_state,
     write_pair_state,
 )
-from medsys.launcher import provision
+from medsys.launcher import nginx, provision
 from medsys.launcher.services import Kind, Service, service_named, service_table
 from medsys.launcher.supervisor import Supervisor, SupervisorError
 from medsys.nodes import adapter_for
@@ -98,10 +98,12 @@ class Cluster:
 
     def _prepare_applications(self) -> None:
         """Migrations and demo data, once per application, before its instances start."""
+        from medsys.admin.setup import prepare as prepare_admin
         from medsys.clinical.setup import prepare as prepare_clinical
 
-        for name, prepare in (("clinical", prepare_clinical),):
+        for name, prepare in (("clinical", prepare_clinical), ("admin", prepare_admin)):
             self.say(f"{name}: {prepare(self.settings)}")
+        nginx.write_config(self.settings)
 
     def _wait_healthy(self, services: list[Service]) -> None:
         deadline = time.monotonic() + READY_TIMEOUT

@@ -12,6 +12,8 @@ from enum import StrEnum
 
 from medsys.core.settings import Settings
 from medsys.core.topology import PAIRS, Engine
+from medsys.launcher import nginx
+from medsys.launcher.nginx import ADMIN_INSTANCES
 
 
 class Kind(StrEnum):
@@ -99,6 +101,50 @@ def service_table(settings: Settings) -> tuple[Service, ...]:
                 health_path="/health",
             )
         )
+    for instance in ADMIN_INSTANCES:
+        services.append(
+            Service(
+                name=instance,
+                kind=Kind.APP,
+                command=(
+                    python,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    "medsys.admin.app:create_app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(settings.port(instance)),
+                    "--log-level",
+                    "info",
+                    "--no-access-log",
+                ),
+                port=settings.port(instance),
+                autorestart=True,
+                description="admin service (App2), for clerks and accountants",
+                environment={"MEDSYS_INSTANCE": instance},
+                health_path="/health",
+            )
+        )
+    services.append(
+        Service(
+            name="nginx",
+            kind=Kind.APP,
+            command=(
+                "/usr/sbin/nginx",
+                "-p",
+                str(nginx.prefix(settings)),
+                "-c",
+                str(nginx.config_path(settings)),
+            ),
+            port=settings.port("nginx"),
+            stop_signal="QUIT",  # graceful: finish the requests in flight
+            autorestart=True,
+            description="load balancer in front of the admin instances",
+            health_path="/health",
+        )
+    )
     for pair in PAIRS:
         services.append(
             Service(

@@ -1,0 +1,1 @@
+"""Admin service (App2): patients, insurance, billing and payments."""

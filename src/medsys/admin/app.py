@@ -1,0 +1,148 @@
+"""The admin service (App2), FastAPI: ``create_app()`` builds one instance.
+
+Run twice by the launcher (``app2-1``, ``app2-2``) with uvicorn, behind nginx on :3002.
+Resources (the database router, the token key) are made in ``lifespan``, never at import.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from medsys.admin.routers import money, patients
+from medsys.core.db import DatabaseRoutingError, Node, ReplicatedDatabase, postgres_url
+from medsys.core.errors import MedsysError
+from medsys.core.secrets import load_secrets
+from medsys.core.settings import Settings, load_settings
+from medsys.core.topology import pair_named
+from medsys.core.validation import problems
+
+log = logging.getLogger("medsys.admin")
+
+
+def admin_database(settings: Settings) -> ReplicatedDatabase:
+    pair = pair_named("admin")
+    password = load_secrets(settings).app_password
+    nodes = [
+        Node(
+            node,
+            postgres_url(
+                user=pair.app_user,
+                password=password,
+                port=settings.port(node),
+                database=pair.database,
+            ),
+        )
+        for node in pair.nodes
+    ]
+    return ReplicatedDatabase(nodes, failover_deadline=10.0)
+
+
+def create_app(settings: Settings | None = None, instance: str | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resolved = settings or load_settings()
+        app.state.database = admin_database(resolved)
+        app.state.token_key = load_secrets(resolved).token_key
+        app.state.instance = instance or os.environ.get("MEDSYS_INSTANCE", "app2")
+        yield
+        app.state.database.dispose()
+
+    app = FastAPI(
+        title="medsys admin (App2)",
+        description="Pacientes, previsión, facturación y pagos. Montos en pesos chilenos enteros.",
+        version="1.0",
+        lifespan=lifespan,
+    )
+    app.include_router(patients.router)
+    app.include_router(money.router)
+    _register_meta(app)
+    _register_errors(app)
+    _register_request_log(app)
+    return app
+
+
+def _register_meta(app: FastAPI) -> None:
+    @app.get("/", tags=["meta"])
+    def index(request: Request) -> dict[str, Any]:
+        return {"service": "admin", "instance": request.app.state.instance}
+
+    @app.get("/health", tags=["meta"])
+    def health(request: Request, response: Response) -> dict[str, Any]:
+        try:
+            primary: str | None = request.app.state.database.find_primary()
+        except DatabaseRoutingError:
+            primary = None
+        response.status_code = 200 if primary else 503
+        return {
+            "service": "admin",
+            "instance": request.app.state.instance,
+            "database": {"primary": primary, "reachable": primary is not None},
+            "status": "ok" if primary else "unavailable",
+        }
+
+
+def _register_errors(app: FastAPI) -> None:
+    @app.exception_handler(MedsysError)
+    async def known(request: Request, error: MedsysError) -> JSONResponse:
+        return JSONResponse(error.body(), status_code=error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        body = {
+            "error": "invalid_input",
+            "message": "Datos inválidos.",
+            "details": problems(error.errors()),
+        }
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(DatabaseRoutingError)
+    async def no_database(request: Request, error: DatabaseRoutingError) -> JSONResponse:
+        log.warning("database unavailable: %s", error)
+        body = {
+            "error": "unavailable",
+            "message": "La base de datos administrativa no está disponible; reintente.",
+        }
+        return JSONResponse(body, status_code=503)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        messages = {404: "No encontrado.", 405: "Método no permitido."}
+        body = {
+            "error": "http_error",
+            "message": messages.get(error.status_code, str(error.detail)),
+        }
+        return JSONResponse(body, status_code=error.status_code)
+
+
+def _register_request_log(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def log_request(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.monotonic()
+        request_id = request.headers.get("X-Request-ID", "")
+        response = await call_next(request)
+        response.headers["X-Served-By"] = (
+            app.state.instance if hasattr(app.state, "instance") else ""
+        )
+        if request_id:
+            response.headers["X-Request-ID"] = request_id
+        log.info(
+            "%s %s %s %.1fms request_id=%s",
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+            request_id or "-",
+        )
+        return response

@@ -1,0 +1,100 @@
+"""Demo data loaded by `medsys up` on an empty admin database: the seed's three patients
+and one more, their coverage, invoices and payments (one invoice left to pay)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from medsys.admin import records
+from medsys.admin.models import Patient
+from medsys.admin.schemas import CoverageIn, InvoiceIn, PatientIn, PaymentIn
+
+PATIENTS = (
+    (
+        "11111111-1",
+        "Juan Pérez",
+        "juan.perez@example.cl",
+        "+56 9 1111 1111",
+        "Av. Matta 123, Santiago",
+        {"insurer": "FONASA", "tramo": "C", "modality": "MLE"},
+    ),
+    (
+        "22222222-2",
+        "María González",
+        "maria.gonzalez@example.cl",
+        "+56 9 2222 2222",
+        "Los Leones 456, Providencia",
+        {"insurer": "ISAPRE", "plan": "Colmena Plan Óptimo", "percent": 70},
+    ),
+    (
+        "33333333-3",
+        "Pedro Pascal",
+        "pedro.pascal@example.cl",
+        "+56 9 3333 3333",
+        "Av. Alemania 789, Temuco",
+        {"insurer": "FONASA", "tramo": "A", "modality": "MAI"},
+    ),
+    ("44444444-4", "Ana Torres", None, None, None, {"insurer": "PARTICULAR"}),
+)
+
+INVOICES = (
+    ("11111111-1", [("consultation", "Consulta medicina general", 40_000)], 20_000),
+    (
+        "11111111-1",
+        [
+            ("procedure", "Inmovilización con férula", 45_000),
+            ("consultation", "Consulta traumatología", 35_000),
+        ],
+        0,
+    ),
+    ("22222222-2", [("consultation", "Consulta pediatría", 50_000)], 5_000),
+    ("33333333-3", [("consultation", "Consulta medicina general", 35_000)], 0),
+)
+
+
+def load(session: Session) -> bool:
+    if session.scalar(select(func.count()).select_from(Patient)):
+        return False
+    for rut, name, email, phone, address, coverage in PATIENTS:
+        records.create_patient(
+            session,
+            data=PatientIn(rut=rut, nombre=name, email=email, telefono=phone, direccion=address),
+        )
+        records.add_coverage(
+            session,
+            rut=rut,
+            data=CoverageIn.model_validate({"valid_from": date(2026, 1, 1), **coverage}),
+        )
+    for number, (rut, lines, paid) in enumerate(INVOICES, start=1):
+        issued = records.create_invoice(
+            session,
+            data=InvoiceIn.model_validate(
+                {
+                    "patient_rut": rut,
+                    "lines": [
+                        {"kind": kind, "description": text, "amount": amount}
+                        for kind, text, amount in lines
+                    ],
+                }
+            ),
+        )
+        if paid:
+            payment = PaymentIn.model_validate(
+                {
+                    "patient_rut": rut,
+                    "amount": paid,
+                    "method": "tarjeta",
+                    "allocations": [{"invoice": issued.number, "amount": paid}],
+                }
+            )
+            records.record_payment(
+                session,
+                data=payment,
+                key=f"demo-payment-{number}",
+                request_digest=records.digest(payment.model_dump()),
+                author="demo",
+            )
+    return True

@@ -1,0 +1,81 @@
+"""Records as JSON. Patients keep the seed's Spanish keys; money is integer CLP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from medsys.admin import records
+from medsys.admin.models import Coverage, Invoice, Patient, Payment
+from medsys.core.clock import local_iso
+
+
+def patient_json(patient: Patient) -> dict[str, Any]:
+    return {
+        "rut": patient.rut,
+        "nombre": patient.name,
+        "email": patient.email,
+        "telefono": patient.phone,
+        "direccion": patient.address,
+        "creado": local_iso(patient.created_at),
+    }
+
+
+def coverage_json(coverage: Coverage | None) -> dict[str, Any] | None:
+    if coverage is None:
+        return None
+    return {
+        "insurer": coverage.insurer,
+        "tramo": coverage.tramo,
+        "modality": coverage.modality,
+        "plan": coverage.plan,
+        "percent": coverage.percent,
+        "valid_from": coverage.valid_from.isoformat(),
+        "valid_to": coverage.valid_to.isoformat() if coverage.valid_to else None,
+        "description": records.as_rule(coverage).describe(),
+    }
+
+
+def invoice_json(session: Session, invoice: Invoice) -> dict[str, Any]:
+    paid = records.allocated(session, invoice_id=invoice.id)
+    return {
+        "number": invoice.number,
+        "patient_rut": invoice.patient_rut,
+        "issued_at": local_iso(invoice.issued_at),
+        "coverage": invoice.coverage_text,
+        "total": invoice.total,
+        "insurer_share": invoice.insurer_share,
+        "copay": invoice.copay,
+        "paid": paid,
+        "outstanding": 0 if invoice.voided else invoice.copay - paid,
+        "status": records.status_of(session, invoice),
+        "void_reason": invoice.void_reason,
+        "lines": [
+            {
+                "kind": line.kind,
+                "description": line.description,
+                "amount": line.amount,
+                "insurer_share": line.insurer_share,
+                "copay": line.copay,
+            }
+            for line in invoice.lines
+        ],
+    }
+
+
+def payment_json(payment: Payment) -> dict[str, Any]:
+    return {
+        "id": payment.id,
+        "patient_rut": payment.patient_rut,
+        "kind": payment.kind,
+        "amount": payment.amount,
+        "method": payment.method,
+        "received_at": local_iso(payment.received_at),
+        "refund_of": payment.refund_of,
+        "note": payment.note,
+        "allocations": [
+            {"invoice": allocation.invoice.number, "amount": allocation.amount}
+            for allocation in payment.allocations
+        ],
+    }

@@ -1,0 +1,317 @@
+"""Admin data functions: keyword-only, a Session in, rows or MedsysError out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from medsys.admin import billing
+from medsys.admin.models import Allocation, Coverage, Invoice, InvoiceLine, Patient, Payment
+from medsys.admin.schemas import CoverageIn, InvoiceIn, PatientIn, PatientPatch, PaymentIn, RefundIn
+from medsys.core.clock import SANTIAGO, utc_now
+from medsys.core.errors import Conflict, InvalidInput, NotFound
+
+
+# --- patients and coverage ------------------------------------------------------------------
+def patient(session: Session, *, rut: str) -> Patient:
+    found = session.scalar(select(Patient).where(Patient.rut == rut))
+    if found is None:
+        raise NotFound(f"No existe un paciente con RUT {rut}.")
+    return found
+
+
+def create_patient(session: Session, *, data: PatientIn) -> Patient:
+    if session.scalar(select(Patient.id).where(Patient.rut == data.rut)) is not None:
+        raise Conflict(f"Ya existe un paciente con RUT {data.rut}.")
+    created = Patient(
+        rut=data.rut,
+        name=data.nombre,
+        email=data.email,
+        phone=data.telefono,
+        address=data.direccion,
+    )
+    session.add(created)
+    session.flush()
+    return created
+
+
+def update_patient(session: Session, *, rut: str, change: PatientPatch) -> Patient:
+    found = patient(session, rut=rut)
+    fields = change.model_dump(exclude_unset=True)
+    mapping = {"nombre": "name", "email": "email", "telefono": "phone", "direccion": "address"}
+    for key, value in fields.items():
+        setattr(found, mapping[key], value)
+    found.updated_at = utc_now()
+    return found
+
+
+def search_patients(
+    session: Session, *, text: str | None, rut: str | None, page: int, per_page: int
+) -> list[Patient]:
+    query = select(Patient)
+    if rut:
+        query = query.where(Patient.rut == rut)
+    if text:
+        pattern = f"%{text.lower()}%"
+        query = query.where(or_(func.lower(Patient.name).like(pattern), Patient.rut.like(pattern)))
+    query = query.order_by(Patient.name, Patient.id).offset((page - 1) * per_page).limit(per_page)
+    return list(session.scalars(query))
+
+
+def add_coverage(session: Session, *, rut: str, data: CoverageIn) -> Coverage:
+    patient(session, rut=rut)
+    added = Coverage(patient_rut=rut, **data.model_dump())
+    session.add(added)
+    session.flush()
+    return added
+
+
+def current_coverage(session: Session, *, rut: str, on: date | None = None) -> Coverage | None:
+    today = on or utc_now().astimezone(SANTIAGO).date()
+    query = (
+        select(Coverage)
+        .where(
+            Coverage.patient_rut == rut,
+            Coverage.valid_from <= today,
+            or_(Coverage.valid_to.is_(None), Coverage.valid_to >= today),
+        )
+        .order_by(Coverage.valid_from.desc(), Coverage.id.desc())
+        .limit(1)
+    )
+    return session.scalar(query)
+
+
+def as_rule(coverage: Coverage | None) -> billing.Coverage:
+    if coverage is None:
+        return billing.PARTICULAR
+    return billing.Coverage(
+        insurer=billing.Insurer(coverage.insurer),
+        tramo=billing.FonasaTramo(coverage.tramo) if coverage.tramo else None,
+        modality=billing.Modality(coverage.modality) if coverage.modality else None,
+        percent=coverage.percent,
+    )
+
+
+# --- invoices -------------------------------------------------------------------------------
+def allocated(session: Session, *, invoice_id: int) -> int:
+    total = session.scalar(
+        select(func.coalesce(func.sum(Allocation.amount), 0)).where(
+            Allocation.invoice_id == invoice_id
+        )
+    )
+    return int(total or 0)
+
+
+def status_of(session: Session, invoice: Invoice) -> str:
+    return billing.invoice_status(
+        invoice.copay, allocated(session, invoice_id=invoice.id), invoice.voided
+    )
+
+
+def create_invoice(session: Session, *, data: InvoiceIn) -> Invoice:
+    patient(session, rut=data.patient_rut)
+    rule = as_rule(current_coverage(session, rut=data.patient_rut))
+    try:
+        shares, total = billing.split_lines([line.amount for line in data.lines], rule)
+    except billing.CoverageRuleError as error:
+        raise InvalidInput(str(error)) from None
+    invoice = Invoice(
+        number="pending",
+        patient_rut=data.patient_rut,
+        coverage_text=rule.describe(),
+        total=total.insurer + total.patient,
+        insurer_share=total.insurer,
+        copay=total.patient,
+    )
+    session.add(invoice)
+    session.flush()
+    invoice.number = f"F-{invoice.id:06d}"
+    for line, share in zip(data.lines, shares, strict=True):
+        session.add(
+            InvoiceLine(
+                invoice_id=invoice.id,
+                kind=line.kind,
+                description=line.description,
+                amount=line.amount,
+                insurer_share=share.insurer,
+                copay=share.patient,
+            )
+        )
+    session.flush()
+    session.refresh(invoice)
+    return invoice
+
+
+def invoice(session: Session, *, number: str, lock: bool = False) -> Invoice:
+    query = select(Invoice).where(Invoice.number == number)
+    found = session.scalar(query.with_for_update() if lock else query)
+    if found is None:
+        raise NotFound(f"No existe la factura {number}.")
+    return found
+
+
+def invoices_of(session: Session, *, rut: str) -> list[Invoice]:
+    query = (
+        select(Invoice).where(Invoice.patient_rut == rut).order_by(Invoice.issued_at, Invoice.id)
+    )
+    return list(session.scalars(query))
+
+
+def void_invoice(session: Session, *, number: str, reason: str) -> Invoice:
+    found = invoice(session, number=number, lock=True)
+    if found.voided:
+        return found
+    if allocated(session, invoice_id=found.id):
+        raise Conflict("La factura tiene pagos asignados: reembólselos antes de anularla.")
+    found.voided = True
+    found.void_reason = reason
+    return found
+
+
+@dataclass(frozen=True)
+class Balance:
+    billed: int
+    paid: int
+
+    @property
+    def outstanding(self) -> int:
+        return self.billed - self.paid
+
+
+def balance(session: Session, *, rut: str) -> Balance:
+    open_invoices = [i for i in invoices_of(session, rut=rut) if not i.voided]
+    billed = sum(i.copay for i in open_invoices)
+    paid = sum(allocated(session, invoice_id=i.id) for i in open_invoices)
+    return Balance(billed=billed, paid=paid)
+
+
+# --- payments and refunds -------------------------------------------------------------------
+def digest(payload: object) -> str:
+    """What a request asked for, to tell a retry (same) from a key reused (different)."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def payment_by_key(session: Session, *, key: str) -> Payment | None:
+    return session.scalar(select(Payment).where(Payment.idempotency_key == key))
+
+
+def replay(existing: Payment, request_digest: str) -> Payment:
+    if existing.request_digest != request_digest:
+        raise Conflict("Esa clave de idempotencia ya se usó para otro pago distinto.")
+    return existing
+
+
+def _plan_allocations(session: Session, data: PaymentIn) -> list[tuple[Invoice, int]]:
+    if data.allocations is not None:
+        wanted = [
+            (invoice(session, number=a.invoice, lock=True), a.amount) for a in data.allocations
+        ]
+    else:
+        remaining, wanted = data.amount, []
+        for candidate in invoices_of(session, rut=data.patient_rut):
+            owed = candidate.copay - allocated(session, invoice_id=candidate.id)
+            if candidate.voided or owed <= 0 or remaining == 0:
+                continue
+            locked = invoice(session, number=candidate.number, lock=True)
+            wanted.append((locked, min(owed, remaining)))
+            remaining -= min(owed, remaining)
+        if remaining:
+            raise InvalidInput(
+                f"El pago excede la deuda del paciente en {billing.pesos(remaining)}."
+            )
+    for target, amount in wanted:
+        if target.patient_rut != data.patient_rut:
+            raise InvalidInput(f"La factura {target.number} no es de este paciente.")
+        if target.voided:
+            raise Conflict(f"La factura {target.number} está anulada: no se puede pagar.")
+        owed = target.copay - allocated(session, invoice_id=target.id)
+        if amount > owed:
+            raise InvalidInput(
+                f"El pago excede lo adeudado en la factura {target.number} "
+                f"(adeudado: {billing.pesos(owed)})."
+            )
+    return wanted
+
+
+def record_payment(
+    session: Session, *, data: PaymentIn, key: str, request_digest: str, author: str
+) -> Payment:
+    existing = payment_by_key(session, key=key)
+    if existing is not None:
+        return replay(existing, request_digest)
+    patient(session, rut=data.patient_rut)
+    plan = _plan_allocations(session, data)
+    payment = Payment(
+        patient_rut=data.patient_rut,
+        kind="payment",
+        amount=data.amount,
+        method=data.method,
+        idempotency_key=key,
+        request_digest=request_digest,
+        recorded_by=author,
+    )
+    session.add(payment)
+    session.flush()
+    session.add_all(
+        Allocation(payment_id=payment.id, invoice_id=target.id, amount=amount)
+        for target, amount in plan
+    )
+    session.flush()
+    session.refresh(payment)
+    return payment
+
+
+def payments_of(session: Session, *, rut: str) -> list[Payment]:
+    query = (
+        select(Payment).where(Payment.patient_rut == rut).order_by(Payment.received_at, Payment.id)
+    )
+    return list(session.scalars(query))
+
+
+def refund(
+    session: Session, *, payment_id: int, data: RefundIn, key: str, request_digest: str, author: str
+) -> Payment:
+    existing = payment_by_key(session, key=key)
+    if existing is not None:
+        return replay(existing, request_digest)
+    original = session.get(Payment, payment_id, with_for_update=True)
+    if original is None or original.kind != "payment":
+        raise NotFound(f"No existe el pago {payment_id}.")
+    refunded = sum(
+        r.amount for r in session.scalars(select(Payment).where(Payment.refund_of == payment_id))
+    )
+    available = original.amount - refunded
+    if data.amount > available:
+        raise InvalidInput(
+            f"El reembolso excede lo disponible del pago ({billing.pesos(available)})."
+        )
+    given_back = Payment(
+        patient_rut=original.patient_rut,
+        kind="refund",
+        amount=data.amount,
+        method=original.method,
+        idempotency_key=key,
+        request_digest=request_digest,
+        refund_of=original.id,
+        note=data.reason,
+        recorded_by=author,
+    )
+    session.add(given_back)
+    session.flush()
+    remaining = data.amount
+    for allocation in reversed(original.allocations):  # the last invoices paid go first
+        net = allocated(session, invoice_id=allocation.invoice_id)
+        take = min(remaining, allocation.amount, net)
+        if take > 0:
+            session.add(
+                Allocation(payment_id=given_back.id, invoice_id=allocation.invoice_id, amount=-take)
+            )
+            remaining -= take
+    session.flush()
+    session.refresh(given_back)
+    return given_back

@@ -1,0 +1,156 @@
+"""Invoices and payments (the seed's `/invoices/<rut>`, `/payments/<rut>`, `POST /invoices`,
+`POST /payments`). Accountants issue and void; a payment needs an Idempotency-Key, so a
+retried or double-clicked payment is recorded once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from medsys.admin import records
+from medsys.admin.deps import Accountant, DatabaseDep, IdempotencyKey, Payer, Reader, RequestId
+from medsys.admin.present import invoice_json, payment_json
+from medsys.admin.routers.patients import valid_rut
+from medsys.admin.schemas import InvoiceIn, PaymentIn, RefundIn, VoidIn
+from medsys.core.auth import Caller, audit_access
+from medsys.core.db import ReplicatedDatabase
+from medsys.core.errors import Conflict
+
+router = APIRouter(tags=["billing"])
+
+
+def _audit(
+    session: Session, caller: Caller, request_id: str, rut: str, action: str, what: str
+) -> None:
+    audit_access(
+        session, caller, action=action, resource=what, patient_rut=rut, request_id=request_id
+    )
+
+
+@router.post("/invoices", status_code=201)
+def issue_invoice(
+    data: InvoiceIn, database: DatabaseDep, caller: Accountant, request_id: RequestId
+) -> dict[str, Any]:
+    """Line items priced in CLP; the insurer's share and the copay come from the coverage."""
+
+    def work(session: Session) -> dict[str, Any]:
+        created = records.create_invoice(session, data=data)
+        _audit(session, caller, request_id, data.patient_rut, "create", "invoice")
+        return invoice_json(session, created)
+
+    return database.write(work)
+
+
+@router.get("/invoices/{rut}")
+def patient_invoices(
+    rut: str, database: DatabaseDep, caller: Reader, request_id: RequestId
+) -> list[dict[str, Any]]:
+    wanted = valid_rut(rut)
+
+    def work(session: Session) -> list[dict[str, Any]]:
+        records.patient(session, rut=wanted)
+        _audit(session, caller, request_id, wanted, "read", "invoice")
+        return [invoice_json(session, i) for i in records.invoices_of(session, rut=wanted)]
+
+    return database.write(work)
+
+
+@router.post("/invoices/{number}/void")
+def void_invoice(
+    number: str, data: VoidIn, database: DatabaseDep, caller: Accountant, request_id: RequestId
+) -> dict[str, Any]:
+    def work(session: Session) -> dict[str, Any]:
+        voided = records.void_invoice(session, number=number, reason=data.reason)
+        _audit(session, caller, request_id, voided.patient_rut, "void", "invoice")
+        return invoice_json(session, voided)
+
+    return database.write(work)
+
+
+def _idempotent(
+    database: ReplicatedDatabase, key: str, digest: str, work: Any, response: Response
+) -> dict[str, Any]:
+    """Run ``work`` once per key. A replay, or a concurrent twin that lost the race for the
+    unique key, gets the first answer with 200 instead of 201; a key reused for a
+    different request gets 409."""
+
+    def earlier(session: Session) -> dict[str, Any] | None:
+        found = records.payment_by_key(session, key=key)
+        return payment_json(records.replay(found, digest)) if found else None
+
+    answer = database.read(earlier)
+    if answer is None:
+        try:
+            return dict(database.write(work))
+        except IntegrityError:
+            answer = database.read(earlier)
+    if answer is None:
+        raise Conflict("El pago no pudo registrarse; reintente con la misma clave.")
+    response.status_code = 200
+    return answer
+
+
+@router.post("/payments", status_code=201)
+def record_payment(
+    data: PaymentIn,
+    database: DatabaseDep,
+    caller: Payer,
+    request_id: RequestId,
+    key: IdempotencyKey,
+    response: Response,
+) -> dict[str, Any]:
+    """A payment allocated to invoices (or to the oldest unpaid ones when none are named)."""
+    digest = records.digest(data.model_dump())
+
+    def work(session: Session) -> dict[str, Any]:
+        paid = records.record_payment(
+            session, data=data, key=key, request_digest=digest, author=caller.who
+        )
+        _audit(session, caller, request_id, data.patient_rut, "create", "payment")
+        return payment_json(paid)
+
+    return _idempotent(database, key, digest, work, response)
+
+
+@router.get("/payments/{rut}")
+def patient_payments(
+    rut: str, database: DatabaseDep, caller: Reader, request_id: RequestId
+) -> list[dict[str, Any]]:
+    wanted = valid_rut(rut)
+
+    def work(session: Session) -> list[dict[str, Any]]:
+        records.patient(session, rut=wanted)
+        _audit(session, caller, request_id, wanted, "read", "payment")
+        return [payment_json(p) for p in records.payments_of(session, rut=wanted)]
+
+    return database.write(work)
+
+
+@router.post("/payments/{payment_id}/refund", status_code=201)
+def refund(
+    payment_id: int,
+    data: RefundIn,
+    database: DatabaseDep,
+    caller: Accountant,
+    request_id: RequestId,
+    key: IdempotencyKey,
+    response: Response,
+) -> dict[str, Any]:
+    digest = records.digest({"refund_of": payment_id, **data.model_dump()})
+
+    def work(session: Session) -> dict[str, Any]:
+        given = records.refund(
+            session,
+            payment_id=payment_id,
+            data=data,
+            key=key,
+            request_digest=digest,
+            author=caller.who,
+        )
+        _audit(session, caller, request_id, given.patient_rut, "refund", "payment")
+        return payment_json(given)
+
+    return _idempotent(database, key, digest, work, response)

@@ -1,0 +1,160 @@
+"""Patients (the seed's shape), their coverage, and the summary the middleware reads.
+Clerks manage patients and coverage; accountants read; every read of a patient is audited."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy.orm import Session
+
+from medsys.admin import records
+from medsys.admin.deps import Clerk, ClerkOnly, DatabaseDep, Reader, RequestId
+from medsys.admin.present import coverage_json, invoice_json, patient_json
+from medsys.admin.schemas import CoverageIn, PatientIn, PatientPatch
+from medsys.core.auth import Caller, audit_access
+from medsys.core.errors import InvalidInput
+from medsys.core.rut import InvalidRutError, normalize_rut
+
+router = APIRouter(tags=["patients"])
+
+
+def valid_rut(text: str) -> str:
+    try:
+        return normalize_rut(text)
+    except InvalidRutError as error:
+        raise InvalidInput(str(error)) from None
+
+
+def _audit(
+    session: Session, caller: Caller, request_id: str, rut: str, action: str = "read"
+) -> None:
+    audit_access(
+        session, caller, action=action, resource="patient", patient_rut=rut, request_id=request_id
+    )
+
+
+@router.get("/patients")
+def list_patients(
+    database: DatabaseDep,
+    caller: Clerk,
+    request_id: RequestId,
+    rut: str | None = None,
+    q: Annotated[str | None, Query(max_length=80)] = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> list[dict[str, Any]]:
+    """All patients, or those matching `rut` (the seed's `?rut=`) or a name/RUT fragment `q`."""
+    wanted = valid_rut(rut) if rut else None
+
+    def work(session: Session) -> list[dict[str, Any]]:
+        found = records.search_patients(session, text=q, rut=wanted, page=page, per_page=per_page)
+        for patient in found:
+            _audit(session, caller, request_id, patient.rut)
+        return [patient_json(patient) for patient in found]
+
+    return database.write(work)
+
+
+@router.post("/patients", status_code=201)
+def create_patient(
+    data: PatientIn, database: DatabaseDep, caller: ClerkOnly, request_id: RequestId
+) -> dict[str, Any]:
+    def work(session: Session) -> dict[str, Any]:
+        created = records.create_patient(session, data=data)
+        _audit(session, caller, request_id, created.rut, "create")
+        return patient_json(created)
+
+    return database.write(work)
+
+
+@router.get("/patients/{rut}")
+def read_patient(
+    rut: str, database: DatabaseDep, caller: Clerk, request_id: RequestId
+) -> dict[str, Any]:
+    wanted = valid_rut(rut)
+
+    def work(session: Session) -> dict[str, Any]:
+        found = records.patient(session, rut=wanted)
+        _audit(session, caller, request_id, wanted)
+        return {
+            **patient_json(found),
+            "coverage": coverage_json(records.current_coverage(session, rut=wanted)),
+        }
+
+    return database.write(work)
+
+
+@router.patch("/patients/{rut}")
+def update_patient(
+    rut: str, change: PatientPatch, database: DatabaseDep, caller: ClerkOnly, request_id: RequestId
+) -> dict[str, Any]:
+    wanted = valid_rut(rut)
+
+    def work(session: Session) -> dict[str, Any]:
+        updated = records.update_patient(session, rut=wanted, change=change)
+        _audit(session, caller, request_id, wanted, "update")
+        return patient_json(updated)
+
+    return database.write(work)
+
+
+@router.post("/patients/{rut}/coverage", status_code=201)
+def add_coverage(
+    rut: str, data: CoverageIn, database: DatabaseDep, caller: ClerkOnly, request_id: RequestId
+) -> dict[str, Any]:
+    wanted = valid_rut(rut)
+
+    def work(session: Session) -> dict[str, Any] | None:
+        added = records.add_coverage(session, rut=wanted, data=data)
+        _audit(session, caller, request_id, wanted, "update")
+        return coverage_json(added)
+
+    return database.write(work) or {}
+
+
+@router.get("/patients/{rut}/summary")
+def summary(
+    rut: str, database: DatabaseDep, caller: Reader, request_id: RequestId
+) -> dict[str, Any]:
+    """Demographics, current coverage, invoices and balance: what the middleware shows."""
+    wanted = valid_rut(rut)
+
+    def work(session: Session) -> dict[str, Any]:
+        found = records.patient(session, rut=wanted)
+        _audit(session, caller, request_id, wanted)
+        balance = records.balance(session, rut=wanted)
+        return {
+            "patient": patient_json(found),
+            "coverage": coverage_json(records.current_coverage(session, rut=wanted)),
+            "invoices": [
+                invoice_json(session, i) for i in records.invoices_of(session, rut=wanted)
+            ],
+            "balance": {
+                "billed": balance.billed,
+                "paid": balance.paid,
+                "outstanding": balance.outstanding,
+            },
+        }
+
+    return database.write(work)
+
+
+@router.get("/patients/{rut}/balance")
+def balance(
+    rut: str, database: DatabaseDep, caller: Reader, request_id: RequestId
+) -> dict[str, Any]:
+    wanted = valid_rut(rut)
+
+    def work(session: Session) -> dict[str, Any]:
+        records.patient(session, rut=wanted)
+        _audit(session, caller, request_id, wanted)
+        found = records.balance(session, rut=wanted)
+        return {
+            "patient_rut": wanted,
+            "billed": found.billed,
+            "paid": found.paid,
+            "outstanding": found.outstanding,
+        }
+
+    return database.write(work)
