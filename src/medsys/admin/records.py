@@ -240,10 +240,11 @@ def _plan_allocations(session: Session, data: PaymentIn) -> list[tuple[Invoice, 
 
 def record_payment(
     session: Session, *, data: PaymentIn, key: str, request_digest: str, author: str
-) -> Payment:
+) -> tuple[Payment, bool]:
+    """The payment, and whether this call created it (False: a replay of ``key``)."""
     existing = payment_by_key(session, key=key)
     if existing is not None:
-        return replay(existing, request_digest)
+        return replay(existing, request_digest), False
     patient(session, rut=data.patient_rut)
     plan = _plan_allocations(session, data)
     payment = Payment(
@@ -263,7 +264,7 @@ def record_payment(
     )
     session.flush()
     session.refresh(payment)
-    return payment
+    return payment, True
 
 
 def payments_of(session: Session, *, rut: str) -> list[Payment]:
@@ -275,10 +276,10 @@ def payments_of(session: Session, *, rut: str) -> list[Payment]:
 
 def refund(
     session: Session, *, payment_id: int, data: RefundIn, key: str, request_digest: str, author: str
-) -> Payment:
+) -> tuple[Payment, bool]:
     existing = payment_by_key(session, key=key)
     if existing is not None:
-        return replay(existing, request_digest)
+        return replay(existing, request_digest), False
     original = session.get(Payment, payment_id, with_for_update=True)
     if original is None or original.kind != "payment":
         raise NotFound(f"No existe el pago {payment_id}.")
@@ -314,4 +315,4 @@ def refund(
             remaining -= take
     session.flush()
     session.refresh(given_back)
-    return given_back
+    return given_back, True

@@ -73,24 +73,23 @@ def void_invoice(
 def _idempotent(
     database: ReplicatedDatabase, key: str, digest: str, work: Any, response: Response
 ) -> dict[str, Any]:
-    """Run ``work`` once per key. A replay, or a concurrent twin that lost the race for the
-    unique key, gets the first answer with 200 instead of 201; a key reused for a
-    different request gets 409."""
+    """Run ``work`` once per key: it returns (answer, created). A replay, or a concurrent
+    twin that lost the race for the unique key, gets the first answer with 200 instead of
+    201; a key reused for a different request gets 409."""
 
     def earlier(session: Session) -> dict[str, Any] | None:
         found = records.payment_by_key(session, key=key)
         return payment_json(records.replay(found, digest)) if found else None
 
-    answer = database.read(earlier)
-    if answer is None:
-        try:
-            return dict(database.write(work))
-        except IntegrityError:
-            answer = database.read(earlier)
+    try:
+        answer, created = database.write(work)
+    except IntegrityError:
+        answer, created = database.read(earlier), False
     if answer is None:
         raise Conflict("El pago no pudo registrarse; reintente con la misma clave.")
-    response.status_code = 200
-    return answer
+    if not created:
+        response.status_code = 200
+    return dict(answer)
 
 
 @router.post("/payments", status_code=201)
@@ -105,12 +104,13 @@ def record_payment(
     """A payment allocated to invoices (or to the oldest unpaid ones when none are named)."""
     digest = records.digest(data.model_dump())
 
-    def work(session: Session) -> dict[str, Any]:
-        paid = records.record_payment(
+    def work(session: Session) -> tuple[dict[str, Any], bool]:
+        paid, created = records.record_payment(
             session, data=data, key=key, request_digest=digest, author=caller.who
         )
-        _audit(session, caller, request_id, data.patient_rut, "create", "payment")
-        return payment_json(paid)
+        if created:
+            _audit(session, caller, request_id, data.patient_rut, "create", "payment")
+        return payment_json(paid), created
 
     return _idempotent(database, key, digest, work, response)
 
@@ -141,8 +141,8 @@ def refund(
 ) -> dict[str, Any]:
     digest = records.digest({"refund_of": payment_id, **data.model_dump()})
 
-    def work(session: Session) -> dict[str, Any]:
-        given = records.refund(
+    def work(session: Session) -> tuple[dict[str, Any], bool]:
+        given, created = records.refund(
             session,
             payment_id=payment_id,
             data=data,
@@ -150,7 +150,8 @@ def refund(
             request_digest=digest,
             author=caller.who,
         )
-        _audit(session, caller, request_id, given.patient_rut, "refund", "payment")
-        return payment_json(given)
+        if created:
+            _audit(session, caller, request_id, given.patient_rut, "refund", "payment")
+        return payment_json(given), created
 
     return _idempotent(database, key, digest, work, response)
