@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from medsys.admin.routers import money, patients
 from medsys.core.db import DatabaseRoutingError, Node, ReplicatedDatabase, postgres_url
 from medsys.core.errors import MedsysError
+from medsys.core.logs import configure_logging
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings, load_settings
 from medsys.core.topology import pair_named
@@ -48,6 +49,8 @@ def admin_database(settings: Settings) -> ReplicatedDatabase:
 
 
 def create_app(settings: Settings | None = None, instance: str | None = None) -> FastAPI:
+    configure_logging()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or load_settings()

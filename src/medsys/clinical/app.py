@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from medsys.core.db import DatabaseRoutingError, Node, ReplicatedDatabase, mariadb_url
 from medsys.core.errors import MedsysError
+from medsys.core.logs import configure_logging
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings, load_settings
 from medsys.core.topology import pair_named
@@ -48,6 +49,7 @@ def clinical_database(settings: Settings) -> ReplicatedDatabase:
 
 
 def create_app(settings: Settings | None = None, instance: str | None = None) -> Flask:
+    configure_logging()
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config.update(

@@ -108,7 +108,9 @@ class Cluster:
     def _wait_healthy(self, services: list[Service]) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
         for service in services:
-            while http_health(service) != 200:
+            while (
+                http_health(service) != 200 or self.supervisor.info(service.name).state != "RUNNING"
+            ):
                 state = self.supervisor.info(service.name).state
                 if state not in RUNNING_STATES or time.monotonic() > deadline:
                     tail = self._tail(service.name)

@@ -145,6 +145,30 @@ def service_table(settings: Settings) -> tuple[Service, ...]:
             health_path="/health",
         )
     )
+    services.append(
+        Service(
+            name="middleware",
+            kind=Kind.APP,
+            command=(
+                python,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "medsys.middleware.app:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(settings.port("middleware")),
+                "--log-level",
+                "info",
+                "--no-access-log",
+            ),
+            port=settings.port("middleware"),
+            autorestart=True,
+            description="integration gateway: breakers, retries, failover (/docs, /health)",
+            health_path="/health",
+        )
+    )
     for pair in PAIRS:
         services.append(
             Service(

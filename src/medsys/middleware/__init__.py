@@ -1,0 +1,1 @@
+"""Middleware: the one door from the portal to clinical and admin data."""

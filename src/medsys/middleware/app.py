@@ -1,0 +1,207 @@
+"""The middleware (FastAPI, :8000): ``create_app()``; `/docs`, `/health`, `/metrics`.
+
+Resources are made in ``lifespan``: one pooled async HTTP client, the upstreams with a
+circuit breaker per instance (clinical: ``app1`` then ``app1-replica``; admin: the nginx
+balancer, which fails over between its own instances), and the metrics registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from medsys.core.errors import MedsysError
+from medsys.core.logs import configure_logging
+from medsys.core.secrets import load_secrets
+from medsys.core.settings import Settings, load_settings
+from medsys.core.tokens import Role, issue_token
+from medsys.core.validation import problems
+from medsys.middleware import routes
+from medsys.middleware.metrics import Metrics
+from medsys.middleware.resilience.breaker import BreakerPolicy, State
+from medsys.middleware.upstreams import Gateway, Upstream, make_upstream, probe_open_breakers
+
+log = logging.getLogger("medsys.middleware")
+SERVICE_TOKEN_LIFETIME = timedelta(hours=1)
+PROBE_EVERY = 1.0  # seconds between looks at open breakers
+
+
+class ServiceToken:
+    """The middleware's own token for the apps, re-minted before it expires."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+        self._token = ""
+        self._until = 0.0
+
+    def __call__(self) -> str:
+        if time.monotonic() >= self._until:
+            self._token = issue_token(
+                self._key, Role.SERVICE, "middleware", lifetime=SERVICE_TOKEN_LIFETIME
+            )
+            self._until = time.monotonic() + SERVICE_TOKEN_LIFETIME.total_seconds() / 2
+        return self._token
+
+
+def build_upstreams(
+    settings: Settings, metrics: Metrics, policy: BreakerPolicy
+) -> dict[str, Upstream]:
+    def url(name: str) -> str:
+        return f"http://127.0.0.1:{settings.port(name)}"
+
+    def on_transition(instance: str, old: State, new: State) -> None:
+        metrics.transition(instance, old, new)
+        log.warning("circuit %s: %s -> %s", instance, old.value, new.value)
+
+    return {
+        "clinical": make_upstream(
+            "clinical",
+            [("app1", url("app1")), ("app1-replica", url("app1-replica"))],
+            policy,
+            on_transition,
+        ),
+        "admin": make_upstream("admin", [("admin", url("nginx"))], policy, on_transition),
+    }
+
+
+async def _probe_forever(client: httpx.AsyncClient, upstreams: list[Upstream]) -> None:
+    while True:
+        await asyncio.sleep(PROBE_EVERY)
+        try:
+            await probe_open_breakers(client, upstreams)
+        except Exception:  # the prober must outlive any single bad probe
+            log.exception("breaker probe failed")
+
+
+def create_app(settings: Settings | None = None, policy: BreakerPolicy | None = None) -> FastAPI:
+    configure_logging()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resolved = settings or load_settings()
+        metrics = Metrics()
+        key = load_secrets(resolved).token_key
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        async with httpx.AsyncClient(limits=limits) as client:
+            app.state.metrics = metrics
+            app.state.token_key = key
+            app.state.service_token = ServiceToken(key)
+            app.state.upstreams = build_upstreams(resolved, metrics, policy or BreakerPolicy())
+            app.state.gateway = Gateway(
+                client,
+                observe=metrics.observe_upstream,
+                on_retry=lambda upstream: metrics.retries.labels(upstream).inc(),
+            )
+            prober = asyncio.create_task(_probe_forever(client, list(app.state.upstreams.values())))
+            yield
+            prober.cancel()
+
+    app = FastAPI(
+        title="medsys middleware",
+        description="Integración del portal con los servicios clínico y administrativo: "
+        "circuit breakers, reintentos, failover y transformación de datos.",
+        version="1.0",
+        lifespan=lifespan,
+    )
+    app.include_router(routes.router)
+    _register_meta(app)
+    _register_errors(app)
+    _register_request_log(app)
+    return app
+
+
+def _register_meta(app: FastAPI) -> None:
+    @app.get("/", tags=["meta"])
+    def index() -> dict[str, Any]:
+        return {"service": "middleware", "docs": "/docs", "health": "/health"}
+
+    @app.get("/health", tags=["meta"])
+    def health(request: Request) -> dict[str, Any]:
+        """Every upstream instance with its breaker state, counters and last error."""
+        upstreams = request.app.state.upstreams
+        report = {
+            name: {instance.name: instance.breaker.snapshot() for instance in upstream.instances}
+            for name, upstream in upstreams.items()
+        }
+        usable = {
+            name: any(i.breaker.state is not State.OPEN for i in upstream.instances)
+            for name, upstream in upstreams.items()
+        }
+        return {
+            "service": "middleware",
+            "status": "ok" if all(usable.values()) else "degraded",
+            "upstreams": report,
+            "retry_budget_refusals": {n: u.budget.refused for n, u in upstreams.items()},
+        }
+
+    @app.get("/metrics", tags=["meta"], response_class=PlainTextResponse)
+    def metrics(request: Request) -> Response:
+        body = generate_latest(request.app.state.metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _register_errors(app: FastAPI) -> None:
+    @app.exception_handler(MedsysError)
+    async def known(request: Request, error: MedsysError) -> JSONResponse:
+        return JSONResponse(error.body(), status_code=error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        body = {
+            "error": "invalid_input",
+            "message": "Datos inválidos.",
+            "details": problems(error.errors()),
+        }
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        messages = {404: "No encontrado.", 405: "Método no permitido."}
+        body = {
+            "error": "http_error",
+            "message": messages.get(error.status_code, str(error.detail)),
+        }
+        return JSONResponse(body, status_code=error.status_code)
+
+
+def _register_request_log(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def log_request(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.monotonic()
+        request.state.request_id = (request.headers.get("X-Request-ID") or uuid.uuid4().hex)[:64]
+        response = await call_next(request)
+        elapsed = time.monotonic() - started
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        if hasattr(app.state, "metrics"):
+            app.state.metrics.requests.labels(template, str(response.status_code)).inc()
+            app.state.metrics.latency.labels(template).observe(elapsed)
+        response.headers["X-Request-ID"] = request.state.request_id
+        log.info(
+            json.dumps(
+                {
+                    "request_id": request.state.request_id,
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "ms": round(elapsed * 1000, 1),
+                }
+            )
+        )
+        return response

@@ -1,0 +1,201 @@
+"""FHIR R4 export of a patient's record: a Bundle with Patient, Encounter, Condition,
+MedicationRequest, Procedure and Invoice resources. Pure: records in, a dict out.
+
+Resource ids are UUIDv5 of our own record ids, so the same record always gets the same
+id and references inside the bundle are ``urn:uuid:`` full URLs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+NAMESPACE = uuid.UUID("7b1f2f1e-5a9e-4c55-9a53-6d0b8f1c2e01")
+RUN_SYSTEM = "http://www.registrocivil.cl/run"
+ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
+ENCOUNTER_STATUS = {
+    "planned": "planned",
+    "in-progress": "in-progress",
+    "finished": "finished",
+    "cancelled": "cancelled",
+    "entered-in-error": "entered-in-error",
+}
+MEDICATION_STATUS = {
+    "active": "active",
+    "completed": "completed",
+    "cancelled": "cancelled",
+    "entered-in-error": "entered-in-error",
+}
+PROCEDURE_STATUS = {
+    "active": "in-progress",
+    "completed": "completed",
+    "cancelled": "not-done",
+    "entered-in-error": "entered-in-error",
+}
+
+
+def _urn(kind: str, key: object) -> str:
+    return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{kind}/{key}')}"
+
+
+def _entry(full_url: str, resource: dict[str, Any]) -> dict[str, Any]:
+    resource["id"] = full_url.removeprefix("urn:uuid:")
+    return {"fullUrl": full_url, "resource": resource, "search": {"mode": "match"}}
+
+
+def patient_resource(rut: str, admin: dict[str, Any] | None) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Patient",
+        "identifier": [{"system": RUN_SYSTEM, "value": rut}],
+    }
+    if admin:
+        person = admin.get("patient", admin)
+        if person.get("nombre"):
+            resource["name"] = [{"text": person["nombre"]}]
+        telecom = []
+        if person.get("telefono"):
+            telecom.append({"system": "phone", "value": person["telefono"]})
+        if person.get("email"):
+            telecom.append({"system": "email", "value": person["email"]})
+        if telecom:
+            resource["telecom"] = telecom
+    return resource
+
+
+def _encounter(c: dict[str, Any], patient_ref: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Encounter",
+        "status": ENCOUNTER_STATUS.get(c["status"], "unknown"),
+        "class": {
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+            "code": "AMB",
+            "display": "ambulatory",
+        },
+        "subject": {"reference": patient_ref},
+        "participant": [{"individual": {"display": c["doctor"]["name"]}}],
+        "period": {"start": c["starts_at"]},
+        "reasonCode": [{"text": c["reason"]}],
+    }
+
+
+def _condition(d: dict[str, Any], patient_ref: str, encounter_ref: str) -> dict[str, Any]:
+    wrong = d.get("status") == "entered-in-error"
+    return {
+        "resourceType": "Condition",
+        "verificationStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                    "code": "entered-in-error" if wrong else "confirmed",
+                }
+            ]
+        },
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                        "code": "encounter-diagnosis",
+                    }
+                ]
+            }
+        ],
+        "code": {
+            "coding": [{"system": ICD10_SYSTEM, "code": d["code"], "display": d["description"]}],
+            "text": d["description"],
+        },
+        "subject": {"reference": patient_ref},
+        "encounter": {"reference": encounter_ref},
+        "recordedDate": d.get("recorded_at"),
+    }
+
+
+def _treatment(t: dict[str, Any], patient_ref: str, encounter_ref: str) -> dict[str, Any]:
+    if t["kind"] == "medication":
+        dosage = ", ".join(
+            str(t[key]) for key in ("dose", "route", "frequency", "duration") if t.get(key)
+        )
+        return {
+            "resourceType": "MedicationRequest",
+            "status": MEDICATION_STATUS.get(t.get("status", "active"), "unknown"),
+            "intent": "order",
+            "medicationCodeableConcept": {"text": t["description"]},
+            "subject": {"reference": patient_ref},
+            "encounter": {"reference": encounter_ref},
+            "authoredOn": t.get("prescribed_at"),
+            "dosageInstruction": [{"text": dosage}] if dosage else [],
+        }
+    return {
+        "resourceType": "Procedure",
+        "status": PROCEDURE_STATUS.get(t.get("status", "completed"), "unknown"),
+        "code": {"text": t["description"]},
+        "subject": {"reference": patient_ref},
+        "encounter": {"reference": encounter_ref},
+    }
+
+
+def _invoice(i: dict[str, Any], patient_ref: str) -> dict[str, Any]:
+    status = {"void": "cancelled", "paid": "balanced"}.get(i["status"], "issued")
+    return {
+        "resourceType": "Invoice",
+        "identifier": [{"value": i["number"]}],
+        "status": status,
+        "subject": {"reference": patient_ref},
+        "date": i["issued_at"],
+        "lineItem": [
+            {
+                "sequence": n,
+                "chargeItemCodeableConcept": {"text": line["description"]},
+                "priceComponent": [
+                    {"type": "base", "amount": {"value": line["amount"], "currency": "CLP"}}
+                ],
+            }
+            for n, line in enumerate(i.get("lines", []), start=1)
+        ],
+        "totalGross": {"value": i["total"], "currency": "CLP"},
+        "totalNet": {"value": i["copay"], "currency": "CLP"},
+    }
+
+
+def everything(rut: str, clinical: dict[str, Any], admin: dict[str, Any] | None) -> dict[str, Any]:
+    patient_ref = _urn("patient", rut)
+    entries = [_entry(patient_ref, patient_resource(rut, admin))]
+    for c in clinical.get("consultations", []):
+        encounter_ref = _urn("encounter", c["id"])
+        entries.append(_entry(encounter_ref, _encounter(c, patient_ref)))
+        for d in c.get("diagnoses", []):
+            entries.append(
+                _entry(_urn("condition", d["id"]), _condition(d, patient_ref, encounter_ref))
+            )
+        for t in c.get("treatments", []):
+            entries.append(
+                _entry(_urn("treatment", t["id"]), _treatment(t, patient_ref, encounter_ref))
+            )
+    for i in (admin or {}).get("invoices", []):
+        entries.append(_entry(_urn("invoice", i["number"]), _invoice(i, patient_ref)))
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(entries),
+        "entry": entries,
+    }
+
+
+def incomplete_outcome(missing: list[str]) -> dict[str, Any]:
+    """An OperationOutcome entry saying which parts could not be fetched."""
+    return {
+        "fullUrl": _urn("outcome", "|".join(missing)),
+        "resource": {
+            "resourceType": "OperationOutcome",
+            "id": str(uuid.uuid5(NAMESPACE, "outcome/" + "|".join(missing))),
+            "issue": [
+                {
+                    "severity": "warning",
+                    "code": "incomplete",
+                    "diagnostics": f"no disponible: {part}",
+                }
+                for part in missing
+            ],
+        },
+        "search": {"mode": "outcome"},
+    }

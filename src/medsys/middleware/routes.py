@@ -1,0 +1,262 @@
+"""The middleware's API. Every route needs a token; a patient (or the portal acting for
+one) reaches only that patient's records. The apps are called with the middleware's own
+service token and told whom it acts for, so their audit logs name that person."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from medsys.core.auth import Caller, authenticate
+from medsys.core.errors import Forbidden, InvalidInput, MalformedRequest
+from medsys.core.rut import InvalidRutError, normalize_rut
+from medsys.core.tokens import Role
+from medsys.middleware import fhir, transform
+from medsys.middleware.upstreams import Answer, Call, UpstreamAnswer, UpstreamUnavailable
+
+router = APIRouter()
+CLINICAL_READERS = (Role.PATIENT, Role.SERVICE, Role.DOCTOR, Role.NURSE)
+ADMIN_READERS = (Role.PATIENT, Role.SERVICE, Role.CLERK, Role.ACCOUNTANT)
+ANYONE = tuple(Role)
+
+
+def _caller(*roles: Role) -> Any:
+    def dependency(request: Request) -> Caller:
+        return authenticate(request.headers, request.app.state.token_key, roles)
+
+    return dependency
+
+
+ClinicalReader = Annotated[Caller, Depends(_caller(*CLINICAL_READERS))]
+AdminReader = Annotated[Caller, Depends(_caller(*ADMIN_READERS))]
+Anyone = Annotated[Caller, Depends(_caller(*ANYONE))]
+Payer = Annotated[Caller, Depends(_caller(Role.PATIENT, Role.SERVICE, Role.ACCOUNTANT))]
+Booker = Annotated[Caller, Depends(_caller(Role.PATIENT, Role.SERVICE, Role.DOCTOR, Role.NURSE))]
+
+
+def patient_rut(text: str) -> str:
+    try:
+        return normalize_rut(text)
+    except InvalidRutError as error:
+        raise InvalidInput(str(error)) from None
+
+
+def authorize_patient(caller: Caller, rut: str) -> None:
+    """A patient, or a service acting for one, may reach only that patient's records."""
+    if caller.role is Role.PATIENT and caller.claims.subject != rut:
+        raise Forbidden("Solo puede consultar sus propios datos.")
+    if caller.role is Role.SERVICE and caller.acting_role == "patient" and caller.acting_for != rut:
+        raise Forbidden("Solo puede consultar los datos del paciente en cuyo nombre actúa.")
+
+
+def key_header(idempotency_key: str | None) -> str:
+    key = (idempotency_key or "").strip()
+    if not 8 <= len(key) <= 64:
+        raise MalformedRequest("Falta la cabecera Idempotency-Key (8 a 64 caracteres).")
+    return key
+
+
+def _call(request: Request, caller: Caller, method: str, path: str, **extra: Any) -> Call:
+    headers = {
+        "Authorization": f"Bearer {request.app.state.service_token()}",
+        "X-Acting-For": caller.who,
+        "X-Acting-Role": caller.acting_role or caller.role.value,
+        "X-Request-ID": request.state.request_id,
+    }
+    if extra.get("idempotency_key"):
+        headers["Idempotency-Key"] = extra["idempotency_key"]
+    return Call(method=method, path=path, headers=headers, **extra)
+
+
+def _unavailable(what: str, error: UpstreamUnavailable) -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": "unavailable",
+            "message": f"{what} no está disponible temporalmente.",
+            "upstream": error.upstream,
+            "attempts": [f"{i}: {why}" for i, why in error.attempts],
+        },
+        status_code=503,
+    )
+
+
+async def _forward(request: Request, upstream: str, call: Call, what: str) -> Any:
+    """Pass an upstream's answer on: 2xx as data, 4xx as it came, unavailable as 503."""
+    try:
+        answer = await request.app.state.gateway.call(request.app.state.upstreams[upstream], call)
+        return JSONResponse(answer.body, status_code=answer.status)
+    except UpstreamAnswer as answer:
+        return JSONResponse(answer.body, status_code=answer.status)
+    except UpstreamUnavailable as error:
+        return _unavailable(what, error)
+
+
+async def _both(
+    request: Request, caller: Caller, rut: str, page: int, per_page: int
+) -> tuple[Any, Any]:
+    state = request.app.state
+    clinical = state.gateway.call(
+        state.upstreams["clinical"],
+        _call(
+            request,
+            caller,
+            "GET",
+            f"/api/patients/{rut}/history",
+            params={"page": page, "per_page": per_page},
+        ),
+    )
+    admin = state.gateway.call(
+        state.upstreams["admin"], _call(request, caller, "GET", f"/patients/{rut}/summary")
+    )
+    results = await asyncio.gather(clinical, admin, return_exceptions=True)
+    return tuple(r.body if isinstance(r, Answer) else r for r in results)  # type: ignore[return-value]
+
+
+def _admin_part(result: Any) -> tuple[dict[str, Any] | None, list[str]]:
+    if isinstance(result, UpstreamAnswer) and result.status == 404:
+        return None, []  # not registered in admin: nothing is missing, there is nothing
+    if isinstance(result, BaseException):
+        return None, ["datos administrativos (nombre, previsión, facturas)"]
+    return result, []
+
+
+@router.get("/api/medical-history/{rut}", tags=["patients"])
+async def medical_history(
+    rut: str,
+    request: Request,
+    caller: ClinicalReader,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Any:
+    """The patient's clinical history in plain words, joined with demographics. Admin
+    down: served, marked partial. Both clinical instances down: 503 at once."""
+    wanted = patient_rut(rut)
+    authorize_patient(caller, wanted)
+    clinical, admin = await _both(request, caller, wanted, page, per_page)
+    if isinstance(clinical, UpstreamAnswer):
+        return JSONResponse(clinical.body, status_code=clinical.status)
+    if isinstance(clinical, UpstreamUnavailable):
+        return _unavailable("El historial clínico", clinical)
+    if isinstance(clinical, BaseException):
+        raise clinical
+    admin_part, missing = _admin_part(admin)
+    return transform.medical_history(wanted, clinical, admin_part, missing)
+
+
+@router.get("/fhir/Patient/{rut}/$everything", tags=["fhir"])
+async def fhir_everything(rut: str, request: Request, caller: ClinicalReader) -> Any:
+    """The patient's record as a FHIR R4 Bundle (searchset)."""
+    wanted = patient_rut(rut)
+    authorize_patient(caller, wanted)
+    clinical, admin = await _both(request, caller, wanted, 1, 100)
+    if isinstance(clinical, UpstreamAnswer):
+        return JSONResponse(clinical.body, status_code=clinical.status)
+    if isinstance(clinical, UpstreamUnavailable):
+        return _unavailable("El historial clínico", clinical)
+    if isinstance(clinical, BaseException):
+        raise clinical
+    admin_part, missing = _admin_part(admin)
+    bundle = fhir.everything(wanted, clinical, admin_part)
+    if missing:
+        bundle["entry"].append(fhir.incomplete_outcome(missing))
+    return JSONResponse(bundle, media_type="application/fhir+json")
+
+
+@router.get("/api/patient/{rut}", tags=["patients"])
+async def patient_summary(rut: str, request: Request, caller: AdminReader) -> Any:
+    """Demographics, coverage, invoices and balance (from admin)."""
+    wanted = patient_rut(rut)
+    authorize_patient(caller, wanted)
+    return await _forward(
+        request,
+        "admin",
+        _call(request, caller, "GET", f"/patients/{wanted}/summary"),
+        "La información administrativa",
+    )
+
+
+@router.get("/api/payments/{rut}", tags=["payments"])
+async def payments(rut: str, request: Request, caller: AdminReader) -> Any:
+    wanted = patient_rut(rut)
+    authorize_patient(caller, wanted)
+    return await _forward(
+        request,
+        "admin",
+        _call(request, caller, "GET", f"/payments/{wanted}"),
+        "El registro de pagos",
+    )
+
+
+@router.post("/api/payments", tags=["payments"])
+async def pay(
+    request: Request,
+    caller: Payer,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Any:
+    """Passed to admin with the client's Idempotency-Key: a retry never pays twice."""
+    key = key_header(idempotency_key)
+    body = await _json_body(request)
+    authorize_patient(caller, patient_rut(str(body.get("patient_rut", ""))))
+    call = _call(request, caller, "POST", "/payments", json=body, idempotency_key=key)
+    return await _forward(request, "admin", call, "El registro de pagos")
+
+
+@router.get("/api/doctors", tags=["availability"])
+async def doctors(request: Request, caller: Anyone, specialty: str | None = None) -> Any:
+    params = {"specialty": specialty} if specialty else None
+    return await _forward(
+        request,
+        "clinical",
+        _call(request, caller, "GET", "/api/doctors", params=params),
+        "La lista de médicos",
+    )
+
+
+@router.get("/api/slots", tags=["availability"])
+async def slots(request: Request, caller: Anyone) -> Any:
+    allowed = ("specialty", "doctor_id", "from", "to", "limit")
+    params = {k: v for k, v in request.query_params.items() if k in allowed}
+    return await _forward(
+        request, "clinical", _call(request, caller, "GET", "/api/slots", params=params), "La agenda"
+    )
+
+
+@router.post("/api/slots/{slot_id}/reserve", tags=["availability"])
+async def reserve(
+    slot_id: int,
+    request: Request,
+    caller: Booker,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Any:
+    key = key_header(idempotency_key)
+    body = await _json_body(request)
+    authorize_patient(caller, patient_rut(str(body.get("patient_rut", ""))))
+    call = _call(
+        request, caller, "POST", f"/api/slots/{slot_id}/reserve", json=body, idempotency_key=key
+    )
+    return await _forward(request, "clinical", call, "La agenda")
+
+
+@router.post("/api/slots/{slot_id}/release", tags=["availability"])
+async def release(
+    slot_id: int,
+    request: Request,
+    caller: Booker,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Any:
+    key = key_header(idempotency_key)
+    call = _call(request, caller, "POST", f"/api/slots/{slot_id}/release", idempotency_key=key)
+    return await _forward(request, "clinical", call, "La agenda")
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise MalformedRequest("El cuerpo debe ser un objeto JSON.")
+    return body

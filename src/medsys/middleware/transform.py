@@ -1,0 +1,110 @@
+"""Pure mappings from the apps' records to what a patient reads: plain Spanish words,
+local dates, nothing entered in error, and an honest note of what could not be fetched."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+STATUS = {
+    "planned": "Agendada",
+    "in-progress": "En curso",
+    "finished": "Finalizada",
+    "cancelled": "Cancelada",
+}
+MONTHS = (
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+)
+ROUTES = {"oral": "vía oral", "inhalatoria": "vía inhalatoria", "iv": "vía intravenosa"}
+
+
+def date_text(iso: str | None) -> str | None:
+    """'15 de marzo de 2026, 10:00' from a Santiago ISO time."""
+    if not iso:
+        return None
+    moment = datetime.fromisoformat(iso)
+    return f"{moment.day} de {MONTHS[moment.month - 1]} de {moment.year}, {moment:%H:%M}"
+
+
+def treatment_text(treatment: dict[str, Any]) -> str:
+    parts = [treatment["description"]]
+    if treatment.get("dose"):
+        parts[0] += f" {treatment['dose']}"
+    if treatment.get("route"):
+        parts.append(ROUTES.get(treatment["route"], f"vía {treatment['route']}"))
+    if treatment.get("frequency"):
+        parts.append(treatment["frequency"])
+    if treatment.get("duration"):
+        parts.append(f"durante {treatment['duration']}")
+    return ", ".join(parts)
+
+
+def consultation_view(consultation: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": consultation["id"],
+        "date": consultation["starts_at"],
+        "date_text": date_text(consultation["starts_at"]),
+        "doctor": consultation["doctor"]["name"],
+        "specialty": consultation["doctor"].get("specialty"),
+        "reason": consultation["reason"],
+        "status": STATUS.get(consultation["status"], consultation["status"]),
+        "diagnoses": [
+            {"text": d["description"], "code": d["code"], "main": d["rank"] == "principal"}
+            for d in consultation.get("diagnoses", [])
+            if d.get("status") != "entered-in-error"
+        ],
+        "treatments": [
+            {
+                "text": treatment_text(t),
+                "kind": "Medicamento" if t["kind"] == "medication" else "Procedimiento",
+            }
+            for t in consultation.get("treatments", [])
+            if t.get("status") != "entered-in-error"
+        ],
+    }
+
+
+def patient_view(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    if summary is None:
+        return None
+    patient = summary.get("patient", summary)
+    coverage = summary.get("coverage") or {}
+    return {
+        "rut": patient["rut"],
+        "name": patient.get("nombre"),
+        "email": patient.get("email"),
+        "phone": patient.get("telefono"),
+        "coverage": coverage.get("description"),
+    }
+
+
+def medical_history(
+    rut: str, clinical: dict[str, Any], admin: dict[str, Any] | None, missing: list[str]
+) -> dict[str, Any]:
+    """The seed's /api/medical-history shape: consultations newest first, joined with
+    demographics; ``partial`` says plainly when a part could not be fetched."""
+    consultations = [
+        consultation_view(c)
+        for c in clinical.get("consultations", [])
+        if c.get("status") != "entered-in-error"
+    ]
+    return {
+        "rut": rut,
+        "patient": patient_view(admin),
+        "consultations": consultations,
+        "total": clinical.get("total", len(consultations)),
+        "page": clinical.get("page", 1),
+        "partial": bool(missing),
+        "missing": missing,
+    }

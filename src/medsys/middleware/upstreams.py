@@ -1,0 +1,228 @@
+"""Calls to clinical and admin: failover between instances inside one client request,
+retry rounds only when repeating is safe and the retry budget allows, a breaker per
+instance, a deadline per request, one pooled async HTTP client.
+
+Order of a call: each round tries the instances in order (``app1``, then
+``app1-replica``), skipping those whose breaker is open. A 2xx answer is returned; a 4xx
+is the upstream's answer (``UpstreamAnswer``, never a breaker failure); a transport error,
+timeout or 5xx moves on to the next instance. When a round fails, tenacity waits
+(exponential backoff with jitter) and tries another round, within the deadline and the
+budget. When every breaker is open the call fails at once, without waiting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from medsys.middleware.resilience.breaker import BreakerPolicy, CircuitBreaker, State
+from medsys.middleware.resilience.retry import RetryBudget, may_repeat
+
+TIMEOUT = httpx.Timeout(connect=1.0, read=5.0, write=5.0, pool=1.0)
+
+
+class UpstreamError(Exception):
+    pass
+
+
+class UpstreamUnavailable(UpstreamError):
+    def __init__(self, upstream: str, attempts: list[tuple[str, str]]) -> None:
+        self.upstream = upstream
+        self.attempts = attempts
+        tried = "; ".join(f"{name}: {why}" for name, why in attempts) or "nothing tried"
+        super().__init__(f"{upstream} unavailable ({tried})")
+
+
+class UpstreamAnswer(UpstreamError):
+    """A 4xx from the upstream: its answer, passed on to the client."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"upstream answered {status}")
+        self.status = status
+        self.body = body
+
+
+class _RoundFailed(Exception):
+    def __init__(self, all_skipped: bool, unsafe_to_repeat: bool) -> None:
+        super().__init__("round failed")
+        self.all_skipped = all_skipped
+        self.unsafe_to_repeat = unsafe_to_repeat
+
+
+@dataclass
+class Instance:
+    name: str
+    base_url: str
+    breaker: CircuitBreaker
+
+
+@dataclass
+class Upstream:
+    name: str
+    instances: list[Instance]
+    budget: RetryBudget = field(default_factory=RetryBudget)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    headers: dict[str, str]
+    params: dict[str, Any] | None = None
+    json: Any = None
+    idempotency_key: str | None = None
+
+
+Observer = Callable[[str, str, float], None]  # (instance, outcome, seconds)
+
+
+def make_upstream(
+    name: str,
+    instances: list[tuple[str, str]],
+    policy: BreakerPolicy,
+    on_transition: Callable[[str, State, State], None] | None = None,
+) -> Upstream:
+    return Upstream(
+        name,
+        [
+            Instance(instance, url, CircuitBreaker(instance, policy, on_transition=on_transition))
+            for instance, url in instances
+        ],
+    )
+
+
+class Gateway:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        deadline: float = 8.0,
+        rounds: int = 3,
+        observe: Observer | None = None,
+        on_retry: Callable[[str], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.deadline = deadline
+        self.rounds = rounds
+        self._observe = observe or (lambda instance, outcome, seconds: None)
+        self._on_retry = on_retry or (lambda upstream: None)
+
+    async def call(self, upstream: Upstream, call: Call) -> Answer:
+        repeatable = may_repeat(call.method, call.idempotency_key is not None)
+        upstream.budget.request()
+        attempts: list[tuple[str, str]] = []
+
+        def retry_wanted(state: RetryCallState) -> bool:
+            failure = state.outcome.exception() if state.outcome else None
+            if not isinstance(failure, _RoundFailed):
+                return False
+            if failure.all_skipped or failure.unsafe_to_repeat or not repeatable:
+                return False
+            if not upstream.budget.try_spend():
+                attempts.append((upstream.name, "retry budget spent"))
+                return False
+            self._on_retry(upstream.name)
+            return True
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.rounds) | stop_after_delay(self.deadline),
+            wait=wait_exponential_jitter(multiplier=0.05, max=0.5, jitter=0.05),
+            retry=retry_wanted,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._round(upstream, call, repeatable, attempts)
+        except _RoundFailed:
+            raise UpstreamUnavailable(upstream.name, attempts) from None
+        raise UpstreamUnavailable(upstream.name, attempts)  # pragma: no cover
+
+    async def _round(
+        self, upstream: Upstream, call: Call, repeatable: bool, attempts: list[tuple[str, str]]
+    ) -> Answer:
+        tried = 0
+        for instance in upstream.instances:
+            if not instance.breaker.allow():
+                attempts.append((instance.name, "circuit open"))
+                continue
+            tried += 1
+            started = time.monotonic()
+            try:
+                response = await self.client.request(
+                    call.method,
+                    instance.base_url + call.path,
+                    headers=call.headers,
+                    params=call.params,
+                    json=call.json,
+                    timeout=TIMEOUT,
+                )
+            except httpx.TransportError as error:
+                elapsed = time.monotonic() - started
+                why = f"{type(error).__name__}: {error}"[:160] or type(error).__name__
+                instance.breaker.record(failed=True, duration=elapsed, error=why)
+                attempts.append((instance.name, why))
+                self._observe(instance.name, "transport-error", elapsed)
+                # A request that may have reached the server is not sent again unless safe.
+                if not repeatable and not isinstance(error, httpx.ConnectError):
+                    raise _RoundFailed(all_skipped=False, unsafe_to_repeat=True) from None
+                continue
+            elapsed = time.monotonic() - started
+            if response.status_code >= 500:
+                why = f"HTTP {response.status_code}"
+                instance.breaker.record(failed=True, duration=elapsed, error=why)
+                attempts.append((instance.name, why))
+                self._observe(instance.name, "5xx", elapsed)
+                if not repeatable:
+                    raise _RoundFailed(all_skipped=False, unsafe_to_repeat=True)
+                continue
+            instance.breaker.record(failed=False, duration=elapsed)
+            self._observe(instance.name, str(response.status_code), elapsed)
+            body = _json(response)
+            if response.status_code >= 400:
+                raise UpstreamAnswer(response.status_code, body)
+            return Answer(response.status_code, body)
+        raise _RoundFailed(all_skipped=tried == 0, unsafe_to_repeat=False)
+
+
+async def probe_open_breakers(client: httpx.AsyncClient, upstreams: list[Upstream]) -> None:
+    """Half-open probes for instances that get no traffic (a healthy standby behind a
+    healthy first instance would otherwise stay 'open' forever): each open breaker past
+    its cool-down is tried once on the instance's /health."""
+    for upstream in upstreams:
+        for instance in upstream.instances:
+            if instance.breaker.state is State.CLOSED or not instance.breaker.allow():
+                continue
+            started = time.monotonic()
+            try:
+                response = await client.get(instance.base_url + "/health", timeout=TIMEOUT)
+                failed, why = response.status_code >= 500, f"health answered {response.status_code}"
+            except httpx.TransportError as error:
+                failed, why = True, f"health probe: {type(error).__name__}"
+            instance.breaker.record(
+                failed=failed, duration=time.monotonic() - started, error=why if failed else None
+            )
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return {"message": response.text[:500]}
