@@ -55,7 +55,9 @@ def test_history_for_the_patient_and_nobody_else(middleware: Middleware, patient
     answer = middleware.get(f"/api/medical-history/{PATIENT}", patient)
     assert answer.status_code == 200, answer.text
     history = answer.json()
-    assert history["partial"] is False and history["patient"]["name"] == "Juan Pérez"
+    assert history["partial"] is False and history["missing"] == []
+    assert history["patient"]["name"] == "Juan Pérez"
+    assert history["patient"]["coverage"] == "FONASA tramo C MLE"
     assert history["consultations"][0]["diagnoses"]
     other = middleware.get("/api/medical-history/22222222-2", patient)
     assert other.status_code == 403

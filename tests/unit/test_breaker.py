@@ -104,6 +104,15 @@ def test_after_the_cool_down_it_half_opens_with_limited_probes() -> None:
     ]
 
 
+def test_would_allow_has_no_side_effects() -> None:
+    b, clock, _ = breaker()
+    fail(b, 5)
+    assert not b.would_allow()
+    clock.now += 5
+    assert b.would_allow() and b.state is State.OPEN
+    assert b.allow() and b.state is State.HALF_OPEN
+
+
 def test_a_failed_probe_opens_it_again() -> None:
     b, clock, _ = breaker()
     fail(b, 5)

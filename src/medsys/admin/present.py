@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from medsys.admin import records
+from medsys.admin import billing, records
 from medsys.admin.models import Coverage, Invoice, Patient, Payment
 from medsys.core.clock import local_iso
 
@@ -37,8 +37,10 @@ def coverage_json(coverage: Coverage | None) -> dict[str, Any] | None:
     }
 
 
-def invoice_json(session: Session, invoice: Invoice) -> dict[str, Any]:
-    paid = records.allocated(session, invoice_id=invoice.id)
+def invoice_json(session: Session, invoice: Invoice, paid: int | None = None) -> dict[str, Any]:
+    """``paid``: the invoice's net allocations when the caller already has them."""
+    if paid is None:
+        paid = records.allocated(session, invoice_id=invoice.id)
     return {
         "number": invoice.number,
         "patient_rut": invoice.patient_rut,
@@ -49,7 +51,7 @@ def invoice_json(session: Session, invoice: Invoice) -> dict[str, Any]:
         "copay": invoice.copay,
         "paid": paid,
         "outstanding": 0 if invoice.voided else invoice.copay - paid,
-        "status": records.status_of(session, invoice),
+        "status": billing.invoice_status(invoice.copay, paid, invoice.voided),
         "void_reason": invoice.void_reason,
         "lines": [
             {

@@ -107,6 +107,17 @@ def allocated(session: Session, *, invoice_id: int) -> int:
     return int(total or 0)
 
 
+def allocated_by_invoice(session: Session, *, rut: str) -> dict[int, int]:
+    """What was paid (net of refunds) on each of a patient's invoices, in one query."""
+    rows = session.execute(
+        select(Allocation.invoice_id, func.sum(Allocation.amount))
+        .join(Invoice, Invoice.id == Allocation.invoice_id)
+        .where(Invoice.patient_rut == rut)
+        .group_by(Allocation.invoice_id)
+    )
+    return {int(invoice_id): int(total) for invoice_id, total in rows}
+
+
 def status_of(session: Session, invoice: Invoice) -> str:
     return billing.invoice_status(
         invoice.copay, allocated(session, invoice_id=invoice.id), invoice.voided
@@ -184,9 +195,10 @@ class Balance:
 
 
 def balance(session: Session, *, rut: str) -> Balance:
+    paid_on = allocated_by_invoice(session, rut=rut)
     open_invoices = [i for i in invoices_of(session, rut=rut) if not i.voided]
     billed = sum(i.copay for i in open_invoices)
-    paid = sum(allocated(session, invoice_id=i.id) for i in open_invoices)
+    paid = sum(paid_on.get(i.id, 0) for i in open_invoices)
     return Balance(billed=billed, paid=paid)
 
 

@@ -33,8 +33,8 @@ class Figures:
     outcome_unknown: int = 0
     reads: int = 0
     read_errors: int = 0
-    lost: int = 0
-    duplicated: int = 0
+    lost: int | None = 0  # None: not a database scenario
+    duplicated: int | None = 0
     both_writable: bool = False
     failovers: int = 0
     rejoin: float | None = None
@@ -62,15 +62,25 @@ def render(figures: Figures) -> str:
         f"  promotion done         {_seconds(figures.promotion)}",
         f"  longest write gap      {_seconds(figures.write_gap, WRITES_BACK_TARGET)}",
         f"  failovers              {figures.failovers}",
-        f"  writes acknowledged    {figures.writes}",
-        f"  client-visible errors  {figures.write_errors} writes "
-        f"({figures.outcome_unknown} with unknown outcome), "
-        f"{figures.read_errors} of {figures.reads + figures.read_errors} reads",
-        f"  acknowledged lost      {figures.lost}   (must be 0)",
-        f"  rows duplicated        {figures.duplicated}   (must be 0)",
-        f"  two writable at once   {'YES' if figures.both_writable else 'never'}",
-        f"  old node rejoined in   {_seconds(figures.rejoin)}",
     ]
+    if figures.lost is None:
+        lines = [
+            f"scenario {figures.scenario}: {figures.fault}",
+            f"  requests answered 200  {figures.writes}",
+            f"  client-visible errors  {figures.write_errors}",
+            f"  back after restart in  {_seconds(figures.rejoin)}",
+        ]
+    else:
+        lines += [
+            f"  writes acknowledged    {figures.writes}",
+            f"  client-visible errors  {figures.write_errors} writes "
+            f"({figures.outcome_unknown} with unknown outcome), "
+            f"{figures.read_errors} of {figures.reads + figures.read_errors} reads",
+            f"  acknowledged lost      {figures.lost}   (must be 0)",
+            f"  rows duplicated        {figures.duplicated}   (must be 0)",
+            f"  two writable at once   {'YES' if figures.both_writable else 'never'}",
+            f"  old node rejoined in   {_seconds(figures.rejoin)}",
+        ]
     lines += [f"  note: {note}" for note in figures.notes]
     lines += [f"  BROKEN: {broken}" for broken in figures.broken]
     lines.append(f"  verdict                {'PASS' if figures.passed else 'FAIL'}")
@@ -264,11 +274,22 @@ ALL: tuple[tuple[str, str], ...] = (
     ("kill-monitor", "portal"),
     ("late-monitor", "admin"),
     ("flip-flop", "clinical"),
+    ("stop-app1", "clinical"),
+    ("stop-clinical", "clinical"),
 )
+APP_SCENARIOS = ("stop-app1", "stop-clinical")
 
 
 def run(lab: Lab, name: str, pair: Pair, *, writers: int = 4, duration: float = 60.0) -> Figures:
     figures = Figures(scenario=name, pair=pair.name)
+    if name in APP_SCENARIOS:
+        from medsys.chaos import apps
+
+        try:
+            (apps.stop_app1 if name == "stop-app1" else apps.stop_clinical)(lab, figures)
+        except (ScenarioError, LaunchError, SupervisorError) as error:
+            figures.broken.append(one_line(error))
+        return figures
     lab.wait_ready(pair)
     workload = Workload(lab.settings, lab.secrets, pair, writers=writers)
     workload.start()

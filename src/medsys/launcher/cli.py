@@ -266,19 +266,21 @@ def chaos(scenario: str, pair_name: str | None, writers: int, duration: float) -
 
     Scenarios: kill-primary, stop-primary, freeze-primary (SIGSTOP), kill-replica,
     kill-monitor (mid-detection), late-monitor (started after its primary died),
-    flip-flop (failovers back and forth under load), or `all`. Exits 1 when a guarantee
+    flip-flop (failovers back and forth under load), stop-app1, stop-clinical (both
+    clinical instances: the middleware's breakers open), or `all`. Exits 1 when a guarantee
     broke: an acknowledged write lost, a row duplicated, two writable nodes, a failover
     that did not happen or happened twice, an old primary back writable.
     """
     from medsys.chaos.lab import Lab
-    from medsys.chaos.scenarios import ALL, SCENARIOS, render, run
+    from medsys.chaos.scenarios import ALL, APP_SCENARIOS, SCENARIOS, render, run
     from medsys.core.topology import pair_named
 
     # Connections to a killed server fail on reset; the runner counts what clients see.
     logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
 
-    if scenario != "all" and scenario not in SCENARIOS:
-        _fail(f"unknown scenario {scenario!r}; scenarios: {', '.join(SCENARIOS)}, all", 2)
+    known = (*SCENARIOS, *APP_SCENARIOS)
+    if scenario != "all" and scenario not in known:
+        _fail(f"unknown scenario {scenario!r}; scenarios: {', '.join(known)}, all", 2)
     try:
         chosen = pair_named(pair_name) if pair_name else None
     except KeyError as error:
@@ -326,6 +328,21 @@ def bench_startup() -> None:
         click.echo(f"database resident memory: {_mib(memory)} (target <= 1536 MiB)")
 
     _run(measure)
+
+
+@bench.command("middleware")
+@click.option("--requests", default=300, show_default=True, help="Requests per series.")
+def bench_middleware(requests: int) -> None:
+    """Latency of the history through the middleware against a direct clinical call, and
+    fail-fast latency with the breakers open (stops both clinical instances briefly)."""
+    from medsys.chaos.bench import middleware_figures
+    from medsys.chaos.lab import Lab
+
+    cluster = _cluster(quiet=True)
+    if not cluster.supervisor.is_running():
+        _fail("medsys is not running here; start it with `medsys up`", 3)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    _run(lambda: middleware_figures(Lab(cluster.settings, say=click.echo), requests, click.echo))
 
 
 def main() -> None:

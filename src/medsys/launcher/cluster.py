@@ -237,6 +237,9 @@ class Cluster:
         for service in services:
             if service.kind is Kind.DATABASE and service.pair:
                 self._start_node(pair_named(service.pair), service.name)
+            elif service.kind is Kind.APP:
+                self._start(service, wait=False)
+                self._wait_healthy([service])
             else:
                 self._start(service)
                 self.say(f"{service.name} started")

@@ -73,6 +73,12 @@ class Upstream:
     instances: list[Instance]
     budget: RetryBudget = field(default_factory=RetryBudget)
 
+    def refusing(self) -> UpstreamUnavailable | None:
+        """Every instance's breaker would refuse a call now: the answer, without a call."""
+        if any(instance.breaker.would_allow() for instance in self.instances):
+            return None
+        return UpstreamUnavailable(self.name, [(i.name, "circuit open") for i in self.instances])
+
 
 @dataclass(frozen=True)
 class Answer:

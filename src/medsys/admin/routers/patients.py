@@ -70,7 +70,7 @@ def create_patient(
 
 @router.get("/patients/{rut}")
 def read_patient(
-    rut: str, database: DatabaseDep, caller: Clerk, request_id: RequestId
+    rut: str, database: DatabaseDep, caller: Reader, request_id: RequestId
 ) -> dict[str, Any]:
     wanted = valid_rut(rut)
 
@@ -124,11 +124,13 @@ def summary(
         found = records.patient(session, rut=wanted)
         _audit(session, caller, request_id, wanted)
         balance = records.balance(session, rut=wanted)
+        paid_on = records.allocated_by_invoice(session, rut=wanted)
         return {
             "patient": patient_json(found),
             "coverage": coverage_json(records.current_coverage(session, rut=wanted)),
             "invoices": [
-                invoice_json(session, i) for i in records.invoices_of(session, rut=wanted)
+                invoice_json(session, i, paid_on.get(i.id, 0))
+                for i in records.invoices_of(session, rut=wanted)
             ],
             "balance": {
                 "billed": balance.billed,

@@ -83,6 +83,14 @@ class CircuitBreaker:
         if self._on_transition:
             self._on_transition(self.name, old, new)
 
+    def would_allow(self) -> bool:
+        """Would ``allow`` let a call through now? (no side effects: for fail-fast checks)"""
+        if self.state is State.CLOSED:
+            return True
+        if self.state is State.OPEN:
+            return self._clock() - self._opened_at >= self.policy.cool_down
+        return self._probes_in_flight < self.policy.probes
+
     def allow(self) -> bool:
         """May a call go to this upstream now? Counts a refused call."""
         if self.state is State.OPEN and self._clock() - self._opened_at >= self.policy.cool_down:

@@ -1,0 +1,64 @@
+"""`medsys bench middleware`: what the middleware costs, and how fast an open breaker
+answers. Figures, not pass/fail tests; run it on a quiet machine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+
+from medsys.chaos.http_load import percentile, timed_statuses
+from medsys.chaos.lab import Lab
+from medsys.core.tokens import Role, issue_token
+
+PATIENT = "11111111-1"
+
+
+def _ms(values: list[float], share: float) -> str:
+    return f"{percentile(values, share) * 1000:.1f} ms"
+
+
+def middleware_figures(lab: Lab, requests: int, say: Callable[[str], None]) -> None:
+    key = lab.secrets.token_key
+    patient = {"Authorization": f"Bearer {issue_token(key, Role.PATIENT, PATIENT)}"}
+    service = {"Authorization": f"Bearer {issue_token(key, Role.SERVICE, 'bench')}"}
+    via = f"http://127.0.0.1:{lab.settings.port('middleware')}/api/medical-history/{PATIENT}"
+    direct = f"http://127.0.0.1:{lab.settings.port('app1')}/api/patients/{PATIENT}/history"
+    with httpx.Client(timeout=30) as client:
+        for url, headers in ((via, patient), (direct, service)):
+            timed_statuses(client, url, headers, 20)  # warm pools and caches
+        through: list[float] = []
+        straight: list[float] = []
+        for _ in range(requests // 10):  # interleaved, so both see the same machine
+            through += [s for _, s in timed_statuses(client, via, patient, 10)]
+            straight += [s for _, s in timed_statuses(client, direct, service, 10)]
+    overhead = percentile(through, 0.5) / percentile(straight, 0.5) - 1
+    say(
+        f"history through the middleware: p50 {_ms(through, 0.5)}, p99 {_ms(through, 0.99)} "
+        f"({requests} requests; joins clinical and admin, transforms)"
+    )
+    say(f"clinical history called directly: p50 {_ms(straight, 0.5)}, p99 {_ms(straight, 0.99)}")
+    say(f"middleware overhead at p50: {overhead * 100:+.0f} % (target <= +30 %)")
+    say(_fail_fast(lab, via, patient, requests))
+
+
+def _fail_fast(lab: Lab, url: str, headers: dict[str, str], requests: int) -> str:
+    lab.stop("app1")
+    lab.stop("app1-replica")
+    try:
+        with httpx.Client(timeout=30) as client:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # until both breakers are open
+                answer = client.get(url, headers=headers)
+                if answer.status_code == 503 and "circuit open" in answer.text:
+                    break
+            answers = timed_statuses(client, url, headers, requests)
+    finally:
+        lab.start("app1")
+        lab.start("app1-replica")
+    fast = [seconds for status, seconds in answers if status == 503]
+    return (
+        f"breaker open (both clinical instances stopped): {len(fast)}/{len(answers)} "
+        f"answered 503, p50 {_ms(fast, 0.5)}, p99 {_ms(fast, 0.99)} (target p99 <= 5 ms)"
+    )
