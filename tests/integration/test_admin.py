@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from medsys.core.tokens import Role, issue_token
-
-from .conftest import MedsysCluster, count_rows, eventually
+from tests.conftest import MedsysCluster, count_rows, eventually
 
 pytestmark = pytest.mark.integration
 

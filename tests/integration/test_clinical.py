@@ -13,8 +13,7 @@ from sqlalchemy import text
 from medsys.chaos.lab import Lab
 from medsys.core.tokens import Role, issue_token
 from medsys.core.topology import pair_named
-
-from .conftest import MedsysCluster, count_rows, eventually
+from tests.conftest import MedsysCluster, count_rows, eventually
 
 pytestmark = pytest.mark.integration
 PATIENT = "11111111-1"

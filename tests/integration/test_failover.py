@@ -14,8 +14,7 @@ import pytest
 from medsys.chaos.lab import Lab
 from medsys.chaos.scenarios import Figures, run
 from medsys.core.topology import pair_named
-
-from .conftest import MedsysCluster, eventually
+from tests.conftest import MedsysCluster, eventually
 
 pytestmark = pytest.mark.integration
 

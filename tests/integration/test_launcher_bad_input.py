@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .conftest import MedsysCluster
+from tests.conftest import MedsysCluster
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from medsys.core.tokens import Role, verify_token
-
-from .conftest import MedsysCluster, count_rows, scratch_table
+from tests.conftest import MedsysCluster, count_rows, scratch_table
 
 pytestmark = pytest.mark.integration
 

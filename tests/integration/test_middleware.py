@@ -12,8 +12,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from medsys.core.tokens import Role, issue_token
-
-from .conftest import MedsysCluster, eventually
+from tests.conftest import MedsysCluster, eventually
 
 pytestmark = pytest.mark.integration
 PATIENT = "11111111-1"

@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 
 from medsys.core.audit import audit_log, create_audit_log, record_access
 from medsys.core.topology import PAIRS
-
-from .conftest import MedsysCluster, count_rows, eventually, scratch_table
+from tests.conftest import MedsysCluster, count_rows, eventually, scratch_table
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from medsys.core.db import SplitBrainError
-
-from .conftest import MedsysCluster, count_rows, eventually, scratch_table
+from tests.conftest import MedsysCluster, count_rows, eventually, scratch_table
 
 pytestmark = pytest.mark.integration
 

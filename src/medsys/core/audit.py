@@ -64,6 +64,27 @@ def create_audit_log(connection: Connection) -> None:
         connection.execute(text(statement))
 
 
+def access_log(session: Session, *, patient_rut: str, limit: int = 100) -> list[dict[str, object]]:
+    """Who read or changed a patient's records, newest first (for the patient to see)."""
+    rows = session.execute(
+        audit_log.select()
+        .where(audit_log.c.patient_rut == patient_rut)
+        .order_by(audit_log.c.occurred_at.desc(), audit_log.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "at": row.occurred_at.replace(tzinfo=row.occurred_at.tzinfo or UTC).isoformat(),
+            "who": row.actor,
+            "role": row.actor_role,
+            "action": row.action,
+            "what": row.resource,
+            "via": row.via_service,
+        }
+        for row in rows
+    ]
+
+
 def record_access(
     session: Session,
     *,

@@ -106,6 +106,10 @@ def up() -> None:
             "dr.fuentes; nurse enf.silva  (POST /auth/login on :5001 or :5002)"
         )
         click.echo(
+            f"patient portal: http://127.0.0.1:{cluster.settings.port('app3')}  "
+            f"(RUT 11111111-1, 22222222-2 or 33333333-3, password {demo})"
+        )
+        click.echo(
             "tokens for curl: medsys token ROLE [--sub ID]  (roles: "
             + ", ".join(r.value for r in Role)
             + ")"

@@ -100,8 +100,14 @@ class Cluster:
         """Migrations and demo data, once per application, before its instances start."""
         from medsys.admin.setup import prepare as prepare_admin
         from medsys.clinical.setup import prepare as prepare_clinical
+        from medsys.portal.setup import prepare as prepare_portal
 
-        for name, prepare in (("clinical", prepare_clinical), ("admin", prepare_admin)):
+        steps = (
+            ("clinical", prepare_clinical),
+            ("admin", prepare_admin),
+            ("portal", prepare_portal),
+        )
+        for name, prepare in steps:
             self.say(f"{name}: {prepare(self.settings)}")
         nginx.write_config(self.settings)
 

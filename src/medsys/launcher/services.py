@@ -169,6 +169,17 @@ def service_table(settings: Settings) -> tuple[Service, ...]:
             health_path="/health",
         )
     )
+    services.append(
+        Service(
+            name="app3",
+            kind=Kind.APP,
+            command=_gunicorn(python, settings.port("app3"), "medsys.portal.app:create_app()"),
+            port=settings.port("app3"),
+            autorestart=True,
+            description="patient portal (App3)",
+            health_path="/health",
+        )
+    )
     for pair in PAIRS:
         services.append(
             Service(

@@ -176,6 +176,31 @@ async def fhir_everything(rut: str, request: Request, caller: ClinicalReader) ->
     return JSONResponse(bundle, media_type="application/fhir+json")
 
 
+@router.get("/api/access-log/{rut}", tags=["patients"])
+async def access_log(rut: str, request: Request, caller: AdminReader) -> Any:
+    """Who looked at the patient's record, from both services, newest first."""
+    wanted = patient_rut(rut)
+    authorize_patient(caller, wanted)
+    state = request.app.state
+    parts = {
+        "clínico": ("clinical", f"/api/patients/{wanted}/access-log"),
+        "administrativo": ("admin", f"/patients/{wanted}/access-log"),
+    }
+    calls = [
+        state.gateway.call(state.upstreams[upstream], _call(request, caller, "GET", path))
+        for upstream, path in parts.values()
+    ]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    entries, missing = [], []
+    for service, result in zip(parts, results, strict=True):
+        if isinstance(result, BaseException):
+            missing.append(f"registro {service}")
+            continue
+        entries += [{**entry, "service": service} for entry in result.body["entries"]]
+    entries.sort(key=lambda entry: entry["at"], reverse=True)
+    return {"rut": wanted, "entries": entries, "partial": bool(missing), "missing": missing}
+
+
 @router.get("/api/patient/{rut}", tags=["patients"])
 async def patient_summary(rut: str, request: Request, caller: AdminReader) -> Any:
     """Demographics, coverage, invoices and balance (from admin)."""

@@ -45,8 +45,9 @@ def treatment_text(treatment: dict[str, Any]) -> str:
         parts.append(ROUTES.get(treatment["route"], f"vía {treatment['route']}"))
     if treatment.get("frequency"):
         parts.append(treatment["frequency"])
-    if treatment.get("duration"):
-        parts.append(f"durante {treatment['duration']}")
+    duration = treatment.get("duration")
+    if duration:
+        parts.append(f"durante {duration}" if duration[0].isdigit() else f"uso {duration}")
     return ", ".join(parts)
 
 

@@ -12,6 +12,7 @@ from medsys.admin import records
 from medsys.admin.deps import Clerk, ClerkOnly, DatabaseDep, Reader, RequestId
 from medsys.admin.present import coverage_json, invoice_json, patient_json
 from medsys.admin.schemas import CoverageIn, PatientIn, PatientPatch
+from medsys.core.audit import access_log as read_access_log
 from medsys.core.auth import Caller, audit_access
 from medsys.core.errors import InvalidInput
 from medsys.core.rut import InvalidRutError, normalize_rut
@@ -140,6 +141,14 @@ def summary(
         }
 
     return database.write(work)
+
+
+@router.get("/patients/{rut}/access-log")
+def access_log(rut: str, database: DatabaseDep, caller: Reader) -> dict[str, Any]:
+    """Who read or changed this patient's administrative records (for the patient)."""
+    wanted = valid_rut(rut)
+    entries = database.read(lambda s: read_access_log(s, patient_rut=wanted))
+    return {"patient_rut": wanted, "entries": entries}
 
 
 @router.get("/patients/{rut}/balance")

@@ -32,6 +32,7 @@ from medsys.clinical.web import (
     requires,
     rut_param,
 )
+from medsys.core.audit import access_log as read_access_log
 from medsys.core.tokens import Role
 
 blueprint = Blueprint("consultations", __name__, url_prefix="/api")
@@ -140,6 +141,17 @@ def add_observation(consultation_id: int) -> tuple[dict[str, Any], int]:
             records.add_observation(s, consultation_id=consultation_id, data=data, author=who)
         ),
     )
+
+
+@blueprint.get("/patients/<rut>/access-log")
+@requires(Role.SERVICE, Role.PATIENT)
+def access_log(rut: str) -> dict[str, Any]:
+    patient = rut_param(rut)
+    may_read_patient(patient)
+    return {
+        "patient_rut": patient,
+        "entries": database().read(lambda s: read_access_log(s, patient_rut=patient)),
+    }
 
 
 @blueprint.get("/patients/<rut>/history")

@@ -1,0 +1,139 @@
+"""The patient portal (App3, Flask, server-rendered Spanish pages): ``create_app()``.
+
+Sessions live in signed cookies (HttpOnly, SameSite=Lax; Secure when
+MEDSYS_PORTAL_SECURE_COOKIES=1, for a deployment behind HTTPS), with a 15-minute idle
+timeout; every form carries a CSRF token (Flask-WTF). The secret key is derived from the
+local secret made at `medsys up`, never written in code. Clinical and admin data come only
+through the middleware.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, current_app, g, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from medsys.core.clock import local_iso
+from medsys.core.db import Node, ReplicatedDatabase, mariadb_url
+from medsys.core.logs import configure_logging
+from medsys.core.secrets import load_secrets
+from medsys.core.settings import Settings, load_settings
+from medsys.core.topology import pair_named
+from medsys.portal.gateway import Middleware
+
+IDLE_TIMEOUT = timedelta(minutes=15)
+csrf = CSRFProtect()
+
+
+def database() -> ReplicatedDatabase:
+    db: ReplicatedDatabase = current_app.extensions["medsys_db"]
+    return db
+
+
+def middleware() -> Middleware:
+    client: Middleware = current_app.extensions["medsys_middleware"]
+    return client
+
+
+def portal_database(settings: Settings) -> ReplicatedDatabase:
+    pair = pair_named("portal")
+    password = load_secrets(settings).app_password
+    nodes = [
+        Node(
+            node,
+            mariadb_url(
+                user=pair.app_user,
+                password=password,
+                port=settings.port(node),
+                database=pair.database,
+            ),
+        )
+        for node in pair.nodes
+    ]
+    return ReplicatedDatabase(nodes, failover_deadline=10.0)
+
+
+def _pesos(amount: int | None) -> str:
+    return "$" + f"{amount or 0:,}".replace(",", ".")
+
+
+def _fecha(iso: str | None) -> str:
+    """'15 de marzo de 2026, 10:00' (Santiago) from ISO text in any offset."""
+    from datetime import datetime
+
+    from medsys.middleware.transform import date_text
+
+    if not iso:
+        return ""
+    return date_text(local_iso(datetime.fromisoformat(iso))) or ""
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    configure_logging()
+    settings = settings or load_settings()
+    key = load_secrets(settings).token_key
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=hashlib.sha256(f"portal-session:{key}".encode()).hexdigest(),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("MEDSYS_PORTAL_SECURE_COOKIES") == "1",
+        SESSION_COOKIE_NAME="medsys_portal",
+        PERMANENT_SESSION_LIFETIME=IDLE_TIMEOUT,
+        WTF_CSRF_TIME_LIMIT=3600,
+        TOKEN_KEY=key,
+    )
+    app.extensions["medsys_db"] = portal_database(settings)
+    app.extensions["medsys_middleware"] = Middleware(
+        f"http://127.0.0.1:{settings.port('middleware')}", key
+    )
+    csrf.init_app(app)
+    app.jinja_env.filters["pesos"] = _pesos
+    app.jinja_env.filters["fecha"] = _fecha
+    from medsys.portal.views import api, auth, pages
+
+    app.register_blueprint(auth.blueprint)
+    app.register_blueprint(pages.blueprint)
+    app.register_blueprint(api.blueprint)
+    csrf.exempt(api.blueprint)  # bearer-token JSON API: no cookies, so no CSRF
+    _register_errors(app)
+
+    @app.before_request
+    def stamp() -> None:
+        g.started = time.monotonic()
+        g.request_id = request.headers.get("X-Request-ID") or os.urandom(8).hex()
+
+    @app.after_request
+    def headers(response: Any) -> Any:
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Content-Security-Policy"] = "default-src 'self'; form-action 'self'"
+        return response
+
+    return app
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def bad_form(error: CSRFError) -> tuple[str, int]:
+        message = "El formulario expiró o fue alterado. Vuelva a intentarlo."
+        return render_template("error.html", message=message), 400
+
+    @app.errorhandler(404)
+    def missing(error: Any) -> tuple[str, int]:
+        return render_template("error.html", message="La página no existe."), 404
+
+    @app.errorhandler(500)
+    def broken(error: Any) -> tuple[str, int]:
+        message = "Ocurrió un problema inesperado. Intente nuevamente en unos minutos."
+        return render_template("error.html", message=message), 500
+
+    @app.errorhandler(405)
+    def method(error: Any) -> tuple[str, int]:
+        return render_template("error.html", message="Acción no permitida."), 405

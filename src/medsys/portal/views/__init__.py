@@ -1,0 +1,1 @@
+"""The portal's pages and its small JSON API."""

@@ -1,0 +1,109 @@
+"""The seed's JSON endpoints: `GET /health` and `POST /api/appointments` with
+``{"patient_rut","patient_name","doctor_name","specialty","appointment_date"}``, for an
+authenticated caller (a patient's bearer token for their own RUT, the portal session, or
+a service token). A naive date is Santiago time; it must match a free slot exactly."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, current_app, request
+
+from medsys.core.auth import authenticate
+from medsys.core.clock import local_iso, parse_instant, utc_now
+from medsys.core.db import DatabaseRoutingError
+from medsys.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MedsysError,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
+from medsys.core.tokens import Role
+from medsys.core.validation import validate
+from medsys.portal import booking
+from medsys.portal.app import database, middleware
+from medsys.portal.gateway import Refused
+from medsys.portal.gateway import Unavailable as MiddlewareUnavailable
+from medsys.portal.views.session import current_rut
+
+blueprint = Blueprint("api", __name__)
+
+
+@blueprint.get("/health")
+def health() -> tuple[dict[str, Any], int]:
+    try:
+        primary: str | None = database().find_primary()
+    except DatabaseRoutingError:
+        primary = None
+    upstream = middleware().health()
+    body = {
+        "service": "portal",
+        "status": "ok" if primary and upstream else "degraded" if primary else "unavailable",
+        "database": {"primary": primary, "reachable": primary is not None},
+        "middleware": {"reachable": upstream},
+    }
+    return body, 200 if primary else 503
+
+
+def _caller_rut(wanted: str) -> str:
+    """The patient the caller may book for: their own RUT, or any for a service."""
+    if "Authorization" in request.headers:
+        caller = authenticate(
+            dict(request.headers), current_app.config["TOKEN_KEY"], (Role.PATIENT, Role.SERVICE)
+        )
+        if caller.role is Role.PATIENT and caller.claims.subject != wanted:
+            raise Forbidden("Solo puede pedir horas para usted.")
+        return wanted
+    own = current_rut()
+    if own is None:
+        raise Unauthenticated("Ingrese al portal o envíe un token (Authorization: Bearer ...).")
+    if own != wanted:
+        raise Forbidden("Solo puede pedir horas para usted.")
+    return own
+
+
+@blueprint.post("/api/appointments")
+def create_appointment() -> tuple[dict[str, Any], int]:
+    from medsys.portal.schemas import AppointmentIn
+
+    try:
+        data = validate(AppointmentIn, request.get_json(silent=True))
+        rut = _caller_rut(data.patient_rut)
+        when = parse_instant(data.appointment_date, "appointment_date")
+        if when <= utc_now():
+            raise InvalidInput("La fecha de la cita ya pasó.")
+        slot = _matching_slot(rut, data.doctor_name, data.specialty, when)
+        made = booking.book(database(), middleware(), rut=rut, slot=slot)
+    except MedsysError as error:
+        return error.body(), error.status
+    return {
+        "id": made["id"],
+        "status": "booked",
+        "patient_rut": rut,
+        "doctor_name": slot["doctor"]["name"],
+        "specialty": slot["doctor"]["specialty"],
+        "appointment_date": local_iso(when),
+    }, 201
+
+
+def _matching_slot(rut: str, doctor_name: str, specialty: str, when: Any) -> dict[str, Any]:
+    try:
+        doctors = middleware().doctors(rut, specialty)
+        doctor = next(
+            (d for d in doctors if d["name"].lower() == doctor_name.strip().lower()), None
+        )
+        if doctor is None:
+            raise NotFound(f"No hay un médico '{doctor_name}' en {specialty}.")
+        window = {"from": when.isoformat(), "to": (when + timedelta(minutes=1)).isoformat()}
+        slots = middleware().slots(rut, doctor_id=doctor["id"], **window)
+    except MiddlewareUnavailable:
+        raise Unavailable("La agenda no está disponible temporalmente.") from None
+    except Refused as refusal:
+        raise InvalidInput(refusal.message) from None
+    if not slots:
+        raise Conflict("No hay una hora libre de ese médico en esa fecha y hora.")
+    return slots[0]

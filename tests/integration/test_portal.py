@@ -1,0 +1,212 @@
+"""The portal over real HTTP (cookies, CSRF) on the real MySQL-protocol pair, middleware,
+apps and databases."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from medsys.core.clock import SANTIAGO
+from medsys.core.tokens import Role, issue_token
+from tests.conftest import MedsysCluster, eventually
+
+pytestmark = pytest.mark.integration
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Browserless:
+    """A patient's session without a browser: cookies kept, CSRF tokens read from forms."""
+
+    def __init__(self, cluster: MedsysCluster) -> None:
+        self.cluster = cluster
+        self.url = f"http://127.0.0.1:{cluster.settings.port('app3')}"
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+
+    def csrf(self, path: str = "/login") -> str:
+        match = CSRF.search(self.client.get(path).text)
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)
+
+    def login(self, rut: str, password: str | None = None) -> httpx.Response:
+        form = {
+            "csrf_token": self.csrf(),
+            "rut": rut,
+            "password": password or self.cluster.secrets.demo_password,
+        }
+        return self.client.post("/login", data=form)
+
+    def post(self, path: str, form: dict[str, Any], page: str = "/") -> httpx.Response:
+        return self.client.post(path, data={"csrf_token": self.csrf(page), **form})
+
+    def appointments(self, rut: str) -> list[Any]:
+        db = self.cluster.database("portal")
+        try:
+            return list(
+                db.read(
+                    lambda s: s.execute(
+                        text("SELECT status, slot_id FROM appointments WHERE patient_rut = :r"),
+                        {"r": rut},
+                    ).all()
+                )
+            )
+        finally:
+            db.dispose()
+
+
+@pytest.fixture
+def portal(cluster: MedsysCluster) -> Browserless:
+    return Browserless(cluster)
+
+
+def test_login_logout_and_pages(portal: Browserless) -> None:
+    assert portal.client.get("/history").status_code == 302
+    answer = portal.login("11.111.111-1")
+    assert answer.status_code == 302
+    history = portal.client.get("/history").text
+    assert "Historial médico" in history and "Diagnósticos" in history
+    assert "Juan Pérez" in portal.client.get("/").text
+    assert portal.client.get("/history?rut=22222222-2").status_code == 403
+    assert portal.client.get("/history?rut=11111111-1").status_code == 200
+    fhir = portal.client.get("/history/fhir")
+    assert fhir.json()["resourceType"] == "Bundle"
+    assert "Quién vio mi ficha" in portal.client.get("/who-looked").text
+    portal.post("/logout", {})
+    assert portal.client.get("/").status_code == 302
+
+
+def test_wrong_password_and_lockout_per_account(portal: Browserless) -> None:
+    answer = portal.login("33333333-3", "equivocada")
+    assert answer.status_code == 401 and "RUT o contraseña incorrectos" in answer.text
+    for _ in range(4):
+        portal.login("33333333-3", "equivocada")
+    locked = portal.login("33333333-3")  # even the right password now waits
+    assert locked.status_code == 401 and "Demasiados intentos" in locked.text
+
+
+def test_forms_without_a_valid_csrf_token_are_refused(portal: Browserless) -> None:
+    refused = portal.client.post("/login", data={"rut": "11111111-1", "password": "x"})
+    assert refused.status_code == 400 and "formulario" in refused.text
+    forged = portal.client.post(
+        "/login", data={"csrf_token": "forged", "rut": "1-9", "password": "x"}
+    )
+    assert forged.status_code == 400
+
+
+def _free_slot(cluster: MedsysCluster, specialty: str) -> dict[str, Any]:
+    token = issue_token(cluster.secrets.token_key, Role.SERVICE, "test")
+    url = f"http://127.0.0.1:{cluster.settings.port('middleware')}/api/slots"
+    slots = httpx.get(
+        url,
+        params={"specialty": specialty, "limit": 80},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ).json()["slots"]
+    return dict(slots[-1 - int(uuid.uuid4().int % 20)])
+
+
+def _seed_body(slot: dict[str, Any], rut: str = "22222222-2", **changes: str) -> dict[str, str]:
+    when = datetime.fromisoformat(slot["starts_at"]).astimezone(SANTIAGO).replace(tzinfo=None)
+    body = {
+        "patient_rut": rut,
+        "patient_name": "María",
+        "doctor_name": slot["doctor"]["name"],
+        "specialty": slot["doctor"]["specialty"],
+        "appointment_date": when.isoformat(),
+    }
+    return {**body, **changes}
+
+
+def test_the_seeds_appointment_api(portal: Browserless, cluster: MedsysCluster) -> None:
+    token = issue_token(cluster.secrets.token_key, Role.PATIENT, "22222222-2")
+    patient = {"Authorization": f"Bearer {token}"}
+    slot = _free_slot(cluster, "Cardiología")
+    before = len(portal.appointments("22222222-2"))
+    assert portal.client.post("/api/appointments", json=_seed_body(slot)).status_code == 401
+    made = portal.client.post("/api/appointments", json=_seed_body(slot), headers=patient)
+    assert made.status_code == 201, made.text
+    taken = portal.client.post("/api/appointments", json=_seed_body(slot), headers=patient)
+    assert taken.status_code == 409 and "No hay una hora libre" in taken.json()["message"]
+    past = (datetime.now(SANTIAGO) - timedelta(days=1)).replace(tzinfo=None).isoformat()
+    for body, status in (
+        (_seed_body(slot, appointment_date=past), 422),
+        (_seed_body(slot, doctor_name="Dr. Nadie"), 404),
+        (_seed_body(slot, patient_rut="12345678-9"), 422),
+        (_seed_body(slot, rut="11111111-1"), 403),
+        ({"patient_rut": "22222222-2"}, 422),
+    ):
+        answer = portal.client.post("/api/appointments", json=body, headers=patient)
+        assert answer.status_code == status, (body, answer.text)
+    rows = portal.appointments("22222222-2")
+    assert [r.status for r in rows[before:]] == ["booked"], "refused requests wrote nothing"
+
+
+def test_book_and_cancel_in_the_portal(portal: Browserless, cluster: MedsysCluster) -> None:
+    portal.login("11111111-1")
+    slot = _free_slot(cluster, "Pediatría")
+    form = {
+        "slot_id": slot["id"],
+        "doctor_id": slot["doctor"]["id"],
+        "starts_at": slot["starts_at"],
+    }
+    portal.post("/appointments/book", form, "/appointments")
+    page = portal.client.get("/appointments").text
+    assert "Hora reservada." in page and slot["doctor"]["name"] in page
+    booked = re.search(r"/appointments/(\d+)/cancel", page)
+    assert booked
+    portal.post(f"/appointments/{booked.group(1)}/cancel", {}, "/appointments")
+    assert "Cita anulada." in portal.client.get("/appointments").text
+    again = _free_slot(cluster, "Pediatría")
+    assert again  # the released slot is bookable again (no lost slot)
+
+
+def test_a_double_click_pays_once(portal: Browserless, cluster: MedsysCluster) -> None:
+    portal.login("11111111-1")
+    page = portal.client.get("/payments").text
+    invoice = re.search(r'name="invoice" value="([^"]+)"', page)
+    key = re.search(r'name="key" value="([^"]+)"', page)
+    assert invoice and key, "the demo data leaves an invoice to pay"
+    form = {"invoice": invoice.group(1), "amount": "100", "key": key.group(1)}
+    portal.post("/payments/pay", form, "/payments")
+    portal.post("/payments/pay", form, "/payments")
+    db = cluster.database("admin")
+    try:
+        count = db.read(
+            lambda s: s.execute(
+                text("SELECT COUNT(*) FROM payments WHERE idempotency_key = :k"),
+                {"k": key.group(1)},
+            ).scalar_one()
+        )
+    finally:
+        db.dispose()
+    assert count == 1
+
+
+def test_the_portal_says_plainly_what_is_down(portal: Browserless, cluster: MedsysCluster) -> None:
+    portal.login("11111111-1")
+    cluster.stop("app1", "app1-replica")
+    try:
+        page = portal.client.get("/history")
+        assert page.status_code == 200
+        assert "El historial médico no está disponible temporalmente" in page.text
+        assert "Traceback" not in page.text
+        slot_form = {"slot_id": "1", "doctor_id": "1", "starts_at": "2030-01-01T10:00"}
+        booked = portal.post("/appointments/book", slot_form, "/appointments")
+        assert booked.status_code == 302
+        assert "booked" not in {
+            r.status for r in portal.appointments("11111111-1") if r.slot_id == 1
+        }
+    finally:
+        cluster.start("app1", "app1-replica")
+    health = portal.client.get("/health").json()
+    assert health["database"]["reachable"] is True
+    eventually(
+        lambda: "Diagnósticos" in portal.client.get("/history").text,
+        within=30,
+        what="history back after the restart",
+    )
