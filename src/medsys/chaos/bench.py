@@ -62,3 +62,53 @@ def _fail_fast(lab: Lab, url: str, headers: dict[str, str], requests: int) -> st
         f"breaker open (both clinical instances stopped): {len(fast)}/{len(answers)} "
         f"answered 503, p50 {_ms(fast, 0.5)}, p99 {_ms(fast, 0.99)} (target p99 <= 5 ms)"
     )
+
+
+def portal_figures(lab: Lab, users: int, seconds: float, say: Callable[[str], None]) -> None:
+    """``users`` patients, each logged in with its own session, load the history page
+    back to back for ``seconds``; latency of every page load."""
+    import re
+    import threading
+
+    base = f"http://127.0.0.1:{lab.settings.port('app3')}"
+    password = lab.secrets.demo_password
+    ruts = ["11111111-1", "22222222-2"]
+    csrf = re.compile(r'name="csrf_token" value="([^"]+)"')
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def user(number: int) -> None:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            token = csrf.search(client.get("/login").text)
+            login = {
+                "csrf_token": token.group(1) if token else "",
+                "rut": ruts[number % 2],
+                "password": password,
+            }
+            if client.post("/login", data=login).status_code != 302:
+                with lock:
+                    failures[0] += 1
+                return
+            while time.monotonic() < stop_at:
+                started = time.perf_counter()
+                answer = client.get("/history")
+                elapsed = time.perf_counter() - started
+                with lock:
+                    if answer.status_code == 200 and "Diagnósticos" in answer.text:
+                        latencies.append(elapsed)
+                    else:
+                        failures[0] += 1
+
+    threads = [threading.Thread(target=user, args=(n,)) for n in range(users)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    pages = len(latencies)
+    say(
+        f"portal /history, {users} concurrent patients for {seconds:.0f} s: {pages} pages, "
+        f"{pages / seconds:.0f}/s, p50 {_ms(latencies, 0.5)}, p99 {_ms(latencies, 0.99)} "
+        f"(target p99 <= 200 ms; seed SLA 3 s); failed {failures[0]}"
+    )

@@ -349,6 +349,22 @@ def bench_middleware(requests: int) -> None:
     _run(lambda: middleware_figures(Lab(cluster.settings, say=click.echo), requests, click.echo))
 
 
+@bench.command("portal")
+@click.option("--users", default=50, show_default=True, help="Concurrent patients.")
+@click.option("--seconds", default=20.0, show_default=True, help="How long they load pages.")
+def bench_portal(users: int, seconds: float) -> None:
+    """History-page latency (p50/p99) with many patients at once, on this machine."""
+    from medsys.chaos.bench import portal_figures
+    from medsys.chaos.lab import Lab
+
+    cluster = _cluster(quiet=True)
+    if not cluster.supervisor.is_running():
+        _fail("medsys is not running here; start it with `medsys up`", 3)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    lab = Lab(cluster.settings, say=click.echo)
+    _run(lambda: portal_figures(lab, users, seconds, click.echo))
+
+
 def main() -> None:
     os.umask(0o022)
     cli()
