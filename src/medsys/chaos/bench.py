@@ -64,9 +64,12 @@ def _fail_fast(lab: Lab, url: str, headers: dict[str, str], requests: int) -> st
     )
 
 
-def portal_figures(lab: Lab, users: int, seconds: float, say: Callable[[str], None]) -> None:
+def portal_figures(
+    lab: Lab, users: int, seconds: float, think: float, say: Callable[[str], None]
+) -> None:
     """``users`` patients, each logged in with its own session, load the history page
-    back to back for ``seconds``; latency of every page load."""
+    for ``seconds``, pausing ``think`` seconds between pages (0: back to back, a
+    saturation test); latency of every page load."""
     import re
     import threading
 
@@ -77,7 +80,10 @@ def portal_figures(lab: Lab, users: int, seconds: float, say: Callable[[str], No
     latencies: list[float] = []
     failures = [0]
     lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
+    # The clock starts once every patient is in: 50 argon2 logins at the same moment are
+    # a burst of their own, not the history page's latency.
+    everyone_in = threading.Barrier(users)
+    window: dict[str, float] = {}
 
     def user(number: int) -> None:
         with httpx.Client(base_url=base, timeout=30) as client:
@@ -87,11 +93,15 @@ def portal_figures(lab: Lab, users: int, seconds: float, say: Callable[[str], No
                 "rut": ruts[number % 2],
                 "password": password,
             }
-            if client.post("/login", data=login).status_code != 302:
+            logged = client.post("/login", data=login).status_code == 302
+            if everyone_in.wait() == 0:
+                window["stop"] = time.monotonic() + seconds
+            everyone_in.wait()
+            if not logged:
                 with lock:
                     failures[0] += 1
                 return
-            while time.monotonic() < stop_at:
+            while time.monotonic() < window["stop"]:
                 started = time.perf_counter()
                 answer = client.get("/history")
                 elapsed = time.perf_counter() - started
@@ -100,6 +110,7 @@ def portal_figures(lab: Lab, users: int, seconds: float, say: Callable[[str], No
                         latencies.append(elapsed)
                     else:
                         failures[0] += 1
+                time.sleep(think)
 
     threads = [threading.Thread(target=user, args=(n,)) for n in range(users)]
     for thread in threads:
@@ -108,7 +119,8 @@ def portal_figures(lab: Lab, users: int, seconds: float, say: Callable[[str], No
         thread.join()
     pages = len(latencies)
     say(
-        f"portal /history, {users} concurrent patients for {seconds:.0f} s: {pages} pages, "
+        f"portal /history, {users} concurrent patients, {think:.1f} s between pages, for "
+        f"{seconds:.0f} s: {pages} pages, "
         f"{pages / seconds:.0f}/s, p50 {_ms(latencies, 0.5)}, p99 {_ms(latencies, 0.99)} "
         f"(target p99 <= 200 ms; seed SLA 3 s); failed {failures[0]}"
     )

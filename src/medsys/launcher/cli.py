@@ -352,7 +352,8 @@ def bench_middleware(requests: int) -> None:
 @bench.command("portal")
 @click.option("--users", default=50, show_default=True, help="Concurrent patients.")
 @click.option("--seconds", default=20.0, show_default=True, help="How long they load pages.")
-def bench_portal(users: int, seconds: float) -> None:
+@click.option("--think", default=1.0, show_default=True, help="Seconds a patient reads a page.")
+def bench_portal(users: int, seconds: float, think: float) -> None:
     """History-page latency (p50/p99) with many patients at once, on this machine."""
     from medsys.chaos.bench import portal_figures
     from medsys.chaos.lab import Lab
@@ -362,7 +363,7 @@ def bench_portal(users: int, seconds: float) -> None:
         _fail("medsys is not running here; start it with `medsys up`", 3)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     lab = Lab(cluster.settings, say=click.echo)
-    _run(lambda: portal_figures(lab, users, seconds, click.echo))
+    _run(lambda: portal_figures(lab, users, seconds, think, click.echo))
 
 
 def main() -> None:
