@@ -210,3 +210,56 @@ def test_the_portal_says_plainly_what_is_down(portal: Browserless, cluster: Meds
         within=30,
         what="history back after the restart",
     )
+
+
+def test_password_reset_and_lockout_revoking_its_links(
+    portal: Browserless, cluster: MedsysCluster
+) -> None:
+    from medsys.core.passwords import hash_password
+    from medsys.core.rut import check_digit
+    from medsys.portal.models import Account
+
+    body = uuid.uuid4().int % 30_000_000 + 60_000_000
+    rut = f"{body}-{check_digit(body)}"
+    clerk = issue_token(cluster.secrets.token_key, Role.CLERK, "clerk-ana")
+    created = httpx.post(
+        f"http://127.0.0.1:{cluster.settings.port('nginx')}/patients",
+        headers={"Authorization": f"Bearer {clerk}"},
+        json={"rut": rut, "nombre": "Rosa Reyes", "email": "rosa@example.cl"},
+    )
+    assert created.status_code == 201
+    db = cluster.database("portal")
+    db.write(
+        lambda s: s.add(
+            Account(rut=rut, name="Rosa Reyes", password_hash=hash_password("antigua-123"))
+        )
+    )
+    db.dispose()
+    outbox = cluster.settings.log_dir / "portal-outbox.log"
+
+    def link() -> str:
+        asked = portal.post("/recuperar", {"rut": rut}, "/recuperar")
+        assert asked.status_code == 302
+        lines = [line for line in outbox.read_text().splitlines() if f"rut={rut}" in line]
+        return lines[-1].split("link=")[1].split("/restablecer/")[1]
+
+    first = link()
+    assert portal.client.get(f"/restablecer/{first}").status_code == 200
+    for _ in range(5):
+        portal.login(rut, "equivocada")
+    assert portal.client.get(f"/restablecer/{first}").status_code == 410, "lockout revoked it"
+
+    second = link()
+    page = f"/restablecer/{second}"
+    short = portal.post(page, {"password": "corta", "again": "corta"}, page)
+    assert short.status_code == 422 and "10 caracteres" in short.text
+    differ = portal.post(page, {"password": "nueva-clave-1", "again": "nueva-clave-2"}, page)
+    assert differ.status_code == 422
+    done = portal.post(
+        page, {"password": "nueva-clave-segura", "again": "nueva-clave-segura"}, page
+    )
+    assert done.status_code == 302
+    assert portal.client.get(page).status_code == 410, "a link works once"
+    assert portal.login(rut, "nueva-clave-segura").status_code == 302, "the reset ended the lockout"
+    unknown = portal.post("/recuperar", {"rut": "6-K"}, "/recuperar")
+    assert unknown.status_code == 302, "the same answer whether the RUT exists or not"

@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=IDLE_TIMEOUT,
         WTF_CSRF_TIME_LIMIT=3600,
         TOKEN_KEY=key,
+        OUTBOX=str(settings.log_dir / "portal-outbox.log"),
     )
     app.extensions["medsys_db"] = portal_database(settings)
     app.extensions["medsys_middleware"] = Middleware(

@@ -34,6 +34,20 @@ class LoginAttempt(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now, index=True)
 
 
+class ResetToken(Base):
+    """A password-reset link: only its hash is kept; single use, 30 minutes, and revoked
+    when the account is locked out."""
+
+    __tablename__ = "reset_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rut: Mapped[str] = mapped_column(String(12), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
 class Appointment(Base):
     """pending -> booked -> cancelled, or pending -> failed when the slot could not be
     reserved (the slot is then released: no ghost bookings, no lost slots)."""

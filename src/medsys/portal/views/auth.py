@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pyotp
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from sqlalchemy import select
 
+from medsys.core.clock import utc_now
+from medsys.core.rut import InvalidRutError, normalize_rut
+from medsys.portal import resets
 from medsys.portal.accounts import check_login, totp_ok
-from medsys.portal.app import database
+from medsys.portal.app import database, middleware
+from medsys.portal.gateway import Refused, Unavailable
 from medsys.portal.models import Account
 from medsys.portal.views.session import current_rut, log_in, login_required
 
@@ -51,6 +65,61 @@ def second_factor() -> Any:
         return render_template("totp.html", error="Código incorrecto."), 401
     log_in(account.rut, account.name)
     return redirect(url_for("pages.home"))
+
+
+SENT = (
+    "Si el RUT está registrado y tiene un correo, enviamos un enlace para crear una "
+    "contraseña nueva. El enlace vale 30 minutos."
+)
+
+
+@blueprint.route("/recuperar", methods=["GET", "POST"])
+def forgot() -> Any:
+    """Ask for a reset link. The answer is the same whether the RUT exists or not."""
+    if request.method == "GET":
+        return render_template("forgot.html")
+    try:
+        rut = normalize_rut(request.form.get("rut", "")[:20])
+    except InvalidRutError as error:
+        return render_template("forgot.html", error=str(error)), 422
+    token = database().write(lambda s: resets.issue(s, rut=rut))
+    if token:
+        _mail_link(rut, url_for("auth.reset", token=token, _external=True))
+    flash(SENT, "info")
+    return redirect(url_for("auth.login"))
+
+
+def _mail_link(rut: str, link: str) -> None:
+    """Local mode has no mail server: the message goes to the portal's outbox file."""
+    try:
+        summary = middleware().summary(rut, None)
+    except (Unavailable, Refused):
+        return
+    email = (summary.get("patient") or {}).get("email")
+    if not email:
+        return
+    stamp = utc_now().isoformat()
+    with Path(current_app.config["OUTBOX"]).open("a") as outbox:
+        outbox.write(f"{stamp} to={email} rut={rut} subject=Recuperar contraseña link={link}\n")
+
+
+@blueprint.route("/restablecer/<token>", methods=["GET", "POST"])
+def reset(token: str) -> Any:
+    if request.method == "GET":
+        ok = database().read(lambda s: resets.valid(s, token=token)) is not None
+        if not ok:
+            return render_template(
+                "error.html", message="El enlace no es válido, ya se usó o expiró."
+            ), 410
+        return render_template("reset.html")
+    password = request.form.get("password", "")[:200]
+    if password != request.form.get("again", "")[:200]:
+        return render_template("reset.html", error="Las contraseñas no coinciden."), 422
+    problem = database().write(lambda s: resets.use(s, token=token, password=password))
+    if problem:
+        return render_template("reset.html", error=problem), 422
+    flash("Contraseña actualizada. Ya puede ingresar.", "info")
+    return redirect(url_for("auth.login"))
 
 
 @blueprint.post("/logout")

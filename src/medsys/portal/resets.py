@@ -1,0 +1,63 @@
+"""Password resets: a link with a random token, of which only the SHA-256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from medsys.core.clock import utc_now
+from medsys.core.passwords import hash_password
+from medsys.portal.models import Account, LoginAttempt, ResetToken
+
+LIFETIME = timedelta(minutes=30)
+MIN_PASSWORD = 10
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue(session: Session, *, rut: str) -> str | None:
+    """A fresh token for an existing account (None when there is no such account)."""
+    if session.scalar(select(Account.id).where(Account.rut == rut)) is None:
+        return None
+    token = secrets.token_urlsafe(32)
+    session.add(ResetToken(rut=rut, token_hash=_digest(token), expires_at=utc_now() + LIFETIME))
+    return token
+
+
+def revoke_pending(session: Session, *, rut: str) -> None:
+    session.execute(
+        update(ResetToken)
+        .where(ResetToken.rut == rut, ResetToken.used_at.is_(None), ResetToken.revoked_at.is_(None))
+        .values(revoked_at=utc_now())
+    )
+
+
+def valid(session: Session, *, token: str) -> ResetToken | None:
+    found = session.scalar(select(ResetToken).where(ResetToken.token_hash == _digest(token)))
+    if found is None or found.used_at or found.revoked_at or found.expires_at <= utc_now():
+        return None
+    return found
+
+
+def use(session: Session, *, token: str, password: str) -> str | None:
+    """Set the new password; the problem in Spanish, or None when done."""
+    if len(password) < MIN_PASSWORD:
+        return f"La contraseña debe tener al menos {MIN_PASSWORD} caracteres."
+    found = valid(session, token=token)
+    if found is None:
+        return "El enlace no es válido, ya se usó o expiró. Pida uno nuevo."
+    account = session.scalar(select(Account).where(Account.rut == found.rut))
+    if account is None:
+        return "El enlace no es válido."
+    account.password_hash = hash_password(password)
+    found.used_at = utc_now()
+    revoke_pending(session, rut=found.rut)
+    # Proving the mailbox is a successful authentication: the account's lockout ends.
+    session.add(LoginAttempt(rut=found.rut, address="password-reset", succeeded=True))
+    return None
