@@ -17,7 +17,8 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from medsys.core.db import Node, ReplicatedDatabase, mariadb_url, postgres_url
+from medsys.core.databases import pair_database
+from medsys.core.db import ReplicatedDatabase, mariadb_url, postgres_url
 from medsys.core.secrets import Secrets, load_secrets
 from medsys.core.settings import Settings, load_settings
 from medsys.core.topology import Engine as DbEngine
@@ -100,17 +101,7 @@ class MedsysCluster:
 
     def database(self, pair_name: str) -> ReplicatedDatabase:
         """The pair as an application sees it: its own user, writes to the primary."""
-        pair = pair_named(pair_name)
-        nodes = [
-            Node(
-                node,
-                self._url(
-                    pair.engine, node, pair.app_user, self.secrets.app_password, pair.database
-                ),
-            )
-            for node in pair.nodes
-        ]
-        return ReplicatedDatabase(nodes, failover_deadline=30)
+        return pair_database(self.settings, pair_name, failover_deadline=30)
 
     def node_engine(self, node: str, database: str | None = None) -> Engine:
         """A direct administrative connection to one node, whatever its role."""

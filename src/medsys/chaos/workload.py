@@ -23,10 +23,11 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from medsys.core.db import DatabaseRoutingError, Node, ReplicatedDatabase, mariadb_url, postgres_url
+from medsys.core.databases import pair_database
+from medsys.core.db import DatabaseRoutingError, ReplicatedDatabase
 from medsys.core.secrets import Secrets
 from medsys.core.settings import Settings
-from medsys.core.topology import Engine, Pair
+from medsys.core.topology import Pair
 
 chaos_metadata = MetaData()
 chaos_writes = Table(
@@ -40,24 +41,6 @@ chaos_writes = Table(
     Column("seq", Integer, nullable=False),  # not unique on purpose: duplicates must show
     Column("written_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
-
-
-def pair_database(
-    settings: Settings, secrets: Secrets, pair: Pair, *, admin: bool = False
-) -> ReplicatedDatabase:
-    user = "medsys_admin" if admin else pair.app_user
-    password = secrets.admin_password if admin else secrets.app_password
-    make_url = postgres_url if pair.engine is Engine.POSTGRES else mariadb_url
-    nodes = [
-        Node(
-            node,
-            make_url(
-                user=user, password=password, port=settings.port(node), database=pair.database
-            ),
-        )
-        for node in pair.nodes
-    ]
-    return ReplicatedDatabase(nodes, failover_deadline=30.0, pool_size=2)
 
 
 @dataclass
@@ -85,7 +68,9 @@ class Workload:
         self._databases: list[ReplicatedDatabase] = []
 
     def _database(self, *, admin: bool = False) -> ReplicatedDatabase:
-        database = pair_database(self.settings, self.secrets, self.pair, admin=admin)
+        database = pair_database(
+            self.settings, self.pair.name, admin=admin, failover_deadline=30.0, pool_size=2
+        )
         self._databases.append(database)
         return database
 

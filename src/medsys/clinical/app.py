@@ -15,12 +15,12 @@ from typing import Any
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from medsys.core.db import DatabaseRoutingError, Node, ReplicatedDatabase, mariadb_url
+from medsys.core.databases import pair_database
+from medsys.core.db import DatabaseRoutingError, ReplicatedDatabase
 from medsys.core.errors import MedsysError
 from medsys.core.logs import configure_logging
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings, load_settings
-from medsys.core.topology import pair_named
 
 log = logging.getLogger("medsys.clinical")
 
@@ -28,24 +28,6 @@ log = logging.getLogger("medsys.clinical")
 def database() -> ReplicatedDatabase:
     db: ReplicatedDatabase = current_app.extensions["medsys_db"]
     return db
-
-
-def clinical_database(settings: Settings) -> ReplicatedDatabase:
-    pair = pair_named("clinical")
-    password = load_secrets(settings).app_password
-    nodes = [
-        Node(
-            node,
-            mariadb_url(
-                user=pair.app_user,
-                password=password,
-                port=settings.port(node),
-                database=pair.database,
-            ),
-        )
-        for node in pair.nodes
-    ]
-    return ReplicatedDatabase(nodes, failover_deadline=10.0)
 
 
 def create_app(settings: Settings | None = None, instance: str | None = None) -> Flask:
@@ -58,7 +40,7 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
         JSON_SORT_KEYS=False,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions["medsys_db"] = clinical_database(settings)
+    app.extensions["medsys_db"] = pair_database(settings, "clinical")
     _register_errors(app)
     _register_request_log(app)
     from medsys.clinical.views import auth, availability, consultations, legacy, meta

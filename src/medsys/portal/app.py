@@ -19,11 +19,11 @@ from flask import Flask, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from medsys.core.clock import local_iso
-from medsys.core.db import Node, ReplicatedDatabase, mariadb_url
+from medsys.core.databases import pair_database
+from medsys.core.db import ReplicatedDatabase
 from medsys.core.logs import configure_logging
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings, load_settings
-from medsys.core.topology import pair_named
 from medsys.portal.gateway import Middleware
 
 IDLE_TIMEOUT = timedelta(minutes=15)
@@ -38,24 +38,6 @@ def database() -> ReplicatedDatabase:
 def middleware() -> Middleware:
     client: Middleware = current_app.extensions["medsys_middleware"]
     return client
-
-
-def portal_database(settings: Settings) -> ReplicatedDatabase:
-    pair = pair_named("portal")
-    password = load_secrets(settings).app_password
-    nodes = [
-        Node(
-            node,
-            mariadb_url(
-                user=pair.app_user,
-                password=password,
-                port=settings.port(node),
-                database=pair.database,
-            ),
-        )
-        for node in pair.nodes
-    ]
-    return ReplicatedDatabase(nodes, failover_deadline=10.0)
 
 
 def _pesos(amount: int | None) -> str:
@@ -89,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         TOKEN_KEY=key,
         OUTBOX=str(settings.log_dir / "portal-outbox.log"),
     )
-    app.extensions["medsys_db"] = portal_database(settings)
+    app.extensions["medsys_db"] = pair_database(settings, "portal")
     app.extensions["medsys_middleware"] = Middleware(
         f"http://127.0.0.1:{settings.port('middleware')}", key
     )

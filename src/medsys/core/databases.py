@@ -1,0 +1,34 @@
+"""A database pair as an application (or an operator tool) opens it: every node of the
+pair, the app's own user (or the admin user), the shared primary-aware router."""
+
+from __future__ import annotations
+
+from medsys.core.db import Node, ReplicatedDatabase, mariadb_url, postgres_url
+from medsys.core.secrets import load_secrets
+from medsys.core.settings import Settings
+from medsys.core.topology import Engine, pair_named
+
+
+def pair_database(
+    settings: Settings,
+    pair_name: str,
+    *,
+    admin: bool = False,
+    failover_deadline: float = 10.0,
+    pool_size: int = 5,
+) -> ReplicatedDatabase:
+    pair = pair_named(pair_name)
+    secrets = load_secrets(settings)
+    user = "medsys_admin" if admin else pair.app_user
+    password = secrets.admin_password if admin else secrets.app_password
+    make_url = postgres_url if pair.engine is Engine.POSTGRES else mariadb_url
+    nodes = [
+        Node(
+            node,
+            make_url(
+                user=user, password=password, port=settings.port(node), database=pair.database
+            ),
+        )
+        for node in pair.nodes
+    ]
+    return ReplicatedDatabase(nodes, failover_deadline=failover_deadline, pool_size=pool_size)
