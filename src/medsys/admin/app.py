@@ -14,38 +14,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medsys.admin.routers import money, patients
-from medsys.core.db import DatabaseRoutingError, Node, ReplicatedDatabase, postgres_url
-from medsys.core.errors import MedsysError
+from medsys.core.api_errors import register_error_handlers
+from medsys.core.databases import pair_database
+from medsys.core.db import DatabaseRoutingError
 from medsys.core.logs import configure_logging
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings, load_settings
-from medsys.core.topology import pair_named
-from medsys.core.validation import problems
 
 log = logging.getLogger("medsys.admin")
-
-
-def admin_database(settings: Settings) -> ReplicatedDatabase:
-    pair = pair_named("admin")
-    password = load_secrets(settings).app_password
-    nodes = [
-        Node(
-            node,
-            postgres_url(
-                user=pair.app_user,
-                password=password,
-                port=settings.port(node),
-                database=pair.database,
-            ),
-        )
-        for node in pair.nodes
-    ]
-    return ReplicatedDatabase(nodes, failover_deadline=10.0)
 
 
 def create_app(settings: Settings | None = None, instance: str | None = None) -> FastAPI:
@@ -54,7 +32,7 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or load_settings()
-        app.state.database = admin_database(resolved)
+        app.state.database = pair_database(resolved, "admin")
         app.state.token_key = load_secrets(resolved).token_key
         app.state.instance = instance or os.environ.get("MEDSYS_INSTANCE", "app2")
         yield
@@ -69,7 +47,7 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
     app.include_router(patients.router)
     app.include_router(money.router)
     _register_meta(app)
-    _register_errors(app)
+    register_error_handlers(app, database_name="La base de datos administrativa")
     _register_request_log(app)
     return app
 
@@ -92,39 +70,6 @@ def _register_meta(app: FastAPI) -> None:
             "database": {"primary": primary, "reachable": primary is not None},
             "status": "ok" if primary else "unavailable",
         }
-
-
-def _register_errors(app: FastAPI) -> None:
-    @app.exception_handler(MedsysError)
-    async def known(request: Request, error: MedsysError) -> JSONResponse:
-        return JSONResponse(error.body(), status_code=error.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        body = {
-            "error": "invalid_input",
-            "message": "Datos inválidos.",
-            "details": problems(error.errors()),
-        }
-        return JSONResponse(body, status_code=422)
-
-    @app.exception_handler(DatabaseRoutingError)
-    async def no_database(request: Request, error: DatabaseRoutingError) -> JSONResponse:
-        log.warning("database unavailable: %s", error)
-        body = {
-            "error": "unavailable",
-            "message": "La base de datos administrativa no está disponible; reintente.",
-        }
-        return JSONResponse(body, status_code=503)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        messages = {404: "No encontrado.", 405: "Método no permitido."}
-        body = {
-            "error": "http_error",
-            "message": messages.get(error.status_code, str(error.detail)),
-        }
-        return JSONResponse(body, status_code=error.status_code)
 
 
 def _register_request_log(app: FastAPI) -> None:

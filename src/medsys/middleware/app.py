@@ -19,17 +19,14 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from medsys.core.errors import MedsysError
+from medsys.core.api_errors import register_error_handlers
 from medsys.core.logs import configure_logging
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings, load_settings
 from medsys.core.tokens import Role, issue_token
-from medsys.core.validation import problems
 from medsys.middleware import routes
 from medsys.middleware.metrics import Metrics
 from medsys.middleware.resilience.breaker import BreakerPolicy, State
@@ -119,7 +116,7 @@ def create_app(settings: Settings | None = None, policy: BreakerPolicy | None = 
     )
     app.include_router(routes.router)
     _register_meta(app)
-    _register_errors(app)
+    register_error_handlers(app)
     _register_request_log(app)
     return app
 
@@ -152,30 +149,6 @@ def _register_meta(app: FastAPI) -> None:
     def metrics(request: Request) -> Response:
         body = generate_latest(request.app.state.metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
-
-
-def _register_errors(app: FastAPI) -> None:
-    @app.exception_handler(MedsysError)
-    async def known(request: Request, error: MedsysError) -> JSONResponse:
-        return JSONResponse(error.body(), status_code=error.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        body = {
-            "error": "invalid_input",
-            "message": "Datos inválidos.",
-            "details": problems(error.errors()),
-        }
-        return JSONResponse(body, status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        messages = {404: "No encontrado.", 405: "Método no permitido."}
-        body = {
-            "error": "http_error",
-            "message": messages.get(error.status_code, str(error.detail)),
-        }
-        return JSONResponse(body, status_code=error.status_code)
 
 
 def _register_request_log(app: FastAPI) -> None:
