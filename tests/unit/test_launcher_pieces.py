@@ -19,6 +19,14 @@ def test_service_table_has_every_database_node_and_monitor() -> None:
     )
 
 
+def test_monitor_tuning_reaches_the_monitors_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDSYS_ANTI_FLAP_WINDOW", "60")
+    settings = load_settings({"MEDSYS_STATE_DIR": "/srv/medsys-test"})
+    config = render_config(settings, service_table(settings))
+    block = config.split("[program:mysql-monitor]")[1].split("[program:")[0]
+    assert 'MEDSYS_ANTI_FLAP_WINDOW="60"' in block
+
+
 def test_unknown_service_lists_the_known_ones() -> None:
     settings = load_settings({"MEDSYS_STATE_DIR": "/srv/medsys-test"})
     with pytest.raises(KeyError, match="mariadb-master"):

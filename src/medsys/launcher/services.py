@@ -6,6 +6,7 @@ docker-compose file from it, so the two ways of running cannot drift apart.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -44,6 +45,16 @@ class Service:
         if self.kind is Kind.DATABASE:
             return f"127.0.0.1:{self.port}"
         return f"http://127.0.0.1:{self.port}"
+
+
+# Read by medsys.failover.monitor; passed explicitly so that `up` with a new value
+# rewrites the supervisor config and restarts the monitors.
+MONITOR_TUNING = (
+    "MEDSYS_PROBE_INTERVAL",
+    "MEDSYS_PROBE_TIMEOUT",
+    "MEDSYS_FAILURES_TO_DECLARE",
+    "MEDSYS_ANTI_FLAP_WINDOW",
+)
 
 
 def _gunicorn(python: str, port: int, application: str) -> tuple[str, ...]:
@@ -189,6 +200,7 @@ def service_table(settings: Settings) -> tuple[Service, ...]:
                 pair=pair.name,
                 autorestart=True,  # resumes from persisted state; never promotes twice
                 description=f"failover monitor of the {pair.name} pair",
+                environment={k: os.environ[k] for k in MONITOR_TUNING if k in os.environ},
             )
         )
     return tuple(services)
