@@ -35,6 +35,11 @@ def test_known_check_digits() -> None:
     assert [check_digit(n) for n in (11111111, 12345678, 10000013, 6)] == ["1", "5", "K", "K"]
 
 
+def test_absurdly_long_text_is_refused_not_crashed_on() -> None:
+    with pytest.raises(InvalidRutError, match="demasiado largo"):
+        normalize_rut("9" * 5000)
+
+
 def test_a_non_string_is_refused() -> None:
     with pytest.raises(InvalidRutError):
         normalize_rut(12345678)  # type: ignore[arg-type]

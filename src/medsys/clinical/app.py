@@ -61,6 +61,14 @@ def _register_errors(app: Flask) -> None:
         body = {"error": "unavailable", "message": "La base de datos clínica no está disponible."}
         return body, 503
 
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> tuple[dict[str, Any], int]:
+        if isinstance(error, HTTPException):
+            return http(error)
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        body = {"error": "internal", "message": "Ocurrió un error inesperado; ya quedó registrado."}
+        return body, 500
+
     @app.errorhandler(HTTPException)
     def http(error: HTTPException) -> tuple[dict[str, Any], int]:
         return {"error": error.name.lower().replace(" ", "_"), "message": error.description}, (

@@ -41,6 +41,12 @@ def register_error_handlers(app: FastAPI, *, database_name: str = "La base de da
         }
         return JSONResponse(body, status_code=503)
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        body = {"error": "internal", "message": "Ocurrió un error inesperado; ya quedó registrado."}
+        return JSONResponse(body, status_code=500)
+
     @app.exception_handler(StarletteHTTPException)
     async def http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         message = HTTP_MESSAGES.get(error.status_code, str(error.detail))

@@ -11,6 +11,7 @@ import re
 
 _SHAPE = re.compile(r"^(\d{1,3}(?:\.\d{3})*|\d+)-?([\dkK])$")
 MAX_BODY = 99_999_999
+MAX_TEXT = 14  # '99.999.999-9' plus a little slack
 
 
 class InvalidRutError(ValueError):
@@ -37,6 +38,8 @@ def normalize_rut(text: str) -> str:
     if not isinstance(text, str):
         raise InvalidRutError("El RUT debe ser un texto, por ejemplo 12.345.678-5.")
     compact = text.strip().replace(" ", "")
+    if len(compact) > MAX_TEXT:  # before int(): Python refuses over 4300 digits anyway
+        raise InvalidRutError("El RUT es demasiado largo: use por ejemplo 12.345.678-5.")
     match = _SHAPE.match(compact)
     if not match:
         raise InvalidRutError(
