@@ -110,13 +110,21 @@ class Monitor:
         if state is None:
             raise NodeError(f"the {self.pair.name} pair has no state yet")
         decision = decide(self.memory, state, self.observe(state), self.policy, self.clock())
+        if decision.event or decision.actions:
+            # Written before acting: a monitor killed mid-action leaves its decision on
+            # record, and the one that restarts finishes it.
+            log.info(decision.sentence)
+            append_event(
+                self.settings, self.pair, decision.event or "action", decision.sentence, state.term
+            )
         outcome = self._apply(state, decision.actions)
         self.memory = decision.memory
-        sentence = decision.sentence + (f" -> {outcome}" if outcome else "")
-        if decision.event or decision.actions:
-            log.info(sentence)
+        sentence = decision.sentence
+        if outcome:
+            sentence = f"{decision.sentence} -> {outcome}"
+            log.info("done: %s", outcome)
             term = (read_pair_state(self.settings, self.pair) or state).term
-            append_event(self.settings, self.pair, decision.event or "action", sentence, term)
+            append_event(self.settings, self.pair, "outcome", outcome, term)
         self._publish(state, sentence)
         return decision
 
