@@ -118,12 +118,6 @@ def allocated_by_invoice(session: Session, *, rut: str) -> dict[int, int]:
     return {int(invoice_id): int(total) for invoice_id, total in rows}
 
 
-def status_of(session: Session, invoice: Invoice) -> str:
-    return billing.invoice_status(
-        invoice.copay, allocated(session, invoice_id=invoice.id), invoice.voided
-    )
-
-
 def create_invoice(session: Session, *, data: InvoiceIn) -> Invoice:
     patient(session, rut=data.patient_rut)
     rule = as_rule(current_coverage(session, rut=data.patient_rut))

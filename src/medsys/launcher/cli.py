@@ -18,7 +18,7 @@ from medsys.core.secrets import SecretsMissingError, load_secrets
 from medsys.core.settings import Settings, SettingsError, load_settings
 from medsys.core.tokens import Role, issue_token
 from medsys.failover.state import PairStateError
-from medsys.launcher.cluster import Cluster, LaunchError, ServiceStatus
+from medsys.launcher.cluster import Cluster, LaunchError, ServiceStatus, database_memory
 from medsys.launcher.provision import ProvisionError
 from medsys.launcher.supervisor import SupervisorError
 from medsys.nodes.base import NodeError
@@ -96,9 +96,10 @@ def up() -> None:
         rows = cluster.status()
         click.echo()
         click.echo(render_status(rows))
-        database_memory = sum(r.rss_bytes for r in rows if r.service.kind.value == "database")
         click.echo()
-        click.echo(f"medsys is up in {seconds:.1f} s; database memory {_mib(database_memory)}.")
+        click.echo(
+            f"medsys is up in {seconds:.1f} s; database memory {_mib(database_memory(rows))}."
+        )
         click.echo(f"state folder: {cluster.settings.state_dir}")
         demo = load_secrets(cluster.settings).demo_password
         click.echo(
@@ -327,7 +328,7 @@ def bench_startup() -> None:
             cluster.up()
         cluster.down(delete_data=False)
         seconds = cluster.up()
-        memory = cluster.database_rss()
+        memory = database_memory(cluster.status())
         click.echo(f"cold start to all healthy: {seconds:.2f} s (target <= 30 s)")
         click.echo(f"database resident memory: {_mib(memory)} (target <= 1536 MiB)")
 

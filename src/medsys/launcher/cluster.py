@@ -377,8 +377,10 @@ class Cluster:
             for pair in pairs
         ]
 
-    def database_rss(self) -> int:
-        return sum(row.rss_bytes for row in self.status() if row.service.kind is Kind.DATABASE)
+
+def database_memory(rows: list[ServiceStatus]) -> int:
+    """Resident memory of the database servers, from rows already gathered."""
+    return sum(row.rss_bytes for row in rows if row.service.kind is Kind.DATABASE)
 
 
 def http_health(service: Service, timeout: float = 1.0) -> int | None:
