@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from medsys.core.secrets import SECRET_ENVIRONMENT, SecretsMissingError, secrets_from_environment
 from medsys.core.settings import SettingsError, load_settings
 
 
@@ -51,3 +52,28 @@ def test_unknown_service_in_file(tmp_path: Path) -> None:
     config.write_text("[ports]\nredis = 1\n")
     with pytest.raises(SettingsError, match="redis"):
         load_settings({"MEDSYS_CONFIG": str(config)})
+
+
+def test_compose_network_names_every_service_as_its_host() -> None:
+    local = load_settings({"MEDSYS_CONFIG": ""})
+    assert (local.host("mysql_primary"), local.bind_address) == ("127.0.0.1", "127.0.0.1")
+    containers = load_settings({"MEDSYS_CONFIG": "", "MEDSYS_NETWORK": "compose"})
+    assert containers.host("mysql_primary") == "mysql_primary"
+    assert containers.bind_address == "0.0.0.0"  # noqa: S104 - inside a container
+    assert containers.url("middleware") == "http://middleware:8000"
+    assert load_settings(containers.to_environ()).network is containers.network
+    with pytest.raises(SettingsError, match="network must be one of loopback, compose"):
+        load_settings({"MEDSYS_CONFIG": "", "MEDSYS_NETWORK": "overlay"})
+
+
+def test_secrets_from_the_environment_are_all_or_nothing() -> None:
+    full = {name: f"secret-value-{i:04d}" for i, name in enumerate(SECRET_ENVIRONMENT.values())}
+    secrets = secrets_from_environment(full)
+    assert secrets is not None
+    assert secrets.replication_password == full["MEDSYS_DB_REPLICATION_PASSWORD"]
+    assert secrets_from_environment({}) is None
+    partial = {k: v for k, v in full.items() if k != "MEDSYS_TOKEN_KEY"}
+    with pytest.raises(SecretsMissingError, match="missing: MEDSYS_TOKEN_KEY"):
+        secrets_from_environment(partial)
+    with pytest.raises(SecretsMissingError, match="MEDSYS_DB_APP_PASSWORD must be at least"):
+        secrets_from_environment({**full, "MEDSYS_DB_APP_PASSWORD": "short"})

@@ -26,7 +26,11 @@ def pair_database(
         Node(
             node,
             make_url(
-                user=user, password=password, port=settings.port(node), database=pair.database
+                user=user,
+                password=password,
+                port=settings.port(node),
+                database=pair.database,
+                host=settings.host(node),
             ),
         )
         for node in pair.nodes

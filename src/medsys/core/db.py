@@ -73,24 +73,28 @@ class Node:
     url: URL
 
 
-def mariadb_url(*, user: str, password: str, port: int, database: str | None = None) -> URL:
+def mariadb_url(
+    *, user: str, password: str, port: int, database: str | None = None, host: str = "127.0.0.1"
+) -> URL:
     return URL.create(
         "mysql+pymysql",
         username=user,
         password=password,
-        host="127.0.0.1",
+        host=host,
         port=port,
         database=database,
         query={"charset": "utf8mb4"},
     )
 
 
-def postgres_url(*, user: str, password: str, port: int, database: str = "postgres") -> URL:
+def postgres_url(
+    *, user: str, password: str, port: int, database: str = "postgres", host: str = "127.0.0.1"
+) -> URL:
     return URL.create(
         "postgresql+psycopg",
         username=user,
         password=password,
-        host="127.0.0.1",
+        host=host,
         port=port,
         database=database,
     )

@@ -1,6 +1,9 @@
-"""Local secrets made at the first ``medsys up``: the token signing key and database passwords.
+"""Secrets: the token signing key and the database passwords.
 
-Kept in one JSON file readable only by its owner. Nothing secret is ever committed.
+Locally they are made at the first ``medsys up`` and kept in one JSON file readable only by
+its owner. In containers they come from the environment (docker-compose reads them from an
+``.env`` file): all of ``SECRET_ENVIRONMENT`` set means the file is not used. Nothing secret
+is ever committed.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets as token_source
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +29,17 @@ class Secrets:
     replication_password: str
     app_password: str  # one per system is enough: each app user only sees its own schema
     demo_password: str = ""  # the demo accounts' password, printed by `medsys up`
+
+
+# Secrets field -> environment variable (the names .env.example documents).
+SECRET_ENVIRONMENT = {
+    "token_key": "MEDSYS_TOKEN_KEY",
+    "admin_password": "MEDSYS_DB_ADMIN_PASSWORD",
+    "replication_password": "MEDSYS_DB_REPLICATION_PASSWORD",
+    "app_password": "MEDSYS_DB_APP_PASSWORD",
+    "demo_password": "MEDSYS_DEMO_PASSWORD",
+}
+MINIMUM_SECRET_LENGTH = 12
 
 
 def _path(settings: Settings) -> Path:
@@ -60,7 +75,31 @@ def ensure_secrets(settings: Settings) -> Secrets:
     return made
 
 
+def secrets_from_environment(environ: Mapping[str, str]) -> Secrets | None:
+    """The secrets given in the environment, None when none is; a partial or weak set is
+    refused rather than mixed with the file."""
+    given = {field: environ.get(name, "") for field, name in SECRET_ENVIRONMENT.items()}
+    if not any(given.values()):
+        return None
+    missing = [SECRET_ENVIRONMENT[f] for f, value in given.items() if not value]
+    if missing:
+        raise SecretsMissingError(f"set every secret or none; missing: {', '.join(missing)}")
+    short = [
+        SECRET_ENVIRONMENT[f]
+        for f, value in given.items()
+        if f != "demo_password" and len(value) < MINIMUM_SECRET_LENGTH
+    ]
+    if short:
+        raise SecretsMissingError(
+            f"{', '.join(short)} must be at least {MINIMUM_SECRET_LENGTH} characters"
+        )
+    return Secrets(**given)
+
+
 def load_secrets(settings: Settings) -> Secrets:
+    from_environment = secrets_from_environment(os.environ)
+    if from_environment is not None:
+        return from_environment
     path = _path(settings)
     if not path.exists():
         raise SecretsMissingError(f"no secrets at {path}: run `medsys up` first")

@@ -9,6 +9,7 @@ Config file: ``$MEDSYS_CONFIG`` or ``./medsys.toml``::
     state_dir = "/var/lib/medsys"
     port_offset = 0
     service_user = "medsys"
+    network = "loopback"   # or "compose": each service is a host named after it
     [ports]
     mariadb-master = 13306
 """
@@ -19,6 +20,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
@@ -27,6 +29,11 @@ from medsys.core.topology import DEFAULT_PORTS
 
 class SettingsError(ValueError):
     """The configuration cannot be used as written."""
+
+
+class Network(StrEnum):
+    LOOPBACK = "loopback"  # one machine: everything on 127.0.0.1, told apart by port
+    COMPOSE = "compose"  # containers: each service is reached at its own name
 
 
 def _env_key(service: str) -> str:
@@ -39,6 +46,22 @@ class Settings:
     port_offset: int = 0
     port_overrides: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     service_user: str = "medsys"
+    network: Network = Network.LOOPBACK
+
+    def host(self, service: str) -> str:
+        """Where other processes reach ``service``."""
+        if service not in DEFAULT_PORTS:
+            raise SettingsError(f"unknown service {service!r}")
+        return "127.0.0.1" if self.network is Network.LOOPBACK else service
+
+    @property
+    def bind_address(self) -> str:
+        """Where our servers listen: loopback locally; every interface of a container,
+        whose only neighbours are the compose network's."""
+        return "127.0.0.1" if self.network is Network.LOOPBACK else "0.0.0.0"  # noqa: S104
+
+    def url(self, service: str) -> str:
+        return f"http://{self.host(service)}:{self.port(service)}"
 
     def port(self, service: str) -> int:
         if service in self.port_overrides:
@@ -79,6 +102,7 @@ class Settings:
             "MEDSYS_STATE_DIR": str(self.state_dir),
             "MEDSYS_PORT_OFFSET": str(self.port_offset),
             "MEDSYS_SERVICE_USER": self.service_user,
+            "MEDSYS_NETWORK": self.network.value,
         }
         for service, port in self.port_overrides.items():
             environ[_env_key(service)] = str(port)
@@ -130,11 +154,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     )
     user = environ.get("MEDSYS_SERVICE_USER") or str(file_values.get("service_user", "medsys"))
     overrides = _port_overrides(file_values.get("ports"), environ)
+    network_name = environ.get("MEDSYS_NETWORK") or str(file_values.get("network", "loopback"))
+    try:
+        network = Network(network_name)
+    except ValueError:
+        choices = ", ".join(n.value for n in Network)
+        raise SettingsError(f"network must be one of {choices}, got {network_name!r}") from None
     settings = Settings(
         state_dir=Path(state_dir).absolute(),
         port_offset=offset,
         port_overrides=MappingProxyType(overrides),
         service_user=user,
+        network=network,
     )
     for service in DEFAULT_PORTS:
         if not 1 <= settings.port(service) <= 65535:

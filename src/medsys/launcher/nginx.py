@@ -1,4 +1,5 @@
-"""nginx in front of the admin instances, as a supervised local process.
+"""nginx in front of the admin instances: a supervised local process, or the official
+image in containers with the same configuration rendered for it.
 
 Health-aware upstreams: an instance that refuses or times out is taken out for a moment
 and the request goes to the other (``proxy_next_upstream``); nginx never re-sends a POST
@@ -10,10 +11,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from medsys.core.settings import Settings
+from medsys.core.settings import Network, Settings
 from medsys.nodes.base import owned_directory
 
 ADMIN_INSTANCES = ("app2-1", "app2-2")
+# In the official image: where the rendered file is mounted, and what its workers run as.
+CONTAINER_CONFIG = "/etc/nginx/medsys.conf"
+CONTAINER_ROOT = Path("/var/cache/nginx")
+CONTAINER_USER = "nginx"
 
 
 def prefix(settings: Settings) -> Path:
@@ -24,21 +29,30 @@ def config_path(settings: Settings) -> Path:
     return settings.conf_dir / "nginx.conf"
 
 
+def command(settings: Settings) -> tuple[str, ...]:
+    if settings.network is Network.COMPOSE:
+        return ("nginx", "-c", CONTAINER_CONFIG)
+    return ("/usr/sbin/nginx", "-p", str(prefix(settings)), "-c", str(config_path(settings)))
+
+
 def render(settings: Settings, *, as_user: str | None) -> str:
-    root = prefix(settings)
+    in_container = settings.network is Network.COMPOSE
+    root = CONTAINER_ROOT if in_container else prefix(settings)
+    access_log = "/dev/stdout" if in_container else f"{settings.log_dir}/nginx-access.log"
+    written_by = "medsys compose" if in_container else "medsys up"
     servers = "\n".join(
-        f"        server 127.0.0.1:{settings.port(name)} max_fails=1 fail_timeout=2s;"
+        f"        server {settings.host(name)}:{settings.port(name)} max_fails=1 fail_timeout=2s;"
         for name in ADMIN_INSTANCES
     )
     user_line = f"user {as_user};\n" if as_user else ""
-    return f"""# written by medsys up; edits are overwritten
+    return f"""# written by {written_by}; edits are overwritten
 {user_line}daemon off;
 worker_processes 1;
 pid {root}/nginx.pid;
 error_log stderr warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log {settings.log_dir}/nginx-access.log;
+    access_log {access_log};
     client_body_temp_path {root}/client_body;
     proxy_temp_path {root}/proxy;
     fastcgi_temp_path {root}/fastcgi;
@@ -54,7 +68,7 @@ http {{
         keepalive 16;
     }}
     server {{
-        listen 127.0.0.1:{settings.port("nginx")};
+        listen {settings.bind_address}:{settings.port("nginx")};
         location / {{
             proxy_pass http://admin;
             proxy_http_version 1.1;

@@ -58,7 +58,7 @@ def build_upstreams(
     settings: Settings, metrics: Metrics, policy: BreakerPolicy
 ) -> dict[str, Upstream]:
     def url(name: str) -> str:
-        return f"http://127.0.0.1:{settings.port(name)}"
+        return settings.url(name)
 
     def on_transition(instance: str, old: State, new: State) -> None:
         metrics.transition(instance, old, new)

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from medsys.core.secrets import Secrets
-from medsys.core.settings import Settings
+from medsys.core.settings import Network, Settings
 from medsys.core.topology import Pair
 from medsys.nodes.base import (
     INITIALISED_MARKER,
@@ -84,8 +84,8 @@ class PostgresAdapter:
         settings.conf_dir.mkdir(parents=True, exist_ok=True)
         path = self._passfile(settings, node)
         path.write_text(
-            f"127.0.0.1:*:*:{REPLICATION_USER}:{secrets.replication_password}\n"
-            f"127.0.0.1:*:*:{ADMIN_USER}:{secrets.admin_password}\n"
+            f"*:*:*:{REPLICATION_USER}:{secrets.replication_password}\n"
+            f"*:*:*:{ADMIN_USER}:{secrets.admin_password}\n"
         )
         user = service_user(settings)
         if os.geteuid() == 0:
@@ -112,7 +112,8 @@ class PostgresAdapter:
 
     def _conninfo_to(self, settings: Settings, node: str, upstream: str) -> str:
         return (
-            f"host=127.0.0.1 port={settings.port(upstream)} user={REPLICATION_USER} "
+            f"host={settings.host(upstream)} port={settings.port(upstream)} "
+            f"user={REPLICATION_USER} "
             f"passfile={self._passfile(settings, node)} application_name={node} "
             "connect_timeout=2"
         )
@@ -145,7 +146,7 @@ class PostgresAdapter:
                 [
                     postgres_bin("pg_basebackup"),
                     "-h",
-                    "127.0.0.1",
+                    settings.host(upstream),
                     "-p",
                     str(settings.port(upstream)),
                     "-U",
@@ -172,15 +173,30 @@ class PostgresAdapter:
         self.write_shared_config(settings, node)
         per_node = {
             "port": str(settings.port(node)),
-            "listen_addresses": "127.0.0.1",
+            "listen_addresses": settings.bind_address,
             "unix_socket_directories": str(self._socket_dir(settings, node)),
             "cluster_name": node,
             "primary_conninfo": self._conninfo_to(settings, node, self.pair.other(node)),
         }
+        if settings.network is Network.COMPOSE:
+            per_node["hba_file"] = str(self._write_network_hba(settings, node))
         argv = [postgres_bin("postgres"), "-D", str(datadir)]
         for name, value in per_node.items():
             argv += ["-c", f"{name}={value}"]
         return argv
+
+    def _write_network_hba(self, settings: Settings, node: str) -> Path:
+        """In containers the clients are the compose network's neighbours, not loopback;
+        the socket stays trusted for the node's own agent, passwords everywhere else."""
+        settings.conf_dir.mkdir(parents=True, exist_ok=True)
+        path = settings.conf_dir / f"{node}.hba.conf"
+        path.write_text(
+            "local all all trust\n"
+            "host all all samenet scram-sha-256\n"
+            "host replication all samenet scram-sha-256\n"
+        )
+        path.chmod(0o644)
+        return path
 
     def _superuser_connection(self, settings: Settings, node: str) -> psycopg.Connection[tuple]:  # type: ignore[type-arg]
         return psycopg.connect(
@@ -230,7 +246,7 @@ class PostgresAdapter:
         self, settings: Settings, secrets: Secrets, node: str
     ) -> psycopg.Connection[tuple]:  # type: ignore[type-arg]
         return psycopg.connect(
-            host="127.0.0.1",
+            host=settings.host(node),
             port=settings.port(node),
             user=ADMIN_USER,
             password=secrets.admin_password,
@@ -339,7 +355,8 @@ class PostgresAdapter:
         passfile = self._write_passfile(settings, secrets, node)
         self.write_shared_config(settings, node)
         source = (
-            f"host=127.0.0.1 port={settings.port(primary)} user={ADMIN_USER} dbname=postgres "
+            f"host={settings.host(primary)} port={settings.port(primary)} user={ADMIN_USER} "
+            "dbname=postgres "
             f"passfile={passfile} connect_timeout=2"
         )
         try:

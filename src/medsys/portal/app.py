@@ -72,9 +72,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         OUTBOX=str(settings.log_dir / "portal-outbox.log"),
     )
     app.extensions["medsys_db"] = pair_database(settings, "portal")
-    app.extensions["medsys_middleware"] = Middleware(
-        f"http://127.0.0.1:{settings.port('middleware')}", key
-    )
+    app.extensions["medsys_middleware"] = Middleware(settings.url("middleware"), key)
     csrf.init_app(app)
     app.jinja_env.filters["pesos"] = _pesos
     app.jinja_env.filters["fecha"] = _fecha
