@@ -5,7 +5,11 @@ actions in order, log one timestamped sentence when something changed, append na
 to the pair's event log, and publish its status for ``medsys status``.
 
 Environment: MEDSYS_PROBE_INTERVAL (seconds, default 0.5), MEDSYS_PROBE_TIMEOUT (1.0),
-MEDSYS_FAILURES_TO_DECLARE (3), MEDSYS_ANTI_FLAP_WINDOW (600).
+MEDSYS_FAILURES_TO_DECLARE (3), MEDSYS_ANTI_FLAP_WINDOW (600), MEDSYS_NODE_CONTROL
+("supervisor": fence and restart nodes through the local supervisord; "agents": through
+each database container's agent, see ``medsys.nodes.remote``).
+
+``python -m medsys.failover.monitor --check PAIR`` is the container's healthcheck.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from medsys.failover.decision import (
 from medsys.failover.state import (
     PairState,
     append_event,
+    read_monitor_status,
     read_pair_state,
     replace_pair_state,
     write_monitor_status,
@@ -50,8 +55,10 @@ from medsys.nodes.base import (
     kill_processes_using,
     one_line,
 )
+from medsys.nodes.remote import AgentControl
 
 log = logging.getLogger("medsys.monitor")
+HEALTHY_WITHIN = 10.0  # seconds since the monitor last published a cycle
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,10 @@ class Monitor:
             was_running = self.control.is_process_running(action.node)
             if was_running:
                 self.control.kill(action.node)
+            if isinstance(self.control, AgentControl):  # agents kill their own servers
+                if was_running:
+                    return f"{action.node} fence requested from its agent ({action.reason})"
+                return f"{action.node} already down"
             stragglers = kill_processes_using(self.adapter.data_dir(settings, action.node))
             if was_running or stragglers:
                 return f"{action.node} fenced (killed: {action.reason})"
@@ -163,6 +174,9 @@ class Monitor:
         if isinstance(action, Promote):
             return self.adapter.promote(settings, secrets, action.node)
         if isinstance(action, Rejoin):
+            if isinstance(self.control, AgentControl):
+                # The data to rewind or rebuild is in the node's container, not here.
+                return self.control.rejoin(action.node, action.primary)
             return self.adapter.rejoin(settings, secrets, action.node, action.primary, self.control)
         raise TypeError(f"unknown action {action!r}")
 
@@ -212,13 +226,25 @@ def main(argv: list[str]) -> int:
         datefmt="%Y-%m-%dT%H:%M:%S",
     )
     logging.Formatter.converter = time.gmtime
-    if len(argv) != 2:
-        print("usage: python -m medsys.failover.monitor PAIR", file=sys.stderr)
+    arguments = argv[1:]
+    check = bool(arguments) and arguments[0] == "--check"
+    if check:
+        arguments = arguments[1:]
+    if len(arguments) != 1:
+        print("usage: python -m medsys.failover.monitor [--check] PAIR", file=sys.stderr)
         return 2
-    from medsys.launcher.supervisor import Supervisor
-
     settings = load_settings()
-    pair = pair_named(argv[1])
+    pair = pair_named(arguments[0])
+    if check:
+        status = read_monitor_status(settings, pair) or {}
+        return 0 if time.time() - float(status.get("time", 0)) < HEALTHY_WITHIN else 1
+    control: ProcessControl
+    if os.environ.get("MEDSYS_NODE_CONTROL", "supervisor") == "agents":
+        control = AgentControl(settings)
+    else:
+        from medsys.launcher.supervisor import Supervisor
+
+        control = Supervisor(settings)
     policy = Policy(
         failures_to_declare=int(_env_float("MEDSYS_FAILURES_TO_DECLARE", 3)),
         anti_flap_window=_env_float("MEDSYS_ANTI_FLAP_WINDOW", 600.0),
@@ -228,7 +254,7 @@ def main(argv: list[str]) -> int:
         probe_interval=_env_float("MEDSYS_PROBE_INTERVAL", 0.5),
         probe_timeout=_env_float("MEDSYS_PROBE_TIMEOUT", 1.0),
     )
-    Monitor(settings, pair, Supervisor(settings), policy=policy, timing=timing).run_forever()
+    Monitor(settings, pair, control, policy=policy, timing=timing).run_forever()
     return 0
 
 

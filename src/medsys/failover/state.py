@@ -137,6 +137,8 @@ def append_event(settings: Settings, pair: Pair, event: str, sentence: str, term
         "term": term,
         "sentence": sentence,
     }
+    # A monitor may start before anything else wrote here (a fresh volume in containers).
+    settings.cluster_dir.mkdir(parents=True, exist_ok=True)
     with events_path(settings, pair).open("a") as handle:
         handle.write(json.dumps(record) + "\n")
 
@@ -162,6 +164,7 @@ def monitor_status_path(settings: Settings, pair: Pair) -> Path:
 
 def write_monitor_status(settings: Settings, pair: Pair, status: dict[str, Any]) -> None:
     path = monitor_status_path(settings, pair)
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(status))
     temporary.replace(path)

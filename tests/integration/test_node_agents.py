@@ -1,0 +1,245 @@
+"""The container way of running a pair, on real servers, without a Docker engine.
+
+In docker-compose each database node is a container running ``medsys.nodes.agent`` and the
+monitor fences and rejoins through the agents (``MEDSYS_NODE_CONTROL=agents``). Here the
+same agents and monitor run as plain processes sharing one state folder, as the containers
+share the cluster-state volume; the test plays Docker's part: when an agent exits because
+its server died, it starts the agent again (``restart: unless-stopped``), and it freezes a
+node's agent and server together as ``docker pause`` would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import psutil
+import pytest
+from sqlalchemy import create_engine, text
+
+from medsys.core.databases import pair_database
+from medsys.core.db import mariadb_url, postgres_url
+from medsys.core.secrets import SECRET_ENVIRONMENT, ensure_secrets
+from medsys.core.settings import load_settings
+from medsys.core.topology import Engine as DbEngine
+from medsys.core.topology import Pair, pair_named
+from medsys.failover.state import read_pair_state
+from medsys.nodes import adapter_for
+from medsys.nodes.remote import read_status
+from tests.conftest import eventually
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "agent-logs"
+
+
+class AgentPair:
+    def __init__(self, pair: Pair, port_offset: int) -> None:
+        folder = tempfile.mkdtemp(prefix="medsys-agents-", dir="/var/tmp")
+        Path(folder).chmod(0o755)
+        self.folder = Path(folder)
+        self.pair = pair
+        base = {
+            **os.environ,
+            "MEDSYS_STATE_DIR": str(self.folder / "var"),
+            "MEDSYS_PORT_OFFSET": str(port_offset),
+            "MEDSYS_CONFIG": "",
+        }
+        self.settings = load_settings(base)
+        secrets = asdict(ensure_secrets(self.settings))
+        # The agents and the monitor take their secrets from the environment, as in
+        # containers; the test itself reads the same ones from the file.
+        self.environ = {
+            **base,
+            **{name: secrets[field] for field, name in SECRET_ENVIRONMENT.items()},
+            "MEDSYS_NODE_CONTROL": "agents",
+            "MEDSYS_ANTI_FLAP_WINDOW": "0",  # this test fails over twice in a minute
+        }
+        self.agents: dict[str, subprocess.Popen[bytes]] = {}
+        self.monitor: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self, module: str, argument: str, log: str) -> subprocess.Popen[bytes]:
+        with (self.folder / log).open("ab") as output:
+            return subprocess.Popen(
+                [sys.executable, "-m", module, argument],
+                env=self.environ,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+
+    def start_agent(self, node: str) -> None:
+        self.agents[node] = self._spawn("medsys.nodes.agent", node, f"{node}.log")
+
+    def start_monitor(self) -> None:
+        self.monitor = self._spawn("medsys.failover.monitor", self.pair.name, "monitor.log")
+
+    def healthy(self, node: str) -> bool:
+        result = subprocess.run(
+            [sys.executable, "-m", "medsys.nodes.agent", "--check", node],
+            env=self.environ,
+            check=False,
+        )
+        return result.returncode == 0
+
+    def status(self, node: str) -> dict[str, object]:
+        return read_status(self.settings, node) or {}
+
+    def wait_in_sync(self) -> None:
+        """The monitor promotes only a replica it last saw in sync: wait for that view."""
+
+        def in_sync() -> bool:
+            state = read_pair_state(self.settings, self.pair)
+            return state is not None and state.replica_in_sync
+
+        eventually(in_sync, within=30, what="the monitor seeing the replica in sync")
+
+    def primary(self) -> str:
+        state = read_pair_state(self.settings, self.pair)
+        assert state is not None
+        return state.primary
+
+    def server_processes(self, node: str) -> list[psutil.Process]:
+        agent = psutil.Process(self.agents[node].pid)
+        return agent.children(recursive=True)
+
+    def log(self, name: str) -> str:
+        return (self.folder / f"{name}.log").read_text(errors="replace")
+
+    def writable_nodes(self) -> list[str]:
+        adapter = adapter_for(self.pair)
+        secrets = ensure_secrets(self.settings)
+        return [
+            node for node in self.pair.nodes if adapter.probe(self.settings, secrets, node).writable
+        ]
+
+    def destroy(self) -> None:
+        for process in [*self.agents.values(), self.monitor]:
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in [*self.agents.values(), self.monitor]:
+            if process is not None:
+                try:
+                    process.wait(timeout=40)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        kept = ARTIFACTS / self.pair.name
+        shutil.rmtree(kept, ignore_errors=True)
+        kept.mkdir(parents=True)
+        for log in self.folder.glob("*.log"):
+            shutil.copy(log, kept / log.name)  # for whoever reads a failure
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=["clinical", "admin"])
+def agent_pair(request: pytest.FixtureRequest) -> Iterator[AgentPair]:
+    offset = {"clinical": 25000, "admin": 25100}[request.param]
+    lab = AgentPair(pair_named(request.param), offset)
+    try:
+        for node in lab.pair.nodes:
+            lab.start_agent(node)
+        lab.start_monitor()
+        for node in lab.pair.nodes:
+            eventually(lambda n=node: lab.healthy(n), within=90, what=f"{node} healthy")
+        lab.wait_in_sync()
+        yield lab
+    finally:
+        lab.destroy()
+
+
+def _insert(lab: AgentPair, table: str, first: int, count: int) -> None:
+    database = pair_database(lab.settings, lab.pair.name, failover_deadline=30)
+    try:
+        for key in range(first, first + count):
+            database.write(
+                lambda s, k=key: s.execute(text(f"INSERT INTO {table} VALUES ({k}, 'nota')"))
+            )
+    finally:
+        database.dispose()
+
+
+def _count(lab: AgentPair, node: str, table: str) -> int:
+    """Rows on one node, whatever its role."""
+    secrets = ensure_secrets(lab.settings)
+    make_url = postgres_url if lab.pair.engine is DbEngine.POSTGRES else mariadb_url
+    engine = create_engine(
+        make_url(
+            user="medsys_admin",
+            password=secrets.admin_password,
+            port=lab.settings.port(node),
+            database=lab.pair.database,
+        )
+    )
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_agents_boot_the_pair_with_the_recorded_primary_writable(agent_pair: AgentPair) -> None:
+    lab = agent_pair
+    primary = lab.primary()
+    replica = lab.pair.other(primary)
+    assert lab.writable_nodes() == [primary]
+    assert lab.status(replica)["following"] == primary
+    state = read_pair_state(lab.settings, lab.pair)
+    assert state is not None and state.bootstrapped
+
+
+def test_a_crashed_primary_fails_over_and_comes_back_as_replica(agent_pair: AgentPair) -> None:
+    lab = agent_pair
+    database = pair_database(lab.settings, lab.pair.name, failover_deadline=30)
+    table = f"crash_{int(time.time())}"
+    database.write(
+        lambda s: s.execute(text(f"CREATE TABLE {table} (id INT PRIMARY KEY, note VARCHAR(20))"))
+    )
+    database.dispose()
+    _insert(lab, table, 0, 50)
+    lab.wait_in_sync()
+    old = lab.primary()
+    new = lab.pair.other(old)
+
+    for process in lab.server_processes(old):
+        process.kill()  # the server crashes; its agent exits so Docker restarts it
+    assert lab.agents[old].wait(timeout=30) == 1
+    assert "the server exited on its own" in lab.log(old)
+
+    eventually(lambda: lab.primary() == new, within=20, what=f"{new} recorded as primary")
+    lab.start_agent(old)  # restart: unless-stopped
+    eventually(
+        lambda: lab.status(old).get("following") == new, within=90, what=f"{old} follows {new}"
+    )
+    _insert(lab, table, 50, 10)
+    assert lab.writable_nodes() == [new]
+    eventually(lambda: _count(lab, old, table) == 60, within=20, what="rows replicated back")
+    assert _count(lab, new, table) == 60  # nothing acknowledged was lost
+
+
+def test_a_frozen_primary_fences_itself_when_it_thaws(agent_pair: AgentPair) -> None:
+    lab = agent_pair
+    lab.wait_in_sync()
+    old = lab.primary()
+    new = lab.pair.other(old)
+    frozen = [psutil.Process(lab.agents[old].pid), *lab.server_processes(old)]
+    for process in frozen:
+        process.suspend()  # docker pause: the agent freezes with its server
+    try:
+        eventually(lambda: lab.primary() == new, within=20, what=f"{new} promoted")
+    finally:
+        for process in frozen:
+            process.resume()
+    eventually(
+        lambda: lab.status(old).get("following") == new,
+        within=90,
+        what=f"thawed {old} back as a replica of {new}",
+    )
+    log = lab.log(old)
+    assert "fenced itself" in log or "killed on request" in log
+    assert lab.writable_nodes() == [new]
