@@ -25,6 +25,8 @@ class Pair:
     database: str
     app_user: str
     monitor: str
+    # Its applications speak plain MySQL: a real MySQL server or MariaDB standing in.
+    mysql_protocol: bool = False
 
     @property
     def initial_primary(self) -> str:
@@ -63,6 +65,7 @@ PAIRS: tuple[Pair, ...] = (
         "app3",
         "app3",
         "mysql-monitor",
+        mysql_protocol=True,
     ),
 )
 

@@ -19,7 +19,7 @@ import pymysql
 import pymysql.cursors
 
 from medsys.core.secrets import Secrets
-from medsys.core.settings import Settings
+from medsys.core.settings import Network, Settings
 from medsys.core.topology import Pair
 from medsys.nodes.base import (
     INITIALISED_MARKER,
@@ -71,7 +71,7 @@ class MariaDBAdapter:
             "[mariadbd]",
             f"datadir={datadir}",
             f"port={settings.port(node)}",
-            "bind-address=127.0.0.1",
+            f"bind-address={settings.bind_address}",
             f"socket={socket}",
             f"pid-file={self._run_dir(settings, node) / 'mariadb.pid'}",
             f"tmpdir={self._run_dir(settings, node) / 'tmp'}",  # never shared between nodes
@@ -114,18 +114,21 @@ class MariaDBAdapter:
         """Both nodes start from an empty install; the replica then replays the primary."""
         defaults = self._write_defaults(settings, node)
         datadir = owned_directory(settings, self.data_dir(settings, node))
-        owned_directory(settings, self._run_dir(settings, node), 0o755)
-        owned_directory(settings, self._run_dir(settings, node) / "tmp")
+        self._make_run_dirs(settings, node)
         try:
-            self._install(defaults, service_user(settings).name)
+            self._install(defaults, service_user(settings).name, secrets)
         except NodeError:
             # Seen once with three installs at a time; the folder is ours, made just now.
             shutil.rmtree(datadir)
             owned_directory(settings, datadir)
-            self._install(defaults, service_user(settings).name)
+            self._install(defaults, service_user(settings).name, secrets)
         mark_initialised(settings, datadir, node)
 
-    def _install(self, defaults: Path, user: str) -> None:
+    def _make_run_dirs(self, settings: Settings, node: str) -> None:
+        owned_directory(settings, self._run_dir(settings, node), 0o755)
+        owned_directory(settings, self._run_dir(settings, node) / "tmp")
+
+    def _install(self, defaults: Path, user: str, secrets: Secrets) -> None:
         result = subprocess.run(
             [
                 "mariadb-install-db",
@@ -144,8 +147,7 @@ class MariaDBAdapter:
 
     def boot_argv(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> list[str]:
         defaults = self._write_defaults(settings, node)
-        owned_directory(settings, self._run_dir(settings, node), 0o755)
-        owned_directory(settings, self._run_dir(settings, node) / "tmp")
+        self._make_run_dirs(settings, node)
         argv = ["/usr/sbin/mariadbd", f"--defaults-file={defaults}"]
         if role is Role.PRIMARY:
             return [*argv, "--read-only=OFF", "--rpl-semi-sync-master-enabled=ON"]
@@ -182,7 +184,8 @@ class MariaDBAdapter:
 
     def bootstrap_primary(self, settings: Settings, secrets: Secrets, node: str) -> None:
         database, app_user = self.pair.database, self.pair.app_user
-        host = "'127.0.0.1'"
+        # Locally every client comes from loopback; in containers from the compose network.
+        host = "'127.0.0.1'" if settings.network is Network.LOOPBACK else "'%'"
         statements = [
             f"CREATE USER IF NOT EXISTS '{ADMIN_USER}'@{host} "
             f"IDENTIFIED BY {_quote(secrets.admin_password)}",
@@ -209,7 +212,7 @@ class MariaDBAdapter:
 
     def _change_master(self, settings: Settings, secrets: Secrets, primary: str) -> str:
         return (
-            "CHANGE MASTER TO MASTER_HOST='127.0.0.1', "
+            f"CHANGE MASTER TO MASTER_HOST={_quote(settings.host(primary))}, "
             f"MASTER_PORT={settings.port(primary)}, MASTER_USER='{REPLICATION_USER}', "
             f"MASTER_PASSWORD={_quote(secrets.replication_password)}, "
             "MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=0.5"
@@ -220,7 +223,7 @@ class MariaDBAdapter:
         self, settings: Settings, secrets: Secrets, node: str, timeout: float = 1.0
     ) -> pymysql.connections.Connection[Any]:
         return pymysql.connect(
-            host="127.0.0.1",
+            host=settings.host(node),
             port=settings.port(node),
             user=ADMIN_USER,
             password=secrets.admin_password,

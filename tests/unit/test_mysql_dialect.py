@@ -1,0 +1,77 @@
+"""MySQL 8.4's statements, checked as text: no MySQL server can be installed on the machines
+this runs on (Debian ships MariaDB only), so these pin down the dialect we rely on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medsys.core.secrets import Secrets
+from medsys.core.settings import Network, Settings
+from medsys.core.topology import pair_named
+from medsys.nodes import adapter_for
+from medsys.nodes.mariadb import MariaDBAdapter
+from medsys.nodes.mysql import (
+    MySQLAdapter,
+    change_source,
+    follow_statements,
+    promotion_statements,
+    server_options,
+)
+
+SETTINGS = Settings(state_dir=Path("/var/lib/medsys"), network=Network.COMPOSE)
+SECRETS = Secrets(
+    token_key="k" * 20,
+    admin_password="admin-pass-123",
+    replication_password="it's-a-secret",
+    app_password="app-pass-12345",
+)
+
+
+def test_replicas_auto_position_on_gtids_over_tls_by_host_name() -> None:
+    statement = change_source(SETTINGS, SECRETS, "mysql_replica")
+    assert statement.startswith("CHANGE REPLICATION SOURCE TO SOURCE_HOST='mysql_replica'")
+    assert "SOURCE_PORT=3308" in statement
+    assert "SOURCE_AUTO_POSITION=1" in statement
+    assert "SOURCE_SSL=1" in statement
+    assert "'it\\'s-a-secret'" in statement  # quoted, never spliced raw
+    assert "MASTER" not in statement  # removed words in 8.4
+
+
+def test_promotion_turns_off_super_read_only_and_resets_replication() -> None:
+    statements = promotion_statements()
+    assert statements.index("STOP REPLICA") < statements.index("RESET REPLICA ALL")
+    assert "SET GLOBAL super_read_only = OFF" in statements
+    assert statements[-1] == "SET GLOBAL read_only = OFF"
+
+
+def test_a_follower_is_made_super_read_only_before_anything_else() -> None:
+    statements = follow_statements(SETTINGS, SECRETS, "mysql_primary")
+    assert statements[0] == "SET GLOBAL super_read_only = ON"
+    assert statements[-1] == "START REPLICA"
+    assert "SET GLOBAL rpl_semi_sync_source_enabled = OFF" in statements
+
+
+def test_server_options_keep_commits_durable_and_semi_synchronous() -> None:
+    options = server_options(SETTINGS, "mysql_primary", server_id=1, run_dir=Path("/run/x"))
+    for wanted in (
+        "gtid-mode=ON",
+        "enforce-gtid-consistency=ON",
+        "sync-binlog=1",
+        "innodb-flush-log-at-trx-commit=1",
+        "plugin-load-add=semisync_source.so",
+        "rpl-semi-sync-source-wait-point=AFTER_SYNC",
+        "bind-address=0.0.0.0",
+        "port=3307",
+        "mysqlx=OFF",
+    ):
+        assert wanted in options
+    assert not any("slave" in option or "master" in option for option in options)
+
+
+def test_the_portal_pair_speaks_mysql_only_where_asked(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    portal, clinical = pair_named("portal"), pair_named("clinical")
+    monkeypatch.delenv("MEDSYS_MYSQL_SERVER", raising=False)
+    assert type(adapter_for(portal)) is MariaDBAdapter
+    monkeypatch.setenv("MEDSYS_MYSQL_SERVER", "mysql")
+    assert isinstance(adapter_for(portal), MySQLAdapter)
+    assert type(adapter_for(clinical)) is MariaDBAdapter  # clinical is MariaDB everywhere
