@@ -120,6 +120,40 @@ def up() -> None:
 
 
 @cli.command()
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Write docker-compose.yml and docker/nginx/medsys.conf here instead of printing.",
+)
+def compose(write: bool) -> None:
+    """Print the docker-compose file, generated from the same service table as `up`.
+
+    The committed docker-compose.yml is this output (a test fails when they differ); the
+    nginx configuration it mounts is rendered alongside with --write.
+    """
+    from medsys.launcher.compose import NGINX_CONFIG_FILE, render, render_nginx_config
+
+    if not write:
+        click.echo(render(), nl=False)
+        return
+    Path("docker-compose.yml").write_text(render())
+    NGINX_CONFIG_FILE.parent.mkdir(parents=True, exist_ok=True)
+    NGINX_CONFIG_FILE.write_text(render_nginx_config())
+    click.echo(f"wrote docker-compose.yml and {NGINX_CONFIG_FILE}")
+
+
+@cli.command()
+def prepare() -> None:
+    """Run every application's migrations and load demo data into empty databases.
+
+    `up` does this itself; in containers it is the one-shot medsys-setup service.
+    """
+    from medsys.launcher.cluster import prepare_applications
+
+    _run(lambda: prepare_applications(_settings(), click.echo))
+
+
+@cli.command()
 def install() -> None:
     """Install the system packages medsys needs (apt-get, as root); nothing else."""
     from medsys.launcher.provision import ensure_packages, missing_packages

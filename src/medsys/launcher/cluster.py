@@ -39,6 +39,22 @@ RUNNING_STATES = frozenset({"RUNNING", "STARTING"})
 READY_TIMEOUT = 60.0
 
 
+def prepare_applications(settings: Settings, say: Say) -> None:
+    """Migrations and demo data, once per application, before its instances start (the
+    `medsys prepare` job of the compose file does the same)."""
+    from medsys.admin.setup import prepare as prepare_admin
+    from medsys.clinical.setup import prepare as prepare_clinical
+    from medsys.portal.setup import prepare as prepare_portal
+
+    steps = (
+        ("clinical", prepare_clinical),
+        ("admin", prepare_admin),
+        ("portal", prepare_portal),
+    )
+    for name, prepare in steps:
+        say(f"{name}: {prepare(settings)}")
+
+
 class LaunchError(RuntimeError):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
@@ -97,18 +113,7 @@ class Cluster:
         return time.monotonic() - self._started
 
     def _prepare_applications(self) -> None:
-        """Migrations and demo data, once per application, before its instances start."""
-        from medsys.admin.setup import prepare as prepare_admin
-        from medsys.clinical.setup import prepare as prepare_clinical
-        from medsys.portal.setup import prepare as prepare_portal
-
-        steps = (
-            ("clinical", prepare_clinical),
-            ("admin", prepare_admin),
-            ("portal", prepare_portal),
-        )
-        for name, prepare in steps:
-            self.say(f"{name}: {prepare(self.settings)}")
+        prepare_applications(self.settings, self.say)
         nginx.write_config(self.settings)
 
     def _wait_healthy(self, services: list[Service]) -> None:

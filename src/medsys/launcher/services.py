@@ -1,7 +1,8 @@
 """The service table: every process the system runs, in one place.
 
-The launcher writes supervisord's configuration from it; ``medsys compose`` will render the
-docker-compose file from it, so the two ways of running cannot drift apart.
+The launcher writes supervisord's configuration from it; ``medsys compose`` renders the
+docker-compose file from it (``medsys.launcher.compose``), so the two ways of running cannot
+drift apart.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from medsys.core.settings import Settings
-from medsys.core.topology import PAIRS, Engine
+from medsys.core.topology import PAIRS, Engine, pair_named
 from medsys.launcher import nginx
 from medsys.launcher.nginx import ADMIN_INSTANCES
 
@@ -37,6 +38,10 @@ class Service:
     description: str = ""
     environment: dict[str, str] = field(default_factory=dict)
     health_path: str | None = None  # HTTP readiness (apps)
+    # Services that must be healthy before this one starts, and ones that need only have
+    # started: the order `medsys up` keeps, and compose's depends_on.
+    needs_healthy: tuple[str, ...] = ()
+    needs_started: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -57,7 +62,7 @@ MONITOR_TUNING = (
 )
 
 
-def _gunicorn(python: str, port: int, application: str) -> tuple[str, ...]:
+def _gunicorn(python: str, bind: str, application: str) -> tuple[str, ...]:
     return (
         python,
         "-m",
@@ -67,7 +72,7 @@ def _gunicorn(python: str, port: int, application: str) -> tuple[str, ...]:
         "--threads",
         "4",
         "--bind",
-        f"127.0.0.1:{port}",
+        bind,
         "--graceful-timeout",
         "5",
         "--timeout",
@@ -76,13 +81,36 @@ def _gunicorn(python: str, port: int, application: str) -> tuple[str, ...]:
         "-",
         "--error-logfile",
         "-",
-        f"'{application}'",
+        application,
     )
 
 
-def service_table(settings: Settings) -> tuple[Service, ...]:
-    python = sys.executable
+def _uvicorn(python: str, settings: Settings, instance: str, factory: str) -> tuple[str, ...]:
+    return (
+        python,
+        "-m",
+        "uvicorn",
+        "--factory",
+        factory,
+        "--host",
+        settings.bind_address,
+        "--port",
+        str(settings.port(instance)),
+        "--log-level",
+        "info",
+        "--no-access-log",
+    )
+
+
+def service_table(settings: Settings, *, python: str | None = None) -> tuple[Service, ...]:
+    """Every service; ``python`` is the interpreter as the services will see it (ours
+    locally, the image's in containers)."""
+    python = python or sys.executable
     services: list[Service] = []
+
+    def bind(instance: str) -> str:
+        return f"{settings.bind_address}:{settings.port(instance)}"
+
     for pair in PAIRS:
         engine = "PostgreSQL" if pair.engine is Engine.POSTGRES else "MariaDB"
         for node in pair.nodes:
@@ -102,14 +130,13 @@ def service_table(settings: Settings) -> tuple[Service, ...]:
             Service(
                 name=instance,
                 kind=Kind.APP,
-                command=_gunicorn(
-                    python, settings.port(instance), "medsys.clinical.app:create_app()"
-                ),
+                command=_gunicorn(python, bind(instance), "medsys.clinical.app:create_app()"),
                 port=settings.port(instance),
                 autorestart=True,
                 description="clinical service (App1), for doctors and nurses",
                 environment={"MEDSYS_INSTANCE": instance},
                 health_path="/health",
+                needs_healthy=pair_named("clinical").nodes,
             )
         )
     for instance in ADMIN_INSTANCES:
@@ -117,78 +144,52 @@ def service_table(settings: Settings) -> tuple[Service, ...]:
             Service(
                 name=instance,
                 kind=Kind.APP,
-                command=(
-                    python,
-                    "-m",
-                    "uvicorn",
-                    "--factory",
-                    "medsys.admin.app:create_app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(settings.port(instance)),
-                    "--log-level",
-                    "info",
-                    "--no-access-log",
-                ),
+                command=_uvicorn(python, settings, instance, "medsys.admin.app:create_app"),
                 port=settings.port(instance),
                 autorestart=True,
                 description="admin service (App2), for clerks and accountants",
                 environment={"MEDSYS_INSTANCE": instance},
                 health_path="/health",
+                needs_healthy=pair_named("admin").nodes,
             )
         )
     services.append(
         Service(
             name="nginx",
             kind=Kind.APP,
-            command=(
-                "/usr/sbin/nginx",
-                "-p",
-                str(nginx.prefix(settings)),
-                "-c",
-                str(nginx.config_path(settings)),
-            ),
+            command=nginx.command(settings),
             port=settings.port("nginx"),
             stop_signal="QUIT",  # graceful: finish the requests in flight
             autorestart=True,
             description="load balancer in front of the admin instances",
             health_path="/health",
+            needs_healthy=ADMIN_INSTANCES,
         )
     )
     services.append(
         Service(
             name="middleware",
             kind=Kind.APP,
-            command=(
-                python,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "medsys.middleware.app:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(settings.port("middleware")),
-                "--log-level",
-                "info",
-                "--no-access-log",
-            ),
+            command=_uvicorn(python, settings, "middleware", "medsys.middleware.app:create_app"),
             port=settings.port("middleware"),
             autorestart=True,
             description="integration gateway: breakers, retries, failover (/docs, /health)",
             health_path="/health",
+            # Its breakers cope with an upstream that is down; it need not wait for them.
+            needs_started=("app1", "app1-replica", "nginx"),
         )
     )
     services.append(
         Service(
             name="app3",
             kind=Kind.APP,
-            command=_gunicorn(python, settings.port("app3"), "medsys.portal.app:create_app()"),
+            command=_gunicorn(python, bind("app3"), "medsys.portal.app:create_app()"),
             port=settings.port("app3"),
             autorestart=True,
             description="patient portal (App3)",
             health_path="/health",
+            needs_healthy=pair_named("portal").nodes,
+            needs_started=("middleware",),
         )
     )
     for pair in PAIRS:
@@ -201,6 +202,8 @@ def service_table(settings: Settings) -> tuple[Service, ...]:
                 autorestart=True,  # resumes from persisted state; never promotes twice
                 description=f"failover monitor of the {pair.name} pair",
                 environment={k: os.environ[k] for k in MONITOR_TUNING if k in os.environ},
+                # A monitor must run while a node is down: that is when it is needed.
+                needs_started=pair.nodes,
             )
         )
     return tuple(services)

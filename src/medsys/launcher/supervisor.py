@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -59,7 +60,7 @@ def render_config(settings: Settings, services: tuple[Service, ...]) -> str:
         environment = {**base_environment, **service.environment}
         sections.append(
             f"[program:{service.name}]\n"
-            f"command={' '.join(service.command)}\n"
+            f"command={shlex.join(service.command)}\n"
             f"directory={settings.state_dir}\n"
             f"environment={_quote_env(environment)}\n"
             "autostart=false\n"
