@@ -309,20 +309,21 @@ class Agent:
         while True:
             role, primary, fresh = self.prepare()
             self.say(f"booting as {role}" + ("" if role is Role.PRIMARY else f" of {primary}"))
+            ready = False
             try:
                 self.start_server(role)
                 self.after_boot(role, primary, fresh)
-                self.publish(ready=True)
-                while (verdict := self.judge()) is Verdict.KEEP_RUNNING:
-                    self.publish(ready=True)
-                    time.sleep(WATCH_EVERY)
+                ready = True
             except Interrupted:
-                verdict = self.judge()
+                pass  # judged again below: the server never outlives its verdict
             except NodeError as error:
                 self.say(f"boot failed: {one_line(error)}")
                 self.stop_server(hard=False)
                 time.sleep(2)
                 continue
+            while (verdict := self.judge()) is Verdict.KEEP_RUNNING:
+                self.publish(ready=ready)
+                time.sleep(WATCH_EVERY)
             if not self.act(verdict):
                 return 1
 
