@@ -36,7 +36,6 @@ from medsys.nodes import adapter_for
 from medsys.nodes.remote import read_status
 from tests.conftest import eventually
 
-
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "agent-logs"
 
 
