@@ -96,7 +96,8 @@ def _depends_on(service: Service) -> dict[str, dict[str, str]]:
 
 
 def _ports(service: Service) -> list[str]:
-    if service.port is None:
+    # The admin instances are reached through nginx only (DESIGN.md: "internal").
+    if service.port is None or service.name in nginx.ADMIN_INSTANCES:
         return []
     return [f"127.0.0.1:{service.port}:{service.port}"]
 
@@ -148,7 +149,8 @@ def _python_service(service: Service) -> dict[str, Any]:
             ["CMD", "python", "-m", "medsys.failover.monitor", "--check", service.pair]
         )
     else:
-        definition["ports"] = _ports(service)
+        if ports := _ports(service):
+            definition["ports"] = ports
         definition["healthcheck"] = _healthcheck(
             ["CMD", "medsys-health", f"http://127.0.0.1:{service.port}{service.health_path}"]
         )
