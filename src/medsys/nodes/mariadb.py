@@ -18,6 +18,7 @@ from typing import Any
 import pymysql
 import pymysql.cursors
 
+from medsys.core.db import mysql_transport_options
 from medsys.core.secrets import Secrets
 from medsys.core.settings import Network, Settings
 from medsys.core.topology import Pair
@@ -222,8 +223,9 @@ class MariaDBAdapter:
     def connect_admin(
         self, settings: Settings, secrets: Secrets, node: str, timeout: float = 1.0
     ) -> pymysql.connections.Connection[Any]:
+        host = settings.host(node)
         return pymysql.connect(
-            host=settings.host(node),
+            host=host,
             port=settings.port(node),
             user=ADMIN_USER,
             password=secrets.admin_password,
@@ -232,6 +234,7 @@ class MariaDBAdapter:
             write_timeout=max(2.0, timeout),
             cursorclass=pymysql.cursors.DictCursor,
             autocommit=True,
+            **mysql_transport_options(host),
         )
 
     def probe(self, settings: Settings, secrets: Secrets, node: str) -> NodeProbe:
