@@ -50,9 +50,9 @@ def stop_clinical(lab: Lab, figures: Figures) -> None:
     reader = _reader(lab)
     reader.start()
     time.sleep(1)
-    stopped_at = time.time()
     lab.stop("app1")
     lab.stop("app1-replica")
+    stopped_at = time.time()  # both gone: app1-replica answers while app1 stops
     time.sleep(4)
     started_at = time.time()
     lab.start("app1")

@@ -12,15 +12,17 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import httpx
+import aiohttp
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medsys.core.api_errors import register_error_handlers
 from medsys.core.logs import configure_logging
@@ -30,7 +32,13 @@ from medsys.core.tokens import Role, issue_token
 from medsys.middleware import routes
 from medsys.middleware.metrics import Metrics
 from medsys.middleware.resilience.breaker import BreakerPolicy, State
-from medsys.middleware.upstreams import Gateway, Upstream, make_upstream, probe_open_breakers
+from medsys.middleware.upstreams import (
+    Gateway,
+    Upstream,
+    make_session,
+    make_upstream,
+    probe_open_breakers,
+)
 
 log = logging.getLogger("medsys.middleware")
 SERVICE_TOKEN_LIFETIME = timedelta(hours=1)
@@ -75,7 +83,7 @@ def build_upstreams(
     }
 
 
-async def _probe_forever(client: httpx.AsyncClient, upstreams: list[Upstream]) -> None:
+async def _probe_forever(client: aiohttp.ClientSession, upstreams: list[Upstream]) -> None:
     while True:
         await asyncio.sleep(PROBE_EVERY)
         try:
@@ -92,8 +100,7 @@ def create_app(settings: Settings | None = None, policy: BreakerPolicy | None = 
         resolved = settings or load_settings()
         metrics = Metrics()
         key = load_secrets(resolved).token_key
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-        async with httpx.AsyncClient(limits=limits) as client:
+        async with make_session() as client:
             app.state.metrics = metrics
             app.state.token_key = key
             app.state.service_token = ServiceToken(key)
@@ -117,7 +124,7 @@ def create_app(settings: Settings | None = None, policy: BreakerPolicy | None = 
     app.include_router(routes.router)
     _register_meta(app)
     register_error_handlers(app)
-    _register_request_log(app)
+    app.add_middleware(RequestLog, owner=app)
     return app
 
 
@@ -151,30 +158,51 @@ def _register_meta(app: FastAPI) -> None:
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-def _register_request_log(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def log_request(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+class RequestLog:
+    """Request id, metrics and one JSON log line per request, as a plain ASGI middleware:
+    Starlette's ``BaseHTTPMiddleware`` (``@app.middleware``) runs every request through an
+    extra task and memory streams, a cost this hop pays on each of the portal's pages."""
+
+    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
+        self.app = app
+        self.owner = owner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.monotonic()
-        request.state.request_id = (request.headers.get("X-Request-ID") or uuid.uuid4().hex)[:64]
-        response = await call_next(request)
-        elapsed = time.monotonic() - started
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        if hasattr(app.state, "metrics"):
-            app.state.metrics.requests.labels(template, str(response.status_code)).inc()
-            app.state.metrics.latency.labels(template).observe(elapsed)
-        response.headers["X-Request-ID"] = request.state.request_id
+        given = Headers(scope=scope).get("x-request-id")
+        request_id = (given or uuid.uuid4().hex)[:64]
+        scope.setdefault("state", {})["request_id"] = request_id  # request.state.request_id
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self._record(scope, request_id, status, time.monotonic() - started)
+
+    def _record(self, scope: Scope, request_id: str, status: int, elapsed: float) -> None:
+        template = getattr(scope.get("route"), "path", "unmatched")
+        metrics = getattr(self.owner.state, "metrics", None)
+        if metrics is not None:
+            metrics.requests.labels(template, str(status)).inc()
+            metrics.latency.labels(template).observe(elapsed)
         log.info(
             json.dumps(
                 {
-                    "request_id": request.state.request_id,
-                    "method": request.method,
-                    "path": request.url.path,
-                    "status": response.status_code,
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
                     "ms": round(elapsed * 1000, 1),
                 }
             )
         )
-        return response
