@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,6 +19,7 @@ from medsys.core.api_errors import register_error_handlers
 from medsys.core.databases import pair_database
 from medsys.core.db import DatabaseRoutingError
 from medsys.core.logs import configure_logging
+from medsys.core.request_log import RequestLog
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings, load_settings
 
@@ -48,7 +48,12 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
     app.include_router(money.router)
     _register_meta(app)
     register_error_handlers(app, database_name="La base de datos administrativa")
-    _register_request_log(app)
+    app.add_middleware(
+        RequestLog,
+        logger=log,
+        # Which instance answered, for whoever debugs the balancer.
+        extra_headers=lambda: {"X-Served-By": getattr(app.state, "instance", "")},
+    )
     return app
 
 
@@ -70,27 +75,3 @@ def _register_meta(app: FastAPI) -> None:
             "database": {"primary": primary, "reachable": primary is not None},
             "status": "ok" if primary else "unavailable",
         }
-
-
-def _register_request_log(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def log_request(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.monotonic()
-        request_id = request.headers.get("X-Request-ID", "")
-        response = await call_next(request)
-        response.headers["X-Served-By"] = (
-            app.state.instance if hasattr(app.state, "instance") else ""
-        )
-        if request_id:
-            response.headers["X-Request-ID"] = request_id
-        log.info(
-            "%s %s %s %.1fms request_id=%s",
-            request.method,
-            request.url.path,
-            response.status_code,
-            (time.monotonic() - started) * 1000,
-            request_id or "-",
-        )
-        return response

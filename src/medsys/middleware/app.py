@@ -8,27 +8,22 @@ balancer, which fails over between its own instances), and the metrics registry.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Any
 
 import aiohttp
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.datastructures import Headers, MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medsys.core.api_errors import register_error_handlers
 from medsys.core.logs import configure_logging
+from medsys.core.request_log import Observer, RequestLog
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings, load_settings
-from medsys.core.tokens import Role, issue_token
+from medsys.core.tokens import ServiceToken
 from medsys.middleware import routes
 from medsys.middleware.metrics import Metrics
 from medsys.middleware.resilience.breaker import BreakerPolicy, State
@@ -41,25 +36,7 @@ from medsys.middleware.upstreams import (
 )
 
 log = logging.getLogger("medsys.middleware")
-SERVICE_TOKEN_LIFETIME = timedelta(hours=1)
 PROBE_EVERY = 1.0  # seconds between looks at open breakers
-
-
-class ServiceToken:
-    """The middleware's own token for the apps, re-minted before it expires."""
-
-    def __init__(self, key: str) -> None:
-        self._key = key
-        self._token = ""
-        self._until = 0.0
-
-    def __call__(self) -> str:
-        if time.monotonic() >= self._until:
-            self._token = issue_token(
-                self._key, Role.SERVICE, "middleware", lifetime=SERVICE_TOKEN_LIFETIME
-            )
-            self._until = time.monotonic() + SERVICE_TOKEN_LIFETIME.total_seconds() / 2
-        return self._token
 
 
 def build_upstreams(
@@ -103,7 +80,7 @@ def create_app(settings: Settings | None = None, policy: BreakerPolicy | None = 
         async with make_session() as client:
             app.state.metrics = metrics
             app.state.token_key = key
-            app.state.service_token = ServiceToken(key)
+            app.state.service_token = ServiceToken(key, "middleware")
             app.state.upstreams = build_upstreams(resolved, metrics, policy or BreakerPolicy())
             app.state.gateway = Gateway(
                 client,
@@ -124,8 +101,20 @@ def create_app(settings: Settings | None = None, policy: BreakerPolicy | None = 
     app.include_router(routes.router)
     _register_meta(app)
     register_error_handlers(app)
-    app.add_middleware(RequestLog, owner=app)
+    app.add_middleware(RequestLog, logger=log, observe=lambda: _metrics_observer(app))
     return app
+
+
+def _metrics_observer(app: FastAPI) -> Observer | None:
+    metrics = getattr(app.state, "metrics", None)  # made in lifespan
+    if metrics is None:
+        return None
+
+    def observe(template: str, status: int, seconds: float) -> None:
+        metrics.requests.labels(template, str(status)).inc()
+        metrics.latency.labels(template).observe(seconds)
+
+    return observe
 
 
 def _register_meta(app: FastAPI) -> None:
@@ -156,53 +145,3 @@ def _register_meta(app: FastAPI) -> None:
     def metrics(request: Request) -> Response:
         body = generate_latest(request.app.state.metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
-
-
-class RequestLog:
-    """Request id, metrics and one JSON log line per request, as a plain ASGI middleware:
-    Starlette's ``BaseHTTPMiddleware`` (``@app.middleware``) runs every request through an
-    extra task and memory streams, a cost this hop pays on each of the portal's pages."""
-
-    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
-        self.app = app
-        self.owner = owner
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.monotonic()
-        given = Headers(scope=scope).get("x-request-id")
-        request_id = (given or uuid.uuid4().hex)[:64]
-        scope.setdefault("state", {})["request_id"] = request_id  # request.state.request_id
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            self._record(scope, request_id, status, time.monotonic() - started)
-
-    def _record(self, scope: Scope, request_id: str, status: int, elapsed: float) -> None:
-        template = getattr(scope.get("route"), "path", "unmatched")
-        metrics = getattr(self.owner.state, "metrics", None)
-        if metrics is not None:
-            metrics.requests.labels(template, str(status)).inc()
-            metrics.latency.labels(template).observe(elapsed)
-        log.info(
-            json.dumps(
-                {
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "ms": round(elapsed * 1000, 1),
-                }
-            )
-        )

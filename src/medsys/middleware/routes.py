@@ -156,7 +156,9 @@ async def medical_history(
     if isinstance(clinical, BaseException):
         raise clinical
     admin_part, missing = _admin_part(admin)
-    return transform.medical_history(wanted, clinical, admin_part, missing)
+    # Already plain JSON data: a JSONResponse skips FastAPI's recursive jsonable_encoder,
+    # which cost more than the transformation itself on a long history.
+    return JSONResponse(transform.medical_history(wanted, clinical, admin_part, missing))
 
 
 @router.get("/fhir/Patient/{rut}/$everything", tags=["fhir"])

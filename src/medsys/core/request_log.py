@@ -1,0 +1,79 @@
+"""One JSON log line per request, a request id and optional metrics, for the FastAPI
+services (middleware, admin), as a plain ASGI middleware.
+
+Not Starlette's ``BaseHTTPMiddleware`` (``@app.middleware("http")``): it runs every
+request through an extra task and memory streams, measurable on hops that every portal
+page crosses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# (route template, status, seconds) -> None
+Observer = Callable[[str, int, float], None]
+
+
+class RequestLog:
+    """Keeps the caller's X-Request-ID (or makes one), answers with it, exposes it as
+    ``request.state.request_id``, and logs method, path, status and milliseconds.
+    ``extra_headers`` are added to every answer (``X-Served-By`` behind a balancer)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        logger: logging.Logger,
+        observe: Callable[[], Observer | None] = lambda: None,
+        extra_headers: Callable[[], dict[str, str]] = dict,
+    ) -> None:
+        self.app = app
+        self.logger = logger
+        self.observe = observe
+        self.extra_headers = extra_headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        given = Headers(scope=scope).get("x-request-id")
+        request_id = (given or uuid.uuid4().hex)[:64]
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                for name, value in self.extra_headers().items():
+                    headers[name] = value
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.monotonic() - started
+            observer = self.observe()
+            if observer is not None:
+                observer(getattr(scope.get("route"), "path", "unmatched"), status, elapsed)
+            self.logger.info(
+                json.dumps(
+                    {
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round(elapsed * 1000, 1),
+                    }
+                )
+            )
