@@ -388,7 +388,13 @@ def bench_middleware(requests: int) -> None:
 @click.option("--users", default=50, show_default=True, help="Concurrent patients.")
 @click.option("--seconds", default=20.0, show_default=True, help="How long they load pages.")
 @click.option("--think", default=1.0, show_default=True, help="Seconds a patient reads a page.")
-def bench_portal(users: int, seconds: float, think: float) -> None:
+@click.option(
+    "--in-step",
+    is_flag=True,
+    help="Every patient loads a page at the same instant, every round (the worst burst); "
+    "by default each reads at its own pace (0.5-1.5 x --think, random start).",
+)
+def bench_portal(users: int, seconds: float, think: float, in_step: bool) -> None:
     """History-page latency (p50/p99) with many patients at once, on this machine."""
     from medsys.chaos.bench import portal_figures
     from medsys.chaos.lab import Lab
@@ -398,7 +404,7 @@ def bench_portal(users: int, seconds: float, think: float) -> None:
         _fail("medsys is not running here; start it with `medsys up`", 3)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     lab = Lab(cluster.settings, say=click.echo)
-    _run(lambda: portal_figures(lab, users, seconds, think, click.echo))
+    _run(lambda: portal_figures(lab, users, seconds, think, click.echo, in_step=in_step))
 
 
 def main() -> None:
