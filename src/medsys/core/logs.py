@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 
 
@@ -20,3 +21,16 @@ def configure_logging(level: int = logging.INFO) -> None:
     handler._medsys = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def name_and_check(argv: list[str], usage: str) -> tuple[str, bool] | None:
+    """``[--check] NAME`` of the processes Docker runs and health-checks (monitors, node
+    agents): the name and whether a health check was asked; None after printing usage."""
+    arguments = argv[1:]
+    check = bool(arguments) and arguments[0] == "--check"
+    if check:
+        arguments = arguments[1:]
+    if len(arguments) != 1:
+        print(usage, file=sys.stderr)
+        return None
+    return arguments[0], check

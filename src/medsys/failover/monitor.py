@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
+from medsys.core.logs import configure_logging, name_and_check
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings, load_settings
 from medsys.core.topology import Engine, Pair, pair_named
@@ -220,21 +221,13 @@ def _env_float(name: str, default: float) -> float:
 
 
 def main(argv: list[str]) -> int:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s.%(msecs)03dZ %(name)s[%(process)d] %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S",
-    )
-    logging.Formatter.converter = time.gmtime
-    arguments = argv[1:]
-    check = bool(arguments) and arguments[0] == "--check"
-    if check:
-        arguments = arguments[1:]
-    if len(arguments) != 1:
-        print("usage: python -m medsys.failover.monitor [--check] PAIR", file=sys.stderr)
+    configure_logging()
+    parsed = name_and_check(argv, "usage: python -m medsys.failover.monitor [--check] PAIR")
+    if parsed is None:
         return 2
+    pair_name, check = parsed
     settings = load_settings()
-    pair = pair_named(arguments[0])
+    pair = pair_named(pair_name)
     if check:
         status = read_monitor_status(settings, pair) or {}
         return 0 if time.time() - float(status.get("time", 0)) < HEALTHY_WITHIN else 1

@@ -30,6 +30,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from medsys.core.logs import configure_logging, name_and_check
 from medsys.core.secrets import Secrets, load_secrets
 from medsys.core.settings import Settings, load_settings
 from medsys.core.topology import Engine, Pair, pair_of_node
@@ -339,23 +340,15 @@ def healthy(settings: Settings, node: str) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s.%(msecs)03dZ %(name)s[%(process)d] %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S",
-    )
-    logging.Formatter.converter = time.gmtime
-    arguments = argv[1:]
-    check = bool(arguments) and arguments[0] == "--check"
-    if check:
-        arguments = arguments[1:]
-    if len(arguments) != 1:
-        print("usage: python -m medsys.nodes.agent [--check] NODE", file=sys.stderr)
+    configure_logging()
+    parsed = name_and_check(argv, "usage: python -m medsys.nodes.agent [--check] NODE")
+    if parsed is None:
         return 2
+    node, check = parsed
     settings = load_settings()
     if check:
-        return 0 if healthy(settings, arguments[0]) else 1
-    agent = Agent(settings, arguments[0])
+        return 0 if healthy(settings, node) else 1
+    agent = Agent(settings, node)
 
     def on_term(signum: int, _frame: object) -> None:
         agent.say("asked to stop (docker stop): shutting the server down cleanly")

@@ -45,6 +45,11 @@ def _quote(value: str) -> str:
 
 
 class MariaDBAdapter:
+    # The replication status as this server names it (MySQL 8.4 overrides these).
+    SHOW_REPLICA_STATUS = "SHOW SLAVE STATUS"
+    IO_RUNNING = "Slave_IO_Running"
+    SQL_RUNNING = "Slave_SQL_Running"
+
     def __init__(self, pair: Pair) -> None:
         self.pair = pair
 
@@ -354,9 +359,9 @@ class MariaDBAdapter:
         """None once the IO thread streams; the error when it fails (1236: diverged)."""
         deadline = time.monotonic() + wait
         while True:
-            status = self._admin(settings, secrets, node, "SHOW SLAVE STATUS")
+            status = self._admin(settings, secrets, node, self.SHOW_REPLICA_STATUS)
             row = status[0] if status else {}
-            if row.get("Slave_IO_Running") == "Yes" and row.get("Slave_SQL_Running") == "Yes":
+            if row.get(self.IO_RUNNING) == "Yes" and row.get(self.SQL_RUNNING) == "Yes":
                 return None
             error = row.get("Last_IO_Error") or row.get("Last_SQL_Error")
             if error or time.monotonic() > deadline:
@@ -375,8 +380,20 @@ class MariaDBAdapter:
         error = self._replication_error(settings, secrets, node)
         if error is None:
             return f"{node} replicates from {primary}"
-        # Errant transactions (it committed what the new primary never got): rebuild it
-        # from the new primary, keeping the diverged data aside.
+        # Errant transactions (it committed what the new primary never got).
+        return self._rebuild(settings, secrets, node, primary, control, reason=error)
+
+    def _rebuild(
+        self,
+        settings: Settings,
+        secrets: Secrets,
+        node: str,
+        primary: str,
+        control: ProcessControl,
+        *,
+        reason: str,
+    ) -> str:
+        """Copy ``node`` afresh from ``primary``, keeping the diverged data aside."""
         control.stop(node)
         kept = move_aside(self.data_dir(settings, node))
         self.initialise(settings, secrets, node, Role.REPLICA)
@@ -390,7 +407,7 @@ class MariaDBAdapter:
         still = self._replication_error(settings, secrets, node, wait=30)
         if still is not None:
             raise NodeError(f"rebuilt {node} still cannot replicate: {still}")
-        return f"{node} had diverged ({error}); rebuilt from {primary}, old data kept in {kept}"
+        return f"{node} had diverged ({reason}); rebuilt from {primary}, old data kept in {kept}"
 
     def _attach_fresh(self, settings: Settings, secrets: Secrets, node: str, primary: str) -> None:
         """A just-installed node has none of our users yet: configure it as root, and

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 from medsys.core.secrets import Secrets, load_secrets
 from medsys.core.settings import Settings
-from medsys.nodes.base import NodeError, NodeProbe, ProcessControl, Role, move_aside
+from medsys.nodes.base import NodeError, NodeProbe, ProcessControl, Role
 from medsys.nodes.mariadb import (
     REPLICATION_USER,
     SEMI_SYNC_TIMEOUT_MS,
@@ -102,6 +101,10 @@ def follow_statements(settings: Settings, secrets: Secrets, primary: str) -> lis
 
 
 class MySQLAdapter(MariaDBAdapter):
+    SHOW_REPLICA_STATUS = "SHOW REPLICA STATUS"
+    IO_RUNNING = "Replica_IO_Running"
+    SQL_RUNNING = "Replica_SQL_Running"
+
     # --- files -------------------------------------------------------------------------
     def _socket(self, settings: Settings, node: str) -> Path:
         return self._run_dir(settings, node) / "mysqld.sock"
@@ -275,20 +278,6 @@ class MySQLAdapter(MariaDBAdapter):
     def _follow(self, settings: Settings, secrets: Secrets, node: str, primary: str) -> None:
         self._admin(settings, secrets, node, *follow_statements(settings, secrets, primary))
 
-    def _replication_error(
-        self, settings: Settings, secrets: Secrets, node: str, wait: float = 5.0
-    ) -> str | None:
-        deadline = time.monotonic() + wait
-        while True:
-            status = self._admin(settings, secrets, node, "SHOW REPLICA STATUS")
-            row = status[0] if status else {}
-            if row.get("Replica_IO_Running") == "Yes" and row.get("Replica_SQL_Running") == "Yes":
-                return None
-            error = row.get("Last_IO_Error") or row.get("Last_SQL_Error")
-            if error or time.monotonic() > deadline:
-                return str(error or "replication did not start")
-            time.sleep(0.2)
-
     def rejoin(
         self,
         settings: Settings,
@@ -306,17 +295,4 @@ class MySQLAdapter(MariaDBAdapter):
             reason = error
         else:
             reason = f"errant transactions {errant}"
-        control.stop(node)
-        kept = move_aside(self.data_dir(settings, node))
-        self.initialise(settings, secrets, node, Role.REPLICA)
-        control.start(node)
-        deadline = time.monotonic() + 60
-        while not self.ping(settings, node):
-            if time.monotonic() > deadline:
-                raise NodeError(f"rebuilt {node} does not answer")
-            time.sleep(0.2)
-        self._attach_fresh(settings, secrets, node, primary)
-        still = self._replication_error(settings, secrets, node, wait=60)
-        if still is not None:
-            raise NodeError(f"rebuilt {node} still cannot replicate: {still}")
-        return f"{node} had diverged ({reason}); rebuilt from {primary}, old data kept in {kept}"
+        return self._rebuild(settings, secrets, node, primary, control, reason=reason)
