@@ -10,10 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
-from medsys.core.clock import SANTIAGO
+from medsys.core.clock import SANTIAGO, parse_instant, utc_now
 from medsys.core.tokens import Role, issue_token
+from medsys.portal.booking import reconcile_pending
+from medsys.portal.gateway import Middleware
+from medsys.portal.models import Appointment
 from tests.conftest import MedsysCluster, eventually
 
 pytestmark = pytest.mark.integration
@@ -263,3 +267,56 @@ def test_password_reset_and_lockout_revoking_its_links(
     assert portal.login(rut, "nueva-clave-segura").status_code == 302, "the reset ended the lockout"
     unknown = portal.post("/recuperar", {"rut": "6-K"}, "/recuperar")
     assert unknown.status_code == 302, "the same answer whether the RUT exists or not"
+
+
+def test_a_booking_abandoned_half_way_gives_its_slot_back(cluster: MedsysCluster) -> None:
+    """The portal reserved the slot, then died before recording the booking: the
+    reconciler releases the slot with the booking's own key and marks it failed."""
+    rut = "33333333-3"
+    slot = _free_slot(cluster, "Medicina General")
+    middleware = Middleware(
+        f"http://127.0.0.1:{cluster.settings.port('middleware')}", cluster.secrets.token_key
+    )
+    key = f"portal-{uuid.uuid4().hex}"
+    middleware.reserve(rut, int(slot["id"]), key)
+    now = utc_now()
+    database = cluster.database("portal")
+    try:
+
+        def record(session: Session, when: datetime, reservation: str) -> int:
+            pending = Appointment(
+                patient_rut=rut,
+                slot_id=int(slot["id"]),
+                reservation_key=reservation,
+                doctor_name=slot["doctor"]["name"],
+                specialty=slot["doctor"]["specialty"],
+                starts_at=parse_instant(slot["starts_at"]),
+                status="pending",
+                created_at=when,
+                updated_at=when,
+            )
+            session.add(pending)
+            session.flush()
+            return pending.id
+
+        abandoned = database.write(lambda s: record(s, now - timedelta(minutes=10), key))
+        in_flight = database.write(
+            lambda s: record(s, now, f"portal-{uuid.uuid4().hex}")  # a booking happening now
+        )
+        done = reconcile_pending(database, middleware)
+        assert abandoned in done and in_flight not in done
+        statuses = dict(
+            database.read(
+                lambda s: s.execute(
+                    select(Appointment.id, Appointment.status).where(
+                        Appointment.id.in_((abandoned, in_flight))
+                    )
+                ).all()
+            )
+        )
+        assert statuses == {abandoned: "failed", in_flight: "pending"}
+        free_ids = {s["id"] for s in middleware.slots(rut, specialty="Medicina General", limit=200)}
+        assert int(slot["id"]) in free_ids, "the abandoned booking's slot is bookable again"
+        assert reconcile_pending(database, middleware) == [], "done once, not again"
+    finally:
+        database.dispose()

@@ -10,7 +10,9 @@ through the middleware.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -24,7 +26,10 @@ from medsys.core.db import ReplicatedDatabase
 from medsys.core.logs import configure_logging
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings, load_settings
+from medsys.portal.booking import reconcile_pending
 from medsys.portal.gateway import Middleware
+
+log = logging.getLogger("medsys.portal")
 
 IDLE_TIMEOUT = timedelta(minutes=15)
 csrf = CSRFProtect()
@@ -83,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api.blueprint)
     csrf.exempt(api.blueprint)  # bearer-token JSON API: no cookies, so no CSRF
     _register_errors(app)
+    _start_reconciler(app)
 
     @app.before_request
     def stamp() -> None:
@@ -98,6 +104,26 @@ def create_app(settings: Settings | None = None) -> Flask:
         return response
 
     return app
+
+
+RECONCILE_EVERY = 60.0  # seconds between looks for abandoned bookings
+
+
+def _start_reconciler(app: Flask) -> None:
+    """Each portal process looks for bookings abandoned half-way (booking.reconcile_pending);
+    releasing with the booking's own key is idempotent, so two processes may both look."""
+    database = app.extensions["medsys_db"]
+    middleware = app.extensions["medsys_middleware"]
+
+    def loop() -> None:
+        while True:
+            time.sleep(RECONCILE_EVERY)
+            try:
+                reconcile_pending(database, middleware)
+            except Exception:  # the database or the agenda is away: next round
+                log.exception("booking reconciliation failed; trying again later")
+
+    threading.Thread(target=loop, name="booking-reconciler", daemon=True).start()
 
 
 def _register_errors(app: Flask) -> None:

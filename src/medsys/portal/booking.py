@@ -7,15 +7,21 @@
    unknown or step 3 fails, release the slot with the same key (compensation) and mark
    it ``failed``. Neither a ghost booking nor a lost slot survives either failure.
 Cancelling releases the slot first and only then marks the appointment ``cancelled``.
+
+A booking abandoned half-way (the portal died between the steps, or the compensation
+itself could not reach the agenda) stays ``pending``; ``reconcile_pending``, run every
+minute by each portal process, releases its slot with the same key and marks it ``failed``.
+The patient never saw it confirmed, so nobody loses an appointment they were promised.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from medsys.core.clock import parse_instant, utc_now
@@ -139,3 +145,51 @@ def appointments(database: ReplicatedDatabase, rut: str) -> list[Appointment]:
         .order_by(Appointment.starts_at)
     )
     return list(database.read(lambda s: list(s.scalars(query))))
+
+
+# A booking takes seconds; a pending one this old was abandoned.
+ABANDONED_AFTER = timedelta(minutes=2)
+NOT_HELD = frozenset({404, 409})  # no such slot, or held with another key
+
+
+def reconcile_pending(
+    database: ReplicatedDatabase,
+    middleware: Middleware,
+    *,
+    now: datetime | None = None,
+    older_than: timedelta = ABANDONED_AFTER,
+) -> list[int]:
+    """Release the slots of abandoned bookings and mark them failed; the ids done.
+    An appointment whose slot cannot be released now stays pending for the next round."""
+    cutoff = (now or utc_now()) - older_than
+    query = select(Appointment).where(
+        Appointment.status == "pending", Appointment.updated_at < cutoff
+    )
+    done: list[int] = []
+    for stale in database.read(lambda s: list(s.scalars(query))):
+        try:
+            middleware.release(stale.patient_rut, stale.slot_id, stale.reservation_key)
+        except MiddlewareUnavailable:
+            continue
+        except Refused as refusal:
+            if refusal.status not in NOT_HELD:
+                log.error("appointment %s: release refused: %s", stale.id, refusal.message)
+                continue
+
+        def mark_failed(session: Session, appointment_id: int = stale.id) -> int:
+            # Only if still pending: a booking finishing right now keeps its outcome.
+            changed = session.execute(
+                update(Appointment)
+                .where(Appointment.id == appointment_id, Appointment.status == "pending")
+                .values(
+                    status="failed",
+                    note="reserva no completada; la hora fue liberada",
+                    updated_at=utc_now(),
+                )
+            )
+            return int(changed.rowcount)  # type: ignore[attr-defined]
+
+        if database.write(mark_failed):
+            log.warning("appointment %s abandoned while pending: slot released", stale.id)
+            done.append(stale.id)
+    return done
