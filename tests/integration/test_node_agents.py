@@ -33,7 +33,7 @@ from medsys.core.topology import Engine as DbEngine
 from medsys.core.topology import Pair, pair_named
 from medsys.failover.state import read_pair_state
 from medsys.nodes import adapter_for
-from medsys.nodes.remote import read_status
+from medsys.nodes.remote import read_status, write_request
 from tests.conftest import eventually
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "agent-logs"
@@ -242,3 +242,43 @@ def test_a_frozen_primary_fences_itself_when_it_thaws(agent_pair: AgentPair) -> 
     log = lab.log(old)
     assert "fenced itself" in log or "killed on request" in log
     assert lab.writable_nodes() == [new]
+
+
+@pytest.mark.parametrize("agent_pair", ["clinical"], indirect=True)
+def test_a_diverged_replica_is_rebuilt_by_its_agent(agent_pair: AgentPair) -> None:
+    """A replica that committed what its primary never had (a write by hand while its
+    replication was stopped) cannot follow again: asked to rejoin, its agent rebuilds it
+    from the primary, keeping the diverged data aside. In containers only the agent can:
+    the data is in its container, not the monitor's."""
+    lab = agent_pair
+    primary = lab.primary()
+    replica = lab.pair.other(primary)
+    adapter = adapter_for(lab.pair)
+    secrets = ensure_secrets(lab.settings)
+    errant = f"errant_{int(time.time())}"
+    adapter._admin(  # type: ignore[attr-defined]
+        lab.settings,
+        secrets,
+        replica,
+        "STOP SLAVE",
+        f"CREATE TABLE {lab.pair.database}.{errant} (id INT PRIMARY KEY)",
+        f"INSERT INTO {lab.pair.database}.{errant} VALUES (1)",
+    )
+    table = f"after_{int(time.time())}"
+    database = pair_database(lab.settings, lab.pair.name, failover_deadline=30)
+    try:
+        database.write(lambda s: s.execute(text(f"CREATE TABLE {table} (id INT PRIMARY KEY)")))
+    finally:
+        database.dispose()
+
+    write_request(lab.settings, replica, "restart", "rejoin after a manual write")
+    eventually(
+        lambda: "had diverged" in lab.log(replica) and lab.status(replica).get("following"),
+        within=120,
+        what=f"{replica} rebuilt and following {primary}",
+    )
+    assert lab.status(replica)["following"] == primary
+    kept = list(lab.settings.data_dir.glob(f"{replica}.diverged-*"))
+    assert kept, "the diverged data is kept aside, never deleted"
+    eventually(lambda: _count(lab, replica, table) == 0, what="the primary's table replicated")
+    assert lab.writable_nodes() == [primary]

@@ -317,8 +317,8 @@ class Agent:
                 ready = True
             except Interrupted:
                 pass  # judged again below: the server never outlives its verdict
-            except NodeError as error:
-                self.say(f"boot failed: {one_line(error)}")
+            except Exception as error:  # a failed boot or rejoin must not end the agent
+                self.say(f"boot failed: {type(error).__name__}: {one_line(error)}")
                 self.stop_server(hard=False)
                 time.sleep(2)
                 continue
@@ -357,7 +357,10 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    return agent.run()
+    try:
+        return agent.run()
+    finally:
+        agent.stop_server(hard=False)  # never leave a server running without its agent
 
 
 if __name__ == "__main__":

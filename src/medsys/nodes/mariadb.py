@@ -49,6 +49,8 @@ class MariaDBAdapter:
     SHOW_REPLICA_STATUS = "SHOW SLAVE STATUS"
     IO_RUNNING = "Slave_IO_Running"
     SQL_RUNNING = "Slave_SQL_Running"
+    PRIMARY_POSITION = "SELECT @@global.gtid_binlog_pos AS p"
+    WAIT_FOR_POSITION = "SELECT MASTER_GTID_WAIT({position}, 1) AS w"  # 0: applied
 
     def __init__(self, pair: Pair) -> None:
         self.pair = pair
@@ -354,18 +356,36 @@ class MariaDBAdapter:
         self._admin(settings, secrets, node, "SET GLOBAL read_only = ON", *statements)
 
     def _replication_error(
-        self, settings: Settings, secrets: Secrets, node: str, wait: float = 5.0
+        self, settings: Settings, secrets: Secrets, node: str, primary: str, wait: float = 10.0
     ) -> str | None:
-        """None once the IO thread streams; the error when it fails (1236: diverged)."""
+        """None once ``node`` has applied everything ``primary`` had when asked; else the
+        error. Both threads say "Yes" the moment replication starts, before a diverged
+        node meets its first conflicting event (out-of-order GTID, 1236): only having
+        caught up proves it follows."""
+        target = self._admin(settings, secrets, primary, self.PRIMARY_POSITION)[0]["p"]
         deadline = time.monotonic() + wait
         while True:
-            status = self._admin(settings, secrets, node, self.SHOW_REPLICA_STATUS)
+            try:
+                status = self._admin(settings, secrets, node, self.SHOW_REPLICA_STATUS)
+            except pymysql.MySQLError as refused:
+                # A rebuilt node knows our users only once it has replayed their creation.
+                if time.monotonic() > deadline:
+                    return f"cannot check replication: {one_line(refused)}"
+                time.sleep(0.2)
+                continue
             row = status[0] if status else {}
-            if row.get(self.IO_RUNNING) == "Yes" and row.get(self.SQL_RUNNING) == "Yes":
-                return None
             error = row.get("Last_IO_Error") or row.get("Last_SQL_Error")
-            if error or time.monotonic() > deadline:
-                return str(error or "replication did not start")
+            if error:
+                return str(error)
+            running = row.get(self.IO_RUNNING) == "Yes" and row.get(self.SQL_RUNNING) == "Yes"
+            if running:
+                waited = self._admin(
+                    settings, secrets, node, self.WAIT_FOR_POSITION.format(position=_quote(target))
+                )
+                if int(waited[0]["w"]) == 0:
+                    return None
+            if time.monotonic() > deadline:
+                return "replication did not start" if not running else "did not catch up"
             time.sleep(0.2)
 
     def rejoin(
@@ -377,7 +397,7 @@ class MariaDBAdapter:
         control: ProcessControl,
     ) -> str:
         self._follow(settings, secrets, node, primary)
-        error = self._replication_error(settings, secrets, node)
+        error = self._replication_error(settings, secrets, node, primary)
         if error is None:
             return f"{node} replicates from {primary}"
         # Errant transactions (it committed what the new primary never got).
@@ -404,7 +424,7 @@ class MariaDBAdapter:
                 raise NodeError(f"rebuilt {node} does not answer")
             time.sleep(0.1)
         self._attach_fresh(settings, secrets, node, primary)
-        still = self._replication_error(settings, secrets, node, wait=30)
+        still = self._replication_error(settings, secrets, node, primary, wait=60)
         if still is not None:
             raise NodeError(f"rebuilt {node} still cannot replicate: {still}")
         return f"{node} had diverged ({reason}); rebuilt from {primary}, old data kept in {kept}"

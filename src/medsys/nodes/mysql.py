@@ -104,6 +104,8 @@ class MySQLAdapter(MariaDBAdapter):
     SHOW_REPLICA_STATUS = "SHOW REPLICA STATUS"
     IO_RUNNING = "Replica_IO_Running"
     SQL_RUNNING = "Replica_SQL_Running"
+    PRIMARY_POSITION = "SELECT @@global.gtid_executed AS p"
+    WAIT_FOR_POSITION = "SELECT WAIT_FOR_EXECUTED_GTID_SET({position}, 1) AS w"  # 0: applied
 
     # --- files -------------------------------------------------------------------------
     def _socket(self, settings: Settings, node: str) -> Path:
@@ -289,7 +291,7 @@ class MySQLAdapter(MariaDBAdapter):
         errant = self.errant_transactions(settings, secrets, node, primary)
         if not errant:
             self._follow(settings, secrets, node, primary)
-            error = self._replication_error(settings, secrets, node)
+            error = self._replication_error(settings, secrets, node, primary)
             if error is None:
                 return f"{node} replicates from {primary}"
             reason = error
