@@ -209,6 +209,12 @@ class Agent:
                     continue
                 if plan.step is BootStep.REWIND:
                     assert isinstance(self.adapter, PostgresAdapter)
+                    if not self.primary_takes_writes(plan.primary):
+                        # Rewinding onto a standby still being promoted finds no fork
+                        # to undo, and the node would then never stream again.
+                        self.say(f"waiting for {plan.primary} to finish its promotion")
+                        time.sleep(0.5)
+                        continue
                     self.say(f"rewinding onto {plan.primary} ({plan.why})")
                     self.say(
                         self.adapter.rewind_or_rebuild(
@@ -241,12 +247,15 @@ class Agent:
             # Under the lock, on the state as it is now: the monitor writes it meanwhile.
             update_pair_state(self.settings, self.pair, lambda now: replace(now, bootstrapped=True))
 
+    def primary_takes_writes(self, primary: str) -> bool:
+        probe = self.adapter.probe(self.settings, self.secrets, primary)
+        return probe.reachable and probe.writable
+
     def wait_for_primary(self, primary: str) -> None:
         """Never judge divergence against a primary that is not there: that is a rebuild
         for nothing."""
         while True:
-            probe = self.adapter.probe(self.settings, self.secrets, primary)
-            if probe.reachable and probe.writable:
+            if self.primary_takes_writes(primary):
                 return
             self.say(f"waiting for {primary} to take writes before rejoining it")
             self.watch_briefly(1.0)
