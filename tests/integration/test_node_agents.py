@@ -6,6 +6,13 @@ same agents and monitor run as plain processes sharing one state folder, as the 
 share the cluster-state volume; the test plays Docker's part: when an agent exits because
 its server died, it starts the agent again (``restart: unless-stopped``), and it freezes a
 node's agent and server together as ``docker pause`` would.
+
+They run with the containers' network settings (``MEDSYS_NETWORK=compose``): every peer
+is reached by its service name, servers listen on every interface, database users and
+PostgreSQL's pg_hba admit the network rather than loopback. Each process gets its own
+mount namespace in which /etc/hosts names every service (all on 127.0.0.1, told apart by
+port), the way Docker's DNS names the containers; the machine's own /etc/hosts is
+untouched. The test itself speaks to the nodes over loopback.
 """
 
 from __future__ import annotations
@@ -29,8 +36,8 @@ from medsys.core.databases import pair_database
 from medsys.core.db import mariadb_url, postgres_url
 from medsys.core.secrets import SECRET_ENVIRONMENT, ensure_secrets
 from medsys.core.settings import load_settings
+from medsys.core.topology import DEFAULT_PORTS, Pair, pair_named
 from medsys.core.topology import Engine as DbEngine
-from medsys.core.topology import Pair, pair_named
 from medsys.failover.state import read_pair_state
 from medsys.nodes import adapter_for
 from medsys.nodes.remote import read_status, write_request
@@ -58,16 +65,33 @@ class AgentPair:
         self.environ = {
             **base,
             **{name: secrets[field] for field, name in SECRET_ENVIRONMENT.items()},
+            "MEDSYS_NETWORK": "compose",
             "MEDSYS_NODE_CONTROL": "agents",
             "MEDSYS_ANTI_FLAP_WINDOW": "0",  # this test fails over twice in a minute
         }
         self.agents: dict[str, subprocess.Popen[bytes]] = {}
         self.monitor: subprocess.Popen[bytes] | None = None
+        self.hosts = self.folder / "hosts"
+        self.hosts.write_text("127.0.0.1 localhost " + " ".join(DEFAULT_PORTS) + "\n")
 
     def _spawn(self, module: str, argument: str, log: str) -> subprocess.Popen[bytes]:
         with (self.folder / log).open("ab") as output:
             return subprocess.Popen(
-                [sys.executable, "-m", module, argument],
+                [
+                    "unshare",
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "--",
+                    "sh",
+                    "-c",
+                    'mount --bind "$0" /etc/hosts && exec "$@"',
+                    str(self.hosts),
+                    sys.executable,
+                    "-m",
+                    module,
+                    argument,
+                ],
                 env=self.environ,
                 stdout=output,
                 stderr=subprocess.STDOUT,
