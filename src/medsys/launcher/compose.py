@@ -102,106 +102,122 @@ def _ports(service: Service) -> list[str]:
     return [f"127.0.0.1:{service.port}:{service.port}"]
 
 
+def _container(
+    name: str,
+    *,
+    image: str,
+    command: list[str],
+    dockerfile: str | None = None,
+    environment: dict[str, str] | None = None,
+    ports: list[str] | None = None,
+    volumes: list[str] | None = None,
+    depends_on: dict[str, dict[str, str]] | None = None,
+    healthcheck: dict[str, Any] | None = None,
+    restart: str = "unless-stopped",
+    stop_signal: str | None = None,
+) -> dict[str, Any]:
+    """One service's definition, its keys always in the same order."""
+    definition: dict[str, Any] = {}
+    if dockerfile is not None:
+        definition["build"] = {"context": ".", "dockerfile": dockerfile}
+    definition.update({"image": image, "container_name": name, "hostname": name})
+    definition["command"] = command
+    if environment is not None:
+        definition["env_file"] = [".env"]
+        definition["environment"] = environment
+    if ports:
+        definition["ports"] = ports
+    if volumes:
+        definition["volumes"] = volumes
+    definition["networks"] = [NETWORK]
+    if depends_on:
+        definition["depends_on"] = depends_on
+    if healthcheck is not None:
+        definition["healthcheck"] = healthcheck
+    definition["restart"] = restart
+    if stop_signal is not None:
+        definition["stop_signal"] = stop_signal
+    return definition
+
+
 def _database(service: Service) -> dict[str, Any]:
     image, dockerfile, user = DATABASE_IMAGES[_server_flavour(service.name)]
-    return {
-        "build": {"context": ".", "dockerfile": dockerfile},
-        "image": image,
-        "container_name": service.name,
-        "hostname": service.name,
-        "command": [service.name],
-        "env_file": [".env"],
-        "environment": {**_common_environment(), "MEDSYS_SERVICE_USER": user},
-        "ports": _ports(service),
-        "volumes": [
-            f"{service.name}-data:{STATE_DIR}/data",
-            f"cluster-state:{STATE_DIR}/cluster",
-        ],
-        "networks": [NETWORK],
-        "healthcheck": _healthcheck(
+    definition = _container(
+        service.name,
+        image=image,
+        dockerfile=dockerfile,
+        command=[service.name],  # the entrypoint's argument
+        environment={**_common_environment(), "MEDSYS_SERVICE_USER": user},
+        ports=_ports(service),
+        volumes=[f"{service.name}-data:{STATE_DIR}/data", f"cluster-state:{STATE_DIR}/cluster"],
+        healthcheck=_healthcheck(
             ["CMD", "python", "-m", "medsys.nodes.agent", "--check", service.name],
             start_period="120s",
         ),
         # The agent exits when its server dies; the restarted container boots in the
         # role the pair state names by then.
-        "restart": "unless-stopped",
-        "stop_signal": "SIGTERM",
-        "stop_grace_period": "40s",
-    }
-
-
-def _python_service(service: Service) -> dict[str, Any]:
-    definition: dict[str, Any] = {
-        "build": {"context": ".", "dockerfile": "Dockerfile"},
-        "image": APP_IMAGE,
-        "container_name": service.name,
-        "hostname": service.name,
-        "command": list(service.command),
-        "env_file": [".env"],
-        "environment": {**_common_environment(), **service.environment},
-    }
-    if service.kind is Kind.MONITOR:
-        # Tuning comes from .env here, never from the environment `medsys compose` ran in.
-        definition["environment"] = {**_common_environment(), "MEDSYS_NODE_CONTROL": "agents"}
-        definition["volumes"] = [f"cluster-state:{STATE_DIR}/cluster"]
-        assert service.pair is not None
-        definition["healthcheck"] = _healthcheck(
-            ["CMD", "python", "-m", "medsys.failover.monitor", "--check", service.pair]
-        )
-    else:
-        if ports := _ports(service):
-            definition["ports"] = ports
-        definition["healthcheck"] = _healthcheck(
-            ["CMD", "medsys-health", f"http://127.0.0.1:{service.port}{service.health_path}"]
-        )
-    definition.update(
-        {
-            "networks": [NETWORK],
-            "depends_on": _depends_on(service),
-            "restart": "unless-stopped",
-            "stop_signal": f"SIG{service.stop_signal}",
-        }
+        stop_signal="SIGTERM",
     )
+    definition["stop_grace_period"] = "40s"
     return definition
 
 
-def _nginx(service: Service) -> dict[str, Any]:
-    return {
-        "image": NGINX_IMAGE,
-        "container_name": service.name,
-        "hostname": service.name,
-        "command": list(service.command),
-        "ports": _ports(service),
-        "volumes": [f"./{NGINX_CONFIG_FILE}:{nginx.CONTAINER_CONFIG}:ro"],
-        "networks": [NETWORK],
-        "depends_on": _depends_on(service),
-        "healthcheck": _healthcheck(
-            [
-                "CMD",
-                "wget",
-                "-q",
-                "-O",
-                "/dev/null",
-                f"http://127.0.0.1:{service.port}{service.health_path}",
-            ]
+def _python_service(service: Service) -> dict[str, Any]:
+    if service.kind is Kind.MONITOR:
+        assert service.pair is not None
+        return _container(
+            service.name,
+            image=APP_IMAGE,
+            dockerfile="Dockerfile",
+            command=list(service.command),
+            # Tuning comes from .env here, never from where `medsys compose` ran.
+            environment={**_common_environment(), "MEDSYS_NODE_CONTROL": "agents"},
+            volumes=[f"cluster-state:{STATE_DIR}/cluster"],
+            depends_on=_depends_on(service),
+            healthcheck=_healthcheck(
+                ["CMD", "python", "-m", "medsys.failover.monitor", "--check", service.pair]
+            ),
+            stop_signal=f"SIG{service.stop_signal}",
+        )
+    return _container(
+        service.name,
+        image=APP_IMAGE,
+        dockerfile="Dockerfile",
+        command=list(service.command),
+        environment={**_common_environment(), **service.environment},
+        ports=_ports(service),
+        depends_on=_depends_on(service),
+        healthcheck=_healthcheck(
+            ["CMD", "medsys-health", f"http://127.0.0.1:{service.port}{service.health_path}"]
         ),
-        "restart": "unless-stopped",
-        "stop_signal": f"SIG{service.stop_signal}",
-    }
+        stop_signal=f"SIG{service.stop_signal}",
+    )
+
+
+def _nginx(service: Service) -> dict[str, Any]:
+    health = f"http://127.0.0.1:{service.port}{service.health_path}"
+    return _container(
+        service.name,
+        image=NGINX_IMAGE,
+        command=list(service.command),
+        ports=_ports(service),
+        volumes=[f"./{NGINX_CONFIG_FILE}:{nginx.CONTAINER_CONFIG}:ro"],
+        depends_on=_depends_on(service),
+        healthcheck=_healthcheck(["CMD", "wget", "-q", "-O", "/dev/null", health]),
+        stop_signal=f"SIG{service.stop_signal}",
+    )
 
 
 def _setup_job(databases: list[str]) -> dict[str, Any]:
-    return {
-        "build": {"context": ".", "dockerfile": "Dockerfile"},
-        "image": APP_IMAGE,
-        "container_name": SETUP_JOB,
-        "command": ["medsys", "prepare"],
-        "env_file": [".env"],
-        "environment": _common_environment(),
-        "networks": [NETWORK],
-        "depends_on": {name: {"condition": "service_healthy"} for name in databases},
-        "restart": "no",
-    }
+    return _container(
+        SETUP_JOB,
+        image=APP_IMAGE,
+        dockerfile="Dockerfile",
+        command=["medsys", "prepare"],
+        environment=_common_environment(),
+        depends_on={name: {"condition": "service_healthy"} for name in databases},
+        restart="no",
+    )
 
 
 def render_services() -> dict[str, Any]:
