@@ -49,6 +49,10 @@ class MariaDBAdapter:
     SHOW_REPLICA_STATUS = "SHOW SLAVE STATUS"
     IO_RUNNING = "Slave_IO_Running"
     SQL_RUNNING = "Slave_SQL_Running"
+    SOURCE_PORT = "Master_Port"
+    SECONDS_BEHIND = "Seconds_Behind_Master"
+    POSITION_VARIABLE = "gtid_current_pos"
+    SEMI_SYNC_SOURCE = "rpl_semi_sync_master"  # _enabled (variable), _status (status)
     PRIMARY_POSITION = "SELECT @@global.gtid_binlog_pos AS p"
     WAIT_FOR_POSITION = "SELECT MASTER_GTID_WAIT({position}, 1) AS w"  # 0: applied
 
@@ -168,14 +172,20 @@ class MariaDBAdapter:
             "--init-rpl-role=SLAVE",
         ]
 
+    def _client(self, settings: Settings, node: str) -> list[str]:
+        """The command-line client as the local superuser: unix_socket authentication."""
+        local_user = "root" if os.geteuid() == 0 else getpass.getuser()
+        return [
+            "mariadb",
+            f"--defaults-file={self._defaults_file(settings, node)}",
+            f"--user={local_user}",
+        ]
+
     def _root_sql(self, settings: Settings, node: str, sql: str) -> str:
         """SQL as the local superuser over the node's socket (before our users exist)."""
-        local_user = "root" if os.geteuid() == 0 else getpass.getuser()
         result = subprocess.run(
             [
-                "mariadb",
-                f"--defaults-file={self._defaults_file(settings, node)}",
-                f"--user={local_user}",
+                *self._client(settings, node),
                 "--batch",
                 "--skip-column-names",
                 "-e",
@@ -212,9 +222,9 @@ class MariaDBAdapter:
     def attach_replica(
         self, settings: Settings, secrets: Secrets, replica: str, primary: str
     ) -> None:
-        status = self._root_sql(settings, replica, "SHOW SLAVE STATUS\\G")
-        wanted_port = f"Master_Port: {settings.port(primary)}"
-        if wanted_port in status and "Slave_IO_Running: Yes" in status:
+        status = self._root_sql(settings, replica, f"{self.SHOW_REPLICA_STATUS}\\G")
+        wanted_port = f"{self.SOURCE_PORT}: {settings.port(primary)}"
+        if wanted_port in status and f"{self.IO_RUNNING}: Yes" in status:
             return
         self._attach_fresh(settings, secrets, replica, primary)
 
@@ -258,34 +268,34 @@ class MariaDBAdapter:
             connection.close()
 
     def _probe_with(self, cursor: Any, node: str) -> NodeProbe:
-        cursor.execute("SELECT @@global.read_only AS ro, @@global.gtid_current_pos AS pos")
+        cursor.execute(f"SELECT @@global.read_only AS ro, @@global.{self.POSITION_VARIABLE} AS pos")
         head = cursor.fetchone()
-        cursor.execute("SHOW SLAVE STATUS")
+        cursor.execute(self.SHOW_REPLICA_STATUS)
         replica = cursor.fetchone()
         cursor.execute(
             "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST "
             "WHERE COMMAND LIKE 'Binlog Dump%'"
         )
         dumps = int(cursor.fetchone()["n"])
-        cursor.execute("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_status'")
+        cursor.execute(f"SHOW GLOBAL STATUS LIKE '{self.SEMI_SYNC_SOURCE}_status'")
         semi = cursor.fetchone()
-        cursor.execute("SELECT @@global.rpl_semi_sync_master_enabled AS enabled")
+        cursor.execute(f"SELECT @@global.{self.SEMI_SYNC_SOURCE}_enabled AS enabled")
         semi_enabled = bool(int(cursor.fetchone()["enabled"]))
         writable = not bool(int(head["ro"]))
         lag = None
-        if replica and replica.get("Seconds_Behind_Master") is not None:
-            lag = f"{replica['Seconds_Behind_Master']} s"
+        if replica and replica.get(self.SECONDS_BEHIND) is not None:
+            lag = f"{replica[self.SECONDS_BEHIND]} s"
         return NodeProbe(
             node=node,
             reachable=True,
             writable=writable,
-            upstream_port=int(replica["Master_Port"]) if replica else None,
-            receiving=bool(replica) and replica.get("Slave_IO_Running") == "Yes",
+            upstream_port=int(replica[self.SOURCE_PORT]) if replica else None,
+            receiving=bool(replica) and replica.get(self.IO_RUNNING) == "Yes",
             follows_someone=bool(replica),
             replica_streaming=dumps > 0,
             sync_configured=semi_enabled,
             sync_active=bool(semi) and semi["Value"] == "ON",
-            position=str(head["pos"]),
+            position=" ".join(str(head["pos"]).split()),  # MySQL's GTID sets span lines
             lag=lag,
             error=(replica or {}).get("Last_IO_Error") or (replica or {}).get("Last_SQL_Error"),
         )
@@ -302,7 +312,8 @@ class MariaDBAdapter:
         connection = self.connect_admin(settings, secrets, node, timeout=2.0)
         try:
             with connection.cursor() as cursor:
-                cursor.execute(f"SET GLOBAL rpl_semi_sync_master_enabled = {'ON' if on else 'OFF'}")
+                value = "ON" if on else "OFF"
+                cursor.execute(f"SET GLOBAL {self.SEMI_SYNC_SOURCE}_enabled = {value}")
         finally:
             connection.close()
 

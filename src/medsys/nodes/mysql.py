@@ -19,11 +19,10 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from medsys.core.secrets import Secrets, load_secrets
 from medsys.core.settings import Settings
-from medsys.nodes.base import NodeError, NodeProbe, ProcessControl, Role
+from medsys.nodes.base import NodeError, ProcessControl, Role
 from medsys.nodes.mariadb import (
     REPLICATION_USER,
     SEMI_SYNC_TIMEOUT_MS,
@@ -104,6 +103,10 @@ class MySQLAdapter(MariaDBAdapter):
     SHOW_REPLICA_STATUS = "SHOW REPLICA STATUS"
     IO_RUNNING = "Replica_IO_Running"
     SQL_RUNNING = "Replica_SQL_Running"
+    SOURCE_PORT = "Source_Port"
+    SECONDS_BEHIND = "Seconds_Behind_Source"
+    POSITION_VARIABLE = "gtid_executed"
+    SEMI_SYNC_SOURCE = "rpl_semi_sync_source"
     PRIMARY_POSITION = "SELECT @@global.gtid_executed AS p"
     WAIT_FOR_POSITION = "SELECT WAIT_FOR_EXECUTED_GTID_SET({position}, 1) AS w"  # 0: applied
 
@@ -171,35 +174,11 @@ class MySQLAdapter(MariaDBAdapter):
             return [*argv, "--read-only=OFF", "--rpl-semi-sync-source-enabled=ON"]
         return [*argv, "--super-read-only=ON", "--rpl-semi-sync-source-enabled=OFF"]
 
-    def _root_sql(self, settings: Settings, node: str, sql: str) -> str:
-        result = subprocess.run(
-            [
-                "mysql",
-                f"--defaults-file={self._defaults_file(settings, node)}",
-                "--batch",
-                "--skip-column-names",
-                "-e",
-                sql,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
-        if result.returncode != 0:
-            raise NodeError(f"SQL on {node} failed: {result.stderr.strip()[-800:]}")
-        return result.stdout
+    def _client(self, settings: Settings, node: str) -> list[str]:
+        # root and its password are in the defaults file's [client] section.
+        return ["mysql", f"--defaults-file={self._defaults_file(settings, node)}"]
 
     # --- replication ---------------------------------------------------------------------
-    def attach_replica(
-        self, settings: Settings, secrets: Secrets, replica: str, primary: str
-    ) -> None:
-        status = self._root_sql(settings, replica, "SHOW REPLICA STATUS\\G")
-        wanted_port = f"Source_Port: {settings.port(primary)}"
-        if wanted_port in status and "Replica_IO_Running: Yes" in status:
-            return
-        self._attach_fresh(settings, secrets, replica, primary)
-
     def _attach_fresh(self, settings: Settings, secrets: Secrets, node: str, primary: str) -> None:
         self._root_sql(
             settings,
@@ -209,42 +188,6 @@ class MySQLAdapter(MariaDBAdapter):
             "SET GLOBAL super_read_only = ON; "
             f"{change_source(settings, secrets, primary)}; START REPLICA;",
         )
-
-    def _probe_with(self, cursor: Any, node: str) -> NodeProbe:
-        cursor.execute("SELECT @@global.read_only AS ro, @@global.gtid_executed AS pos")
-        head = cursor.fetchone()
-        cursor.execute("SHOW REPLICA STATUS")
-        replica = cursor.fetchone()
-        cursor.execute(
-            "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST "
-            "WHERE COMMAND LIKE 'Binlog Dump%'"
-        )
-        dumps = int(cursor.fetchone()["n"])
-        cursor.execute("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_source_status'")
-        semi = cursor.fetchone()
-        cursor.execute("SELECT @@global.rpl_semi_sync_source_enabled AS enabled")
-        semi_enabled = bool(int(cursor.fetchone()["enabled"]))
-        lag = None
-        if replica and replica.get("Seconds_Behind_Source") is not None:
-            lag = f"{replica['Seconds_Behind_Source']} s"
-        return NodeProbe(
-            node=node,
-            reachable=True,
-            writable=not bool(int(head["ro"])),
-            upstream_port=int(replica["Source_Port"]) if replica else None,
-            receiving=bool(replica) and replica.get("Replica_IO_Running") == "Yes",
-            follows_someone=bool(replica),
-            replica_streaming=dumps > 0,
-            sync_configured=semi_enabled,
-            sync_active=bool(semi) and semi["Value"] == "ON",
-            position=" ".join(str(head["pos"]).split()),
-            lag=lag,
-            error=(replica or {}).get("Last_IO_Error") or (replica or {}).get("Last_SQL_Error"),
-        )
-
-    def set_synchronous(self, settings: Settings, secrets: Secrets, node: str, on: bool) -> None:
-        value = "ON" if on else "OFF"
-        self._admin(settings, secrets, node, f"SET GLOBAL rpl_semi_sync_source_enabled = {value}")
 
     def promote(self, settings: Settings, secrets: Secrets, node: str) -> str:
         status = self._admin(settings, secrets, node, "SHOW REPLICA STATUS")
