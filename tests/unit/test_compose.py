@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from medsys.core.keys import write_environment_files
 from medsys.core.secrets import SECRET_ENVIRONMENT
 from medsys.core.topology import DATABASE_NODES, DEFAULT_PORTS, PAIRS
 from medsys.launcher.compose import (
@@ -141,7 +142,28 @@ def _project_copy(tmp_path: Path) -> Path:
         shutil.copy(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "docker", tmp_path / "docker")
     shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    write_environment_files(tmp_path / "keys")  # what `medsys keys env --write` makes
     return tmp_path
+
+
+def test_each_app_container_gets_only_its_own_signing_key(tmp_path: Path) -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    expected = {
+        "app1": "clinical",
+        "app1-replica": "clinical",
+        "app2-1": "admin",
+        "app2-2": "admin",
+        "middleware": "middleware",
+        "app3": "portal",
+    }
+    for name, definition in services.items():
+        key_files = [f for f in definition.get("env_file", []) if f.startswith("keys/")]
+        assert key_files == ([f"keys/{expected[name]}.env"] if name in expected else []), name
+    for path in write_environment_files(tmp_path / "keys"):
+        text = path.read_text()
+        assert (path.stat().st_mode & 0o777) == 0o600
+        assert text.count("MEDSYS_SIGNING_KEY_") == 1
+        assert f"MEDSYS_SIGNING_KEY_{path.stem.upper()}=" in text
 
 
 def _compose_config(project: Path) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,6 @@ from medsys.nodes.mysql import (
 
 SETTINGS = Settings(state_dir=Path("/var/lib/medsys"), network=Network.COMPOSE)
 SECRETS = Secrets(
-    token_key="k" * 20,
     admin_password="admin-pass-123",
     replication_password="it's-a-secret",
     app_password="app-pass-12345",

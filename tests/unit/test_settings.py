@@ -72,8 +72,8 @@ def test_secrets_from_the_environment_are_all_or_nothing() -> None:
     assert secrets is not None
     assert secrets.replication_password == full["MEDSYS_DB_REPLICATION_PASSWORD"]
     assert secrets_from_environment({}) is None
-    partial = {k: v for k, v in full.items() if k != "MEDSYS_TOKEN_KEY"}
-    with pytest.raises(SecretsMissingError, match="missing: MEDSYS_TOKEN_KEY"):
+    partial = {k: v for k, v in full.items() if k != "MEDSYS_DEMO_SEED"}
+    with pytest.raises(SecretsMissingError, match="missing: MEDSYS_DEMO_SEED"):
         secrets_from_environment(partial)
     with pytest.raises(SecretsMissingError, match="MEDSYS_DB_APP_PASSWORD must be at least"):
         secrets_from_environment({**full, "MEDSYS_DB_APP_PASSWORD": "short"})

@@ -14,14 +14,17 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
-from medsys.admin.routers import money, patients
+from medsys.admin.routers import accounts, money, patients
 from medsys.core.api_errors import register_error_handlers
+from medsys.core.auth import Verifier
 from medsys.core.databases import pair_database
-from medsys.core.db import DatabaseRoutingError
+from medsys.core.db import DatabaseRoutingError, ReplicatedDatabase
+from medsys.core.keys import keyring, signing_key
 from medsys.core.logs import configure_logging
 from medsys.core.request_log import RequestLog
-from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings, load_settings
+from medsys.core.staff import StaffDirectory, StaffModels
+from medsys.core.tokens import Role, Service
 
 log = logging.getLogger("medsys.admin")
 
@@ -33,7 +36,8 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or load_settings()
         app.state.database = pair_database(resolved, "admin")
-        app.state.token_key = load_secrets(resolved).token_key
+        app.state.verifier = Verifier(Service.ADMIN, keyring(resolved, Service.ADMIN))
+        app.state.staff = staff_directory_for(app.state.database, resolved)
         app.state.instance = instance or os.environ.get("MEDSYS_INSTANCE", "app2")
         yield
         app.state.database.dispose()
@@ -44,6 +48,7 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
         version="1.0",
         lifespan=lifespan,
     )
+    app.include_router(accounts.router)
     app.include_router(patients.router)
     app.include_router(money.router)
     _register_meta(app)
@@ -55,6 +60,18 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
         extra_headers=lambda: {"X-Served-By": getattr(app.state, "instance", "")},
     )
     return app
+
+
+def staff_directory_for(database: ReplicatedDatabase, settings: Settings) -> StaffDirectory:
+    """Clerks' and accountants' accounts; also what `medsys user` uses for these roles."""
+    from medsys.admin.models import LoginCounter, StaffAccount, StaffSession
+
+    return StaffDirectory(
+        database,
+        StaffModels(account=StaffAccount, session=StaffSession, counter=LoginCounter),
+        signing_key(settings, Service.ADMIN),
+        roles=frozenset({Role.CLERK, Role.ACCOUNTANT}),
+    )
 
 
 def _register_meta(app: FastAPI) -> None:

@@ -1,5 +1,6 @@
-"""Demo data loaded by `medsys up` on an empty admin database: the seed's three patients
-and one more, their coverage, invoices and payments (one invoice left to pay)."""
+"""Demo data loaded by `medsys up` on an empty admin database: a clerk (who administers
+the admin accounts) and an accountant, the seed's three patients and one more, their
+coverage, invoices and payments (one invoice left to pay)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from medsys.admin import records
-from medsys.admin.models import Patient
+from medsys.admin.models import Patient, StaffAccount
 from medsys.admin.schemas import CoverageIn, InvoiceIn, PatientIn, PaymentIn
+from medsys.core.demo_logins import demo_password
+from medsys.core.passwords import hash_password
+from medsys.core.tokens import Role
 
 PATIENTS = (
     (
@@ -55,9 +59,17 @@ INVOICES = (
 )
 
 
-def load(session: Session) -> bool:
+STAFF = (
+    ("adm.vera", "Camila Vera", Role.CLERK, True),
+    ("cont.lagos", "Rodrigo Lagos", Role.ACCOUNTANT, False),
+)
+
+
+def load(session: Session, *, seed: str) -> bool:
+    """Demo staff into an empty accounts table, demo patients into an empty database."""
+    staff = _load_staff(session, seed)
     if session.scalar(select(func.count()).select_from(Patient)):
-        return False
+        return staff
     for rut, name, email, phone, address, coverage in PATIENTS:
         records.create_patient(
             session,
@@ -97,4 +109,21 @@ def load(session: Session) -> bool:
                 request_digest=records.digest(payment.model_dump()),
                 author="demo",
             )
+    return True
+
+
+def _load_staff(session: Session, seed: str) -> bool:
+    if session.scalar(select(func.count()).select_from(StaffAccount)):
+        return False
+    session.add_all(
+        StaffAccount(
+            username=username,
+            full_name=name,
+            role=role.value,
+            password_hash=hash_password(demo_password(seed, username)),
+            active=True,
+            is_administrator=administrator,
+        )
+        for username, name, role, administrator in STAFF
+    )
     return True

@@ -1,20 +1,29 @@
 """FastAPI dependencies: the database, the caller with the right role, the request id.
 
-All ``async def`` although none awaits: FastAPI runs a plain ``def`` dependency in a
-worker thread, one hand-off per dependency per request, and none of these does I/O.
+The token check is ``async def``: FastAPI runs a plain ``def`` dependency in a worker
+thread, a hand-off per request that cost more than the check itself. Only what touches the
+database (a staff session, the audit row of a refusal) goes to a worker thread.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
-from medsys.core.auth import Caller, authenticate
+from medsys.core.audit import record_access
+from medsys.core.auth import SESSION_ENDED, Caller, caller_of, confine, refused_actor
 from medsys.core.db import ReplicatedDatabase
+from medsys.core.errors import MalformedRequest, MedsysError, Unauthenticated
+from medsys.core.rut import InvalidRutError, normalize_rut
+from medsys.core.staff import StaffDirectory
 from medsys.core.tokens import Role
+
+log = logging.getLogger("medsys.admin")
 
 
 async def get_database(request: Request) -> ReplicatedDatabase:
@@ -30,16 +39,57 @@ async def get_request_id(
     return (given or x_request_id or uuid.uuid4().hex)[:64]
 
 
+def _path_rut(request: Request) -> str | None:
+    try:
+        return normalize_rut(str(request.path_params["rut"]))
+    except (KeyError, InvalidRutError):
+        return None  # no patient in the path, or a bad RUT the route itself refuses
+
+
 def caller_with(*roles: Role) -> Callable[[Request], Awaitable[Caller]]:
+    """The caller, with a staff login's session still open, confined to its patient
+    when it speaks for one; a refusal about a patient in the path is audited."""
+
     async def dependency(request: Request) -> Caller:
-        return authenticate(request.headers, request.app.state.token_key, roles)
+        rut = _path_rut(request)
+        try:
+            caller = caller_of(request.headers, request.app.state.verifier, roles)
+            if caller.claims.session_id is not None:
+                staff: StaffDirectory = request.app.state.staff
+                if not await run_in_threadpool(staff.session_open, caller.claims):
+                    raise Unauthenticated(SESSION_ENDED)
+            if rut is not None:
+                confine(caller, rut)
+        except MedsysError as refusal:
+            if rut is not None:
+                await run_in_threadpool(audit_refusal, request, rut, refusal)
+            raise
+        return caller
 
     return dependency
 
 
-async def idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str:
-    from medsys.core.errors import MalformedRequest
+def audit_refusal(request: Request, rut: str, refusal: MedsysError) -> None:
+    actor, role, via = refused_actor(request.headers, request.app.state.verifier)
+    database: ReplicatedDatabase = request.app.state.database
+    try:
+        database.write(
+            lambda s: record_access(
+                s,
+                actor=actor[:64],
+                actor_role=role[:16],
+                action=f"refused-{refusal.status}",
+                resource=request.url.path[:64],
+                patient_rut=rut,
+                via_service=via,
+                request_id=getattr(request.state, "request_id", None),
+            )
+        )
+    except Exception:  # the refusal stands even when it cannot be written down
+        log.exception("could not audit a refused access to %s", rut)
 
+
+async def idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str:
     key = (idempotency_key or "").strip()
     if not 8 <= len(key) <= 64:
         raise MalformedRequest("Falta la cabecera Idempotency-Key (8 a 64 caracteres).")
@@ -49,8 +99,15 @@ async def idempotency_key(idempotency_key: Annotated[str | None, Header()] = Non
 DatabaseDep = Annotated[ReplicatedDatabase, Depends(get_database)]
 RequestId = Annotated[str, Depends(get_request_id)]
 IdempotencyKey = Annotated[str, Depends(idempotency_key)]
-Clerk = Annotated[Caller, Depends(caller_with(Role.CLERK, Role.ACCOUNTANT))]
+Staff = Annotated[Caller, Depends(caller_with(Role.CLERK, Role.ACCOUNTANT))]
+Clerk = Staff
 ClerkOnly = Annotated[Caller, Depends(caller_with(Role.CLERK))]
 Accountant = Annotated[Caller, Depends(caller_with(Role.ACCOUNTANT))]
-Reader = Annotated[Caller, Depends(caller_with(Role.CLERK, Role.ACCOUNTANT, Role.SERVICE))]
-Payer = Annotated[Caller, Depends(caller_with(Role.ACCOUNTANT, Role.SERVICE))]
+# A patient (relayed by the middleware) reads only their own records.
+Reader = Annotated[Caller, Depends(caller_with(Role.CLERK, Role.ACCOUNTANT, Role.PATIENT))]
+# Demographics and coverage also for the care team, relayed with a patient's history.
+ChartReader = Annotated[
+    Caller,
+    Depends(caller_with(Role.CLERK, Role.ACCOUNTANT, Role.PATIENT, Role.DOCTOR, Role.NURSE)),
+]
+Payer = Annotated[Caller, Depends(caller_with(Role.ACCOUNTANT, Role.PATIENT))]

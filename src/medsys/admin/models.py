@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, UniqueCons
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from medsys.core.clock import UTCDateTime, utc_now
+from medsys.core.identity import LoginCounterColumns, SessionColumns, StaffAccountColumns
 
 
 class Base(DeclarativeBase):
@@ -97,3 +98,18 @@ class Allocation(Base):
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     invoice: Mapped[Invoice] = relationship(lazy="joined")
+
+
+class StaffAccount(StaffAccountColumns, Base):
+    """A clerk's or an accountant's login (core.identity's columns)."""
+
+    __tablename__ = "staff_accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class StaffSession(SessionColumns, Base):
+    __tablename__ = "staff_sessions"
+
+
+class LoginCounter(LoginCounterColumns, Base):
+    pass

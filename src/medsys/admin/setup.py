@@ -7,10 +7,14 @@ from pathlib import Path
 from medsys.admin import demo
 from medsys.core.databases import pair_database
 from medsys.core.migrate import prepare as prepare_database
+from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings
 
 
 def prepare(settings: Settings) -> str:
+    seed = load_secrets(settings).demo_seed
     return prepare_database(
-        pair_database(settings, "admin"), Path(__file__).parent / "migrations", demo.load
+        pair_database(settings, "admin"),
+        Path(__file__).parent / "migrations",
+        lambda session: demo.load(session, seed=seed),
     )

@@ -8,11 +8,12 @@ import time
 from medsys.chaos.http_load import Reader, percentile
 from medsys.chaos.lab import Lab
 from medsys.chaos.scenarios import Figures
-from medsys.core.tokens import Role, issue_token
+from medsys.core.keys import operator_token
+from medsys.core.tokens import Role, Service
 
 
 def _reader(lab: Lab) -> Reader:
-    token = issue_token(lab.secrets.token_key, Role.PATIENT, "11111111-1")
+    token = operator_token(lab.settings, Role.PATIENT, "11111111-1", audience=Service.MIDDLEWARE)
     url = f"http://127.0.0.1:{lab.settings.port('middleware')}/api/medical-history/11111111-1"
     return Reader(url, {"Authorization": f"Bearer {token}"})
 

@@ -15,12 +15,15 @@ from typing import Any
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
+from medsys.core.auth import Verifier
 from medsys.core.databases import pair_database
 from medsys.core.db import DatabaseRoutingError, ReplicatedDatabase
 from medsys.core.errors import MedsysError
+from medsys.core.keys import keyring, signing_key
 from medsys.core.logs import configure_logging
-from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings, load_settings
+from medsys.core.staff import StaffDirectory, StaffModels
+from medsys.core.tokens import Role, Service
 
 log = logging.getLogger("medsys.clinical")
 
@@ -30,17 +33,24 @@ def database() -> ReplicatedDatabase:
     return db
 
 
+def staff_directory() -> StaffDirectory:
+    directory: StaffDirectory = current_app.extensions["medsys_staff"]
+    return directory
+
+
 def create_app(settings: Settings | None = None, instance: str | None = None) -> Flask:
     configure_logging()
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config.update(
         INSTANCE=instance or os.environ.get("MEDSYS_INSTANCE", "app1"),
-        TOKEN_KEY=load_secrets(settings).token_key,
+        VERIFIER=Verifier(Service.CLINICAL, keyring(settings, Service.CLINICAL)),
         JSON_SORT_KEYS=False,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions["medsys_db"] = pair_database(settings, "clinical")
+    database = pair_database(settings, "clinical")
+    app.extensions["medsys_db"] = database
+    app.extensions["medsys_staff"] = staff_directory_for(database, settings)
     _register_errors(app)
     _register_request_log(app)
     from medsys.clinical.views import auth, availability, consultations, legacy, meta
@@ -48,6 +58,18 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
     for module in (meta, auth, availability, consultations, legacy):
         app.register_blueprint(module.blueprint)
     return app
+
+
+def staff_directory_for(database: ReplicatedDatabase, settings: Settings) -> StaffDirectory:
+    """Doctors' and nurses' accounts; also what `medsys user` uses for these roles."""
+    from medsys.clinical.models import LoginCounter, Staff, StaffSession
+
+    return StaffDirectory(
+        database,
+        StaffModels(account=Staff, session=StaffSession, counter=LoginCounter),
+        signing_key(settings, Service.CLINICAL),
+        roles=frozenset({Role.DOCTOR, Role.NURSE}),
+    )
 
 
 def _register_errors(app: Flask) -> None:

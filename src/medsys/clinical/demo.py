@@ -20,6 +20,7 @@ from medsys.clinical.models import (
 )
 from medsys.clinical.schemas import ScheduleIn
 from medsys.core.clock import SANTIAGO, utc_now
+from medsys.core.demo_logins import demo_password
 from medsys.core.passwords import hash_password
 from medsys.core.rut import check_digit
 
@@ -30,6 +31,8 @@ STAFF = (
     ("dr.fuentes", "Dr. Tomás Fuentes", 13567890, StaffRole.DOCTOR, "Traumatología"),
     ("enf.silva", "Enf. Javiera Silva", 14678901, StaffRole.NURSE, None),
 )
+
+ADMINISTRATOR = "dra.soto"  # manages the clinical accounts in the demo
 
 Treatment6 = tuple[str, str, str | None, str | None, str | None, str | None]
 Visit = tuple[int, str, str, tuple[str, str], Treatment6]
@@ -83,7 +86,7 @@ def demo_rut(body: int) -> str:
     return f"{body}-{check_digit(body)}"
 
 
-def load(session: Session, *, password: str) -> bool:
+def load(session: Session, *, seed: str) -> bool:
     """Fill an empty database; False (and nothing done) when staff already exist."""
     if session.scalar(select(func.count()).select_from(Staff)):
         return False
@@ -95,7 +98,8 @@ def load(session: Session, *, password: str) -> bool:
             rut=demo_rut(body),
             role=role,
             specialty=specialty,
-            password_hash=hash_password(password),
+            password_hash=hash_password(demo_password(seed, username)),
+            is_administrator=username == ADMINISTRATOR,
         )
     session.add_all(people.values())
     session.flush()

@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from medsys.core.clock import UTCDateTime, utc_now
+from medsys.core.identity import LoginCounterColumns, SessionColumns, StaffAccountColumns
 
 
 class Base(DeclarativeBase):
@@ -35,17 +36,21 @@ class SlotStatus(StrEnum):
     BLOCKED = "blocked"
 
 
-class Staff(Base):
+class Staff(StaffAccountColumns, Base):
+    """A doctor or a nurse: a person in the agenda and a login (core.identity's columns)."""
+
     __tablename__ = "staff"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
-    full_name: Mapped[str] = mapped_column(String(120))
     rut: Mapped[str] = mapped_column(String(12), unique=True)
-    role: Mapped[str] = mapped_column(String(16))
     specialty: Mapped[str | None] = mapped_column(String(80), nullable=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class StaffSession(SessionColumns, Base):
+    __tablename__ = "staff_sessions"
+
+
+class LoginCounter(LoginCounterColumns, Base):
+    pass
 
 
 class ScheduleRule(Base):

@@ -54,11 +54,6 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class Login(Strict):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=200)
-
-
 class ScheduleIn(Strict):
     weekday: int = Field(ge=0, le=6, description="0 = lunes")
     start: Hour

@@ -1,13 +1,16 @@
 """Request plumbing shared by the clinical views: who is calling, may they, what they sent.
 
-Every view states its roles with ``@requires(...)``; the token is checked before the view
-runs. A service (the middleware) may say for whom it acts (``X-Acting-For``), and that
-person is who the audit log names.
+Every view states the roles of the people it serves with ``@requires(...)``; the token is
+checked (and its session, for a staff login) before the view runs. The middleware's
+relayed calls are judged by the person its signed token acts for; a token that speaks for
+a patient reaches that patient's records only. Every refused access to a patient's
+records leaves an audit row.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import uuid
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -16,8 +19,10 @@ from flask import current_app, g, request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from medsys.core.auth import Caller, audit_access, authenticate
-from medsys.core.errors import Forbidden, InvalidInput
+from medsys.clinical.app import database, staff_directory
+from medsys.core.audit import record_access
+from medsys.core.auth import Caller, Verifier, audit_access, authenticate, refused_actor
+from medsys.core.errors import Forbidden, InvalidInput, MedsysError
 from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.core.tokens import Role
 from medsys.core.validation import validate
@@ -25,6 +30,7 @@ from medsys.core.validation import validate
 P = ParamSpec("P")
 R = TypeVar("R")
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("medsys.clinical")
 
 
 def current_caller() -> Caller:
@@ -38,16 +44,56 @@ def request_id() -> str:
     return str(g.request_id)
 
 
+def verifier() -> Verifier:
+    found: Verifier = current_app.config["VERIFIER"]
+    return found
+
+
 def requires(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R]]:
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(view)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-            g.caller = authenticate(dict(request.headers), current_app.config["TOKEN_KEY"], roles)
+            try:
+                g.caller = authenticate(
+                    dict(request.headers),
+                    verifier(),
+                    roles,
+                    session_open=staff_directory().session_open,
+                )
+            except MedsysError as refusal:
+                _audit_refusal(kwargs.get("rut"), refusal)
+                raise
             return view(*args, **kwargs)
 
         return guarded
 
     return decorate
+
+
+def _audit_refusal(rut_text: object, refusal: MedsysError) -> None:
+    """One audit row for a refused request about a patient (named in the path)."""
+    try:
+        rut = normalize_rut(str(rut_text)) if rut_text else None
+    except InvalidRutError:
+        rut = None
+    if rut is None:
+        return
+    actor, role, via = refused_actor(dict(request.headers), verifier())
+    try:
+        database().write(
+            lambda s: record_access(
+                s,
+                actor=actor[:64],
+                actor_role=role[:16],
+                action=f"refused-{refusal.status}",
+                resource=request.path[:64],
+                patient_rut=rut,
+                via_service=via,
+                request_id=request_id(),
+            )
+        )
+    except Exception:  # the refusal stands even when it cannot be written down
+        log.exception("could not audit a refused access to %s", rut)
 
 
 def body(model: type[M]) -> M:
@@ -74,10 +120,12 @@ def int_arg(name: str, default: int, *, low: int, high: int) -> int:
     return value
 
 
-def may_read_patient(rut: str) -> None:
-    caller = current_caller()
-    if caller.role is Role.PATIENT and caller.claims.subject != rut:
-        raise Forbidden("Un paciente solo puede ver su propio historial.")
+def may_reach_patient(rut: str) -> None:
+    """Refuse (and audit) a caller confined to another patient."""
+    if not current_caller().may_reach(rut):
+        refusal = Forbidden("Solo puede acceder a los datos del paciente en cuyo nombre actúa.")
+        _audit_refusal(rut, refusal)
+        raise refusal
 
 
 def audit(session: Session, *, action: str, resource: str, patient_rut: str | None) -> None:

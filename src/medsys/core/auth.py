@@ -1,45 +1,118 @@
-"""Who is calling, for every service: a bearer token's claims and, for a service (the
-middleware), the person it acts for (``X-Acting-For``/``X-Acting-Role``) -- the one the
-audit log names. Framework-neutral: Flask and FastAPI views both call it."""
+"""Who is calling, for every service: a verified token's claims, and the person behind
+them. A relayed call (the middleware's service token) names that person in its signed
+``act`` claim; nothing a header says changes who the caller is. Framework-neutral: Flask
+and FastAPI views both call it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from medsys.core.audit import record_access
 from medsys.core.errors import Forbidden, Unauthenticated
-from medsys.core.tokens import Claims, InvalidTokenError, Role, bearer_token, verify_token
+from medsys.core.tokens import (
+    Claims,
+    InvalidTokenError,
+    Keyring,
+    Role,
+    Service,
+    bearer_token,
+    verify_token,
+)
+
+# Whether the session a token belongs to is still open (None: the token has no session).
+SessionCheck = Callable[[Claims], bool]
+UNAUTHENTICATED = "Se requiere un token válido (Authorization: Bearer ...)."
 
 
 @dataclass(frozen=True)
 class Caller:
     claims: Claims
-    acting_for: str | None = None
-    acting_role: str | None = None
 
     @property
     def who(self) -> str:
-        return self.acting_for or self.claims.subject
+        """The person: a staff member's username or a patient's RUT."""
+        return self.claims.who
 
     @property
     def role(self) -> Role:
-        return self.claims.role
+        """The person's role, also when a service relays their call."""
+        return self.claims.acting_role
+
+    @property
+    def patient(self) -> str | None:
+        """The one patient whose records this caller may reach, if it speaks for one."""
+        return self.claims.patient
+
+    @property
+    def via(self) -> str | None:
+        return self.claims.chain
+
+    def may_reach(self, rut: str) -> bool:
+        return self.patient is None or self.patient == rut
 
 
-def authenticate(headers: Mapping[str, str], key: str, allowed: Iterable[Role]) -> Caller:
+@dataclass(frozen=True)
+class Verifier:
+    """What one service needs to check a token: who it is and whose keys it trusts."""
+
+    audience: Service
+    keyring: Keyring
+
+    def claims(self, headers: Mapping[str, str]) -> Claims:
+        return verify_token(
+            self.keyring, bearer_token(headers.get("Authorization")), audience=self.audience
+        )
+
+
+SESSION_ENDED = "La sesión terminó; ingrese nuevamente."
+
+
+def caller_of(headers: Mapping[str, str], verifier: Verifier, allowed: Iterable[Role]) -> Caller:
+    """The caller, if its token is good and the person's role among ``allowed`` (a relayed
+    call is judged by the role of the person it acts for). Its session is not checked."""
     try:
-        claims = verify_token(key, bearer_token(headers.get("Authorization")))
+        claims = verifier.claims(headers)
     except InvalidTokenError:
-        raise Unauthenticated("Se requiere un token válido (Authorization: Bearer ...).") from None
-    if claims.role not in set(allowed):
+        raise Unauthenticated(UNAUTHENTICATED) from None
+    caller = Caller(claims)
+    if caller.role not in set(allowed):
         raise Forbidden("Su rol no permite esta acción.")
-    acting_for = headers.get("X-Acting-For") if claims.role is Role.SERVICE else None
-    acting_for = acting_for.strip()[:64] if acting_for and acting_for.strip() else None
-    acting_role = (headers.get("X-Acting-Role") or "")[:16] or None if acting_for else None
-    return Caller(claims, acting_for, acting_role)
+    return caller
+
+
+def authenticate(
+    headers: Mapping[str, str],
+    verifier: Verifier,
+    allowed: Iterable[Role],
+    *,
+    session_open: SessionCheck | None = None,
+) -> Caller:
+    """``caller_of``, and the token's session (if it belongs to one) still open."""
+    caller = caller_of(headers, verifier, allowed)
+    if caller.claims.session_id is not None and (
+        session_open is None or not session_open(caller.claims)
+    ):
+        raise Unauthenticated(SESSION_ENDED)
+    return caller
+
+
+def confine(caller: Caller, rut: str) -> None:
+    """Refuse a caller that speaks for another patient."""
+    if not caller.may_reach(rut):
+        raise Forbidden("Solo puede acceder a los datos del paciente en cuyo nombre actúa.")
+
+
+def refused_actor(headers: Mapping[str, str], verifier: Verifier) -> tuple[str, str, str | None]:
+    """Who an audit row names for a refused request: (actor, role, via); whatever a
+    rejected token claims is not believed."""
+    try:
+        claims = verifier.claims(headers)
+    except InvalidTokenError:
+        return ("desconocido", "ninguno", None)
+    return (claims.who, claims.acting_role.value, claims.chain)
 
 
 def audit_access(
@@ -54,10 +127,10 @@ def audit_access(
     record_access(
         session,
         actor=caller.who,
-        actor_role=caller.acting_role or caller.role.value,
+        actor_role=caller.role.value,
         action=action,
         resource=resource,
         patient_rut=patient_rut,
-        via_service=caller.claims.subject if caller.acting_for else None,
+        via_service=caller.via,
         request_id=request_id,
     )

@@ -1,4 +1,5 @@
-"""Secrets: the token signing key and the database passwords.
+"""Secrets: the database passwords and the demo accounts' seed (the token keys, one pair
+per issuing service, are core.keys').
 
 Locally they are made at the first ``medsys up`` and kept in one JSON file readable only by
 its owner. In containers they come from the environment (docker-compose reads them from an
@@ -24,20 +25,18 @@ class SecretsMissingError(RuntimeError):
 
 @dataclass(frozen=True)
 class Secrets:
-    token_key: str
     admin_password: str  # medsys_admin: launcher and monitors (promotion needs privileges)
     replication_password: str
     app_password: str  # one per system is enough: each app user only sees its own schema
-    demo_password: str = ""  # the demo accounts' password, printed by `medsys up`
+    demo_seed: str = ""  # derives each demo account's own password (core.demo_logins)
 
 
 # Secrets field -> environment variable (the names .env.example documents).
 SECRET_ENVIRONMENT = {
-    "token_key": "MEDSYS_TOKEN_KEY",
     "admin_password": "MEDSYS_DB_ADMIN_PASSWORD",
     "replication_password": "MEDSYS_DB_REPLICATION_PASSWORD",
     "app_password": "MEDSYS_DB_APP_PASSWORD",
-    "demo_password": "MEDSYS_DEMO_PASSWORD",
+    "demo_seed": "MEDSYS_DEMO_SEED",
 }
 MINIMUM_SECRET_LENGTH = 12
 
@@ -48,11 +47,10 @@ def _path(settings: Settings) -> Path:
 
 def _fresh() -> Secrets:
     return Secrets(
-        token_key=token_source.token_urlsafe(48),
         admin_password=token_source.token_urlsafe(24),
         replication_password=token_source.token_urlsafe(24),
         app_password=token_source.token_urlsafe(24),
-        demo_password="demo-" + token_source.token_hex(3),
+        demo_seed=token_source.token_urlsafe(24),
     )
 
 
@@ -60,9 +58,9 @@ def ensure_secrets(settings: Settings) -> Secrets:
     path = _path(settings)
     if path.exists():
         current = load_secrets(settings)
-        if current.demo_password:
+        if current.demo_seed:
             return current
-        made = Secrets(**{**asdict(current), "demo_password": _fresh().demo_password})
+        made = Secrets(**{**asdict(current), "demo_seed": _fresh().demo_seed})
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.parent.chmod(0o700)
@@ -85,9 +83,7 @@ def secrets_from_environment(environ: Mapping[str, str]) -> Secrets | None:
     if missing:
         raise SecretsMissingError(f"set every secret or none; missing: {', '.join(missing)}")
     short = [
-        SECRET_ENVIRONMENT[f]
-        for f, value in given.items()
-        if f != "demo_password" and len(value) < MINIMUM_SECRET_LENGTH
+        SECRET_ENVIRONMENT[f] for f, value in given.items() if len(value) < MINIMUM_SECRET_LENGTH
     ]
     if short:
         raise SecretsMissingError(
@@ -104,6 +100,9 @@ def load_secrets(settings: Settings) -> Secrets:
     if not path.exists():
         raise SecretsMissingError(f"no secrets at {path}: run `medsys up` first")
     try:
-        return Secrets(**json.loads(path.read_text()))
+        stored = json.loads(path.read_text())
+        # Fields of earlier versions (one shared token key, one demo password) are left out.
+        known = {name: stored[name] for name in SECRET_ENVIRONMENT if name in stored}
+        return Secrets(**known)
     except (ValueError, TypeError) as error:
         raise SecretsMissingError(f"{path} is damaged ({error}); it is not rewritten") from None

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import click
 
+from medsys.core.demo_logins import DEMO_ACCOUNTS, demo_password
 from medsys.core.secrets import SecretsMissingError, load_secrets
 from medsys.core.settings import Settings, SettingsError, load_settings
-from medsys.core.tokens import Role, issue_token
+from medsys.core.tokens import Role
 from medsys.failover.state import PairStateError
 from medsys.launcher.cluster import Cluster, LaunchError, ServiceStatus, database_memory
+from medsys.launcher.identity_cli import register as register_identity_commands
 from medsys.launcher.provision import ProvisionError
 from medsys.launcher.supervisor import SupervisorError
 from medsys.nodes.base import NodeError
@@ -50,6 +52,9 @@ def _run(action: object) -> None:
         _fail(str(error), 5)
     except (SupervisorError, NodeError, SecretsMissingError) as error:
         _fail(str(error), 1)
+
+
+SERVICE_PORTS = {"clinical": "app1", "admin": "nginx", "portal": "app3"}
 
 
 def _mib(size: int) -> str:
@@ -101,17 +106,18 @@ def up() -> None:
             f"medsys is up in {seconds:.1f} s; database memory {_mib(database_memory(rows))}."
         )
         click.echo(f"state folder: {cluster.settings.state_dir}")
-        demo = load_secrets(cluster.settings).demo_password
+        seed = load_secrets(cluster.settings).demo_seed
+        ports = {s: cluster.settings.port(n) for s, n in SERVICE_PORTS.items()}
+        click.echo("demo logins (each its own password):")
+        for service, account, who in DEMO_ACCOUNTS:
+            where = f"{service} :{ports[service]}"
+            click.echo(f"  {where:16} {account:12} {demo_password(seed, account):18} {who}")
         click.echo(
-            f"demo logins (password {demo}): doctors dra.soto, dr.rojas, dra.munoz, "
-            "dr.fuentes; nurse enf.silva  (POST /auth/login on :5001 or :5002)"
+            "staff: POST /auth/login (clinical :5001/:5002, admin :3002); patients: the "
+            "portal's /login.  medsys user add|list|deactivate|reset-password"
         )
         click.echo(
-            f"patient portal: http://127.0.0.1:{cluster.settings.port('app3')}  "
-            f"(RUT 11111111-1, 22222222-2 or 33333333-3, password {demo})"
-        )
-        click.echo(
-            "tokens for curl: medsys token ROLE [--sub ID]  (roles: "
+            "tokens for curl: medsys token ROLE [--sub ID] [--aud SERVICE]  (roles: "
             + ", ".join(r.value for r in Role)
             + ")"
         )
@@ -273,29 +279,6 @@ def _print_logs(paths: list[Path], lines: int, follow: bool) -> None:
 
 
 @cli.command()
-@click.argument("role", type=click.Choice([role.value for role in Role]))
-@click.option("--sub", "subject", help="Subject: a staff id, a patient's RUT, a service name.")
-@click.option("--hours", default=8, show_default=True, help="Lifetime.")
-def token(role: str, subject: str | None, hours: int) -> None:
-    """Mint a bearer token signed with this system's local secret."""
-    from datetime import timedelta
-
-    settings = _settings()
-    try:
-        key = load_secrets(settings).token_key
-    except SecretsMissingError as error:
-        _fail(str(error), 3)
-        return
-    chosen = Role(role)
-    default_subjects = {Role.PATIENT: "11111111-1", Role.SERVICE: "cli"}
-    subject = subject or default_subjects.get(chosen, f"demo-{role}")
-    try:
-        click.echo(issue_token(key, chosen, subject, lifetime=timedelta(hours=hours)))
-    except ValueError as error:
-        _fail(str(error), 2)
-
-
-@cli.command()
 @click.argument("scenario")
 @click.option("--pair", "pair_name", help="clinical, admin or portal (default: per scenario).")
 @click.option("--writers", default=4, show_default=True, help="Concurrent writers.")
@@ -405,6 +388,9 @@ def bench_portal(users: int, seconds: float, think: float, in_step: bool) -> Non
     logging.getLogger("httpx").setLevel(logging.WARNING)
     lab = Lab(cluster.settings, say=click.echo)
     _run(lambda: portal_figures(lab, users, seconds, think, click.echo, in_step=in_step))
+
+
+register_identity_commands(cli, _settings)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 import psutil
 
+from medsys.core.keys import ensure_keys
 from medsys.core.secrets import Secrets, ensure_secrets, load_secrets
 from medsys.core.settings import Settings
 from medsys.core.topology import PAIRS, Pair, pair_named, pair_of_monitor
@@ -92,6 +93,7 @@ class Cluster:
         provision.check_state_dir_reachable(self.settings)
         self._check_state_folder()
         secrets = ensure_secrets(self.settings)
+        ensure_keys(self.settings)
         services = service_table(self.settings)
         self._check_ports(services)
         changed = self.supervisor.write_config(services)

@@ -54,6 +54,9 @@ HEADER = """\
 """
 
 
+KEYS_FOLDER = "keys"
+
+
 def compose_settings() -> Settings:
     """The settings every container runs with: default ports, names as hosts."""
     return Settings(state_dir=Path(STATE_DIR), network=Network.COMPOSE, service_user="medsys")
@@ -115,6 +118,7 @@ def _container(
     healthcheck: dict[str, Any] | None = None,
     restart: str = "unless-stopped",
     stop_signal: str | None = None,
+    key_file: str | None = None,
 ) -> dict[str, Any]:
     """One service's definition, its keys always in the same order."""
     definition: dict[str, Any] = {}
@@ -123,7 +127,8 @@ def _container(
     definition.update({"image": image, "container_name": name, "hostname": name})
     definition["command"] = command
     if environment is not None:
-        definition["env_file"] = [".env"]
+        # Each app's own signing key and the public keys it trusts: `medsys keys env --write`.
+        definition["env_file"] = [".env", *([key_file] if key_file else [])]
         definition["environment"] = environment
     if ports:
         definition["ports"] = ports
@@ -184,7 +189,8 @@ def _python_service(service: Service) -> dict[str, Any]:
         image=APP_IMAGE,
         dockerfile="Dockerfile",
         command=list(service.command),
-        environment={**_common_environment(), **service.environment},
+        environment={**_common_environment(), **service.environment, **_proxy(service)},
+        key_file=f"{KEYS_FOLDER}/{service.signs_as}.env" if service.signs_as else None,
         ports=_ports(service),
         depends_on=_depends_on(service),
         healthcheck=_healthcheck(
@@ -192,6 +198,12 @@ def _python_service(service: Service) -> dict[str, Any]:
         ),
         stop_signal=f"SIG{service.stop_signal}",
     )
+
+
+def _proxy(service: Service) -> dict[str, str]:
+    """Admin instances take the client's address from nginx (login lockout counts per
+    address); they are reached by no one but nginx and the middleware in compose."""
+    return {"FORWARDED_ALLOW_IPS": "*"} if service.name in nginx.ADMIN_INSTANCES else {}
 
 
 def _nginx(service: Service) -> dict[str, Any]:

@@ -38,6 +38,8 @@ class Service:
     description: str = ""
     environment: dict[str, str] = field(default_factory=dict)
     health_path: str | None = None  # HTTP readiness (apps)
+    # The token issuer whose signing key this process holds (core.keys), if any.
+    signs_as: str | None = None
     # Services that must be healthy before this one starts, and ones that need only have
     # started: the order `medsys up` keeps, and compose's depends_on.
     needs_healthy: tuple[str, ...] = ()
@@ -135,6 +137,7 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
                 autorestart=True,
                 description="clinical service (App1), for doctors and nurses",
                 environment={"MEDSYS_INSTANCE": instance},
+                signs_as="clinical",
                 health_path="/health",
                 needs_healthy=pair_named("clinical").nodes,
             )
@@ -149,6 +152,7 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
                 autorestart=True,
                 description="admin service (App2), for clerks and accountants",
                 environment={"MEDSYS_INSTANCE": instance},
+                signs_as="admin",
                 health_path="/health",
                 needs_healthy=pair_named("admin").nodes,
             )
@@ -175,6 +179,7 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
             autorestart=True,
             description="integration gateway: breakers, retries, failover (/docs, /health)",
             health_path="/health",
+            signs_as="middleware",
             # Its breakers cope with an upstream that is down; it need not wait for them.
             needs_started=("app1", "app1-replica", "nginx"),
         )
@@ -188,6 +193,7 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
             autorestart=True,
             description="patient portal (App3)",
             health_path="/health",
+            signs_as="portal",
             needs_healthy=pair_named("portal").nodes,
             needs_started=("middleware",),
         )

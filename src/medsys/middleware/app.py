@@ -19,11 +19,12 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from medsys.core.api_errors import register_error_handlers
+from medsys.core.auth import Verifier
+from medsys.core.keys import keyring, signing_key
 from medsys.core.logs import configure_logging
 from medsys.core.request_log import Observer, RequestLog
-from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings, load_settings
-from medsys.core.tokens import ServiceToken
+from medsys.core.tokens import RELAY_LIFETIME, Service, TokenCache
 from medsys.middleware import routes
 from medsys.middleware.metrics import Metrics
 from medsys.middleware.resilience.breaker import BreakerPolicy, State
@@ -76,11 +77,12 @@ def create_app(settings: Settings | None = None, policy: BreakerPolicy | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or load_settings()
         metrics = Metrics()
-        key = load_secrets(resolved).token_key
+        verifier = Verifier(Service.MIDDLEWARE, keyring(resolved, Service.MIDDLEWARE))
+        relay = TokenCache(signing_key(resolved, Service.MIDDLEWARE), lifetime=RELAY_LIFETIME)
         async with make_session() as client:
             app.state.metrics = metrics
-            app.state.token_key = key
-            app.state.service_token = ServiceToken(key, "middleware")
+            app.state.verifier = verifier
+            app.state.relay_tokens = relay
             app.state.upstreams = build_upstreams(resolved, metrics, policy or BreakerPolicy())
             app.state.gateway = Gateway(
                 client,

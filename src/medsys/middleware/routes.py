@@ -1,6 +1,7 @@
-"""The middleware's API. Every route needs a token; a patient (or the portal acting for
-one) reaches only that patient's records. The apps are called with the middleware's own
-service token and told whom it acts for, so their audit logs name that person."""
+"""The middleware's API. Every route needs a token; a patient (the portal signs a
+one-minute token for its logged-in patient) reaches only that patient's records. The apps
+are called with a token of the middleware's own whose signed ``act`` claim names the
+person, so each app checks that person's rights and its audit log names them."""
 
 from __future__ import annotations
 
@@ -13,21 +14,22 @@ from fastapi.responses import JSONResponse
 from medsys.core.auth import Caller, authenticate
 from medsys.core.errors import Forbidden, InvalidInput, MalformedRequest
 from medsys.core.rut import InvalidRutError, normalize_rut
-from medsys.core.tokens import Role
+from medsys.core.tokens import Actor, Role, Service
 from medsys.middleware import fhir, transform
 from medsys.middleware.upstreams import Call, UpstreamAnswer, UpstreamUnavailable
 
 router = APIRouter()
-CLINICAL_READERS = (Role.PATIENT, Role.SERVICE, Role.DOCTOR, Role.NURSE)
-ADMIN_READERS = (Role.PATIENT, Role.SERVICE, Role.CLERK, Role.ACCOUNTANT)
-ANYONE = tuple(Role)
+CLINICAL_READERS = (Role.PATIENT, Role.DOCTOR, Role.NURSE)
+ADMIN_READERS = (Role.PATIENT, Role.CLERK, Role.ACCOUNTANT)
+ANYONE = tuple(role for role in Role if role is not Role.SERVICE)
 
 
 def _caller(*roles: Role) -> Any:
     # async although it never awaits: FastAPI runs a plain `def` dependency in a worker
-    # thread, a hand-off per request that cost more than the token check itself.
+    # thread, a hand-off per request that cost more than the token check itself. No
+    # session check: staff sessions live in the apps; a session's token never names us.
     async def dependency(request: Request) -> Caller:
-        return authenticate(request.headers, request.app.state.token_key, roles)
+        return authenticate(request.headers, request.app.state.verifier, roles)
 
     return dependency
 
@@ -35,8 +37,8 @@ def _caller(*roles: Role) -> Any:
 ClinicalReader = Annotated[Caller, Depends(_caller(*CLINICAL_READERS))]
 AdminReader = Annotated[Caller, Depends(_caller(*ADMIN_READERS))]
 Anyone = Annotated[Caller, Depends(_caller(*ANYONE))]
-Payer = Annotated[Caller, Depends(_caller(Role.PATIENT, Role.SERVICE, Role.ACCOUNTANT))]
-Booker = Annotated[Caller, Depends(_caller(Role.PATIENT, Role.SERVICE, Role.DOCTOR, Role.NURSE))]
+Payer = Annotated[Caller, Depends(_caller(Role.PATIENT, Role.ACCOUNTANT))]
+Booker = Annotated[Caller, Depends(_caller(Role.PATIENT, Role.DOCTOR, Role.NURSE))]
 
 
 def patient_rut(text: str) -> str:
@@ -47,11 +49,9 @@ def patient_rut(text: str) -> str:
 
 
 def authorize_patient(caller: Caller, rut: str) -> None:
-    """A patient, or a service acting for one, may reach only that patient's records."""
-    if caller.role is Role.PATIENT and caller.claims.subject != rut:
+    """A patient reaches only their own records (the apps check it again)."""
+    if not caller.may_reach(rut):
         raise Forbidden("Solo puede consultar sus propios datos.")
-    if caller.role is Role.SERVICE and caller.acting_role == "patient" and caller.acting_for != rut:
-        raise Forbidden("Solo puede consultar los datos del paciente en cuyo nombre actúa.")
 
 
 def key_header(idempotency_key: str | None) -> str:
@@ -61,13 +61,16 @@ def key_header(idempotency_key: str | None) -> str:
     return key
 
 
-def _call(request: Request, caller: Caller, method: str, path: str, **extra: Any) -> Call:
-    headers = {
-        "Authorization": f"Bearer {request.app.state.service_token()}",
-        "X-Acting-For": caller.who,
-        "X-Acting-Role": caller.acting_role or caller.role.value,
-        "X-Request-ID": request.state.request_id,
-    }
+def _call(
+    request: Request, caller: Caller, upstream: str, method: str, path: str, **extra: Any
+) -> Call:
+    """A call to ``upstream`` with a token of ours, for that service only, that names the
+    person we act for (signed, so the app checks and audits that person)."""
+    person = Actor(caller.claims.subject, caller.claims.role, caller.claims.issuer)
+    token = request.app.state.relay_tokens.token(
+        Role.SERVICE, "middleware", audience=Service(upstream), acting_for=person
+    )
+    headers = {"Authorization": f"Bearer {token}", "X-Request-ID": request.state.request_id}
     if extra.get("idempotency_key"):
         headers["Idempotency-Key"] = extra["idempotency_key"]
     return Call(method=method, path=path, headers=headers, **extra)
@@ -108,13 +111,16 @@ async def _both(
     history = _call(
         request,
         caller,
+        "clinical",
         "GET",
         f"/api/patients/{rut}/history",
         params={"page": page, "per_page": per_page},
     )
     clinical = asyncio.ensure_future(state.gateway.call(state.upstreams["clinical"], history))
     admin = asyncio.ensure_future(
-        state.gateway.call(state.upstreams["admin"], _call(request, caller, "GET", admin_path))
+        state.gateway.call(
+            state.upstreams["admin"], _call(request, caller, "admin", "GET", admin_path)
+        )
     )
     try:
         clinical_answer: Any = (await clinical).body
@@ -191,7 +197,7 @@ async def access_log(rut: str, request: Request, caller: AdminReader) -> Any:
         "administrativo": ("admin", f"/patients/{wanted}/access-log"),
     }
     calls = [
-        state.gateway.call(state.upstreams[upstream], _call(request, caller, "GET", path))
+        state.gateway.call(state.upstreams[upstream], _call(request, caller, upstream, "GET", path))
         for upstream, path in parts.values()
     ]
     results = await asyncio.gather(*calls, return_exceptions=True)
@@ -213,7 +219,7 @@ async def patient_summary(rut: str, request: Request, caller: AdminReader) -> An
     return await _forward(
         request,
         "admin",
-        _call(request, caller, "GET", f"/patients/{wanted}/summary"),
+        _call(request, caller, "admin", "GET", f"/patients/{wanted}/summary"),
         "La información administrativa",
     )
 
@@ -225,7 +231,7 @@ async def payments(rut: str, request: Request, caller: AdminReader) -> Any:
     return await _forward(
         request,
         "admin",
-        _call(request, caller, "GET", f"/payments/{wanted}"),
+        _call(request, caller, "admin", "GET", f"/payments/{wanted}"),
         "El registro de pagos",
     )
 
@@ -240,7 +246,7 @@ async def pay(
     key = key_header(idempotency_key)
     body = await _json_body(request)
     authorize_patient(caller, patient_rut(str(body.get("patient_rut", ""))))
-    call = _call(request, caller, "POST", "/payments", json=body, idempotency_key=key)
+    call = _call(request, caller, "admin", "POST", "/payments", json=body, idempotency_key=key)
     return await _forward(request, "admin", call, "El registro de pagos")
 
 
@@ -250,7 +256,7 @@ async def doctors(request: Request, caller: Anyone, specialty: str | None = None
     return await _forward(
         request,
         "clinical",
-        _call(request, caller, "GET", "/api/doctors", params=params),
+        _call(request, caller, "clinical", "GET", "/api/doctors", params=params),
         "La lista de médicos",
     )
 
@@ -259,9 +265,8 @@ async def doctors(request: Request, caller: Anyone, specialty: str | None = None
 async def slots(request: Request, caller: Anyone) -> Any:
     allowed = ("specialty", "doctor_id", "from", "to", "limit")
     params = {k: v for k, v in request.query_params.items() if k in allowed}
-    return await _forward(
-        request, "clinical", _call(request, caller, "GET", "/api/slots", params=params), "La agenda"
-    )
+    call = _call(request, caller, "clinical", "GET", "/api/slots", params=params)
+    return await _forward(request, "clinical", call, "La agenda")
 
 
 @router.post("/api/slots/{slot_id}/reserve", tags=["availability"])
@@ -274,9 +279,8 @@ async def reserve(
     key = key_header(idempotency_key)
     body = await _json_body(request)
     authorize_patient(caller, patient_rut(str(body.get("patient_rut", ""))))
-    call = _call(
-        request, caller, "POST", f"/api/slots/{slot_id}/reserve", json=body, idempotency_key=key
-    )
+    path = f"/api/slots/{slot_id}/reserve"
+    call = _call(request, caller, "clinical", "POST", path, json=body, idempotency_key=key)
     return await _forward(request, "clinical", call, "La agenda")
 
 
@@ -288,7 +292,8 @@ async def release(
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Any:
     key = key_header(idempotency_key)
-    call = _call(request, caller, "POST", f"/api/slots/{slot_id}/release", idempotency_key=key)
+    path = f"/api/slots/{slot_id}/release"
+    call = _call(request, caller, "clinical", "POST", path, idempotency_key=key)
     return await _forward(request, "clinical", call, "La agenda")
 
 

@@ -1,27 +1,27 @@
-"""Patient login: lockout first, then the password (argon2), then the second factor."""
+"""Patient login: lockout first (core.identity's counters), then the password (argon2),
+then the second factor, whose failed codes count toward the same lockout."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
-import pyotp
-from sqlalchemy import func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from medsys.core.clock import utc_now
+from medsys.core import identity
+from medsys.core.db import ReplicatedDatabase
 from medsys.core.passwords import verify_password
 from medsys.core.rut import InvalidRutError, normalize_rut
-from medsys.portal.lockout import WINDOW_SECONDS, Attempts, locked_out
-from medsys.portal.models import Account, LoginAttempt
+from medsys.portal.models import Account, LoginAttempt, LoginCounter
 from medsys.portal.resets import revoke_pending
 
 WRONG = "RUT o contraseña incorrectos."
+WRONG_CODE = "Código incorrecto."
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """Plain data, so it outlives the transaction that recorded the attempt."""
+    """Plain data, so it outlives the transactions that decided it."""
 
     rut: str | None = None
     name: str = ""
@@ -29,53 +29,101 @@ class Verdict:
     refusal: str | None = None
 
 
-def _failures(session: Session, column: InstrumentedAttribute[str], value: str) -> int:
-    """Failures in the window, after the last success (a login, or a completed reset).
-    "After" is by id: MariaDB's DATETIME keeps whole seconds, ids keep the order."""
-    since = utc_now() - timedelta(seconds=WINDOW_SECONDS)
-    last_success = session.scalar(
-        select(func.max(LoginAttempt.id)).where(column == value, LoginAttempt.succeeded.is_(True))
-    )
-    query = (
-        select(func.count())
-        .select_from(LoginAttempt)
-        .where(
-            column == value,
-            LoginAttempt.succeeded.is_(False),
-            LoginAttempt.at >= since,
-            LoginAttempt.id > (last_success or 0),
+@dataclass(frozen=True)
+class _Found:
+    id: int
+    rut: str
+    name: str
+    password_hash: str
+    totp_secret: str | None
+    totp_last_step: int | None
+
+
+def _find(session: Session, rut: str) -> _Found | None:
+    row = session.scalar(select(Account).where(Account.rut == rut))
+    if row is None:
+        return None
+    secret = row.totp_secret if row.totp_enabled else None
+    return _Found(row.id, row.rut, row.name, row.password_hash, secret, row.totp_last_step)
+
+
+def _canonical(rut_text: str) -> str:
+    try:
+        return normalize_rut(rut_text)
+    except InvalidRutError:
+        return rut_text.strip()[:20]
+
+
+def _finish(
+    database: ReplicatedDatabase,
+    gate: identity.Gate,
+    rut: str,
+    address: str,
+    *,
+    succeeded: bool,
+    counted: bool = True,
+) -> None:
+    def settle(session: Session) -> None:
+        identity.settle(session, LoginCounter, gate, succeeded=succeeded, counted=counted)
+        if counted:
+            session.add(LoginAttempt(rut=rut, address=address, succeeded=succeeded))
+        if not succeeded and identity.locked(session, LoginCounter, gate.account_key):
+            revoke_pending(session, rut=rut)  # a locked account keeps no way in by mail
+
+    database.write(settle)
+
+
+def _admit(database: ReplicatedDatabase, gate: identity.Gate, rut: str) -> str | None:
+    def admit(session: Session) -> str | None:
+        refusal = identity.admit(session, LoginCounter, gate)
+        if refusal:
+            revoke_pending(session, rut=rut)
+        return refusal
+
+    return database.write(admit)
+
+
+def check_login(
+    database: ReplicatedDatabase, *, rut_text: str, password: str, address: str
+) -> Verdict:
+    rut = _canonical(rut_text)
+    gate = identity.Gate.for_login(rut, address)
+    refusal = _admit(database, gate, rut)
+    if refusal:
+        return Verdict(refusal=refusal)
+    account = database.read(lambda s: _find(s, rut))
+    good = verify_password(account.password_hash if account else None, password)
+    if good and account is not None and account.totp_secret:
+        # Not judged yet: the code decides, and a wrong code counts.
+        _finish(database, gate, rut, address, succeeded=False, counted=False)
+        return Verdict(rut=account.rut, name=account.name, needs_code=True)
+    _finish(database, gate, rut, address, succeeded=good and account is not None)
+    if not good or account is None:
+        return Verdict(refusal=WRONG)
+    return Verdict(rut=account.rut, name=account.name)
+
+
+def check_code(database: ReplicatedDatabase, *, rut: str, code: str, address: str) -> Verdict:
+    """The second step, for a patient whose password was right a moment ago."""
+    gate = identity.Gate.for_login(rut, address)
+    refusal = _admit(database, gate, rut)
+    if refusal:
+        return Verdict(refusal=refusal)
+    account = database.read(lambda s: _find(s, rut))
+    good = account is not None and (
+        account.totp_secret is None
+        or database.write(
+            lambda s: identity.use_code(
+                s,
+                Account,
+                account_id=account.id,
+                secret=account.totp_secret or "",
+                last_used=account.totp_last_step,
+                code=code,
+            )
         )
     )
-    return int(session.scalar(query) or 0)
-
-
-def check_login(session: Session, *, rut_text: str, password: str, address: str) -> Verdict:
-    """Decide, and record the attempt in the same transaction (never raise here: a raise
-    would roll the record of a failed attempt back, and lockout would count nothing)."""
-    try:
-        rut = normalize_rut(rut_text)
-    except InvalidRutError:
-        rut = rut_text.strip()[:20]
-    attempts = Attempts(
-        account_failures=_failures(session, LoginAttempt.rut, rut),
-        address_failures=_failures(session, LoginAttempt.address, address),
-    )
-    reason = locked_out(attempts)
-    if reason:
-        session.add(LoginAttempt(rut=rut, address=address, succeeded=False))
-        revoke_pending(session, rut=rut)  # a locked account keeps no way in by mail either
-        return Verdict(refusal=reason)
-    account = session.scalar(select(Account).where(Account.rut == rut))
-    good = verify_password(account.password_hash if account else None, password)
-    session.add(LoginAttempt(rut=rut, address=address, succeeded=good))
+    _finish(database, gate, rut, address, succeeded=good)
     if not good or account is None:
-        if locked_out(Attempts(attempts.account_failures + 1, attempts.address_failures + 1)):
-            revoke_pending(session, rut=rut)
-        return Verdict(refusal=WRONG)
-    return Verdict(rut=account.rut, name=account.name, needs_code=account.totp_enabled)
-
-
-def totp_ok(account: Account, code: str) -> bool:
-    if not account.totp_enabled or not account.totp_secret:
-        return True
-    return pyotp.TOTP(account.totp_secret).verify(code.strip(), valid_window=1)
+        return Verdict(refusal=WRONG_CODE)
+    return Verdict(rut=account.rut, name=account.name)

@@ -2,9 +2,9 @@
 
 Sessions live in signed cookies (HttpOnly, SameSite=Lax; Secure when
 MEDSYS_PORTAL_SECURE_COOKIES=1, for a deployment behind HTTPS), with a 15-minute idle
-timeout; every form carries a CSRF token (Flask-WTF). The secret key is derived from the
-local secret made at `medsys up`, never written in code. Clinical and admin data come only
-through the middleware.
+timeout; every form carries a CSRF token (Flask-WTF). The cookie key is derived from the
+portal's own signing key, made at `medsys up`, never written in code. Clinical and admin
+data come only through the middleware.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from typing import Any
 from flask import Flask, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from medsys.core.auth import Verifier
 from medsys.core.clock import local_iso
 from medsys.core.databases import pair_database
 from medsys.core.db import ReplicatedDatabase
+from medsys.core.keys import keyring, private_text, signing_key
 from medsys.core.logs import configure_logging
-from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings, load_settings
+from medsys.core.tokens import Service
 from medsys.portal.booking import reconcile_pending
 from medsys.portal.gateway import Middleware
 
@@ -63,21 +65,22 @@ def _fecha(iso: str | None) -> str:
 def create_app(settings: Settings | None = None) -> Flask:
     configure_logging()
     settings = settings or load_settings()
-    key = load_secrets(settings).token_key
+    signer = signing_key(settings, Service.PORTAL)
+    session_secret = f"portal-session:{private_text(signer.private_key)}"
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=hashlib.sha256(f"portal-session:{key}".encode()).hexdigest(),
+        SECRET_KEY=hashlib.sha256(session_secret.encode()).hexdigest(),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=os.environ.get("MEDSYS_PORTAL_SECURE_COOKIES") == "1",
         SESSION_COOKIE_NAME="medsys_portal",
         PERMANENT_SESSION_LIFETIME=IDLE_TIMEOUT,
         WTF_CSRF_TIME_LIMIT=3600,
-        TOKEN_KEY=key,
+        VERIFIER=Verifier(Service.PORTAL, keyring(settings, Service.PORTAL)),
         OUTBOX=str(settings.log_dir / "portal-outbox.log"),
     )
     app.extensions["medsys_db"] = pair_database(settings, "portal")
-    app.extensions["medsys_middleware"] = Middleware(settings.url("middleware"), key)
+    app.extensions["medsys_middleware"] = Middleware(settings.url("middleware"), signer)
     csrf.init_app(app)
     app.jinja_env.filters["pesos"] = _pesos
     app.jinja_env.filters["fecha"] = _fecha

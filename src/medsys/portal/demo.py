@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from medsys.core.demo_logins import demo_password
 from medsys.core.passwords import hash_password
 from medsys.portal.models import Account
 
@@ -15,10 +16,11 @@ PATIENTS = (
 )
 
 
-def load(session: Session, *, password: str) -> bool:
+def load(session: Session, *, seed: str) -> bool:
     if session.scalar(select(func.count()).select_from(Account)):
         return False
     session.add_all(
-        Account(rut=rut, name=name, password_hash=hash_password(password)) for rut, name in PATIENTS
+        Account(rut=rut, name=name, password_hash=hash_password(demo_password(seed, rut)))
+        for rut, name in PATIENTS
     )
     return True

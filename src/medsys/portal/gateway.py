@@ -1,5 +1,6 @@
-"""The portal's only way to clinical and admin data: the middleware, with the portal's
-service token, acting for the logged-in patient (so every audit log names the patient).
+"""The portal's only way to clinical and admin data: the middleware, with a one-minute
+token the portal signs for the logged-in patient alone (audience: the middleware), so
+every check and every audit log downstream names that patient.
 
 urllib3's pool rather than httpx: this call is on every page, and httpx's client was a
 quarter of the portal's CPU per page (py-spy, 50 patients). A GET that meets a kept-alive
@@ -15,7 +16,7 @@ from urllib.parse import urlencode
 
 import urllib3
 
-from medsys.core.tokens import ServiceToken
+from medsys.core.tokens import RELAY_LIFETIME, Role, Service, SigningKey, TokenCache
 
 _RETRIES = urllib3.Retry(total=1, connect=1, read=1, status=0, redirect=0, allowed_methods={"GET"})
 
@@ -34,21 +35,18 @@ class Refused(Exception):
 
 
 class Middleware:
-    def __init__(self, base_url: str, token_key: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, signer: SigningKey, timeout: float = 10.0) -> None:
         self._base = base_url.rstrip("/")
         self._pool = urllib3.PoolManager(
             maxsize=8,  # one per gunicorn thread
             timeout=urllib3.Timeout(connect=2.0, read=timeout),
             retries=_RETRIES,
         )
-        self._token = ServiceToken(token_key, "portal")
+        self._tokens = TokenCache(signer, lifetime=RELAY_LIFETIME)
 
     def _headers(self, rut: str, request_id: str | None, key: str | None = None) -> dict[str, str]:
-        headers = {
-            "Authorization": f"Bearer {self._token()}",
-            "X-Acting-For": rut,
-            "X-Acting-Role": "patient",
-        }
+        token = self._tokens.token(Role.PATIENT, rut, audience=Service.MIDDLEWARE)
+        headers = {"Authorization": f"Bearer {token}"}
         if request_id:
             headers["X-Request-ID"] = request_id
         if key:

@@ -8,24 +8,36 @@ from sqlalchemy import Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from medsys.core.clock import UTCDateTime, utc_now
+from medsys.core.identity import LoginCounterColumns, SecondFactorColumns, SessionColumns
 
 
 class Base(DeclarativeBase):
     pass
 
 
-class Account(Base):
+class Account(SecondFactorColumns, Base):
     __tablename__ = "accounts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     rut: Mapped[str] = mapped_column(String(12), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     password_hash: Mapped[str] = mapped_column(String(255))
-    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    totp_enabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
+class PortalSession(SessionColumns, Base):
+    """A patient's browser session: the cookie holds its secret, this row its state, so
+    logout or a new password ends it on every portal process at once."""
+
+    __tablename__ = "sessions"
+
+
+class LoginCounter(LoginCounterColumns, Base):
+    pass
+
+
 class LoginAttempt(Base):
+    """The account's login history (lockout is decided by core.identity's counters)."""
+
     __tablename__ = "login_attempts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     rut: Mapped[str] = mapped_column(String(20), index=True)  # as typed, normalised if valid

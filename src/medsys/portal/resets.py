@@ -9,9 +9,10 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from medsys.core import identity
 from medsys.core.clock import utc_now
 from medsys.core.passwords import hash_password
-from medsys.portal.models import Account, LoginAttempt, ResetToken
+from medsys.portal.models import Account, LoginAttempt, LoginCounter, PortalSession, ResetToken
 
 LIFETIME = timedelta(minutes=30)
 MIN_PASSWORD = 10
@@ -58,6 +59,9 @@ def use(session: Session, *, token: str, password: str) -> str | None:
     account.password_hash = hash_password(password)
     found.used_at = utc_now()
     revoke_pending(session, rut=found.rut)
-    # Proving the mailbox is a successful authentication: the account's lockout ends.
+    # Proving the mailbox is a successful authentication: the account's lockout ends,
+    # and so does every session opened with the old password.
+    identity.clear(session, LoginCounter, identity.Gate.for_login(found.rut, "").account_key)
+    identity.revoke_all(session, PortalSession, found.rut)
     session.add(LoginAttempt(rut=found.rut, address="password-reset", succeeded=True))
     return None

@@ -12,9 +12,9 @@ from medsys.portal import demo
 
 
 def prepare(settings: Settings) -> str:
-    password = load_secrets(settings).demo_password
+    seed = load_secrets(settings).demo_seed
     return prepare_database(
         pair_database(settings, "portal"),
         Path(__file__).parent / "migrations",
-        lambda session: demo.load(session, password=password),
+        lambda session: demo.load(session, seed=seed),
     )

@@ -6,18 +6,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from medsys.admin import records
-from medsys.admin.deps import Accountant, DatabaseDep, IdempotencyKey, Payer, Reader, RequestId
+from medsys.admin.deps import (
+    Accountant,
+    DatabaseDep,
+    IdempotencyKey,
+    Payer,
+    Reader,
+    RequestId,
+    audit_refusal,
+)
 from medsys.admin.present import invoice_json, payment_json
 from medsys.admin.routers.patients import valid_rut
 from medsys.admin.schemas import InvoiceIn, PaymentIn, RefundIn, VoidIn
 from medsys.core.auth import Caller, audit_access
 from medsys.core.db import ReplicatedDatabase
-from medsys.core.errors import Conflict
+from medsys.core.errors import Conflict, Forbidden
 
 router = APIRouter(tags=["billing"])
 
@@ -95,6 +103,7 @@ def _idempotent(
 @router.post("/payments", status_code=201)
 def record_payment(
     data: PaymentIn,
+    request: Request,
     database: DatabaseDep,
     caller: Payer,
     request_id: RequestId,
@@ -102,6 +111,10 @@ def record_payment(
     response: Response,
 ) -> dict[str, Any]:
     """A payment allocated to invoices (or to the oldest unpaid ones when none are named)."""
+    if not caller.may_reach(data.patient_rut):
+        refusal = Forbidden("Solo puede pagar cuentas propias.")
+        audit_refusal(request, data.patient_rut, refusal)
+        raise refusal
     digest = records.digest(data.model_dump())
 
     def work(session: Session) -> tuple[dict[str, Any], bool]:

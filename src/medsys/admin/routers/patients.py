@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
 from medsys.admin import records
-from medsys.admin.deps import Clerk, ClerkOnly, DatabaseDep, Reader, RequestId
+from medsys.admin.deps import ChartReader, Clerk, ClerkOnly, DatabaseDep, Reader, RequestId
 from medsys.admin.present import coverage_json, invoice_json, patient_json
 from medsys.admin.schemas import CoverageIn, PatientIn, PatientPatch
 from medsys.core.audit import access_log as read_access_log
@@ -71,7 +71,7 @@ def create_patient(
 
 @router.get("/patients/{rut}")
 def read_patient(
-    rut: str, database: DatabaseDep, caller: Reader, request_id: RequestId
+    rut: str, database: DatabaseDep, caller: ChartReader, request_id: RequestId
 ) -> dict[str, Any]:
     wanted = valid_rut(rut)
 
@@ -116,7 +116,7 @@ def add_coverage(
 
 @router.get("/patients/{rut}/summary")
 def summary(
-    rut: str, database: DatabaseDep, caller: Reader, request_id: RequestId
+    rut: str, database: DatabaseDep, caller: ChartReader, request_id: RequestId
 ) -> dict[str, Any]:
     """Demographics, current coverage, invoices and balance: what the middleware shows."""
     wanted = valid_rut(rut)

@@ -11,13 +11,13 @@ from medsys.clinical import records
 from medsys.clinical.app import database
 from medsys.clinical.present import doctor_json, slot_json
 from medsys.clinical.schemas import BlockIn, ReserveIn, ScheduleIn
-from medsys.clinical.web import body, current_caller, int_arg, requires
+from medsys.clinical.web import body, current_caller, int_arg, may_reach_patient, requires
 from medsys.core.clock import parse_instant, utc_now
 from medsys.core.errors import Forbidden, InvalidInput
 from medsys.core.tokens import Role
 
 blueprint = Blueprint("availability", __name__, url_prefix="/api")
-ANYONE = (Role.DOCTOR, Role.NURSE, Role.SERVICE, Role.CLERK, Role.PATIENT)
+ANYONE = (Role.DOCTOR, Role.NURSE, Role.CLERK, Role.ACCOUNTANT, Role.PATIENT)
 
 
 def idempotency_key() -> str:
@@ -43,7 +43,7 @@ def add_schedule(doctor_id: int) -> tuple[dict[str, Any], int]:
 
     def work(session: Any) -> list[dict[str, Any]]:
         own = records.doctor(session, doctor_id=doctor_id)
-        if own.username != caller.claims.subject:
+        if own.username != caller.who:
             raise Forbidden("Un médico solo puede definir su propio horario.")
         return [
             slot_json(slot)
@@ -90,17 +90,25 @@ def block(slot_id: int) -> dict[str, Any]:
 
 
 @blueprint.post("/slots/<int:slot_id>/reserve")
-@requires(Role.DOCTOR, Role.NURSE, Role.SERVICE)
+@requires(Role.DOCTOR, Role.NURSE, Role.PATIENT)
 def reserve(slot_id: int) -> dict[str, Any]:
     key = idempotency_key()
     patient = body(ReserveIn).patient_rut
+    may_reach_patient(patient)
     return database().write(
         lambda s: slot_json(records.reserve_slot(s, slot_id=slot_id, patient_rut=patient, key=key))
     )
 
 
 @blueprint.post("/slots/<int:slot_id>/release")
-@requires(Role.DOCTOR, Role.NURSE, Role.SERVICE)
+@requires(Role.DOCTOR, Role.NURSE, Role.PATIENT)
 def release(slot_id: int) -> dict[str, Any]:
     key = idempotency_key()
-    return database().write(lambda s: slot_json(records.release_slot(s, slot_id=slot_id, key=key)))
+
+    def work(session: Any) -> dict[str, Any]:
+        held_for = records.slot(session, slot_id=slot_id).patient_rut
+        if held_for is not None:
+            may_reach_patient(held_for)
+        return slot_json(records.release_slot(session, slot_id=slot_id, key=key))
+
+    return database().write(work)

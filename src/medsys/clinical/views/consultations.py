@@ -28,7 +28,7 @@ from medsys.clinical.web import (
     body,
     current_caller,
     int_arg,
-    may_read_patient,
+    may_reach_patient,
     requires,
     rut_param,
 )
@@ -55,10 +55,11 @@ def create() -> tuple[dict[str, Any], int]:
 
 
 @blueprint.get("/consultations/<int:consultation_id>")
-@requires(*STAFF, Role.SERVICE)
+@requires(*STAFF, Role.PATIENT)
 def read(consultation_id: int) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
         found = records.consultation(session, consultation_id=consultation_id)
+        may_reach_patient(found.patient_rut)
         audit(session, action="read", resource="consultation", patient_rut=found.patient_rut)
         return consultation_json(found)
 
@@ -144,10 +145,10 @@ def add_observation(consultation_id: int) -> tuple[dict[str, Any], int]:
 
 
 @blueprint.get("/patients/<rut>/access-log")
-@requires(Role.SERVICE, Role.PATIENT)
+@requires(Role.PATIENT)
 def access_log(rut: str) -> dict[str, Any]:
     patient = rut_param(rut)
-    may_read_patient(patient)
+    may_reach_patient(patient)
     return {
         "patient_rut": patient,
         "entries": database().read(lambda s: read_access_log(s, patient_rut=patient)),
@@ -155,7 +156,7 @@ def access_log(rut: str) -> dict[str, Any]:
 
 
 @blueprint.get("/patients/<rut>/history")
-@requires(*STAFF, Role.SERVICE, Role.PATIENT)
+@requires(*STAFF, Role.PATIENT)
 def history(rut: str) -> dict[str, Any]:
     return history_page(rut)
 
@@ -163,7 +164,7 @@ def history(rut: str) -> dict[str, Any]:
 def history_page(rut: str) -> dict[str, Any]:
     """The audited history read, for any view whose caller was already authorised."""
     patient = rut_param(rut)
-    may_read_patient(patient)
+    may_reach_patient(patient)
     page = int_arg("page", 1, low=1, high=10_000)
     per_page = int_arg("per_page", 20, low=1, high=100)
 

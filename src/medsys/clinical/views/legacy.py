@@ -76,14 +76,14 @@ def create_consultation() -> tuple[dict[str, Any], int]:
 
 
 @blueprint.get("/consultas/paciente/<rut>")
-@requires(*STAFF, Role.SERVICE)
+@requires(*STAFF, Role.PATIENT)
 def patient_consultations(rut: str) -> dict[str, Any]:
     result = consultations.history_page(rut)
     return {"paciente_rut": result["patient_rut"], "consultas": result["consultations"]}
 
 
 @blueprint.get("/medicos/")
-@requires(*STAFF, Role.SERVICE, Role.CLERK, Role.PATIENT)
+@requires(*STAFF, Role.CLERK, Role.ACCOUNTANT, Role.PATIENT)
 def list_doctors() -> dict[str, Any]:
     found = database().read(
         lambda s: records.doctors(s, specialty=request.args.get("especialidad"))
@@ -111,7 +111,7 @@ def add_availability() -> tuple[dict[str, Any], int]:
     caller = current_caller()
 
     def work(session: Session) -> int:
-        if records.doctor(session, doctor_id=doctor_id).username != caller.claims.subject:
+        if records.doctor(session, doctor_id=doctor_id).username != caller.who:
             raise Forbidden("Un médico solo puede definir su propio horario.")
         return len(records.add_schedule(session, doctor_id=doctor_id, rule=rule))
 

@@ -1,7 +1,7 @@
 """The seed's JSON endpoints: `GET /health` and `POST /api/appointments` with
 ``{"patient_rut","patient_name","doctor_name","specialty","appointment_date"}``, for an
-authenticated caller (a patient's bearer token for their own RUT, the portal session, or
-a service token). A naive date is Santiago time; it must match a free slot exactly."""
+authenticated patient (a bearer token the portal signed for the portal, or the portal
+session), for their own RUT. A naive date is Santiago time; it must match a free slot exactly."""
 
 from __future__ import annotations
 
@@ -50,12 +50,12 @@ def health() -> tuple[dict[str, Any], int]:
 
 
 def _caller_rut(wanted: str) -> str:
-    """The patient the caller may book for: their own RUT, or any for a service."""
+    """The patient the caller may book for: their own RUT only."""
     if "Authorization" in request.headers:
         caller = authenticate(
-            dict(request.headers), current_app.config["TOKEN_KEY"], (Role.PATIENT, Role.SERVICE)
+            dict(request.headers), current_app.config["VERIFIER"], (Role.PATIENT,)
         )
-        if caller.role is Role.PATIENT and caller.claims.subject != wanted:
+        if not caller.may_reach(wanted):
             raise Forbidden("Solo puede pedir horas para usted.")
         return wanted
     own = current_rut()

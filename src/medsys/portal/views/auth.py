@@ -1,11 +1,11 @@
-"""Log in with RUT and password (and a TOTP code when the patient turned it on); log out."""
+"""Log in with RUT and password (and a TOTP code when the patient turned it on); log out;
+turn the second factor on (the current password is asked again)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import pyotp
 from flask import (
     Blueprint,
     current_app,
@@ -18,14 +18,16 @@ from flask import (
 )
 from sqlalchemy import select
 
+from medsys.core import totp
 from medsys.core.clock import utc_now
+from medsys.core.passwords import verify_password
 from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.portal import resets
-from medsys.portal.accounts import check_login, totp_ok
+from medsys.portal.accounts import check_code, check_login
 from medsys.portal.app import database, middleware
 from medsys.portal.gateway import Refused, Unavailable
 from medsys.portal.models import Account
-from medsys.portal.views.session import current_rut, log_in, login_required
+from medsys.portal.views.session import current_rut, log_in, log_out, login_required
 
 blueprint = Blueprint("auth", __name__)
 
@@ -40,9 +42,7 @@ def login() -> Any:
         return render_template("login.html")
     rut_text = request.form.get("rut", "")[:20]
     password = request.form.get("password", "")[:200]
-    verdict = database().write(
-        lambda s: check_login(s, rut_text=rut_text, password=password, address=_address())
-    )
+    verdict = check_login(database(), rut_text=rut_text, password=password, address=_address())
     if verdict.refusal or verdict.rut is None:
         return render_template("login.html", error=verdict.refusal, rut=rut_text), 401
     if verdict.needs_code:
@@ -60,10 +60,11 @@ def second_factor() -> Any:
         return redirect(url_for("auth.login"))
     if request.method == "GET":
         return render_template("totp.html")
-    account = database().read(lambda s: s.scalar(select(Account).where(Account.rut == rut)))
-    if account is None or not totp_ok(account, request.form.get("code", "")[:10]):
-        return render_template("totp.html", error="Código incorrecto."), 401
-    log_in(account.rut, account.name)
+    code = request.form.get("code", "")[:10]
+    verdict = check_code(database(), rut=str(rut), code=code, address=_address())
+    if verdict.refusal or verdict.rut is None:
+        return render_template("totp.html", error=verdict.refusal), 401
+    log_in(verdict.rut, verdict.name)
     return redirect(url_for("pages.home"))
 
 
@@ -124,7 +125,7 @@ def reset(token: str) -> Any:
 
 @blueprint.post("/logout")
 def logout() -> Any:
-    session.clear()
+    log_out()
     flash("Sesión cerrada.", "info")
     return redirect(url_for("auth.login"))
 
@@ -135,20 +136,29 @@ def security() -> Any:
     """Turn on the second factor: a new secret, confirmed by a first valid code."""
     rut = current_rut()
     if request.method == "GET":
-        secret = pyotp.random_base32()
+        secret = totp.new_secret()
         session["new_totp"] = secret
-        uri = pyotp.TOTP(secret).provisioning_uri(name=rut or "", issuer_name="medsys")
+        uri = totp.provisioning_uri(secret, account=rut or "")
         return render_template("security.html", secret=secret, uri=uri)
     secret = str(session.get("new_totp") or "")
-    if not secret or not pyotp.TOTP(secret).verify(
-        request.form.get("code", "").strip(), valid_window=1
-    ):
+    password = request.form.get("password", "")[:200]
+    account = database().read(lambda s: s.scalar(select(Account).where(Account.rut == rut)))
+    if account is None or not verify_password(account.password_hash, password):
+        flash("La contraseña actual no es correcta.", "error")
+        return redirect(url_for("auth.security"))
+    step = (
+        totp.matching_step(secret, request.form.get("code", ""), now=utc_now(), last_used=None)
+        if secret
+        else None
+    )
+    if step is None:
         flash("El código no coincide; inténtelo de nuevo.", "error")
         return redirect(url_for("auth.security"))
 
     def enable(s: Any) -> None:
         account = s.scalar(select(Account).where(Account.rut == rut))
         account.totp_secret, account.totp_enabled = secret, True
+        account.totp_last_step = step
 
     database().write(enable)
     session.pop("new_totp", None)

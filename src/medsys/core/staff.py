@@ -1,0 +1,359 @@
+"""Staff accounts of one app (clinical: doctors and nurses; admin: clerks and accountants):
+login with lockout and an optional second factor, sessions that can end, password
+changes, and the administration of accounts. Clinical's Flask views, admin's FastAPI
+routes and ``medsys user`` all call this one class; it returns plain data."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medsys.core import identity, totp
+from medsys.core.clock import local_iso, utc_now
+from medsys.core.db import ReplicatedDatabase
+from medsys.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from medsys.core.passwords import hash_password, verify_password
+from medsys.core.tokens import Claims, Role, SigningKey
+
+ACCESS_LIFETIME = timedelta(minutes=15)
+MINIMUM_PASSWORD = 12
+WRONG = "Usuario o contraseña incorrectos."
+USERNAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+class Locked(Forbidden):
+    status = 429
+    code = "locked"
+
+
+class SecondFactorRequired(Unauthenticated):
+    code = "second_factor_required"
+
+
+@dataclass(frozen=True)
+class StaffModels:
+    account: Any  # a model with identity.StaffAccountColumns
+    session: Any  # identity.SessionColumns
+    counter: Any  # identity.LoginCounterColumns
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An account as plain data, outliving the transaction that read it."""
+
+    id: int
+    username: str
+    full_name: str
+    role: Role
+    password_hash: str
+    active: bool
+    is_administrator: bool
+    totp_secret: str | None
+    totp_enabled: bool
+    totp_last_step: int | None
+
+
+def new_password() -> str:
+    """A random password for a new or reset account (shown once, to be changed)."""
+    return secrets.token_urlsafe(12)
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MINIMUM_PASSWORD or len(password) > 200:
+        raise InvalidInput(f"La contraseña debe tener entre {MINIMUM_PASSWORD} y 200 caracteres.")
+
+
+def check_username(username: str) -> str:
+    username = username.strip().lower()
+    if not 3 <= len(username) <= 64 or not set(username) <= USERNAME_CHARACTERS:
+        raise InvalidInput(
+            "El usuario debe tener 3 a 64 caracteres: letras minúsculas, dígitos, '.', '_' o '-'."
+        )
+    return username
+
+
+class StaffDirectory:
+    def __init__(
+        self,
+        database: ReplicatedDatabase,
+        models: StaffModels,
+        signer: SigningKey,
+        *,
+        roles: frozenset[Role],
+    ) -> None:
+        self.database = database
+        self.models = models
+        self.signer = signer
+        self.roles = roles
+
+    # --- reading -------------------------------------------------------------------
+
+    def _find(self, session: Session, username: str) -> Any:
+        account = self.models.account
+        return session.scalar(select(account).where(account.username == username))
+
+    def _snapshot(self, username: str) -> Snapshot | None:
+        def read(session: Session) -> Snapshot | None:
+            row = self._find(session, username)
+            if row is None:
+                return None
+            return Snapshot(
+                id=row.id,
+                username=row.username,
+                full_name=row.full_name,
+                role=Role(row.role),
+                password_hash=row.password_hash,
+                active=row.active,
+                is_administrator=row.is_administrator,
+                totp_secret=row.totp_secret,
+                totp_enabled=row.totp_enabled,
+                totp_last_step=row.totp_last_step,
+            )
+
+        return self.database.read(read)
+
+    # --- login and sessions ----------------------------------------------------------
+
+    def login(self, username: str, password: str, code: str | None, address: str) -> dict[str, Any]:
+        """A session and a 15-minute access token, or a refusal (lockout, wrong password,
+        second factor missing or wrong). Every attempt counts before it is checked."""
+        username = username.strip().lower()[:64]
+        gate = identity.Gate.for_login(username, address)
+        counter = self.models.counter
+        refusal = self.database.write(lambda s: identity.admit(s, counter, gate))
+        if refusal:
+            raise Locked(refusal)
+        account = self._snapshot(username)
+        usable = account is not None and account.active and account.role in self.roles
+        good = verify_password(account.password_hash if usable and account else None, password)
+        if good and account is not None and account.totp_enabled and not code:
+            self.database.write(
+                lambda s: identity.settle(s, counter, gate, succeeded=False, counted=False)
+            )
+            raise SecondFactorRequired("Ingrese el código de su aplicación de autenticación.")
+        if good and account is not None and account.totp_enabled and account.totp_secret:
+            good = self.database.write(
+                lambda s: identity.use_code(
+                    s,
+                    self.models.account,
+                    account_id=account.id,
+                    secret=account.totp_secret or "",
+                    last_used=account.totp_last_step,
+                    code=code or "",
+                )
+            )
+        succeeded = good and account is not None
+
+        def finish(session: Session) -> tuple[str, str] | None:
+            identity.settle(session, counter, gate, succeeded=succeeded, counted=True)
+            if not succeeded:
+                return None
+            return identity.open_session(session, self.models.session, username)
+
+        opened = self.database.write(finish)
+        if opened is None or account is None:
+            raise Unauthenticated(WRONG)
+        secret, session_id = opened
+        return self._grant(account, secret, session_id)
+
+    def _grant(self, account: Snapshot, secret: str, session_id: str) -> dict[str, Any]:
+        token = self.signer.issue(
+            account.role,
+            account.username,
+            audience=self.signer.issuer,
+            lifetime=ACCESS_LIFETIME,
+            session_id=session_id,
+        )
+        return {
+            "token": token,
+            "expires_in": int(ACCESS_LIFETIME.total_seconds()),
+            "session": secret,
+            "username": account.username,
+            "role": account.role.value,
+            "name": account.full_name,
+            "administrator": account.is_administrator,
+        }
+
+    def refresh(self, secret: str) -> dict[str, Any]:
+        """A new access token for an open session (and the session kept alive)."""
+        session_id = identity.session_id_of(secret)
+
+        def touch(session: Session) -> str | None:
+            row = identity.live_session(session, self.models.session, session_id)
+            if row is None:
+                return None
+            row.last_seen_at = utc_now()
+            return str(row.account)
+
+        username = self.database.write(touch)
+        account = self._snapshot(username) if username else None
+        if account is None or not account.active:
+            raise Unauthenticated("La sesión terminó; ingrese nuevamente.")
+        return self._grant(account, secret, session_id)
+
+    def session_open(self, claims: Claims) -> bool:
+        """For ``core.auth.authenticate``: the token's session is still open (one primary-key
+        read per request, so a revoked session is refused by the very next request)."""
+        if claims.issuer is not self.signer.issuer or claims.session_id is None:
+            return False
+        session_id = claims.session_id
+        model = self.models.session
+        row = self.database.read(lambda s: identity.live_session(s, model, session_id))
+        return row is not None and row.account == claims.subject
+
+    def logout(self, claims: Claims, *, everywhere: bool = False) -> int:
+        model = self.models.session
+        if everywhere:
+            return self.database.write(lambda s: identity.revoke_all(s, model, claims.subject))
+        if claims.session_id is None:
+            return 0
+        session_id = claims.session_id
+        self.database.write(lambda s: identity.revoke_session(s, model, session_id))
+        return 1
+
+    # --- one's own account -----------------------------------------------------------
+
+    def _with_password(self, username: str, password: str) -> Snapshot:
+        account = self._snapshot(username)
+        if account is None or not verify_password(account.password_hash, password):
+            raise Forbidden("La contraseña actual no es correcta.")
+        return account
+
+    def change_password(self, username: str, current: str, new: str) -> int:
+        """Set a new password; every session of the account ends (log in again)."""
+        check_password_rules(new)
+        self._with_password(username, current)
+        return self._set_password(username, new)
+
+    def _set_password(self, username: str, password: str) -> int:
+        hashed = hash_password(password)
+
+        def store(session: Session) -> int:
+            self._find(session, username).password_hash = hashed
+            return identity.revoke_all(session, self.models.session, username)
+
+        return self.database.write(store)
+
+    def begin_second_factor(self, username: str, password: str) -> dict[str, str]:
+        """A new secret to enrol, pending until confirmed; needs the current password, so
+        a stolen session cannot move the second factor to the thief's phone."""
+        self._with_password(username, password)
+        secret = totp.new_secret()
+        self._update(username, lambda row: setattr(row, "totp_pending", secret))
+        return {"secret": secret, "uri": totp.provisioning_uri(secret, account=username)}
+
+    def confirm_second_factor(self, username: str, code: str) -> None:
+        def confirm(session: Session) -> bool:
+            row = self._find(session, username)
+            if row is None or not row.totp_pending:
+                return False
+            step = totp.matching_step(row.totp_pending, code, now=utc_now(), last_used=None)
+            if step is None:
+                return False
+            row.totp_secret, row.totp_pending = row.totp_pending, None
+            row.totp_enabled, row.totp_last_step = True, step
+            return True
+
+        if not self.database.write(confirm):
+            raise InvalidInput("El código no coincide o no hay una inscripción pendiente.")
+
+    def _update(self, username: str, change: Callable[[Any], None]) -> None:
+        def apply(session: Session) -> None:
+            row = self._find(session, username)
+            if row is None:
+                raise NotFound(f"No existe el usuario {username}.")
+            change(row)
+
+        self.database.write(apply)
+
+    # --- administration --------------------------------------------------------------
+
+    def is_administrator(self, username: str) -> bool:
+        account = self._snapshot(username)
+        return account is not None and account.active and account.is_administrator
+
+    def accounts(self) -> list[dict[str, Any]]:
+        model = self.models.account
+
+        def read(session: Session) -> list[dict[str, Any]]:
+            rows = session.scalars(select(model).order_by(model.username))
+            return [
+                {
+                    "username": row.username,
+                    "name": row.full_name,
+                    "role": row.role,
+                    "active": row.active,
+                    "administrator": row.is_administrator,
+                    "second_factor": row.totp_enabled,
+                    "created_at": local_iso(row.created_at),
+                }
+                for row in rows
+            ]
+
+        return self.database.read(read)
+
+    def add(
+        self,
+        *,
+        username: str,
+        full_name: str,
+        role: Role,
+        administrator: bool = False,
+        password: str | None = None,
+        **extra: Any,
+    ) -> str:
+        """Create an account; its first password (random unless given), shown once."""
+        username = check_username(username)
+        if role not in self.roles:
+            names = ", ".join(sorted(r.value for r in self.roles))
+            raise InvalidInput(f"Aquí solo se crean cuentas con rol: {names}.")
+        if not full_name.strip() or len(full_name) > 120:
+            raise InvalidInput("El nombre es obligatorio (hasta 120 caracteres).")
+        password = password or new_password()
+        check_password_rules(password)
+        hashed = hash_password(password)
+
+        def create(session: Session) -> None:
+            if self._find(session, username) is not None:
+                raise Conflict(f"El usuario {username} ya existe.")
+            session.add(
+                self.models.account(
+                    username=username,
+                    full_name=full_name.strip(),
+                    role=role.value,
+                    password_hash=hashed,
+                    active=True,
+                    is_administrator=administrator,
+                    **extra,
+                )
+            )
+
+        self.database.write(create)
+        return password
+
+    def deactivate(self, username: str) -> int:
+        """The account can no longer log in; every session of it ends now."""
+
+        def apply(session: Session) -> int:
+            row = self._find(session, username)
+            if row is None:
+                raise NotFound(f"No existe el usuario {username}.")
+            row.active = False
+            return identity.revoke_all(session, self.models.session, username)
+
+        return self.database.write(apply)
+
+    def reset_password(self, username: str) -> str:
+        """A new random password (given to the person by hand); every session ends and the
+        second factor stays as it was."""
+        if self._snapshot(username) is None:
+            raise NotFound(f"No existe el usuario {username}.")
+        password = new_password()
+        self._set_password(username, password)
+        return password
