@@ -3,6 +3,7 @@ own state folder on its own ports, driven through the real CLI."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -14,17 +15,23 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from medsys.core.databases import pair_database
 from medsys.core.db import ReplicatedDatabase, mariadb_url, postgres_url
+from medsys.core.demo_logins import demo_password
+from medsys.core.keys import operator_token
+from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.core.secrets import Secrets, load_secrets
 from medsys.core.settings import Settings, load_settings
+from medsys.core.tokens import Actor, Role, Service, issuer_of
 from medsys.core.topology import Engine as DbEngine
 from medsys.core.topology import pair_named
 from medsys.failover.state import read_pair_state
 from medsys.launcher.cluster import Cluster, ServiceStatus
+from medsys.launcher.identity_cli import mint_token
 
 T = TypeVar("T")
 
@@ -99,6 +106,27 @@ class MedsysCluster:
     def secrets(self) -> Secrets:
         return load_secrets(self.settings)
 
+    def password(self, account: str) -> str:
+        """A demo account's own password, as `medsys up` prints it (a RUT in any spelling)."""
+        with contextlib.suppress(InvalidRutError):  # else a staff username
+            account = normalize_rut(account)
+        return demo_password(self.secrets.demo_seed, account)
+
+    def token(
+        self, role: Role, subject: str | None = None, *, audience: Service | None = None
+    ) -> str:
+        """A token as `medsys token` makes it: signed by the issuer that owns ``role``."""
+        return mint_token(
+            self.settings, role, subject, audience=audience, minutes=15, acting_for=None
+        )
+
+    def relayed(self, audience: Service, role: Role, subject: str) -> str:
+        """What the middleware sends an app when it acts for a person."""
+        person = Actor(subject, role, issuer_of(role))
+        return operator_token(
+            self.settings, Role.SERVICE, "middleware", audience=audience, acting_for=person
+        )
+
     def database(self, pair_name: str) -> ReplicatedDatabase:
         """The pair as an application sees it: its own user, writes to the primary."""
         return pair_database(self.settings, pair_name, failover_deadline=30)
@@ -151,3 +179,18 @@ def scratch_table(db: ReplicatedDatabase) -> str:
 def count_rows(engine: Engine, table: str) -> int:
     with engine.connect() as connection:
         return int(connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
+
+
+_addresses = iter(range(10, 250))
+
+
+def next_address() -> str:
+    """A loopback address no other test in this run uses."""
+    return f"127.0.0.{next(_addresses)}"
+
+
+def client_from(address: str, **options: object) -> httpx.Client:
+    """An HTTP client whose requests come from ``address`` (any 127.0.0.0/8 address is
+    this machine): login lockout counts per address, so each lockout test has its own."""
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(transport=transport, timeout=30, **options)  # type: ignore[arg-type]

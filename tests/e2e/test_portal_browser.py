@@ -42,7 +42,7 @@ def logged_in(browser: Browser, cluster: MedsysCluster, rut: str) -> Page:
     page = browser.new_page(viewport={"width": 1000, "height": 900}, locale="es-CL")
     page.goto(f"http://127.0.0.1:{cluster.settings.port('app3')}/login")
     page.get_by_label("RUT").fill(rut)
-    page.get_by_label("Contraseña").fill(cluster.secrets.demo_password)
+    page.get_by_label("Contraseña").fill(cluster.password(rut))
     page.get_by_role("button", name="Ingresar").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Hola")
     return page

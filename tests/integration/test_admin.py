@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from medsys.core.tokens import Role, issue_token
+from medsys.core.tokens import Role, Service
 from tests.conftest import MedsysCluster, count_rows, eventually
 
 pytestmark = pytest.mark.integration
@@ -20,10 +20,12 @@ class Admin:
     def __init__(self, cluster: MedsysCluster) -> None:
         self.cluster = cluster
         self.url = f"http://127.0.0.1:{cluster.settings.port('nginx')}"
-        key = cluster.secrets.token_key
-        self.clerk = issue_token(key, Role.CLERK, "clerk-ana")
-        self.accountant = issue_token(key, Role.ACCOUNTANT, "cont-luis")
-        self.service = issue_token(key, Role.SERVICE, "middleware")
+        self.clerk = cluster.token(Role.CLERK, "adm.vera")
+        self.accountant = cluster.token(Role.ACCOUNTANT, "cont.lagos")
+
+    def relayed(self, role: Role, subject: str) -> str:
+        """The middleware's token acting for a person."""
+        return self.cluster.relayed(Service.ADMIN, role, subject)
 
     def call(self, method: str, path: str, token: str | None, **kwargs: Any) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}))
@@ -103,11 +105,20 @@ def test_the_seeds_patient_calls_work_through_nginx_with_a_token(admin: Admin) -
     )
 
 
-def test_patients_and_other_roles_never_reach_admin(admin: Admin) -> None:
-    key = admin.cluster.secrets.token_key
+def test_patients_and_clinical_staff_reach_admin_only_through_the_middleware(
+    admin: Admin,
+) -> None:
+    cluster = admin.cluster
     for role, subject in ((Role.PATIENT, "11111111-1"), (Role.DOCTOR, "dra.soto")):
-        token = issue_token(key, role, subject)
-        assert admin.call("GET", "/patients/11111111-1", token).status_code == 403
+        own = cluster.token(role, subject, audience=Service.ADMIN)
+        assert admin.call("GET", "/patients/11111111-1", own).status_code == 401
+    doctor = admin.relayed(Role.DOCTOR, "dra.soto")  # a history joins demographics
+    assert admin.call("GET", "/patients/11111111-1/summary", doctor).status_code == 200
+    assert admin.call("GET", "/payments/11111111-1", doctor).status_code == 403
+    patient = admin.relayed(Role.PATIENT, "11111111-1")
+    assert admin.call("GET", "/payments/11111111-1", patient).status_code == 200
+    assert admin.call("GET", "/payments/22222222-2", patient).status_code == 403
+    assert admin.call("GET", "/patients", patient).status_code == 403
     assert admin.call("POST", "/invoices", admin.clerk, json={}).status_code == 403
 
 
@@ -170,7 +181,7 @@ def test_a_payment_retried_with_its_key_is_recorded_once(admin: Admin) -> None:
     assert admin.rows("SELECT COUNT(*) FROM payments WHERE idempotency_key = :k", k=key) == 1
     reused = admin.pay(rut, 6_000, invoice["number"], key=key)
     assert reused.status_code == 409 and "otro pago" in reused.text
-    balance = admin.call("GET", f"/patients/{rut}/balance", admin.service).json()
+    balance = admin.call("GET", f"/patients/{rut}/balance", admin.relayed(Role.PATIENT, rut)).json()
     assert balance["outstanding"] == 15_000
 
 
@@ -223,11 +234,11 @@ def test_void_refund_and_status(admin: Admin) -> None:
 
 def test_patient_reads_are_audited(admin: Admin) -> None:
     before = admin.rows(
-        "SELECT COUNT(*) FROM audit_log WHERE actor = 'clerk-ana' AND patient_rut = '22222222-2'"
+        "SELECT COUNT(*) FROM audit_log WHERE actor = 'adm.vera' AND patient_rut = '22222222-2'"
     )
     admin.call("GET", "/patients/22222222-2", admin.clerk)
     after = admin.rows(
-        "SELECT COUNT(*) FROM audit_log WHERE actor = 'clerk-ana' AND patient_rut = '22222222-2'"
+        "SELECT COUNT(*) FROM audit_log WHERE actor = 'adm.vera' AND patient_rut = '22222222-2'"
     )
     assert after == before + 1
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from medsys.chaos.lab import Lab
-from medsys.core.tokens import Role, issue_token
+from medsys.core.tokens import Role, Service
 from medsys.core.topology import pair_named
 from tests.conftest import MedsysCluster, count_rows, eventually
 
@@ -31,13 +31,14 @@ class Clinical:
     def login(self, username: str, password: str | None = None) -> str:
         answer = httpx.post(
             f"{self.urls[0]}/auth/login",
-            json={"username": username, "password": password or self.cluster.secrets.demo_password},
+            json={"username": username, "password": password or self.cluster.password(username)},
         )
         assert answer.status_code == 200, answer.text
         return str(answer.json()["token"])
 
-    def token(self, role: Role, subject: str) -> str:
-        return issue_token(self.cluster.secrets.token_key, role, subject)
+    def relayed(self, role: Role, subject: str) -> str:
+        """The middleware's token acting for a person."""
+        return self.cluster.relayed(Service.CLINICAL, role, subject)
 
     def call(
         self, method: str, path: str, token: str | None = None, instance: int = 0, **kwargs: Any
@@ -90,7 +91,9 @@ def test_each_instance_names_itself_and_its_health(clinical: Clinical) -> None:
 
 def test_wrong_password_is_refused_without_saying_which_part(clinical: Clinical) -> None:
     for username in ("dra.soto", "nobody"):
-        answer = clinical.call("POST", "/auth/login", json={"username": username, "password": "x"})
+        answer = clinical.call(
+            "POST", "/auth/login", json={"username": username, "password": "wrong-password"}
+        )
         assert answer.status_code == 401
         assert answer.json()["message"] == "Usuario o contraseña incorrectos."
 
@@ -109,21 +112,33 @@ def test_history_needs_a_token_and_every_read_is_audited(clinical: Clinical, doc
     assert clinical.audit_rows("dra.soto", PATIENT) == before + 1
 
 
-def test_a_service_acting_for_a_patient_is_what_the_audit_names(clinical: Clinical) -> None:
-    service = clinical.token(Role.SERVICE, "middleware")
-    headers = {"X-Acting-For": "22222222-2", "X-Acting-Role": "patient"}
+def test_a_relayed_read_is_audited_for_the_person_and_the_chain(clinical: Clinical) -> None:
+    service = clinical.relayed(Role.PATIENT, "22222222-2")
     before = clinical.audit_rows("22222222-2", "22222222-2")
-    answer = clinical.call("GET", "/api/patients/22222222-2/history", service, headers=headers)
+    answer = clinical.call("GET", "/api/patients/22222222-2/history", service)
     assert answer.status_code == 200
     assert clinical.audit_rows("22222222-2", "22222222-2") == before + 1
+    db = clinical.cluster.database("clinical")
+    try:
+        row = db.read(
+            lambda s: s.execute(
+                text(
+                    "SELECT actor_role, via_service FROM audit_log WHERE actor = '22222222-2' "
+                    "ORDER BY id DESC LIMIT 1"
+                )
+            ).one()
+        )
+    finally:
+        db.dispose()
+    assert tuple(row) == ("patient", "portal>middleware")
 
 
-def test_a_patient_reads_only_their_own_history(clinical: Clinical) -> None:
-    patient = clinical.token(Role.PATIENT, PATIENT)
+def test_a_relayed_patient_reaches_only_their_own_records(clinical: Clinical) -> None:
+    patient = clinical.relayed(Role.PATIENT, PATIENT)
     assert clinical.call("GET", f"/api/patients/{PATIENT}/history", patient).status_code == 200
     other = clinical.call("GET", "/api/patients/22222222-2/history", patient)
     assert other.status_code == 403
-    clerk = clinical.token(Role.CLERK, "clerk-1")
+    clerk = clinical.relayed(Role.CLERK, "adm.vera")
     assert clinical.call("GET", f"/api/patients/{PATIENT}/history", clerk).status_code == 403
 
 
@@ -272,7 +287,6 @@ def test_two_concurrent_reservations_of_one_slot_never_both_succeed(
     clinical: Clinical, nurse: str
 ) -> None:
     slot = _free_slot(clinical, nurse, "Pediatría")
-    service = clinical.token(Role.SERVICE, "middleware")
     results: list[int] = []
     patients = ["11111111-1", "22222222-2", "33333333-3", "6-K"] * 2
 
@@ -280,7 +294,7 @@ def test_two_concurrent_reservations_of_one_slot_never_both_succeed(
         answer = clinical.call(
             "POST",
             f"/api/slots/{slot['id']}/reserve",
-            service,
+            nurse,
             instance=index % 2,
             json={"patient_rut": patients[index]},
             headers={"Idempotency-Key": f"race-{uuid.uuid4().hex}"},
@@ -299,7 +313,7 @@ def test_reservation_is_idempotent_and_release_needs_its_key(
     clinical: Clinical, nurse: str
 ) -> None:
     slot = _free_slot(clinical, nurse, "Cardiología")
-    service = clinical.token(Role.SERVICE, "middleware")
+    service = clinical.relayed(Role.PATIENT, "22222222-2")
     path = f"/api/slots/{slot['id']}"
     key = {"Idempotency-Key": f"booking-{uuid.uuid4().hex}"}
     body = {"patient_rut": "22222222-2"}

@@ -8,7 +8,8 @@ import psutil
 import pytest
 from sqlalchemy import text
 
-from medsys.core.tokens import Role, verify_token
+from medsys.core.keys import keyring
+from medsys.core.tokens import Role, Service, verify_token
 from tests.conftest import MedsysCluster, count_rows, scratch_table
 
 pytestmark = pytest.mark.integration
@@ -62,8 +63,13 @@ def test_up_down_up_keeps_data_and_down_v_leaves_nothing(system: MedsysCluster) 
     db.dispose()
 
     token = system.medsys("token", "doctor", "--sub", "dr-soto").stdout.strip()
-    claims = verify_token(system.secrets.token_key, token)
-    assert (claims.subject, claims.role) == ("dr-soto", Role.DOCTOR)
+    trusted = keyring(system.settings, Service.CLINICAL)
+    claims = verify_token(trusted, token, audience=Service.CLINICAL)
+    assert (claims.subject, claims.role, claims.issuer) == (
+        "dr-soto",
+        Role.DOCTOR,
+        Service.CLINICAL,
+    )
 
     system.medsys("down", "-v")
     assert not system.state_dir.exists()

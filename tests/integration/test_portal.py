@@ -14,11 +14,12 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from medsys.core.clock import SANTIAGO, parse_instant, utc_now
-from medsys.core.tokens import Role, issue_token
+from medsys.core.keys import signing_key
+from medsys.core.tokens import Role, Service
 from medsys.portal.booking import reconcile_pending
 from medsys.portal.gateway import Middleware
 from medsys.portal.models import Appointment
-from tests.conftest import MedsysCluster, eventually
+from tests.conftest import MedsysCluster, client_from, eventually, next_address
 
 pytestmark = pytest.mark.integration
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -30,7 +31,8 @@ class Browserless:
     def __init__(self, cluster: MedsysCluster) -> None:
         self.cluster = cluster
         self.url = f"http://127.0.0.1:{cluster.settings.port('app3')}"
-        self.client = httpx.Client(base_url=self.url, timeout=30)
+        # Its own source address: login lockout counts per address.
+        self.client = client_from(next_address(), base_url=self.url)
 
     def csrf(self, path: str = "/login") -> str:
         match = CSRF.search(self.client.get(path).text)
@@ -41,7 +43,7 @@ class Browserless:
         form = {
             "csrf_token": self.csrf(),
             "rut": rut,
-            "password": password or self.cluster.secrets.demo_password,
+            "password": password or self.cluster.password(rut),
         }
         return self.client.post("/login", data=form)
 
@@ -103,7 +105,7 @@ def test_forms_without_a_valid_csrf_token_are_refused(portal: Browserless) -> No
 
 
 def _free_slot(cluster: MedsysCluster, specialty: str) -> dict[str, Any]:
-    token = issue_token(cluster.secrets.token_key, Role.SERVICE, "test")
+    token = cluster.token(Role.PATIENT, "11111111-1")
     url = f"http://127.0.0.1:{cluster.settings.port('middleware')}/api/slots"
     slots = httpx.get(
         url,
@@ -127,7 +129,7 @@ def _seed_body(slot: dict[str, Any], rut: str = "22222222-2", **changes: str) ->
 
 
 def test_the_seeds_appointment_api(portal: Browserless, cluster: MedsysCluster) -> None:
-    token = issue_token(cluster.secrets.token_key, Role.PATIENT, "22222222-2")
+    token = cluster.token(Role.PATIENT, "22222222-2", audience=Service.PORTAL)
     patient = {"Authorization": f"Bearer {token}"}
     slot = _free_slot(cluster, "Cardiología")
     before = len(portal.appointments("22222222-2"))
@@ -225,7 +227,7 @@ def test_password_reset_and_lockout_revoking_its_links(
 
     body = uuid.uuid4().int % 30_000_000 + 60_000_000
     rut = f"{body}-{check_digit(body)}"
-    clerk = issue_token(cluster.secrets.token_key, Role.CLERK, "clerk-ana")
+    clerk = cluster.token(Role.CLERK, "adm.vera")
     created = httpx.post(
         f"http://127.0.0.1:{cluster.settings.port('nginx')}/patients",
         headers={"Authorization": f"Bearer {clerk}"},
@@ -275,7 +277,8 @@ def test_a_booking_abandoned_half_way_gives_its_slot_back(cluster: MedsysCluster
     rut = "33333333-3"
     slot = _free_slot(cluster, "Medicina General")
     middleware = Middleware(
-        f"http://127.0.0.1:{cluster.settings.port('middleware')}", cluster.secrets.token_key
+        f"http://127.0.0.1:{cluster.settings.port('middleware')}",
+        signing_key(cluster.settings, Service.PORTAL),
     )
     key = f"portal-{uuid.uuid4().hex}"
     middleware.reserve(rut, int(slot["id"]), key)

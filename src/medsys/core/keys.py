@@ -162,7 +162,9 @@ def signing_key(
     if not text:
         path = _private_path(settings, service)
         if not path.exists():
-            raise KeysMissingError(f"no signing key of {service.value} at {path}")
+            raise KeysMissingError(
+                f"no signing key of {service.value} at {path}: run `medsys up` first"
+            )
         text = path.read_text()
     return SigningKey(service, Ed25519PrivateKey.from_private_bytes(_decode(text)))
 
