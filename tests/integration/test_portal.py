@@ -323,3 +323,70 @@ def test_a_booking_abandoned_half_way_gives_its_slot_back(cluster: MedsysCluster
         assert reconcile_pending(database, middleware) == [], "done once, not again"
     finally:
         database.dispose()
+
+
+def _fresh_account(cluster: MedsysCluster, password: str, totp_secret: str | None = None) -> str:
+    from medsys.core.passwords import hash_password
+    from medsys.core.rut import check_digit
+    from medsys.portal.models import Account
+
+    body = uuid.uuid4().int % 20_000_000 + 30_000_000
+    rut = f"{body}-{check_digit(body)}"
+    account = Account(
+        rut=rut,
+        name="Paciente Prueba",
+        password_hash=hash_password(password),
+        totp_secret=totp_secret,
+        totp_enabled=totp_secret is not None,
+    )
+    db = cluster.database("portal")
+    db.write(lambda s: s.add(account))
+    db.dispose()
+    return rut
+
+
+def test_logout_ends_the_session_even_for_a_copied_cookie(cluster: MedsysCluster) -> None:
+    rut = _fresh_account(cluster, "clave-de-prueba-1")
+    portal = Browserless(cluster)
+    assert portal.login(rut, "clave-de-prueba-1").status_code == 302
+    copied = dict(portal.client.cookies)
+    assert portal.client.get("/").status_code == 200
+    portal.post("/logout", {})
+    thief = client_from(next_address(), base_url=portal.url, cookies=copied)
+    assert thief.get("/").status_code == 302, "the signed cookie alone opens nothing"
+
+
+def test_a_new_password_ends_the_other_sessions(cluster: MedsysCluster) -> None:
+    rut = _fresh_account(cluster, "clave-de-prueba-2")
+    here, there = Browserless(cluster), Browserless(cluster)
+    for browser in (here, there):
+        assert browser.login(rut, "clave-de-prueba-2").status_code == 302
+    wrong = here.post(
+        "/clave",
+        {"current": "no-es-esta", "password": "clave-nueva-123", "again": "clave-nueva-123"},
+        "/clave",
+    )
+    assert wrong.status_code == 422 and "actual no es correcta" in wrong.text
+    changed = here.post(
+        "/clave",
+        {"current": "clave-de-prueba-2", "password": "clave-nueva-123", "again": "clave-nueva-123"},
+        "/clave",
+    )
+    assert changed.status_code == 302
+    assert here.client.get("/").status_code == 200, "this browser keeps a fresh session"
+    assert there.client.get("/").status_code == 302, "the other one is logged out"
+    assert Browserless(cluster).login(rut, "clave-de-prueba-2").status_code == 401
+
+
+def test_wrong_second_factor_codes_count_toward_the_lockout(cluster: MedsysCluster) -> None:
+    import pyotp
+
+    secret = pyotp.random_base32()
+    rut = _fresh_account(cluster, "clave-de-prueba-3", totp_secret=secret)
+    portal = Browserless(cluster)
+    for _ in range(5):
+        assert portal.login(rut, "clave-de-prueba-3").headers["location"].endswith("/codigo")
+        wrong = portal.post("/login/codigo", {"code": "000000"}, "/login/codigo")
+        assert wrong.status_code == 401
+    locked = portal.login(rut, "clave-de-prueba-3")
+    assert locked.status_code == 401 and "Demasiados intentos" in locked.text

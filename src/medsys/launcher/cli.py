@@ -91,6 +91,24 @@ def cli() -> None:
     """
 
 
+def _say_demo_logins(settings: Settings) -> None:
+    seed = load_secrets(settings).demo_seed
+    ports = {service: settings.port(name) for service, name in SERVICE_PORTS.items()}
+    click.echo("demo logins (each its own password):")
+    for service, account, who in DEMO_ACCOUNTS:
+        where = f"{service} :{ports[service]}"
+        click.echo(f"  {where:16} {account:12} {demo_password(seed, account):18} {who}")
+    click.echo(
+        "staff: POST /auth/login (clinical :5001/:5002, admin :3002); patients: the "
+        "portal's /login.  medsys user add|list|deactivate|reset-password"
+    )
+    click.echo(
+        "tokens for curl: medsys token ROLE [--sub ID] [--aud SERVICE]  (roles: "
+        + ", ".join(r.value for r in Role)
+        + ")"
+    )
+
+
 @cli.command()
 def up() -> None:
     """Install what is missing, initialise, start everything, wait until healthy."""
@@ -106,21 +124,7 @@ def up() -> None:
             f"medsys is up in {seconds:.1f} s; database memory {_mib(database_memory(rows))}."
         )
         click.echo(f"state folder: {cluster.settings.state_dir}")
-        seed = load_secrets(cluster.settings).demo_seed
-        ports = {s: cluster.settings.port(n) for s, n in SERVICE_PORTS.items()}
-        click.echo("demo logins (each its own password):")
-        for service, account, who in DEMO_ACCOUNTS:
-            where = f"{service} :{ports[service]}"
-            click.echo(f"  {where:16} {account:12} {demo_password(seed, account):18} {who}")
-        click.echo(
-            "staff: POST /auth/login (clinical :5001/:5002, admin :3002); patients: the "
-            "portal's /login.  medsys user add|list|deactivate|reset-password"
-        )
-        click.echo(
-            "tokens for curl: medsys token ROLE [--sub ID] [--aud SERVICE]  (roles: "
-            + ", ".join(r.value for r in Role)
-            + ")"
-        )
+        _say_demo_logins(cluster.settings)
 
     _run(bring_up)
 
@@ -156,7 +160,12 @@ def prepare() -> None:
     """
     from medsys.launcher.cluster import prepare_applications
 
-    _run(lambda: prepare_applications(_settings(), click.echo))
+    def prepare_and_tell() -> None:
+        settings = _settings()
+        prepare_applications(settings, click.echo)
+        _say_demo_logins(settings)  # in containers, the setup job's log shows them
+
+    _run(prepare_and_tell)
 
 
 @cli.command()

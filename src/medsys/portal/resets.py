@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from medsys.core import identity
 from medsys.core.clock import utc_now
-from medsys.core.passwords import hash_password
+from medsys.core.passwords import hash_password, verify_password
 from medsys.portal.models import Account, LoginAttempt, LoginCounter, PortalSession, ResetToken
 
 LIFETIME = timedelta(minutes=30)
@@ -64,4 +64,18 @@ def use(session: Session, *, token: str, password: str) -> str | None:
     identity.clear(session, LoginCounter, identity.Gate.for_login(found.rut, "").account_key)
     identity.revoke_all(session, PortalSession, found.rut)
     session.add(LoginAttempt(rut=found.rut, address="password-reset", succeeded=True))
+    return None
+
+
+def change(session: Session, *, rut: str, current: str, password: str) -> str | None:
+    """A logged-in patient's new password; the problem in Spanish, or None when done
+    (every session of the account is ended: the caller opens a new one)."""
+    account = session.scalar(select(Account).where(Account.rut == rut))
+    if account is None or not verify_password(account.password_hash, current):
+        return "La contraseña actual no es correcta."
+    if len(password) < MIN_PASSWORD:
+        return f"La contraseña debe tener al menos {MIN_PASSWORD} caracteres."
+    account.password_hash = hash_password(password)
+    identity.revoke_all(session, PortalSession, rut)
+    revoke_pending(session, rut=rut)
     return None

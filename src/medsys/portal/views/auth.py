@@ -164,3 +164,25 @@ def security() -> Any:
     session.pop("new_totp", None)
     flash("Segundo factor activado: se pedirá un código al ingresar.", "info")
     return redirect(url_for("pages.home"))
+
+
+@blueprint.route("/clave", methods=["GET", "POST"])
+@login_required
+def change_password() -> Any:
+    """A new password with the current one; every session of the account ends, this
+    browser gets a fresh one."""
+    rut = current_rut() or ""
+    if request.method == "GET":
+        return render_template("password.html")
+    current = request.form.get("current", "")[:200]
+    password = request.form.get("password", "")[:200]
+    if password != request.form.get("again", "")[:200]:
+        return render_template("password.html", error="Las contraseñas no coinciden."), 422
+    problem = database().write(
+        lambda s: resets.change(s, rut=rut, current=current, password=password)
+    )
+    if problem:
+        return render_template("password.html", error=problem), 422
+    log_in(rut, str(session.get("name", "")))
+    flash("Contraseña cambiada. Se cerraron sus otras sesiones.", "info")
+    return redirect(url_for("pages.home"))
