@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import httpx
+
 from medsys.chaos.http_load import Reader, percentile
 from medsys.chaos.lab import Lab
 from medsys.chaos.scenarios import Figures
@@ -13,9 +15,18 @@ from medsys.core.tokens import Role, Service
 
 
 def _reader(lab: Lab) -> Reader:
+    """A patient reading their history, once the history answers: breakers an earlier
+    fault left open (e.g. `bench middleware` stops both instances) close first."""
     token = operator_token(lab.settings, Role.PATIENT, "11111111-1", audience=Service.MIDDLEWARE)
     url = f"http://127.0.0.1:{lab.settings.port('middleware')}/api/medical-history/11111111-1"
-    return Reader(url, {"Authorization": f"Bearer {token}"})
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + 30
+    with httpx.Client(timeout=10) as client:
+        while client.get(url, headers=headers).status_code != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the history never answered 200 before the fault")
+            time.sleep(0.2)
+    return Reader(url, headers)
 
 
 def _count(figures: Figures, reader: Reader) -> None:
