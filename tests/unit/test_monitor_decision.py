@@ -70,32 +70,53 @@ def test_healthy_pair_needs_nothing() -> None:
     assert decision.event is None
 
 
-def test_lost_standby_relaxes_sync_and_records_that_the_replica_is_behind() -> None:
+def test_lost_standby_is_recorded_out_of_sync_before_sync_is_relaxed() -> None:
     seen = Observation(primary(replica_streaming=False), replica(reachable=False, error="refused"))
     decision = run(Memory(Health.HEALTHY), seen)
-    assert SetSynchronous(P, on=False) in decision.actions
-    assert RecordState(replace(STATE, replica_in_sync=False)) in decision.actions
+    assert decision.actions[:2] == (
+        RecordState(replace(STATE, replica_in_sync=False)),
+        SetSynchronous(P, on=False),
+    ), "relaxing first would let a commit be acknowledged by one node while the state says two"
     assert decision.memory.health is Health.DEGRADED
     assert decision.event == "degraded" and "relaxed" in decision.sentence
+
+
+def test_a_monitor_killed_between_recording_and_relaxing_leaves_a_safe_state() -> None:
+    """It dies after writing the state, before relaxing: the next monitor relaxes, and if
+    the primary dies instead, the recorded state forbids the promotion."""
+    seen = Observation(primary(replica_streaming=False), replica(reachable=False, error="gone"))
+    recorded = replace(STATE, replica_in_sync=False)
+    restarted = run(Memory(), seen, recorded)
+    assert restarted.actions == (SetSynchronous(P, on=False),)
+    dead = Observation(DEAD, ORPHANED)
+    memory = after_failures(POLICY.failures_to_declare - 1, dead, recorded)
+    refused = run(memory, dead, recorded)
+    assert not any(isinstance(a, Promote) for a in refused.actions)
+    assert "not in sync" in refused.sentence
+
+
+def test_a_replica_that_stops_receiving_is_recorded_before_anything_is_relaxed() -> None:
+    """A cut replication link: the replica still answers, it just stopped receiving."""
+    seen = Observation(primary(replica_streaming=True), replica(receiving=False))
+    decision = run(Memory(Health.HEALTHY), seen)
+    kinds = [type(action) for action in decision.actions]
+    assert kinds.index(RecordState) < kinds.index(SetSynchronous)
 
 
 def test_returning_standby_restores_sync_and_then_counts_as_in_sync() -> None:
     behind = replace(STATE, replica_in_sync=False)
     seen = Observation(primary(sync_configured=False, sync_active=False), replica())
     decision = run(Memory(Health.DEGRADED), seen, behind)
-    assert decision.actions == (SetSynchronous(P, on=True),)
+    assert decision.actions == (SetSynchronous(P, on=True),), "in sync only once seen waiting"
     confirmed = run(decision.memory, Observation(primary(), replica()), behind)
     assert confirmed.actions == (RecordState(replace(behind, replica_in_sync=True)),)
     assert confirmed.event == "recovered" or decision.event == "recovered"
 
 
-def test_semi_sync_engines_keep_it_on_when_alone() -> None:
-    policy = replace(POLICY, relax_when_alone=False)
-    seen = Observation(
-        primary(replica_streaming=False, sync_active=False), replica(reachable=False)
-    )
-    decision = decide(Memory(Health.HEALTHY), STATE, seen, policy, NOW)
-    assert not any(isinstance(action, SetSynchronous) for action in decision.actions)
+def test_a_state_that_claims_sync_the_primary_does_not_have_is_corrected() -> None:
+    seen = Observation(primary(sync_active=False), replica())
+    decision = run(Memory(Health.HEALTHY), seen)
+    assert decision.actions == (RecordState(replace(STATE, replica_in_sync=False)),)
 
 
 def rejoins(decision: object) -> bool:

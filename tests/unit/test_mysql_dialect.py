@@ -41,6 +41,8 @@ def test_promotion_turns_off_super_read_only_and_resets_replication() -> None:
     assert statements.index("STOP REPLICA") < statements.index("RESET REPLICA ALL")
     assert "SET GLOBAL super_read_only = OFF" in statements
     assert statements[-1] == "SET GLOBAL read_only = OFF"
+    # Alone after a promotion, as the pair state records: commits must not wait.
+    assert "SET GLOBAL rpl_semi_sync_source_enabled = OFF" in statements
 
 
 def test_a_follower_is_made_super_read_only_before_anything_else() -> None:

@@ -10,11 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from medsys.chaos.lab import Lab, ScenarioError
+from medsys.chaos.network import NetworkCutError, ReplicationCut
 from medsys.chaos.workload import Workload
 from medsys.core.topology import Pair
 from medsys.launcher.cluster import LaunchError
 from medsys.launcher.supervisor import SupervisorError
-from medsys.nodes.base import NodeError, one_line
+from medsys.nodes.base import NodeError, one_line, service_user
 
 DETECTION_TARGET = 3.0
 WRITES_BACK_TARGET = 5.0
@@ -84,6 +85,24 @@ def render(figures: Figures) -> str:
     lines += [f"  note: {note}" for note in figures.notes]
     lines += [f"  BROKEN: {broken}" for broken in figures.broken]
     lines.append(f"  verdict                {'PASS' if figures.passed else 'FAIL'}")
+    return "\n".join(lines)
+
+
+def summary(results: list[Figures]) -> str:
+    """One line per pair: runs, failovers, refusals, acknowledged writes, lost."""
+    lines = ["summary:"]
+    for pair in sorted({figures.pair for figures in results}):
+        mine = [f for f in results if f.pair == pair and f.lost is not None]
+        if not mine:
+            continue
+        refused = sum(any(n.startswith("promotion refused") for n in f.notes) for f in mine)
+        gaps = sorted(f.write_gap for f in mine if f.write_gap is not None)
+        median_gap = f"{gaps[len(gaps) // 2]:.2f} s" if gaps else "-"
+        lines.append(
+            f"  {pair:9} {len(mine)} runs, {sum(f.failovers for f in mine)} failovers, "
+            f"{refused} refused, {sum(f.writes for f in mine)} writes acknowledged, "
+            f"{sum(f.lost or 0 for f in mine)} lost, median write gap {median_gap}"
+        )
     return "\n".join(lines)
 
 
@@ -251,6 +270,80 @@ def flip_flop(
     _settle(lab, workload, figures, fault_at)
 
 
+def _cut_then_kill(
+    lab: Lab,
+    pair: Pair,
+    workload: Workload,
+    figures: Figures,
+    *,
+    towards: bool,
+    back: bool,
+    delay: float = 1.25,
+) -> None:
+    """The replication link breaks, then the primary's host dies: the loss window of a
+    replica promoted while it lacked acknowledged writes. Either the monitor promotes a
+    replica that has every acknowledged write, or it refuses and says why; never a loss."""
+    before = lab.state(pair)
+    old = before.primary
+    direction = (
+        "both ways" if towards and back else ("replica->primary" if towards else "primary->replica")
+    )
+    figures.fault = (
+        f"cut the replication link to {old} ({direction}), SIGKILL {old} {delay:.2f} s "
+        "later, heal the link once the monitor has decided"
+    )
+    cut = ReplicationCut(lab.settings.port(old), service_user(lab.settings).uid, towards, back)
+    fault_at = time.time()
+    with cut:
+        time.sleep(delay)
+        killed_at = time.time()
+        lab.kill(old)
+        outcome = _promoted_or_refused(lab, pair, killed_at)
+    after = lab.state(pair)
+    if outcome == "promoted":
+        figures.detection = lab.wait_event(pair, "primary-dead", killed_at)
+        figures.promotion = lab.wait_event(pair, "promoted", killed_at)
+        figures.failovers = after.term - before.term
+        lab.acknowledge(pair)  # the next run may fail over again at once
+        _rejoin_old(lab, pair, figures, old)
+    else:
+        figures.notes.append(f"promotion refused: {outcome}")
+        lab.start(old)  # still the recorded primary: it comes back and writes go on
+        lab.wait_ready(pair)
+    _settle(lab, workload, figures, fault_at)
+
+
+def _promoted_or_refused(lab: Lab, pair: Pair, since: float, timeout: float = 15) -> str:
+    """'promoted', or the monitor's reason to refuse (it keeps refusing while it lasts)."""
+    found: list[str] = []
+
+    def decided() -> bool:
+        for event in lab.events(pair, since):
+            if event["event"] == "promoted":
+                found.append("promoted")
+            elif event["event"] == "promotion-refused":
+                found.append(str(event["sentence"]).split(": ", 1)[-1])
+        return bool(found)
+
+    try:
+        lab.wait_until(f"the {pair.name} monitor's decision", decided, timeout)
+    except ScenarioError:
+        return "no decision within 15 s (nothing promoted)"
+    return "promoted" if "promoted" in found else found[0]
+
+
+def partition_kill(lab: Lab, pair: Pair, workload: Workload, figures: Figures) -> None:
+    _cut_then_kill(lab, pair, workload, figures, towards=True, back=True)
+
+
+def partition_kill_towards(lab: Lab, pair: Pair, workload: Workload, figures: Figures) -> None:
+    _cut_then_kill(lab, pair, workload, figures, towards=True, back=False)
+
+
+def partition_kill_back(lab: Lab, pair: Pair, workload: Workload, figures: Figures) -> None:
+    _cut_then_kill(lab, pair, workload, figures, towards=False, back=True)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "kill-primary": kill_primary,
     "stop-primary": stop_primary,
@@ -259,7 +352,11 @@ SCENARIOS: dict[str, Scenario] = {
     "kill-monitor": kill_monitor_mid_failover,
     "late-monitor": monitor_after_primary_dead,
     "flip-flop": flip_flop,
+    "partition-kill": partition_kill,
+    "partition-kill-towards": partition_kill_towards,
+    "partition-kill-back": partition_kill_back,
 }
+PARTITION_SCENARIOS = ("partition-kill", "partition-kill-towards", "partition-kill-back")
 
 # What `medsys chaos all` runs: every scenario, spread over the three pairs.
 ALL: tuple[tuple[str, str], ...] = (
@@ -299,7 +396,7 @@ def run(lab: Lab, name: str, pair: Pair, *, writers: int = 4, duration: float = 
             flip_flop(lab, pair, workload, figures, duration=duration)
         else:
             SCENARIOS[name](lab, pair, workload, figures)
-    except (ScenarioError, LaunchError, SupervisorError, NodeError) as error:
+    except (ScenarioError, LaunchError, SupervisorError, NodeError, NetworkCutError) as error:
         workload.stop()
         workload.close()
         figures.broken.append(one_line(error))

@@ -8,8 +8,10 @@ The rules, in the order they are checked each cycle:
 1. A promotion recorded but not finished (the monitor died mid-way) is finished, for the
    node the state already names: never a second promotion for one failure.
 2. Primary writable: keep replication healthy. A recorded replica that is writable too is
-   an old primary that came back wrong: fence it. A replica not following the primary is
-   told to rejoin (at most once per ``rejoin_interval``).
+   an old primary that came back wrong: fence it. Synchronous replication (semi-sync on
+   MariaDB/MySQL, which never falls back to asynchronous by itself here) is relaxed only
+   after the state records the replica out of sync. A replica not following the primary
+   is told to rejoin (at most once per ``rejoin_interval``).
 3. Primary not answering: count failed probes. After ``failures_to_declare`` of them the
    primary is dead only if the replica confirms it lost the primary as well (holistic
    detection: a monitor cut off alone must not promote). Then promote, unless the replica
@@ -43,7 +45,6 @@ class Policy:
     # A replica reconnects by itself within a second or two after its primary restarts:
     # only a sustained loss of replication calls for a rejoin.
     rejoin_grace: float = 5.0
-    relax_when_alone: bool = True  # PostgreSQL: sync commits block forever with no standby
 
 
 @dataclass(frozen=True)
@@ -152,13 +153,7 @@ def _primary_alive(
             event="fenced",
         )
     in_sync = primary.replica_streaming and replica.reachable and replica.receiving
-    actions: list[Action] = []
-    want_sync = in_sync or not policy.relax_when_alone
-    if primary.sync_configured != want_sync:
-        actions.append(SetSynchronous(primary.node, want_sync))
-    replica_in_sync = in_sync and (primary.sync_active or not want_sync)
-    if replica_in_sync != state.replica_in_sync:
-        actions.append(RecordState(replace(state, replica_in_sync=replica_in_sync)))
+    actions = _synchronous_replication(state, primary, want_sync=in_sync)
     last_rejoin = memory.last_rejoin_at
     lost_since = None
     if replica.reachable and not replica.receiving:
@@ -172,6 +167,24 @@ def _primary_alive(
     new_memory = Memory(health=health, last_rejoin_at=last_rejoin, replica_lost_since=lost_since)
     sentence, event = _alive_sentence(memory, new_memory, seen, actions, recovered)
     return Decision(new_memory, tuple(actions), sentence, event)
+
+
+def _synchronous_replication(
+    state: PairState, primary: NodeProbe, *, want_sync: bool
+) -> list[Action]:
+    """Keep commits waiting for the replica while it streams, and let them go on alone
+    when it is away, in the one safe order (Patroni's synchronous_mode): relaxing comes
+    only after the pair state durably says the replica is not in sync, and the replica
+    counts as in sync only once commits are seen waiting for it. A monitor killed between
+    the two steps leaves a state that forbids promoting a replica that may lack writes."""
+    replica_in_sync = want_sync and primary.sync_active and primary.sync_configured
+    record: list[Action] = []
+    if replica_in_sync != state.replica_in_sync:
+        record.append(RecordState(replace(state, replica_in_sync=replica_in_sync)))
+    if primary.sync_configured == want_sync:
+        return record
+    switch: list[Action] = [SetSynchronous(primary.node, want_sync)]
+    return switch + record if want_sync else record + switch
 
 
 def _alive_sentence(

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from medsys.core.logs import configure_logging, name_and_check
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings, load_settings
-from medsys.core.topology import Engine, Pair, pair_named
+from medsys.core.topology import Pair, pair_named
 from medsys.failover.decision import (
     Action,
     Decision,
@@ -241,7 +241,6 @@ def main(argv: list[str]) -> int:
     policy = Policy(
         failures_to_declare=int(_env_float("MEDSYS_FAILURES_TO_DECLARE", 3)),
         anti_flap_window=_env_float("MEDSYS_ANTI_FLAP_WINDOW", 600.0),
-        relax_when_alone=pair.engine is Engine.POSTGRES,
     )
     timing = Timing(
         probe_interval=_env_float("MEDSYS_PROBE_INTERVAL", 0.5),

@@ -292,26 +292,40 @@ def _print_logs(paths: list[Path], lines: int, follow: bool) -> None:
 @click.option("--pair", "pair_name", help="clinical, admin or portal (default: per scenario).")
 @click.option("--writers", default=4, show_default=True, help="Concurrent writers.")
 @click.option("--duration", default=60.0, show_default=True, help="flip-flop: seconds.")
-def chaos(scenario: str, pair_name: str | None, writers: int, duration: float) -> None:
+@click.option(
+    "--runs", default=3, show_default=True, help="partitions: runs per pair (variants rotate)."
+)
+def chaos(scenario: str, pair_name: str | None, writers: int, duration: float, runs: int) -> None:
     """Run a fault SCENARIO against the live system and print measured figures.
 
     Scenarios: kill-primary, stop-primary, freeze-primary (SIGSTOP), kill-replica,
     kill-monitor (mid-detection), late-monitor (started after its primary died),
     flip-flop (failovers back and forth under load), stop-app1, stop-clinical (both
-    clinical instances: the middleware's breakers open), or `all`. Exits 1 when a guarantee
+    clinical instances: the middleware's breakers open), partition-kill (the replication
+    link cut both ways with nftables, then the primary SIGKILLed), partition-kill-towards
+    and partition-kill-back (the cut in one direction only), `partitions` (--runs of the
+    three partition scenarios on every pair, or on --pair), or `all`. Exits 1 when a guarantee
     broke: an acknowledged write lost, a row duplicated, two writable nodes, a failover
     that did not happen or happened twice, an old primary back writable.
     """
     from medsys.chaos.lab import Lab
-    from medsys.chaos.scenarios import ALL, APP_SCENARIOS, SCENARIOS, render, run
+    from medsys.chaos.scenarios import (
+        ALL,
+        APP_SCENARIOS,
+        PARTITION_SCENARIOS,
+        SCENARIOS,
+        render,
+        run,
+        summary,
+    )
     from medsys.core.topology import pair_named
 
     # Connections to a killed server fail on reset; the runner counts what clients see.
     logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
 
     known = (*SCENARIOS, *APP_SCENARIOS)
-    if scenario != "all" and scenario not in known:
-        _fail(f"unknown scenario {scenario!r}; scenarios: {', '.join(known)}, all", 2)
+    if scenario not in ("all", "partitions") and scenario not in known:
+        _fail(f"unknown scenario {scenario!r}; scenarios: {', '.join(known)}, partitions, all", 2)
     try:
         chosen = pair_named(pair_name) if pair_name else None
     except KeyError as error:
@@ -322,15 +336,24 @@ def chaos(scenario: str, pair_name: str | None, writers: int, duration: float) -
         _fail("medsys is not running here; start it with `medsys up`", 3)
     if scenario == "all":
         plan = [(name, chosen or pair_named(default)) for name, default in ALL]
+    elif scenario == "partitions":
+        pairs = [chosen] if chosen else [pair_named(n) for n in ("clinical", "admin", "portal")]
+        plan = [
+            (PARTITION_SCENARIOS[i % len(PARTITION_SCENARIOS)], pair)
+            for pair in pairs
+            for i in range(runs)
+        ]
     else:
         plan = [(scenario, chosen or pair_named("clinical"))]
     lab = Lab(cluster.settings, say=click.echo)
-    failed = 0
+    results = []
     for name, pair in plan:
         click.echo(f"\n--- {name} on {pair.name} ...")
         figures = run(lab, name, pair, writers=writers, duration=duration)
         click.echo(render(figures))
-        failed += not figures.passed
+        results.append(figures)
+    click.echo("\n" + summary(results))
+    failed = sum(not figures.passed for figures in results)
     click.echo(f"\n{len(plan) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

@@ -118,7 +118,10 @@ class Agent:
         return self.server is not None and self.server.poll() is None
 
     def start_server(self, role: Role) -> None:
-        argv = self.adapter.boot_argv(self.settings, self.secrets, self.node, role)
+        in_sync = self.state().replica_in_sync
+        argv = self.adapter.boot_argv(
+            self.settings, self.secrets, self.node, role, synchronous=in_sync
+        )
         user = service_user(self.settings)
         as_root = os.geteuid() == 0
         self.server = subprocess.Popen(

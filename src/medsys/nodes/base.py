@@ -167,8 +167,18 @@ class NodeAdapter(Protocol):
     def initialise(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> None:
         """Create the node's data from nothing (a primary) or from the primary (a replica)."""
 
-    def boot_argv(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> list[str]:
-        """Prepare files and return the server's argv for booting in ``role``."""
+    def boot_argv(
+        self,
+        settings: Settings,
+        secrets: Secrets,
+        node: str,
+        role: Role,
+        *,
+        synchronous: bool = True,
+    ) -> list[str]:
+        """Prepare files and return the server's argv for booting in ``role``; a primary
+        boots with synchronous replication on unless the pair state records the replica
+        out of sync (``synchronous`` false)."""
 
     def bootstrap_primary(self, settings: Settings, secrets: Secrets, node: str) -> None:
         """Users and the application database; idempotent."""

@@ -60,7 +60,9 @@ def main(argv: list[str]) -> int:
                 file=sys.stderr,
             )
             return 4
-    server_argv = adapter.boot_argv(settings, secrets, node, role)
+    server_argv = adapter.boot_argv(
+        settings, secrets, node, role, synchronous=state.replica_in_sync
+    )
     print(
         f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} medsys: booting {node} as {role} "
         f"(term {state.term}, recorded primary {state.primary})",

@@ -37,7 +37,12 @@ from medsys.nodes.base import (
 
 ADMIN_USER = "medsys_admin"
 REPLICATION_USER = "medsys_repl"
-SEMI_SYNC_TIMEOUT_MS = 1000  # a commit waits at most this long for an absent replica
+# Semi-sync never gives up by itself (the largest timeout both MariaDB and MySQL take, and
+# wait-no-slave on): a commit waits for the replica until the monitor, having recorded
+# that the replica is out of sync, switches semi-sync off. A timeout of its own let the
+# primary acknowledge commits alone while the pair state still said "in sync", and a
+# promotion then lost them.
+SEMI_SYNC_TIMEOUT_MS = 4_294_967_295
 
 
 def _quote(value: str) -> str:
@@ -107,7 +112,7 @@ class MariaDBAdapter:
             "default-time-zone=+00:00",
             "rpl-semi-sync-master-wait-point=AFTER_SYNC",
             f"rpl-semi-sync-master-timeout={SEMI_SYNC_TIMEOUT_MS}",
-            "rpl-semi-sync-master-wait-no-slave=OFF",
+            "rpl-semi-sync-master-wait-no-slave=ON",
             "rpl-semi-sync-slave-enabled=ON",
             "slave-net-timeout=2",  # a frozen primary is noticed by its replica within ~2 s
             "[client]",
@@ -157,12 +162,22 @@ class MariaDBAdapter:
         if result.returncode != 0:
             raise NodeError(f"mariadb-install-db failed: {result.stderr.strip()[-800:]}")
 
-    def boot_argv(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> list[str]:
+    def boot_argv(
+        self,
+        settings: Settings,
+        secrets: Secrets,
+        node: str,
+        role: Role,
+        *,
+        synchronous: bool = True,
+    ) -> list[str]:
         defaults = self._write_defaults(settings, node)
         self._make_run_dirs(settings, node)
         argv = ["/usr/sbin/mariadbd", f"--defaults-file={defaults}"]
         if role is Role.PRIMARY:
-            return [*argv, "--read-only=OFF", "--rpl-semi-sync-master-enabled=ON"]
+            # Semi-sync off only when the pair state already says the replica is behind.
+            semi_sync = "ON" if synchronous else "OFF"
+            return [*argv, "--read-only=OFF", f"--rpl-semi-sync-master-enabled={semi_sync}"]
         # A node that is not the recorded primary boots unable to take application writes,
         # and an interrupted commit of an ex-primary is rolled back, not replicated.
         return [
@@ -348,7 +363,9 @@ class MariaDBAdapter:
             node,
             "STOP SLAVE",
             "RESET SLAVE ALL",
-            "SET GLOBAL rpl_semi_sync_master_enabled = ON",
+            # Alone now, as the pair state records (replica_in_sync false): commits go on
+            # without waiting; the monitor turns semi-sync on once the old primary streams.
+            "SET GLOBAL rpl_semi_sync_master_enabled = OFF",
             "SET GLOBAL read_only = OFF",
         )
         return f"{node} promoted: {applied}, replication reset, read_only off"

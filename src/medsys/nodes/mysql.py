@@ -64,6 +64,7 @@ def server_options(settings: Settings, node: str, *, server_id: int, run_dir: Pa
         "plugin-load-add=semisync_replica.so",
         "rpl-semi-sync-source-wait-point=AFTER_SYNC",
         f"rpl-semi-sync-source-timeout={SEMI_SYNC_TIMEOUT_MS}",
+        "rpl-semi-sync-source-wait-no-replica=ON",
         "rpl-semi-sync-replica-enabled=ON",
         "replica-net-timeout=2",
     ]
@@ -83,7 +84,7 @@ def promotion_statements() -> list[str]:
     return [
         "STOP REPLICA",
         "RESET REPLICA ALL",
-        "SET GLOBAL rpl_semi_sync_source_enabled = ON",
+        "SET GLOBAL rpl_semi_sync_source_enabled = OFF",  # alone, as the state records
         "SET GLOBAL super_read_only = OFF",
         "SET GLOBAL read_only = OFF",
     ]
@@ -166,12 +167,21 @@ class MySQLAdapter(MariaDBAdapter):
         if result.returncode != 0:
             raise NodeError(f"mysqld --initialize failed: {result.stderr.strip()[-800:]}")
 
-    def boot_argv(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> list[str]:
+    def boot_argv(
+        self,
+        settings: Settings,
+        secrets: Secrets,
+        node: str,
+        role: Role,
+        *,
+        synchronous: bool = True,
+    ) -> list[str]:
         defaults = self._write_defaults(settings, node)
         self._make_run_dirs(settings, node)
         argv = [MYSQLD, f"--defaults-file={defaults}"]
         if role is Role.PRIMARY:
-            return [*argv, "--read-only=OFF", "--rpl-semi-sync-source-enabled=ON"]
+            semi_sync = "ON" if synchronous else "OFF"
+            return [*argv, "--read-only=OFF", f"--rpl-semi-sync-source-enabled={semi_sync}"]
         return [*argv, "--super-read-only=ON", "--rpl-semi-sync-source-enabled=OFF"]
 
     def _client(self, settings: Settings, node: str) -> list[str]:

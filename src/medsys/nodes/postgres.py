@@ -164,7 +164,15 @@ class PostgresAdapter:
             self._mark_standby(settings, node)
         mark_initialised(settings, datadir, node)
 
-    def boot_argv(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> list[str]:
+    def boot_argv(
+        self,
+        settings: Settings,
+        secrets: Secrets,
+        node: str,
+        role: Role,
+        *,
+        synchronous: bool = True,  # kept by the monitor in postgresql.auto.conf
+    ) -> list[str]:
         datadir = self.data_dir(settings, node)
         owned_directory(settings, self._socket_dir(settings, node), 0o755)
         self._write_passfile(settings, secrets, node)

@@ -1,0 +1,73 @@
+"""Cutting one network link on this machine with nftables, for partition scenarios.
+
+Everything runs on loopback, so a link is told apart by who opens it: the replica's
+replication connection is the only one the database servers' own user (``medsys``)
+opens to the primary's port; the applications and the monitors connect as other users.
+A connection so opened is marked in conntrack, and every packet of a marked connection
+is dropped, in both directions or only one (an asymmetric cut), existing connections
+and reconnections alike. Needs root and the ``nft`` command (Debian's nftables).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+TABLE = "medsys_chaos"
+MARK = "0x4d5e"
+
+
+class NetworkCutError(RuntimeError):
+    """nftables is missing or refused the rules."""
+
+
+def _nft(script: str) -> None:
+    if shutil.which("nft") is None:
+        raise NetworkCutError("partition scenarios need nftables: apt-get install -y nftables")
+    result = subprocess.run(
+        ["nft", "-f", "-"], input=script, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise NetworkCutError(f"nft refused the rules: {result.stderr.strip()}")
+
+
+def heal() -> None:
+    """Remove every cut (harmless when there is none)."""
+    _nft(f"table inet {TABLE} {{}}\ndelete table inet {TABLE}\n")
+
+
+@dataclass(frozen=True)
+class ReplicationCut:
+    """The link from the servers' user to ``port``: ``towards`` drops what the replica
+    sends, ``back`` what the primary sends it."""
+
+    port: int
+    uid: int
+    towards: bool = True
+    back: bool = True
+
+    def rules(self) -> str:
+        drop_out = []
+        if self.towards:
+            drop_out.append(f"ct mark {MARK} ct direction original drop")
+        if self.back:
+            drop_out.append(f"ct mark {MARK} ct direction reply drop")
+        body = "\n    ".join(drop_out)
+        return (
+            f"table inet {TABLE} {{\n"
+            "  chain out {\n"
+            "    type filter hook output priority -10; policy accept;\n"
+            f"    tcp dport {self.port} meta skuid {self.uid} ct mark set {MARK}\n"
+            f"    {body}\n"
+            "  }\n"
+            "}\n"
+        )
+
+    def __enter__(self) -> ReplicationCut:
+        heal()
+        _nft(self.rules())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        heal()
