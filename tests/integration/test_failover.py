@@ -52,6 +52,24 @@ def test_killed_primary_is_replaced_and_rejoins_as_a_replica(lab: Lab, pair_name
     assert old.reachable and not old.writable and old.receiving
 
 
+def test_a_cut_replication_link_then_a_dead_primary_loses_no_acknowledged_write(lab: Lab) -> None:
+    """The issue's measured loss: link cut with nftables, primary SIGKILLed 1.25 s later."""
+    pair = pair_named("clinical")
+    before = lab.state(pair)
+    figures = run(lab, "partition-kill", pair, writers=2)
+    assert_guarantees_held(figures)
+    assert lab.state(pair).term == before.term + 1, "the replica had every write: promoted"
+
+
+def test_a_primary_that_wrote_alone_is_not_replaced_by_a_replica_that_lacks_it(lab: Lab) -> None:
+    pair = pair_named("portal")
+    before = lab.state(pair)
+    figures = run(lab, "partition-kill-late", pair, writers=2)
+    assert_guarantees_held(figures)
+    assert any("promotion refused" in note for note in figures.notes), figures.notes
+    assert lab.state(pair).term == before.term
+
+
 def test_frozen_primary_is_fenced_and_takes_no_writes_when_resumed(lab: Lab) -> None:
     figures = run(lab, "freeze-primary", pair_named("admin"), writers=2)
     assert_guarantees_held(figures)

@@ -344,6 +344,12 @@ def partition_kill_back(lab: Lab, pair: Pair, workload: Workload, figures: Figur
     _cut_then_kill(lab, pair, workload, figures, towards=False, back=True)
 
 
+def partition_kill_late(lab: Lab, pair: Pair, workload: Workload, figures: Figures) -> None:
+    """The primary outlives the cut long enough to write alone: the monitor must have
+    recorded that before it let a commit through, and so refuse to promote."""
+    _cut_then_kill(lab, pair, workload, figures, towards=True, back=True, delay=5.0)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "kill-primary": kill_primary,
     "stop-primary": stop_primary,
@@ -355,8 +361,14 @@ SCENARIOS: dict[str, Scenario] = {
     "partition-kill": partition_kill,
     "partition-kill-towards": partition_kill_towards,
     "partition-kill-back": partition_kill_back,
+    "partition-kill-late": partition_kill_late,
 }
-PARTITION_SCENARIOS = ("partition-kill", "partition-kill-towards", "partition-kill-back")
+PARTITION_SCENARIOS = (
+    "partition-kill",
+    "partition-kill-towards",
+    "partition-kill-back",
+    "partition-kill-late",
+)
 
 # What `medsys chaos all` runs: every scenario, spread over the three pairs.
 ALL: tuple[tuple[str, str], ...] = (
@@ -387,9 +399,14 @@ def run(lab: Lab, name: str, pair: Pair, *, writers: int = 4, duration: float = 
         except (ScenarioError, LaunchError, SupervisorError) as error:
             figures.broken.append(one_line(error))
         return figures
-    lab.wait_ready(pair)
+    try:
+        lab.wait_ready(pair)
+    except (ScenarioError, LaunchError, SupervisorError) as error:
+        figures.broken.append(f"the pair was not ready: {one_line(error)}")
+        return figures
     workload = Workload(lab.settings, lab.secrets, pair, writers=writers)
     workload.start()
+    started = time.time()
     time.sleep(1.0)  # a steady load before the fault
     try:
         if name == "flip-flop":
@@ -397,7 +414,11 @@ def run(lab: Lab, name: str, pair: Pair, *, writers: int = 4, duration: float = 
         else:
             SCENARIOS[name](lab, pair, workload, figures)
     except (ScenarioError, LaunchError, SupervisorError, NodeError, NetworkCutError) as error:
-        workload.stop()
-        workload.close()
         figures.broken.append(one_line(error))
+        try:  # what was acknowledged is still counted, from whichever node now serves
+            _settle(lab, workload, figures, started)
+        except Exception as counting:  # the pair may be down for good
+            workload.stop()
+            workload.close()
+            figures.notes.append(f"writes not counted: {one_line(counting)}")
     return figures

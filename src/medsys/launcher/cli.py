@@ -303,8 +303,10 @@ def chaos(scenario: str, pair_name: str | None, writers: int, duration: float, r
     flip-flop (failovers back and forth under load), stop-app1, stop-clinical (both
     clinical instances: the middleware's breakers open), partition-kill (the replication
     link cut both ways with nftables, then the primary SIGKILLed), partition-kill-towards
-    and partition-kill-back (the cut in one direction only), `partitions` (--runs of the
-    three partition scenarios on every pair, or on --pair), or `all`. Exits 1 when a guarantee
+    and partition-kill-back (the cut in one direction only), partition-kill-late (the
+    primary writes alone for 5 s first: the promotion must be refused), `partitions`
+    (--runs of those four in turn on every pair, or on --pair), or `all`. Exits 1 when a
+    guarantee
     broke: an acknowledged write lost, a row duplicated, two writable nodes, a failover
     that did not happen or happened twice, an old primary back writable.
     """
