@@ -431,3 +431,30 @@ def test_the_user_command_lists_and_resets(stack: Stack) -> None:
     assert login(stack.clinical, username, new, next_address()).status_code == 200
     bad = stack.cluster.medsys("user", "add", "x", "--role", "doctor", "--name", "X", check=False)
     assert bad.returncode == 2 and "--rut" in bad.stderr
+
+
+def test_a_key_rotation_keeps_old_tokens_valid_until_the_old_key_is_retired(
+    stack: Stack,
+) -> None:
+    cluster = stack.cluster
+    clinical_services = ("app1", "app1-replica", "middleware")  # all that trust clinical
+    url = f"{stack.clinical}/api/doctors"
+    old = cluster.token(Role.DOCTOR, "dra.soto")
+    said = cluster.medsys("keys", "rotate", "clinical").stdout
+    assert "new key" in said and "retire" in said
+    cluster.medsys("restart", *clinical_services)
+    new = cluster.token(Role.DOCTOR, "dra.soto")
+    assert stack.get(url, old).status_code == 200, "the old key is still trusted"
+    assert stack.get(url, new).status_code == 200
+    listed = cluster.medsys("keys", "list").stdout
+    assert (
+        len(next(line for line in listed.splitlines() if line.startswith("clinical")).split(","))
+        == 2
+    )
+    cluster.medsys("keys", "retire", "clinical")
+    cluster.medsys("restart", *clinical_services)
+    assert stack.get(url, old).status_code == 401, "retired"
+    assert stack.get(url, new).status_code == 200
+    for name in ("clinical.key", "clinical.pub"):
+        mode = (cluster.state_dir / "secrets/keys" / name).stat().st_mode & 0o777
+        assert mode == (0o600 if name.endswith(".key") else 0o644)

@@ -153,7 +153,7 @@ def test_the_seeds_appointment_api(portal: Browserless, cluster: MedsysCluster) 
 
 
 def test_book_and_cancel_in_the_portal(portal: Browserless, cluster: MedsysCluster) -> None:
-    portal.login("11111111-1")
+    assert portal.login("11111111-1").status_code == 302
     slot = _free_slot(cluster, "Pediatría")
     form = {
         "slot_id": slot["id"],
@@ -162,7 +162,9 @@ def test_book_and_cancel_in_the_portal(portal: Browserless, cluster: MedsysClust
     }
     portal.post("/appointments/book", form, "/appointments")
     page = portal.client.get("/appointments").text
-    assert "Hora reservada." in page and slot["doctor"]["name"] in page
+    notices = re.findall(r'<p class="notice[^>]*>([^<]*)</p>', page)
+    assert "Hora reservada." in notices, notices
+    assert slot["doctor"]["name"] in page
     booked = re.search(r"/appointments/(\d+)/cancel", page)
     assert booked
     portal.post(f"/appointments/{booked.group(1)}/cancel", {}, "/appointments")
