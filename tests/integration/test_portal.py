@@ -392,3 +392,26 @@ def test_wrong_second_factor_codes_count_toward_the_lockout(cluster: MedsysClust
         assert wrong.status_code == 401
     locked = portal.login(rut, "clave-de-prueba-3")
     assert locked.status_code == 401 and "Demasiados intentos" in locked.text
+
+
+def test_the_agenda_page_copes_with_a_doctor_without_a_specialty(
+    portal: Browserless, cluster: MedsysCluster
+) -> None:
+    from medsys.core.rut import check_digit
+
+    body = uuid.uuid4().int % 9_000_000 + 5_000_000
+    name = f"dr.{uuid.uuid4().hex[:8]}"
+    cluster.medsys(
+        "user",
+        "add",
+        name,
+        "--role",
+        "doctor",
+        "--name",
+        "Dr. Sin Especialidad",
+        "--rut",
+        f"{body}-{check_digit(body)}",
+    )
+    assert portal.login("11111111-1").status_code == 302
+    page = portal.client.get("/appointments")
+    assert page.status_code == 200 and "Dr. Sin Especialidad" in page.text

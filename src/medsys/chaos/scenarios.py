@@ -4,6 +4,8 @@ measured figures and the guarantees that broke (none, when all is well)."""
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -350,6 +352,47 @@ def partition_kill_late(lab: Lab, pair: Pair, workload: Workload, figures: Figur
     _cut_then_kill(lab, pair, workload, figures, towards=True, back=True, delay=5.0)
 
 
+def isolate_primary(lab: Lab, pair: Pair, workload: Workload, figures: Figures) -> None:
+    """The primary loses its monitor (frozen) and its replica (link cut) while the
+    applications still reach it, then dies. Without a lease it must still acknowledge
+    nothing alone: commits wait for a replica acknowledgement or for the monitor to record
+    and relax, and neither can come. The monitor, resumed, promotes the replica, which
+    has every acknowledged write."""
+    before = lab.state(pair)
+    old = before.primary
+    figures.fault = (
+        f"freeze {pair.monitor}, cut {old}'s replication link, 3 s of writes, "
+        f"SIGKILL {old}, resume the monitor"
+    )
+    monitor = lab.pid(pair.monitor)
+    cut = ReplicationCut(lab.settings.port(old), service_user(lab.settings).uid)
+    fault_at = time.time()
+    os.kill(monitor, signal.SIGSTOP)
+    try:
+        with cut:
+            isolated_at = time.time()
+            time.sleep(3)
+            lab.kill(old)
+            killed_at = time.time()
+            alone = sum(isolated_at + 0.5 < t < killed_at for t in workload.tally.commit_times)
+            if alone:
+                figures.broken.append(f"{alone} writes acknowledged by the isolated primary")
+            figures.notes.append(f"writes acknowledged while isolated (after 0.5 s): {alone}")
+            os.kill(monitor, signal.SIGCONT)
+            outcome = _promoted_or_refused(lab, pair, killed_at)
+    finally:
+        os.kill(monitor, signal.SIGCONT)
+    if outcome == "promoted":
+        figures.failovers = lab.state(pair).term - before.term
+        lab.acknowledge(pair)
+        _rejoin_old(lab, pair, figures, old)
+    else:
+        figures.notes.append(f"promotion refused: {outcome}")
+        lab.start(old)
+        lab.wait_ready(pair)
+    _settle(lab, workload, figures, fault_at)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "kill-primary": kill_primary,
     "stop-primary": stop_primary,
@@ -362,12 +405,14 @@ SCENARIOS: dict[str, Scenario] = {
     "partition-kill-towards": partition_kill_towards,
     "partition-kill-back": partition_kill_back,
     "partition-kill-late": partition_kill_late,
+    "isolate-primary": isolate_primary,
 }
 PARTITION_SCENARIOS = (
     "partition-kill",
     "partition-kill-towards",
     "partition-kill-back",
     "partition-kill-late",
+    "isolate-primary",
 )
 
 # What `medsys chaos all` runs: every scenario, spread over the three pairs.

@@ -304,8 +304,10 @@ def chaos(scenario: str, pair_name: str | None, writers: int, duration: float, r
     clinical instances: the middleware's breakers open), partition-kill (the replication
     link cut both ways with nftables, then the primary SIGKILLed), partition-kill-towards
     and partition-kill-back (the cut in one direction only), partition-kill-late (the
-    primary writes alone for 5 s first: the promotion must be refused), `partitions`
-    (--runs of those four in turn on every pair, or on --pair), or `all`. Exits 1 when a
+    primary writes alone for 5 s first: the promotion must be refused), isolate-primary
+    (monitor frozen and replication cut while the apps still reach the primary: it must
+    acknowledge nothing alone), `partitions`
+    (--runs of those five in turn on every pair, or on --pair), or `all`. Exits 1 when a
     guarantee
     broke: an acknowledged write lost, a row duplicated, two writable nodes, a failover
     that did not happen or happened twice, an old primary back writable.
