@@ -428,6 +428,10 @@ ALL: tuple[tuple[str, str], ...] = (
     ("kill-monitor", "portal"),
     ("late-monitor", "admin"),
     ("flip-flop", "clinical"),
+    ("partition-kill", "clinical"),
+    ("partition-kill-back", "admin"),
+    ("partition-kill-late", "portal"),
+    ("isolate-primary", "admin"),
     ("stop-app1", "clinical"),
     ("stop-clinical", "clinical"),
 )

@@ -91,6 +91,10 @@ class Monitor:
         # Probes of a frozen server may outlive their deadline; spare workers keep the
         # next cycle from waiting on them.
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
+        # A rejoin may rebuild a node from a copy of the primary (minutes on a big
+        # database): it runs beside the loop, which keeps probing and deciding meanwhile.
+        self._rejoiner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rejoin")
+        self._rejoining: Future[str] | None = None
 
     def _probe(self, future: Future[NodeProbe], node: str) -> NodeProbe:
         try:
@@ -178,8 +182,26 @@ class Monitor:
             if isinstance(self.control, AgentControl):
                 # The data to rewind or rebuild is in the node's container, not here.
                 return self.control.rejoin(action.node, action.primary)
-            return self.adapter.rejoin(settings, secrets, action.node, action.primary, self.control)
+            if self._rejoining is not None and not self._rejoining.done():
+                return f"{action.node} is still being rejoined"
+            self._rejoining = self._rejoiner.submit(self._rejoin, action)
+            return f"rejoining {action.node} to {action.primary} beside the probe loop"
         raise TypeError(f"unknown action {action!r}")
+
+    def _rejoin(self, action: Rejoin) -> str:
+        """A rejoin (or rebuild) in its own thread; its outcome goes to the log and the
+        event register when it ends. The node is recorded out of sync before any rejoin
+        is asked for, so a failover meanwhile never promotes it."""
+        try:
+            outcome = self.adapter.rejoin(
+                self.settings, self.secrets, action.node, action.primary, self.control
+            )
+        except Exception as error:  # reported like any failed action, never fatal
+            outcome = f"Rejoin failed: {one_line(error)}"
+        log.info("done: %s", outcome)
+        state = read_pair_state(self.settings, self.pair)
+        append_event(self.settings, self.pair, "outcome", outcome, state.term if state else 0)
+        return outcome
 
     def _publish(self, state: PairState, sentence: str) -> None:
         write_monitor_status(
