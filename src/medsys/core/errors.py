@@ -8,6 +8,7 @@ patients read it):
 - ``Forbidden`` 403: a valid token whose role or subject may not do this.
 - ``NotFound`` 404.
 - ``Conflict`` 409: the request clashes with the current state (slot taken, duplicate RUT).
+- ``core.staff.Locked`` 429: too many failed logins for an account or an address.
 - ``Unavailable`` 503: a dependency is down; the answer says so instead of inventing data.
 """
 

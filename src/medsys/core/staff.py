@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 from medsys.core import identity, totp
 from medsys.core.clock import local_iso, utc_now
 from medsys.core.db import ReplicatedDatabase
-from medsys.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from medsys.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MedsysError,
+    NotFound,
+    Unauthenticated,
+)
 from medsys.core.passwords import hash_password, verify_password
 from medsys.core.tokens import Claims, Role, SigningKey
 
@@ -27,7 +34,9 @@ WRONG = "Usuario o contraseña incorrectos."
 USERNAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
-class Locked(Forbidden):
+class Locked(MedsysError):
+    """Too many failed logins for the account or the address: 429, in Spanish."""
+
     status = 429
     code = "locked"
 
