@@ -393,6 +393,41 @@ def isolate_primary(lab: Lab, pair: Pair, workload: Workload, figures: Figures) 
     _settle(lab, workload, figures, fault_at)
 
 
+def isolate_replica(lab: Lab, pair: Pair, workload: Workload, figures: Figures) -> None:
+    """The replica alone is cut off for 6 s: commits pause until the monitor has recorded
+    it out of sync, then go on alone; no failover; it catches up once the link heals."""
+    before = lab.state(pair)
+    figures.fault = f"cut {pair.other(before.primary)}'s replication link for 6 s, then heal"
+    fault_at = time.time()
+    with ReplicationCut(lab.settings.port(before.primary), service_user(lab.settings).uid):
+        time.sleep(6)
+    lab.wait_until("the replica back in sync", lambda: lab.state(pair).replica_in_sync, 60)
+    figures.rejoin = time.time() - fault_at - 6
+    if lab.state(pair).term != before.term:
+        figures.broken.append("a failover happened although only the replica was cut off")
+    _settle(lab, workload, figures, fault_at)
+
+
+def isolate_monitor(lab: Lab, pair: Pair, workload: Workload, figures: Figures) -> None:
+    """The monitor is cut off (frozen) for 10 s: the pair goes on as it was, writes too;
+    when it comes back it sees a healthy pair and does nothing."""
+    before = lab.state(pair)
+    figures.fault = f"freeze {pair.monitor} for 10 s under load, then resume it"
+    monitor = lab.pid(pair.monitor)
+    fault_at = time.time()
+    os.kill(monitor, signal.SIGSTOP)
+    try:
+        time.sleep(10)
+    finally:
+        os.kill(monitor, signal.SIGCONT)
+    time.sleep(2)
+    if lab.state(pair).term != before.term:
+        figures.broken.append("a failover happened although only the monitor was away")
+    if any(e["event"] in ("primary-dead", "fenced") for e in lab.events(pair, fault_at)):
+        figures.broken.append("the resumed monitor acted on a healthy pair")
+    _settle(lab, workload, figures, fault_at)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "kill-primary": kill_primary,
     "stop-primary": stop_primary,
@@ -406,6 +441,8 @@ SCENARIOS: dict[str, Scenario] = {
     "partition-kill-back": partition_kill_back,
     "partition-kill-late": partition_kill_late,
     "isolate-primary": isolate_primary,
+    "isolate-replica": isolate_replica,
+    "isolate-monitor": isolate_monitor,
 }
 PARTITION_SCENARIOS = (
     "partition-kill",
@@ -413,6 +450,8 @@ PARTITION_SCENARIOS = (
     "partition-kill-back",
     "partition-kill-late",
     "isolate-primary",
+    "isolate-replica",
+    "isolate-monitor",
 )
 
 # What `medsys chaos all` runs: every scenario, spread over the three pairs.
@@ -432,6 +471,8 @@ ALL: tuple[tuple[str, str], ...] = (
     ("partition-kill-back", "admin"),
     ("partition-kill-late", "portal"),
     ("isolate-primary", "admin"),
+    ("isolate-replica", "clinical"),
+    ("isolate-monitor", "portal"),
     ("stop-app1", "clinical"),
     ("stop-clinical", "clinical"),
 )

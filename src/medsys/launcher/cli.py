@@ -306,11 +306,11 @@ def chaos(scenario: str, pair_name: str | None, writers: int, duration: float, r
     and partition-kill-back (the cut in one direction only), partition-kill-late (the
     primary writes alone for 5 s first: the promotion must be refused), isolate-primary
     (monitor frozen and replication cut while the apps still reach the primary: it must
-    acknowledge nothing alone), `partitions`
-    (--runs of those five in turn on every pair, or on --pair), or `all`. Exits 1 when a
-    guarantee
-    broke: an acknowledged write lost, a row duplicated, two writable nodes, a failover
-    that did not happen or happened twice, an old primary back writable.
+    acknowledge nothing alone), isolate-replica (its link cut 6 s: no failover),
+    isolate-monitor (frozen 10 s: nothing happens), `partitions` (--runs of those seven in
+    turn on every pair, or on --pair), or `all`. Exits 1 when a guarantee broke: an
+    acknowledged write lost, a row duplicated, two writable nodes, a failover that did not
+    happen or happened twice, an old primary back writable.
     """
     from medsys.chaos.lab import Lab
     from medsys.chaos.scenarios import (
