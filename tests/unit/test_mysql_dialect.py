@@ -76,3 +76,33 @@ def test_the_portal_pair_speaks_mysql_only_where_asked(monkeypatch) -> None:  # 
     monkeypatch.setenv("MEDSYS_MYSQL_SERVER", "mysql")
     assert isinstance(adapter_for(portal), MySQLAdapter)
     assert type(adapter_for(clinical)) is MariaDBAdapter  # clinical is MariaDB everywhere
+
+
+def test_each_server_boots_in_its_role_with_semi_sync_as_the_pair_state_says(
+    tmp_path: Path,
+) -> None:
+    from medsys.core.secrets import ensure_secrets
+    from medsys.nodes.base import Role
+
+    settings = Settings(state_dir=tmp_path)
+    ensure_secrets(settings)  # MySQL's defaults file carries the root password
+    for pair_name, node, semi_sync, replica_flags in (
+        (
+            "clinical",
+            "mariadb-master",
+            "rpl-semi-sync-master",
+            ["--read-only=ON", "--init-rpl-role=SLAVE"],
+        ),
+        ("portal", "mysql_primary", "rpl-semi-sync-source", ["--super-read-only=ON"]),
+    ):
+        adapter = (MariaDBAdapter if pair_name == "clinical" else MySQLAdapter)(
+            pair_named(pair_name)
+        )
+
+        def flags(role: Role, synchronous: bool) -> list[str]:
+            argv = adapter.boot_argv(settings, SECRETS, node, role, synchronous=synchronous)  # noqa: B023
+            return argv[2:]
+
+        assert flags(Role.PRIMARY, True) == ["--read-only=OFF", f"--{semi_sync}-enabled=ON"]
+        assert flags(Role.PRIMARY, False) == ["--read-only=OFF", f"--{semi_sync}-enabled=OFF"]
+        assert flags(Role.REPLICA, True) == [*replica_flags, f"--{semi_sync}-enabled=OFF"]

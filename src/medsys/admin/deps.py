@@ -7,7 +7,6 @@ database (a staff session, the audit row of a refusal) goes to a worker thread.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -15,15 +14,13 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
-from medsys.core.audit import record_access
-from medsys.core.auth import SESSION_ENDED, Caller, caller_of, confine, refused_actor
+from medsys.core.auth import SESSION_ENDED, Caller, caller_of, confine
+from medsys.core.auth import audit_refusal as core_audit_refusal
 from medsys.core.db import ReplicatedDatabase
 from medsys.core.errors import MalformedRequest, MedsysError, Unauthenticated
 from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.core.staff import StaffDirectory
 from medsys.core.tokens import Role
-
-log = logging.getLogger("medsys.admin")
 
 
 async def get_database(request: Request) -> ReplicatedDatabase:
@@ -70,23 +67,15 @@ def caller_with(*roles: Role) -> Callable[[Request], Awaitable[Caller]]:
 
 
 def audit_refusal(request: Request, rut: str, refusal: MedsysError) -> None:
-    actor, role, via = refused_actor(request.headers, request.app.state.verifier)
-    database: ReplicatedDatabase = request.app.state.database
-    try:
-        database.write(
-            lambda s: record_access(
-                s,
-                actor=actor[:64],
-                actor_role=role[:16],
-                action=f"refused-{refusal.status}",
-                resource=request.url.path[:64],
-                patient_rut=rut,
-                via_service=via,
-                request_id=getattr(request.state, "request_id", None),
-            )
-        )
-    except Exception:  # the refusal stands even when it cannot be written down
-        log.exception("could not audit a refused access to %s", rut)
+    core_audit_refusal(
+        request.app.state.database,
+        request.headers,
+        request.app.state.verifier,
+        patient_rut=rut,
+        status=refusal.status,
+        resource=request.url.path,
+        request_id=getattr(request.state, "request_id", None),
+    )
 
 
 async def idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str:

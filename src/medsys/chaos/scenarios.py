@@ -15,6 +15,7 @@ from medsys.chaos.lab import Lab, ScenarioError
 from medsys.chaos.network import NetworkCutError, ReplicationCut
 from medsys.chaos.workload import Workload
 from medsys.core.topology import Pair
+from medsys.failover.state import PairState
 from medsys.launcher.cluster import LaunchError
 from medsys.launcher.supervisor import SupervisorError
 from medsys.nodes.base import NodeError, one_line, service_user
@@ -301,18 +302,31 @@ def _cut_then_kill(
         killed_at = time.time()
         lab.kill(old)
         outcome = _promoted_or_refused(lab, pair, killed_at)
-    after = lab.state(pair)
+    _after_decision(lab, pair, figures, outcome, before=before, killed_at=killed_at)
+    _settle(lab, workload, figures, fault_at)
+
+
+def _after_decision(
+    lab: Lab,
+    pair: Pair,
+    figures: Figures,
+    outcome: str,
+    *,
+    before: PairState,
+    killed_at: float,
+) -> None:
+    """Promoted: figures, acknowledgement (the next run may fail over at once) and the old
+    primary rejoined. Refused: the old primary, still the recorded one, comes back."""
     if outcome == "promoted":
         figures.detection = lab.wait_event(pair, "primary-dead", killed_at)
         figures.promotion = lab.wait_event(pair, "promoted", killed_at)
-        figures.failovers = after.term - before.term
-        lab.acknowledge(pair)  # the next run may fail over again at once
-        _rejoin_old(lab, pair, figures, old)
+        figures.failovers = lab.state(pair).term - before.term
+        lab.acknowledge(pair)
+        _rejoin_old(lab, pair, figures, before.primary)
     else:
         figures.notes.append(f"promotion refused: {outcome}")
-        lab.start(old)  # still the recorded primary: it comes back and writes go on
+        lab.start(before.primary)
         lab.wait_ready(pair)
-    _settle(lab, workload, figures, fault_at)
 
 
 def _promoted_or_refused(lab: Lab, pair: Pair, since: float, timeout: float = 15) -> str:
@@ -382,14 +396,7 @@ def isolate_primary(lab: Lab, pair: Pair, workload: Workload, figures: Figures) 
             outcome = _promoted_or_refused(lab, pair, killed_at)
     finally:
         os.kill(monitor, signal.SIGCONT)
-    if outcome == "promoted":
-        figures.failovers = lab.state(pair).term - before.term
-        lab.acknowledge(pair)
-        _rejoin_old(lab, pair, figures, old)
-    else:
-        figures.notes.append(f"promotion refused: {outcome}")
-        lab.start(old)
-        lab.wait_ready(pair)
+    _after_decision(lab, pair, figures, outcome, before=before, killed_at=killed_at)
     _settle(lab, workload, figures, fault_at)
 
 

@@ -10,7 +10,6 @@ records leaves an audit row.
 from __future__ import annotations
 
 import functools
-import logging
 import uuid
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -20,8 +19,14 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from medsys.clinical.app import database, staff_directory
-from medsys.core.audit import record_access
-from medsys.core.auth import Caller, Verifier, audit_access, authenticate, refused_actor
+from medsys.core.auth import (
+    Caller,
+    Verifier,
+    audit_access,
+    audit_refusal,
+    authenticate,
+    confine,
+)
 from medsys.core.errors import Forbidden, InvalidInput, MedsysError
 from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.core.tokens import Role
@@ -30,7 +35,6 @@ from medsys.core.validation import validate
 P = ParamSpec("P")
 R = TypeVar("R")
 M = TypeVar("M", bound=BaseModel)
-log = logging.getLogger("medsys.clinical")
 
 
 def current_caller() -> Caller:
@@ -76,24 +80,16 @@ def _audit_refusal(rut_text: object, refusal: MedsysError) -> None:
         rut = normalize_rut(str(rut_text)) if rut_text else None
     except InvalidRutError:
         rut = None
-    if rut is None:
-        return
-    actor, role, via = refused_actor(dict(request.headers), verifier())
-    try:
-        database().write(
-            lambda s: record_access(
-                s,
-                actor=actor[:64],
-                actor_role=role[:16],
-                action=f"refused-{refusal.status}",
-                resource=request.path[:64],
-                patient_rut=rut,
-                via_service=via,
-                request_id=request_id(),
-            )
+    if rut is not None:
+        audit_refusal(
+            database(),
+            dict(request.headers),
+            verifier(),
+            patient_rut=rut,
+            status=refusal.status,
+            resource=request.path,
+            request_id=request_id(),
         )
-    except Exception:  # the refusal stands even when it cannot be written down
-        log.exception("could not audit a refused access to %s", rut)
 
 
 def body(model: type[M]) -> M:
@@ -122,10 +118,11 @@ def int_arg(name: str, default: int, *, low: int, high: int) -> int:
 
 def may_reach_patient(rut: str) -> None:
     """Refuse (and audit) a caller confined to another patient."""
-    if not current_caller().may_reach(rut):
-        refusal = Forbidden("Solo puede acceder a los datos del paciente en cuyo nombre actúa.")
+    try:
+        confine(current_caller(), rut)
+    except Forbidden as refusal:
         _audit_refusal(rut, refusal)
-        raise refusal
+        raise
 
 
 def audit(session: Session, *, action: str, resource: str, patient_rut: str | None) -> None:

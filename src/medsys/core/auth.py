@@ -5,12 +5,14 @@ and FastAPI views both call it."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from medsys.core.audit import record_access
+from medsys.core.db import ReplicatedDatabase
 from medsys.core.errors import Forbidden, Unauthenticated
 from medsys.core.tokens import (
     Claims,
@@ -22,6 +24,7 @@ from medsys.core.tokens import (
     verify_token,
 )
 
+log = logging.getLogger("medsys.auth")
 # Whether the session a token belongs to is still open (None: the token has no session).
 SessionCheck = Callable[[Claims], bool]
 UNAUTHENTICATED = "Se requiere un token válido (Authorization: Bearer ...)."
@@ -52,6 +55,12 @@ class Caller:
 
     def may_reach(self, rut: str) -> bool:
         return self.patient is None or self.patient == rut
+
+    def in_person(self) -> str:
+        """The staff member calling themself: a relayed call cannot change an account."""
+        if self.claims.acting_for is not None:
+            raise Forbidden("Esta acción la hace la persona misma, no un servicio.")
+        return self.who
 
 
 @dataclass(frozen=True)
@@ -105,14 +114,39 @@ def confine(caller: Caller, rut: str) -> None:
         raise Forbidden("Solo puede acceder a los datos del paciente en cuyo nombre actúa.")
 
 
-def refused_actor(headers: Mapping[str, str], verifier: Verifier) -> tuple[str, str, str | None]:
-    """Who an audit row names for a refused request: (actor, role, via); whatever a
-    rejected token claims is not believed."""
+def audit_refusal(
+    database: ReplicatedDatabase,
+    headers: Mapping[str, str],
+    verifier: Verifier,
+    *,
+    patient_rut: str,
+    status: int,
+    resource: str,
+    request_id: str | None,
+) -> None:
+    """One audit row for a refused request about a patient, in its own transaction (the
+    refused work wrote nothing). A token that did not verify names nobody; the refusal
+    stands even when the row cannot be written."""
     try:
         claims = verifier.claims(headers)
+        actor, role, via = claims.who, claims.acting_role.value, claims.chain
     except InvalidTokenError:
-        return ("desconocido", "ninguno", None)
-    return (claims.who, claims.acting_role.value, claims.chain)
+        actor, role, via = "desconocido", "ninguno", None
+    try:
+        database.write(
+            lambda s: record_access(
+                s,
+                actor=actor[:64],
+                actor_role=role[:16],
+                action=f"refused-{status}",
+                resource=resource[:64],
+                patient_rut=patient_rut,
+                via_service=via,
+                request_id=request_id,
+            )
+        )
+    except Exception:  # a database that cannot take the row must not turn 403 into 500
+        log.exception("could not audit a refused access to %s", patient_rut)
 
 
 def audit_access(

@@ -31,6 +31,8 @@ from medsys.core.tokens import Claims, Role, SigningKey
 ACCESS_LIFETIME = timedelta(minutes=15)
 MINIMUM_PASSWORD = 12
 WRONG = "Usuario o contraseña incorrectos."
+CREDENTIALS_UPDATED = "Contraseña actualizada; ingrese nuevamente."
+SECOND_FACTOR_ON = "Segundo factor activado."
 USERNAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
@@ -283,9 +285,12 @@ class StaffDirectory:
 
     # --- administration --------------------------------------------------------------
 
-    def is_administrator(self, username: str) -> bool:
+    def require_administrator(self, username: str) -> str:
+        """``username``, if it is an active account administrator; else 403."""
         account = self._snapshot(username)
-        return account is not None and account.active and account.is_administrator
+        if account is None or not account.active or not account.is_administrator:
+            raise Forbidden("Solo un administrador de cuentas puede hacer esto.")
+        return username
 
     def accounts(self) -> list[dict[str, Any]]:
         model = self.models.account
@@ -346,8 +351,11 @@ class StaffDirectory:
         self.database.write(create)
         return password
 
-    def deactivate(self, username: str) -> int:
-        """The account can no longer log in; every session of it ends now."""
+    def deactivate(self, username: str, *, by: str | None = None) -> int:
+        """The account can no longer log in; every session of it ends now. An
+        administrator (``by``) cannot lock themself out."""
+        if by == username:
+            raise InvalidInput("No puede desactivar su propia cuenta.")
 
         def apply(session: Session) -> int:
             row = self._find(session, username)

@@ -235,11 +235,12 @@ def verify_token(
 ) -> Claims:
     """The token's claims, or InvalidTokenError saying why it is refused."""
     try:
-        header = jwt.get_unverified_header(token)
+        # Read once unverified only to pick the issuer's key; nothing here is trusted yet.
+        unverified = jwt.decode_complete(token, options={"verify_signature": False})
+        header = unverified["header"]
         if header.get("alg") != ALGORITHM:
             raise InvalidTokenError(f"algorithm {header.get('alg')!r} is not accepted")
-        unverified = jwt.decode(token, options={"verify_signature": False})
-        issuer = parse_service(str(unverified.get("iss")))
+        issuer = parse_service(str(unverified["payload"].get("iss")))
         public_key = keyring.key_for(issuer, str(header.get("kid")))
         payload = jwt.decode(
             token,

@@ -47,12 +47,8 @@ STAFF_SERVICES = {Service.CLINICAL: "clinical", Service.ADMIN: "admin"}
 
 
 def _fail(message: str, code: int) -> None:
-    raise click.exceptions.Exit(_say_error(message, code))
-
-
-def _say_error(message: str, code: int) -> int:
     click.secho(f"medsys: {message}", fg="red", err=True)
-    return code
+    raise click.exceptions.Exit(code)
 
 
 def _acting_for(text: str) -> Actor:
@@ -213,10 +209,11 @@ def register(cli: click.Group, settings_of: Callable[[], Settings]) -> None:
                 )
 
     def _owner(username: str) -> StaffDirectory:
+        settings = settings_of()
         found = [
-            directory(settings_of(), s)
-            for s in STAFF_SERVICES
-            if any(r["username"] == username for r in directory(settings_of(), s).accounts())
+            candidate
+            for candidate in (directory(settings, s) for s in STAFF_SERVICES)
+            if any(row["username"] == username for row in candidate.accounts())
         ]
         if len(found) != 1:
             _fail(f"no single staff account named {username!r}", 2)

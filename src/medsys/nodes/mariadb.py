@@ -60,6 +60,10 @@ class MariaDBAdapter:
     SEMI_SYNC_SOURCE = "rpl_semi_sync_master"  # _enabled (variable), _status (status)
     PRIMARY_POSITION = "SELECT @@global.gtid_binlog_pos AS p"
     WAIT_FOR_POSITION = "SELECT MASTER_GTID_WAIT({position}, 1) AS w"  # 0: applied
+    SERVER = "/usr/sbin/mariadbd"
+    # A node that is not the recorded primary boots unable to take application writes,
+    # and an interrupted commit of an ex-primary is rolled back, not replicated.
+    REPLICA_BOOT_FLAGS: tuple[str, ...] = ("--read-only=ON", "--init-rpl-role=SLAVE")
 
     def __init__(self, pair: Pair) -> None:
         self.pair = pair
@@ -173,19 +177,12 @@ class MariaDBAdapter:
     ) -> list[str]:
         defaults = self._write_defaults(settings, node)
         self._make_run_dirs(settings, node)
-        argv = ["/usr/sbin/mariadbd", f"--defaults-file={defaults}"]
+        argv = [self.SERVER, f"--defaults-file={defaults}"]
+        semi_sync = f"--{self.SEMI_SYNC_SOURCE.replace('_', '-')}-enabled"
         if role is Role.PRIMARY:
             # Semi-sync off only when the pair state already says the replica is behind.
-            semi_sync = "ON" if synchronous else "OFF"
-            return [*argv, "--read-only=OFF", f"--rpl-semi-sync-master-enabled={semi_sync}"]
-        # A node that is not the recorded primary boots unable to take application writes,
-        # and an interrupted commit of an ex-primary is rolled back, not replicated.
-        return [
-            *argv,
-            "--read-only=ON",
-            "--rpl-semi-sync-master-enabled=OFF",
-            "--init-rpl-role=SLAVE",
-        ]
+            return [*argv, "--read-only=OFF", f"{semi_sync}={'ON' if synchronous else 'OFF'}"]
+        return [*argv, *self.REPLICA_BOOT_FLAGS, f"{semi_sync}=OFF"]
 
     def _client(self, settings: Settings, node: str) -> list[str]:
         """The command-line client as the local superuser: unix_socket authentication."""

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from medsys.core.secrets import Secrets, load_secrets
 from medsys.core.settings import Settings
-from medsys.nodes.base import NodeError, ProcessControl, Role
+from medsys.nodes.base import NodeError, ProcessControl
 from medsys.nodes.mariadb import (
     REPLICATION_USER,
     SEMI_SYNC_TIMEOUT_MS,
@@ -110,6 +110,8 @@ class MySQLAdapter(MariaDBAdapter):
     SEMI_SYNC_SOURCE = "rpl_semi_sync_source"
     PRIMARY_POSITION = "SELECT @@global.gtid_executed AS p"
     WAIT_FOR_POSITION = "SELECT WAIT_FOR_EXECUTED_GTID_SET({position}, 1) AS w"  # 0: applied
+    SERVER = MYSQLD
+    REPLICA_BOOT_FLAGS = ("--super-read-only=ON",)
 
     # --- files -------------------------------------------------------------------------
     def _socket(self, settings: Settings, node: str) -> Path:
@@ -166,23 +168,6 @@ class MySQLAdapter(MariaDBAdapter):
             init_file.unlink(missing_ok=True)
         if result.returncode != 0:
             raise NodeError(f"mysqld --initialize failed: {result.stderr.strip()[-800:]}")
-
-    def boot_argv(
-        self,
-        settings: Settings,
-        secrets: Secrets,
-        node: str,
-        role: Role,
-        *,
-        synchronous: bool = True,
-    ) -> list[str]:
-        defaults = self._write_defaults(settings, node)
-        self._make_run_dirs(settings, node)
-        argv = [MYSQLD, f"--defaults-file={defaults}"]
-        if role is Role.PRIMARY:
-            semi_sync = "ON" if synchronous else "OFF"
-            return [*argv, "--read-only=OFF", f"--rpl-semi-sync-source-enabled={semi_sync}"]
-        return [*argv, "--super-read-only=ON", "--rpl-semi-sync-source-enabled=OFF"]
 
     def _client(self, settings: Settings, node: str) -> list[str]:
         # root and its password are in the defaults file's [client] section.

@@ -46,23 +46,33 @@ def valid(session: Session, *, token: str) -> ResetToken | None:
     return found
 
 
-def use(session: Session, *, token: str, password: str) -> str | None:
-    """Set the new password; the problem in Spanish, or None when done."""
+def _too_short(password: str) -> str | None:
     if len(password) < MIN_PASSWORD:
         return f"La contraseña debe tener al menos {MIN_PASSWORD} caracteres."
+    return None
+
+
+def _replace_password(session: Session, account: Account, password: str) -> None:
+    """The new password; every session and pending link of the old one ends."""
+    account.password_hash = hash_password(password)
+    identity.revoke_all(session, PortalSession, account.rut)
+    revoke_pending(session, rut=account.rut)
+
+
+def use(session: Session, *, token: str, password: str) -> str | None:
+    """Set the new password; the problem in Spanish, or None when done."""
+    if problem := _too_short(password):
+        return problem
     found = valid(session, token=token)
     if found is None:
         return "El enlace no es válido, ya se usó o expiró. Pida uno nuevo."
     account = session.scalar(select(Account).where(Account.rut == found.rut))
     if account is None:
         return "El enlace no es válido."
-    account.password_hash = hash_password(password)
     found.used_at = utc_now()
-    revoke_pending(session, rut=found.rut)
-    # Proving the mailbox is a successful authentication: the account's lockout ends,
-    # and so does every session opened with the old password.
+    _replace_password(session, account, password)
+    # Proving the mailbox is a successful authentication: the account's lockout ends.
     identity.clear(session, LoginCounter, identity.Gate.for_login(found.rut, "").account_key)
-    identity.revoke_all(session, PortalSession, found.rut)
     session.add(LoginAttempt(rut=found.rut, address="password-reset", succeeded=True))
     return None
 
@@ -73,9 +83,7 @@ def change(session: Session, *, rut: str, current: str, password: str) -> str | 
     account = session.scalar(select(Account).where(Account.rut == rut))
     if account is None or not verify_password(account.password_hash, current):
         return "La contraseña actual no es correcta."
-    if len(password) < MIN_PASSWORD:
-        return f"La contraseña debe tener al menos {MIN_PASSWORD} caracteres."
-    account.password_hash = hash_password(password)
-    identity.revoke_all(session, PortalSession, rut)
-    revoke_pending(session, rut=rut)
+    if problem := _too_short(password):
+        return problem
+    _replace_password(session, account, password)
     return None

@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from medsys.admin.deps import Staff
 from medsys.core.auth import Caller
-from medsys.core.errors import Forbidden, InvalidInput
-from medsys.core.staff import StaffDirectory
+from medsys.core.errors import InvalidInput
+from medsys.core.staff import CREDENTIALS_UPDATED, SECOND_FACTOR_ON, StaffDirectory
 from medsys.core.staff_schemas import (
     CodeIn,
     LoginIn,
@@ -38,17 +38,8 @@ def _address(request: Request) -> str:
     return (request.client.host if request.client else "desconocida")[:64]
 
 
-def _in_person(caller: Caller) -> str:
-    if caller.claims.acting_for is not None:
-        raise Forbidden("Esta acción la hace la persona misma, no un servicio.")
-    return caller.who
-
-
 async def _administrator(directory: StaffDirectory, caller: Caller) -> str:
-    username = _in_person(caller)
-    if not await run_in_threadpool(directory.is_administrator, username):
-        raise Forbidden("Solo un administrador de cuentas puede hacer esto.")
-    return username
+    return await run_in_threadpool(directory.require_administrator, caller.in_person())
 
 
 @router.post("/login")
@@ -69,20 +60,20 @@ def logout(caller: Staff, directory: Directory, everywhere: bool = False) -> dic
 @router.post("/password")
 def change_password(given: PasswordChangeIn, caller: Staff, directory: Directory) -> dict[str, Any]:
     ended = directory.change_password(
-        _in_person(caller), given.current_password, given.new_password
+        caller.in_person(), given.current_password, given.new_password
     )
-    return {"message": "Contraseña actualizada; ingrese nuevamente.", "ended_sessions": ended}
+    return {"message": CREDENTIALS_UPDATED, "ended_sessions": ended}
 
 
 @router.post("/second-factor")
 def begin_second_factor(given: PasswordIn, caller: Staff, directory: Directory) -> dict[str, Any]:
-    return directory.begin_second_factor(_in_person(caller), given.password)
+    return directory.begin_second_factor(caller.in_person(), given.password)
 
 
 @router.post("/second-factor/confirm")
 def confirm_second_factor(given: CodeIn, caller: Staff, directory: Directory) -> dict[str, Any]:
-    directory.confirm_second_factor(_in_person(caller), given.code)
-    return {"message": "Segundo factor activado."}
+    directory.confirm_second_factor(caller.in_person(), given.code)
+    return {"message": SECOND_FACTOR_ON}
 
 
 @router.get("/users")
@@ -111,9 +102,9 @@ async def add_user(given: NewAccountIn, caller: Staff, directory: Directory) -> 
 
 @router.post("/users/{username}/deactivate")
 async def deactivate_user(username: str, caller: Staff, directory: Directory) -> dict[str, Any]:
-    if await _administrator(directory, caller) == username:
-        raise InvalidInput("No puede desactivar su propia cuenta.")
-    return {"ended_sessions": await run_in_threadpool(directory.deactivate, username)}
+    administrator = await _administrator(directory, caller)
+    ended = await run_in_threadpool(lambda: directory.deactivate(username, by=administrator))
+    return {"ended_sessions": ended}
 
 
 @router.post("/users/{username}/reset-password")

@@ -10,8 +10,9 @@ from flask import Blueprint, request
 
 from medsys.clinical.app import staff_directory
 from medsys.clinical.web import body, current_caller, requires
-from medsys.core.errors import Forbidden, InvalidInput
+from medsys.core.errors import InvalidInput
 from medsys.core.rut import InvalidRutError, normalize_rut
+from medsys.core.staff import CREDENTIALS_UPDATED, SECOND_FACTOR_ON
 from medsys.core.staff_schemas import (
     CodeIn,
     LoginIn,
@@ -49,42 +50,33 @@ def logout() -> dict[str, Any]:
     return {"ended_sessions": ended}
 
 
-def _own_login() -> str:
-    """The staff member in person (a relayed call cannot change an account)."""
-    caller = current_caller()
-    if caller.claims.acting_for is not None:
-        raise Forbidden("Esta acción la hace la persona misma, no un servicio.")
-    return caller.who
-
-
 @blueprint.post("/password")
 @requires(*STAFF)
 def change_password() -> dict[str, Any]:
     given = body(PasswordChangeIn)
     ended = staff_directory().change_password(
-        _own_login(), given.current_password, given.new_password
+        current_caller().in_person(), given.current_password, given.new_password
     )
-    return {"message": "Contraseña actualizada; ingrese nuevamente.", "ended_sessions": ended}
+    return {"message": CREDENTIALS_UPDATED, "ended_sessions": ended}
 
 
 @blueprint.post("/second-factor")
 @requires(*STAFF)
 def begin_second_factor() -> dict[str, Any]:
-    return staff_directory().begin_second_factor(_own_login(), body(PasswordIn).password)
+    return staff_directory().begin_second_factor(
+        current_caller().in_person(), body(PasswordIn).password
+    )
 
 
 @blueprint.post("/second-factor/confirm")
 @requires(*STAFF)
 def confirm_second_factor() -> dict[str, Any]:
-    staff_directory().confirm_second_factor(_own_login(), body(CodeIn).code)
-    return {"message": "Segundo factor activado."}
+    staff_directory().confirm_second_factor(current_caller().in_person(), body(CodeIn).code)
+    return {"message": SECOND_FACTOR_ON}
 
 
 def _administrator() -> str:
-    username = _own_login()
-    if not staff_directory().is_administrator(username):
-        raise Forbidden("Solo un administrador de cuentas puede hacer esto.")
-    return username
+    return staff_directory().require_administrator(current_caller().in_person())
 
 
 @blueprint.get("/users")
@@ -118,9 +110,8 @@ def add_user() -> tuple[dict[str, Any], int]:
 @blueprint.post("/users/<username>/deactivate")
 @requires(*STAFF)
 def deactivate_user(username: str) -> dict[str, Any]:
-    if _administrator() == username:
-        raise InvalidInput("No puede desactivar su propia cuenta.")
-    return {"ended_sessions": staff_directory().deactivate(username)}
+    ended = staff_directory().deactivate(username, by=_administrator())
+    return {"ended_sessions": ended}
 
 
 @blueprint.post("/users/<username>/reset-password")

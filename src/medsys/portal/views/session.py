@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 from flask import flash, g, redirect, session, url_for
+from sqlalchemy.orm import Session
 
 from medsys.core import identity
 from medsys.core.clock import utc_now
@@ -50,8 +51,8 @@ def _open(secret: str, rut: str) -> bool:
 def _touch(secret: str) -> None:
     identifier = identity.session_id_of(secret)
 
-    def touch(s: object) -> None:
-        row = s.get(PortalSession, identifier)  # type: ignore[attr-defined]
+    def touch(s: Session) -> None:
+        row = s.get(PortalSession, identifier)
         if row is not None:
             row.last_seen_at = utc_now()
 
