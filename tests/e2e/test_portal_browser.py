@@ -7,9 +7,11 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from medsys.core.tokens import Role
 from tests.conftest import MedsysCluster
 
 pytestmark = pytest.mark.integration
@@ -106,3 +108,57 @@ def test_the_degraded_message_while_clinical_is_down(
         shot(page, "08-history-unavailable")
     finally:
         cluster.start("app1", "app1-replica")
+
+
+def test_changing_the_password_by_keyboard_ends_the_other_sessions(
+    browser: Browser, cluster: MedsysCluster
+) -> None:
+    import uuid
+
+    from medsys.core.passwords import hash_password
+    from medsys.core.rut import check_digit
+    from medsys.portal.models import Account
+
+    body = uuid.uuid4().int % 9_000_000 + 70_000_000
+    rut = f"{body}-{check_digit(body)}"
+    db = cluster.database("portal")
+    db.write(
+        lambda s: s.add(
+            Account(rut=rut, name="Rosa Díaz", password_hash=hash_password("clave-antigua-1"))
+        )
+    )
+    db.dispose()
+    clerk = cluster.token(Role.CLERK, "adm.vera")
+    registered = httpx.post(
+        f"http://127.0.0.1:{cluster.settings.port('nginx')}/patients",
+        headers={"Authorization": f"Bearer {clerk}"},
+        json={"rut": rut, "nombre": "Rosa Díaz"},
+    )
+    assert registered.status_code == 201, registered.text
+    login = f"http://127.0.0.1:{cluster.settings.port('app3')}/login"
+
+    def enter(password: str) -> Page:
+        page = browser.new_page(viewport={"width": 1000, "height": 900}, locale="es-CL")
+        page.goto(login)
+        page.get_by_label("RUT").fill(rut)
+        page.get_by_label("Contraseña").fill(password)
+        page.keyboard.press("Enter")
+        return page
+
+    other = enter("clave-antigua-1")
+    expect(other.get_by_role("heading", level=1)).to_contain_text("Hola")
+    page = enter("clave-antigua-1")
+    page.get_by_role("link", name="Seguridad").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Cambiar contraseña")
+    page.get_by_label("Contraseña actual").fill("clave-antigua-1")
+    page.keyboard.press("Tab")
+    page.keyboard.type("clave-nueva-2026")
+    page.keyboard.press("Tab")
+    page.keyboard.type("clave-nueva-2026")
+    shot(page, "09-password-change")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("Se cerraron sus otras sesiones")
+    shot(page, "10-password-changed")
+    other.get_by_role("link", name="Historial", exact=True).click()
+    expect(other.get_by_role("heading", level=1)).to_have_text("Ingresar")
