@@ -20,7 +20,15 @@ from medsys.nodes.base import NodeProbe
 P, R = "postgres_primary", "postgres_replica"
 NOW = 1_000_000.0
 POLICY = Policy(failures_to_declare=3, anti_flap_window=600, rejoin_interval=15)
-STATE = PairState(pair="admin", primary=P, term=1, bootstrapped=True, replica_in_sync=True)
+HELD = "0/3000060"  # the LSN the standby confirmed, the last time the monitor looked
+STATE = PairState(
+    pair="admin",
+    primary=P,
+    term=1,
+    bootstrapped=True,
+    replica_in_sync=True,
+    synchronous_position=HELD,
+)
 
 
 def primary(**fields: object) -> NodeProbe:
@@ -31,6 +39,7 @@ def primary(**fields: object) -> NodeProbe:
         "replica_streaming": True,
         "sync_configured": True,
         "sync_active": True,
+        "acknowledged": HELD,
     }
     return NodeProbe(**{**values, **fields})  # type: ignore[arg-type]
 
@@ -41,6 +50,7 @@ def replica(**fields: object) -> NodeProbe:
         "reachable": True,
         "receiving": True,
         "follows_someone": True,
+        "received": HELD,
     }
     return NodeProbe(**{**values, **fields})  # type: ignore[arg-type]
 
@@ -214,6 +224,79 @@ def test_anti_flapping_needs_an_acknowledgement() -> None:
     assert Promote(R) in run(after_failures(2, seen, acknowledged), seen, acknowledged).actions
     old = replace(recent, last_failover_at=NOW - 601)
     assert Promote(R) in run(after_failures(2, seen, old), seen, old).actions
+
+
+def test_a_replica_short_of_the_acknowledged_position_is_not_promoted() -> None:
+    """The flag says in sync, but the candidate lost what it had confirmed (a relay log
+    thrown away on a restart the monitor did not see): positions refuse."""
+    seen = Observation(DEAD, replica(receiving=False, received="0/3000000"))
+    decision = run(after_failures(2, seen), seen)
+    assert not any(isinstance(a, Promote) for a in decision.actions)
+    assert "0/3000060 was acknowledged as synchronous" in decision.sentence
+
+
+def test_the_newest_position_in_memory_counts_over_the_older_one_on_record() -> None:
+    moved = Observation(primary(acknowledged="0/5000000"), replica(received="0/5000000"))
+    remembered = run(Memory(Health.HEALTHY, position_recorded_at=NOW), moved, now=NOW + 1)
+    assert remembered.actions == (), "not written every cycle"
+    assert remembered.memory.synchronous_position == "0/5000000"
+    dead = Observation(DEAD, replica(receiving=False, received="0/4000000"))
+    memory = remembered.memory
+    for _ in range(POLICY.failures_to_declare - 1):
+        memory = run(memory, dead).memory
+    assert "0/5000000 was acknowledged" in run(memory, dead).sentence
+
+
+def test_a_restarted_monitor_judges_by_the_position_on_record() -> None:
+    seen = Observation(DEAD, replica(receiving=False, received="0/2FFFFFF"))
+    decision = run(after_failures(2, seen), seen)
+    assert "0/3000060 was acknowledged" in decision.sentence
+    unknown = replace(STATE, synchronous_position=None)
+    refused = run(after_failures(2, seen, unknown), seen, unknown)
+    assert "no position acknowledged as synchronous is on record" in refused.sentence
+
+
+def test_the_synchronous_position_is_written_quietly_at_most_every_interval() -> None:
+    moved = Observation(primary(acknowledged="0/5000000"), replica(received="0/5000000"))
+    first = run(Memory(Health.HEALTHY), moved)
+    assert first.actions == (
+        RecordState(replace(STATE, synchronous_position="0/5000000"), quiet=True),
+    )
+    assert first.event is None
+    again = Observation(primary(acknowledged="0/6000000"), replica(received="0/6000000"))
+    soon = run(first.memory, again, replace(STATE, synchronous_position="0/5000000"), NOW + 1)
+    assert soon.actions == ()
+    later = run(soon.memory, again, replace(STATE, synchronous_position="0/5000000"), NOW + 5)
+    assert later.actions[0].state.synchronous_position == "0/6000000"  # type: ignore[union-attr]
+
+
+def test_mariadb_positions_come_from_the_replica_where_the_primary_tells_none() -> None:
+    gtid = replace(STATE, synchronous_position="0-1-40")
+    seen = Observation(primary(acknowledged=None), replica(received="0-1-42,0-1-41"))
+    decision = run(Memory(Health.HEALTHY), seen, gtid)
+    assert decision.actions == (
+        RecordState(replace(gtid, synchronous_position="0-1-42,0-1-41"), quiet=True),
+    )
+    dead = Observation(DEAD, replica(receiving=False, received="0-1-39"))
+    refused = run(after_failures(2, dead, gtid), dead, gtid)
+    assert "0-1-40 was acknowledged" in refused.sentence
+    holding = Observation(DEAD, replica(receiving=False, received="0-2-41"))
+    assert Promote(R) in run(after_failures(2, holding, gtid), holding, gtid).actions
+
+
+def test_where_the_fence_is_a_request_the_old_primary_s_lease_is_waited_out() -> None:
+    agents = replace(POLICY, fence_is_certain=False)
+    seen = Observation(DEAD, ORPHANED, lease_expires_at=NOW + 1.5)
+    memory = Memory(Health.HEALTHY)
+    for _ in range(agents.failures_to_declare - 1):
+        memory = decide(memory, STATE, seen, agents, NOW).memory
+    waiting = decide(memory, STATE, seen, agents, NOW)
+    assert waiting.actions == () and waiting.event == "lease-wait"
+    assert "waiting out its lease (1.5 s left)" in waiting.sentence
+    later = decide(waiting.memory, STATE, seen, agents, NOW + 1.5)
+    assert Promote(R) in later.actions
+    local = run(after_failures(2, seen), seen)
+    assert Promote(R) in local.actions, "a SIGKILL on the same host needs no wait"
 
 
 def test_a_node_promoted_by_hand_is_adopted() -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from medsys.core.secrets import Secrets
 from medsys.core.settings import Network, Settings
 from medsys.core.topology import pair_named
 from medsys.nodes import adapter_for
-from medsys.nodes.mariadb import MariaDBAdapter
+from medsys.nodes.base import NodeError
+from medsys.nodes.mariadb import MariaDBAdapter, copy_position
 from medsys.nodes.mysql import (
     MySQLAdapter,
     change_source,
@@ -106,3 +109,29 @@ def test_each_server_boots_in_its_role_with_semi_sync_as_the_pair_state_says(
         assert flags(Role.PRIMARY, True) == ["--read-only=OFF", f"--{semi_sync}-enabled=ON"]
         assert flags(Role.PRIMARY, False) == ["--read-only=OFF", f"--{semi_sync}-enabled=OFF"]
         assert flags(Role.REPLICA, True) == [*replica_flags, f"--{semi_sync}-enabled=OFF"]
+
+
+def test_a_copy_names_the_gtid_position_it_stands_at(tmp_path: Path) -> None:
+    copy = tmp_path / "copy.sql"
+    copy.write_text(
+        "-- CHANGE MASTER TO MASTER_USE_GTID=slave_pos;\n"
+        + "INSERT INTO t VALUES (1);\n" * 1000
+        + "-- SET GLOBAL gtid_slave_pos='0-1-59345,1-2-7';\n\n-- Dump completed\n"
+    )
+    assert copy_position(copy) == "0-1-59345,1-2-7"
+    cut = tmp_path / "cut.sql"
+    cut.write_text("INSERT INTO t VALUES (1);\n")
+    with pytest.raises(NodeError, match="not a complete copy"):
+        copy_position(cut)
+
+
+def test_binary_logs_expire_and_copies_set_their_own_position(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("MEDSYS_BINLOG_RETENTION_HOURS", "24")
+    options = server_options(SETTINGS, "mysql_primary", server_id=1, run_dir=Path("/run/x"))
+    assert "binlog-expire-logs-seconds=86400" in options
+    assert "--set-gtid-purged=ON" in MySQLAdapter.DUMP_OPTIONS
+    assert "--gtid" in MariaDBAdapter.DUMP_OPTIONS
+    assert "--single-transaction" in MariaDBAdapter.DUMP_OPTIONS, "a consistent copy"
+    monkeypatch.setenv("MEDSYS_BINLOG_RETENTION_HOURS", "0")
+    with pytest.raises(NodeError):
+        server_options(SETTINGS, "mysql_primary", server_id=1, run_dir=Path("/run/x"))

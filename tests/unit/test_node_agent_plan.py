@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from medsys.core.settings import Settings
+from medsys.core.topology import pair_named
+from medsys.failover.lease import HOLDER_MARGIN, Lease, lapsed_for, read_lease, write_lease
 from medsys.failover.state import PairState
 from medsys.nodes.base import Role
 from medsys.nodes.plan import (
@@ -125,3 +129,30 @@ class TestWatch:
 
     def test_a_dead_server_ends_the_container(self) -> None:
         assert self.judge(server_alive=False) is Verdict.SERVER_DIED
+
+    def test_a_primary_isolated_past_its_lease_fences_itself(self) -> None:
+        assert self.judge(isolated_past_lease=True) is Verdict.LEASE_LAPSED
+        moved_on = replace(STATE, primary="postgres_replica", term=4)
+        assert self.judge(state=moved_on, isolated_past_lease=True) is Verdict.SELF_FENCE
+
+
+class TestLease:
+    def test_the_holder_gives_the_lease_up_before_the_monitor_counts_it_expired(self) -> None:
+        lease = Lease("postgres_primary", term=3, renewed_at=NOW, duration=4.0)
+        assert not lapsed_for("postgres_primary", lease, NOW + 4.0 - HOLDER_MARGIN - 0.1)
+        assert lapsed_for("postgres_primary", lease, NOW + 4.0 - HOLDER_MARGIN)
+        assert lease.expires_at == NOW + 4.0
+
+    def test_a_node_never_granted_a_lease_is_not_held_to_one(self) -> None:
+        assert not lapsed_for("postgres_primary", None, NOW)
+        other = Lease("postgres_replica", term=3, renewed_at=NOW - 60)
+        assert not lapsed_for("postgres_primary", other, NOW)
+
+    def test_a_lease_survives_the_file_round_trip(self, tmp_path: Path) -> None:
+        settings = Settings(state_dir=tmp_path)
+        pair = pair_named("admin")
+        assert read_lease(settings, pair) is None
+        settings.cluster_dir.mkdir(parents=True)
+        lease = Lease("postgres_primary", term=3, renewed_at=NOW)
+        write_lease(settings, pair, lease)
+        assert read_lease(settings, pair) == lease

@@ -14,9 +14,13 @@ The rules, in the order they are checked each cycle:
    is told to rejoin (at most once per ``rejoin_interval``).
 3. Primary not answering: count failed probes. After ``failures_to_declare`` of them the
    primary is dead only if the replica confirms it lost the primary as well (holistic
-   detection: a monitor cut off alone must not promote). Then promote, unless the replica
-   may lack acknowledged writes (it was not in sync at last sight) or a failover happened
-   within ``anti_flap_window`` and nobody acknowledged it.
+   detection: a monitor cut off alone must not promote). Where the fence is not certain
+   (containers), the old primary's lease is waited out first (``medsys.failover.lease``).
+   Then promote, unless the replica
+   may lack acknowledged writes — it was not in sync at last sight, or what it holds does
+   not cover the last position acknowledged as synchronous (GTIDs or LSN, compared by
+   ``positions.covers``) — or a failover happened within ``anti_flap_window`` and nobody
+   acknowledged it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from medsys.failover.positions import PositionError, covers
 from medsys.failover.state import PairState
 from medsys.nodes.base import NodeProbe
 
@@ -45,12 +50,19 @@ class Policy:
     # A replica reconnects by itself within a second or two after its primary restarts:
     # only a sustained loss of replication calls for a rejoin.
     rejoin_grace: float = 5.0
+    # How often the synchronous position is written to the pair state while it moves (the
+    # monitor's memory holds the newest; the state serves a monitor that restarted).
+    position_record_interval: float = 5.0
+    # Locally the fence is a SIGKILL on the same host; through a container's agent it is
+    # a request that may not arrive, so a promotion first waits out the old primary's lease.
+    fence_is_certain: bool = True
 
 
 @dataclass(frozen=True)
 class Observation:
     primary: NodeProbe  # the node the state names primary
     replica: NodeProbe
+    lease_expires_at: float | None = None  # the primary's lease, as last renewed
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,8 @@ class Memory:
     last_rejoin_at: float | None = None
     replica_lost_since: float | None = None
     last_refusal: str | None = None
+    synchronous_position: str | None = None  # newest seen; see PairState
+    position_recorded_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,7 @@ class SetSynchronous:
 @dataclass(frozen=True)
 class RecordState:
     state: PairState
+    quiet: bool = False  # routine bookkeeping (the synchronous position): not an event
 
 
 @dataclass(frozen=True)
@@ -153,7 +168,9 @@ def _primary_alive(
             event="fenced",
         )
     in_sync = primary.replica_streaming and replica.reachable and replica.receiving
-    actions = _synchronous_replication(state, primary, want_sync=in_sync)
+    actions, synchronous = _synchronous_replication(
+        state, memory, seen, want_sync=in_sync, policy=policy, now=now
+    )
     last_rejoin = memory.last_rejoin_at
     lost_since = None
     if replica.reachable and not replica.receiving:
@@ -164,27 +181,62 @@ def _primary_alive(
             actions.append(Rejoin(replica.node, primary.node))
             last_rejoin = now
     health = Health.HEALTHY if in_sync else Health.DEGRADED
-    new_memory = Memory(health=health, last_rejoin_at=last_rejoin, replica_lost_since=lost_since)
+    new_memory = Memory(
+        health=health,
+        last_rejoin_at=last_rejoin,
+        replica_lost_since=lost_since,
+        synchronous_position=synchronous.synchronous_position,
+        position_recorded_at=synchronous.position_recorded_at,
+    )
     sentence, event = _alive_sentence(memory, new_memory, seen, actions, recovered)
     return Decision(new_memory, tuple(actions), sentence, event)
 
 
 def _synchronous_replication(
-    state: PairState, primary: NodeProbe, *, want_sync: bool
-) -> list[Action]:
+    state: PairState,
+    memory: Memory,
+    seen: Observation,
+    *,
+    want_sync: bool,
+    policy: Policy,
+    now: float,
+) -> tuple[list[Action], Memory]:
     """Keep commits waiting for the replica while it streams, and let them go on alone
     when it is away, in the one safe order (Patroni's synchronous_mode): relaxing comes
     only after the pair state durably says the replica is not in sync, and the replica
     counts as in sync only once commits are seen waiting for it. A monitor killed between
-    the two steps leaves a state that forbids promoting a replica that may lack writes."""
+    the two steps leaves a state that forbids promoting a replica that may lack writes.
+
+    While in sync, the replica's position is remembered every cycle and written to the
+    state every ``position_record_interval``: a candidate must hold at least that."""
+    primary = seen.primary
     replica_in_sync = want_sync and primary.sync_active and primary.sync_configured
-    record: list[Action] = []
+    acknowledged = _acknowledged(seen) if replica_in_sync else None
+    remembered = replace(memory, synchronous_position=acknowledged or memory.synchronous_position)
+    recorded = state
     if replica_in_sync != state.replica_in_sync:
-        record.append(RecordState(replace(state, replica_in_sync=replica_in_sync)))
+        recorded = replace(recorded, replica_in_sync=replica_in_sync)
+    last_written = memory.position_recorded_at
+    due = last_written is None or now - last_written >= policy.position_record_interval
+    if acknowledged and acknowledged != state.synchronous_position and (due or recorded != state):
+        recorded = replace(recorded, synchronous_position=acknowledged)
+        remembered = replace(remembered, position_recorded_at=now)
+    record: list[Action] = []
+    if recorded != state:
+        only_position = replace(recorded, synchronous_position=state.synchronous_position)
+        record.append(RecordState(recorded, quiet=only_position == state))
     if primary.sync_configured == want_sync:
-        return record
+        return record, remembered
     switch: list[Action] = [SetSynchronous(primary.node, want_sync)]
-    return switch + record if want_sync else record + switch
+    return (switch + record if want_sync else record + switch), remembered
+
+
+def _acknowledged(seen: Observation) -> str | None:
+    """The newest position known to be on the replica while commits wait for it: the
+    primary's own account where the engine gives one (PostgreSQL's flush_lsn of the
+    synchronous standby), else what the replica says it holds (MariaDB and MySQL expose
+    no acknowledged position on the primary; a replica's holdings only grow)."""
+    return seen.primary.acknowledged or seen.replica.received or None
 
 
 def _alive_sentence(
@@ -239,7 +291,7 @@ def _primary_missing(
             f"is gone: recording it as primary of term {adopted.term}",
             event="adopted",
         )
-    refusal = _refusal(state, seen, policy, now)
+    refusal = _refusal(memory, state, seen, policy, now)
     if refusal is not None:
         sentence = f"primary {primary.node} unreachable ({failures} probes): {refusal}"
         event = "promotion-refused" if refusal != memory.last_refusal else None
@@ -254,6 +306,15 @@ def _primary_missing(
             sentence,
             event=event,
         )
+    lease_left = (seen.lease_expires_at or now) - now
+    if not policy.fence_is_certain and lease_left > 0:
+        return Decision(
+            replace(memory, health=Health.SUSPECT, failed_primary_probes=failures),
+            (),
+            f"primary {primary.node} declared dead; waiting out its lease ({lease_left:.1f} s "
+            f"left) before promoting {replica.node}",
+            event="lease-wait" if failures == policy.failures_to_declare else None,
+        )
     promoted = state.promoted(replica.node, at=now)
     return Decision(
         Memory(health=Health.PROMOTING),
@@ -264,7 +325,9 @@ def _primary_missing(
     )
 
 
-def _refusal(state: PairState, seen: Observation, policy: Policy, now: float) -> str | None:
+def _refusal(
+    memory: Memory, state: PairState, seen: Observation, policy: Policy, now: float
+) -> str | None:
     replica = seen.replica
     if not replica.reachable:
         return f"replica {replica.node} is down too ({replica.error}); nothing to promote"
@@ -278,6 +341,9 @@ def _refusal(state: PairState, seen: Observation, policy: Policy, now: float) ->
             f"replica {replica.node} was not in sync at last sight and may lack acknowledged "
             "writes; not promoting automatically"
         )
+    short = _short_of_acknowledged(memory, state, seen)
+    if short is not None:
+        return short
     recent = (
         state.last_failover_at is not None
         and now - state.last_failover_at < policy.anti_flap_window
@@ -287,5 +353,29 @@ def _refusal(state: PairState, seen: Observation, policy: Policy, now: float) ->
             f"a failover already happened within the last {policy.anti_flap_window:.0f} s "
             f"(term {state.term}) and was not acknowledged; run `medsys ack {state.pair}` "
             "to allow another"
+        )
+    return None
+
+
+def _short_of_acknowledged(memory: Memory, state: PairState, seen: Observation) -> str | None:
+    """Positions, not only the flag: the candidate must hold the last position seen
+    acknowledged as synchronous (the monitor's memory, or the state after a restart)."""
+    replica = seen.replica
+    needed = memory.synchronous_position or state.synchronous_position
+    if not needed:
+        return (
+            f"no position acknowledged as synchronous is on record for {replica.node}; "
+            "not promoting automatically"
+        )
+    if not replica.received:
+        return f"replica {replica.node} reports no replication position; not promoting"
+    try:
+        holds = covers(replica.received, needed)
+    except PositionError as error:
+        return f"cannot compare replication positions ({error}); not promoting"
+    if not holds:
+        return (
+            f"replica {replica.node} holds {replica.received} but {needed} was acknowledged "
+            "as synchronous: promoting it would lose acknowledged writes; not promoting"
         )
     return None

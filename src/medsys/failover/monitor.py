@@ -40,6 +40,7 @@ from medsys.failover.decision import (
     SetSynchronous,
     decide,
 )
+from medsys.failover.lease import Lease, read_lease, write_lease
 from medsys.failover.state import (
     PairState,
     append_event,
@@ -112,17 +113,26 @@ class Monitor:
             node: self._pool.submit(self.adapter.probe, self.settings, self.secrets, node)
             for node in (state.primary, replica)
         }
+        lease = read_lease(self.settings, self.pair)
+        held = lease is not None and lease.holder == state.primary
         return Observation(
             primary=self._probe(futures[state.primary], state.primary),
             replica=self._probe(futures[replica], replica),
+            lease_expires_at=lease.expires_at if lease is not None and held else None,
         )
 
     def cycle(self) -> Decision:
         state = read_pair_state(self.settings, self.pair)
         if state is None:
             raise NodeError(f"the {self.pair.name} pair has no state yet")
-        decision = decide(self.memory, state, self.observe(state), self.policy, self.clock())
-        if decision.event or decision.actions:
+        seen = self.observe(state)
+        now = self.clock()
+        decision = decide(self.memory, state, seen, self.policy, now)
+        if seen.primary.reachable and seen.primary.writable and not state.promotion_pending:
+            # Renewed only while the primary is seen taking writes (see failover.lease).
+            write_lease(self.settings, self.pair, Lease(state.primary, state.term, now))
+        routine = all(isinstance(a, RecordState) and a.quiet for a in decision.actions)
+        if decision.event or not routine:
             # Written before acting: a monitor killed mid-action leaves its decision on
             # record, and the one that restarts finishes it.
             log.info(decision.sentence)
@@ -254,7 +264,8 @@ def main(argv: list[str]) -> int:
         status = read_monitor_status(settings, pair) or {}
         return 0 if time.time() - float(status.get("time", 0)) < HEALTHY_WITHIN else 1
     control: ProcessControl
-    if os.environ.get("MEDSYS_NODE_CONTROL", "supervisor") == "agents":
+    agents = os.environ.get("MEDSYS_NODE_CONTROL", "supervisor") == "agents"
+    if agents:
         control = AgentControl(settings)
     else:
         from medsys.launcher.supervisor import Supervisor
@@ -263,6 +274,7 @@ def main(argv: list[str]) -> int:
     policy = Policy(
         failures_to_declare=int(_env_float("MEDSYS_FAILURES_TO_DECLARE", 3)),
         anti_flap_window=_env_float("MEDSYS_ANTI_FLAP_WINDOW", 600.0),
+        fence_is_certain=not agents,
     )
     timing = Timing(
         probe_interval=_env_float("MEDSYS_PROBE_INTERVAL", 0.5),

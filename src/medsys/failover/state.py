@@ -36,6 +36,9 @@ class PairState:
     # The replica had every acknowledged commit at last sight (sync replication active):
     # persisted so that a monitor restarted after the primary died can still decide.
     replica_in_sync: bool = False
+    # The last position the replica was seen to hold while commits waited for it (a lower
+    # bound of every acknowledged commit up to then): a candidate must hold at least this.
+    synchronous_position: str | None = None
     # Written before the promotion starts, cleared once the node takes writes: a monitor
     # that dies in between finishes this promotion instead of starting another.
     promotion_pending: bool = False
@@ -48,6 +51,7 @@ class PairState:
             last_failover_at=at,
             failover_acknowledged=False,
             replica_in_sync=False,
+            synchronous_position=None,
             promotion_pending=True,
         )
 

@@ -34,6 +34,7 @@ from medsys.core.logs import configure_logging, name_and_check
 from medsys.core.secrets import Secrets, load_secrets
 from medsys.core.settings import Settings, load_settings
 from medsys.core.topology import Engine, Pair, pair_of_node
+from medsys.failover.lease import LEASE_SECONDS, lapsed_for, read_lease
 from medsys.failover.state import (
     PairState,
     read_pair_state,
@@ -74,6 +75,7 @@ class Agent:
         self.served_as_primary = False
         self.following: str | None = None
         self.boots = 0
+        self.booted_at = 0.0
         self.note = "starting"
         previous = read_status(settings, node) or {}
         self.handled_seq = int(previous.get("handled_seq", 0))
@@ -135,6 +137,7 @@ class Agent:
         self.served_as_primary = role is Role.PRIMARY
         self.following = None
         self.boots += 1
+        self.booted_at = time.time()
         deadline = time.monotonic() + READY_TIMEOUT
         while not self.adapter.ping(self.settings, self.node):
             if not self.server_alive():
@@ -296,7 +299,28 @@ class Agent:
             request=read_request(self.settings, self.node),
             handled_seq=self.handled_seq,
             server_alive=self.server_alive(),
+            isolated_past_lease=self.isolated_past_lease(state),
         )
+
+    def isolated_past_lease(self, state: PairState | None) -> bool:
+        """The primary's side of the lease (``medsys.failover.lease``): no monitor renewed
+        it, its replica is out of reach, and the state says the replica was in sync, so
+        the monitor may promote it once the lease is out. In reach means its agent beats
+        and says it follows this node, and this server sees it streaming (a frozen
+        replica's connection lingers in the process list for minutes). A server just
+        booted gets one lease of grace for its replica to reconnect."""
+        if state is None or state.primary != self.node or not state.replica_in_sync:
+            return False
+        now = time.time()
+        if now - self.booted_at < LEASE_SECONDS or not lapsed_for(
+            self.node, read_lease(self.settings, self.pair), now
+        ):
+            return False
+        replica = read_status(self.settings, self.pair.other(self.node)) or {}
+        beating = now - float(replica.get("heartbeat", 0)) < HEARTBEAT_STALE_SECONDS
+        if not (beating and replica.get("following") == self.node):
+            return True
+        return not self.adapter.probe(self.settings, self.secrets, self.node).replica_streaming
 
     def act(self, verdict: Verdict) -> bool:
         """Carry out a verdict; False when the agent must exit (the server died)."""
@@ -310,6 +334,9 @@ class Agent:
         if verdict is Verdict.SELF_FENCE:
             self.stop_server(hard=True)
             self.say("fenced itself: the pair state names another primary")
+        elif verdict is Verdict.LEASE_LAPSED:
+            self.stop_server(hard=True)
+            self.say("fenced itself: its lease ran out with no monitor and no replica in reach")
         elif verdict is Verdict.KILL:
             self.stop_server(hard=True)
             self.say(f"killed on request: {request.reason if request else 'fence'}")

@@ -44,6 +44,10 @@ class NodeProbe:
     sync_configured: bool = False  # primary: synchronous/semi-sync replication switched on
     sync_active: bool = False  # primary: commits wait for the replica right now
     position: str | None = None  # GTID position or LSN, engine's own notation
+    # replica: everything it holds, received or applied (positions joined by commas)
+    received: str | None = None
+    # primary: the position its synchronous replica confirmed, where the engine says
+    acknowledged: str | None = None
     lag: str | None = None  # for people: "0 B", "3 s"
     error: str | None = None
 

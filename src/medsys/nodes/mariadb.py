@@ -1,16 +1,20 @@
 """MariaDB nodes: the clinical pair and the MySQL-protocol portal pair.
 
-Replication is GTID-based and semi-synchronous (AFTER_SYNC) with a bounded fallback, so a
-commit acknowledged while the replica is up is already on it. Semi-sync is enabled on the
-primary only: on a replica it stalls the SQL thread (see NOTES-local-databases.md).
+Replication is GTID-based and semi-synchronous (AFTER_SYNC) and never falls back to
+asynchronous by itself (only the monitor relaxes it, see ``medsys.failover.decision``), so
+a commit acknowledged is already on the replica. Semi-sync is enabled on the primary only:
+on a replica it stalls the SQL thread (see NOTES-local-databases.md). Binary logs expire
+after ``binlog_retention_hours``; a node too far behind is rebuilt from a fresh copy.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import re
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -45,6 +49,29 @@ REPLICATION_USER = "medsys_repl"
 SEMI_SYNC_TIMEOUT_MS = 4_294_967_295
 
 
+_COPY_POSITION = re.compile(rb"^-- SET GLOBAL gtid_slave_pos='([0-9,-]*)';", re.MULTILINE)
+
+
+def copy_position(copy: Path) -> str:
+    """The GTID position a ``mariadb-dump --master-data=2 --gtid`` copy stands at (its
+    last lines name it, commented out)."""
+    with copy.open("rb") as handle:
+        handle.seek(max(0, copy.stat().st_size - 4096))
+        found: list[bytes] = _COPY_POSITION.findall(handle.read())
+    if not found:
+        raise NodeError(f"{copy.name} names no GTID position; not a complete copy")
+    return found[-1].decode()
+
+
+def binlog_retention_seconds() -> int:
+    """How long binary logs stay on a node (MEDSYS_BINLOG_RETENTION_HOURS, default 72):
+    a replica away longer is rebuilt from a copy, so the history need not stay forever."""
+    hours = float(os.environ.get("MEDSYS_BINLOG_RETENTION_HOURS", "72"))
+    if hours <= 0:
+        raise NodeError("MEDSYS_BINLOG_RETENTION_HOURS must be above 0")
+    return int(hours * 3600)
+
+
 def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -56,11 +83,24 @@ class MariaDBAdapter:
     SQL_RUNNING = "Slave_SQL_Running"
     SOURCE_PORT = "Master_Port"
     SECONDS_BEHIND = "Seconds_Behind_Master"
+    RECEIVED_POSITION = "Gtid_IO_Pos"  # what the IO thread wrote to the relay log
     POSITION_VARIABLE = "gtid_current_pos"
     SEMI_SYNC_SOURCE = "rpl_semi_sync_master"  # _enabled (variable), _status (status)
     PRIMARY_POSITION = "SELECT @@global.gtid_binlog_pos AS p"
     WAIT_FOR_POSITION = "SELECT MASTER_GTID_WAIT({position}, 1) AS w"  # 0: applied
     SERVER = "/usr/sbin/mariadbd"
+    DUMP = "mariadb-dump"
+    # The system schema too (our users and grants), then privileges reloaded.
+    DUMP_OPTIONS: tuple[str, ...] = (
+        "--all-databases",
+        "--single-transaction",
+        "--routines",
+        "--events",
+        "--triggers",
+        "--flush-privileges",
+        "--master-data=2",
+        "--gtid",
+    )
     # A node that is not the recorded primary boots unable to take application writes,
     # and an interrupted commit of an ex-primary is rolled back, not replicated.
     REPLICA_BOOT_FLAGS: tuple[str, ...] = ("--read-only=ON", "--init-rpl-role=SLAVE")
@@ -102,6 +142,8 @@ class MariaDBAdapter:
             "log-slave-updates=ON",
             "binlog-format=ROW",
             "sync-binlog=1",
+            f"binlog-expire-logs-seconds={binlog_retention_seconds()}",
+            "max-binlog-size=64M",  # expiry removes whole files
             "innodb-flush-log-at-trx-commit=1",
             "gtid-strict-mode=ON",
             "log-bin-trust-function-creators=ON",
@@ -294,6 +336,11 @@ class MariaDBAdapter:
         cursor.execute(f"SELECT @@global.{self.SEMI_SYNC_SOURCE}_enabled AS enabled")
         semi_enabled = bool(int(cursor.fetchone()["enabled"]))
         writable = not bool(int(head["ro"]))
+        position = " ".join(str(head["pos"]).split())  # MySQL's GTID sets span lines
+        received = None
+        if replica:
+            relayed = " ".join(str(replica.get(self.RECEIVED_POSITION) or "").split())
+            received = ",".join(part for part in (relayed, position) if part)
         lag = None
         if replica and replica.get(self.SECONDS_BEHIND) is not None:
             lag = f"{replica[self.SECONDS_BEHIND]} s"
@@ -307,7 +354,8 @@ class MariaDBAdapter:
             replica_streaming=dumps > 0,
             sync_configured=semi_enabled,
             sync_active=bool(semi) and semi["Value"] == "ON",
-            position=" ".join(str(head["pos"]).split()),  # MySQL's GTID sets span lines
+            position=position,
+            received=received,
             lag=lag,
             error=(replica or {}).get("Last_IO_Error") or (replica or {}).get("Last_SQL_Error"),
         )
@@ -421,6 +469,10 @@ class MariaDBAdapter:
         primary: str,
         control: ProcessControl,
     ) -> str:
+        if not self._has_our_users(settings, node):
+            # Installed, but its copy never arrived (the primary was not up yet).
+            self._attach_fresh(settings, secrets, node, primary)
+            return f"{node} loaded a copy of {primary} and replicates from it"
         self._follow(settings, secrets, node, primary)
         error = self._replication_error(settings, secrets, node, primary)
         if error is None:
@@ -455,9 +507,63 @@ class MariaDBAdapter:
         return f"{node} had diverged ({reason}); rebuilt from {primary}, old data kept in {kept}"
 
     def _attach_fresh(self, settings: Settings, secrets: Secrets, node: str, primary: str) -> None:
-        """A just-installed node has none of our users yet: configure it as root, and
-        replay the primary's whole history (binary logs are never purged)."""
+        """A just-installed node gets a consistent copy of the primary and replicates from
+        the copy's GTID position on: no replay of the whole history, which binary-log
+        retention purges anyway. Done as root over the socket (the copy brings our users)."""
+        position = self._copy_from(settings, secrets, node, primary)
         change = self._change_master(settings, secrets, primary)
         self._root_sql(
-            settings, node, f"STOP SLAVE; SET GLOBAL gtid_slave_pos = ''; {change}; START SLAVE;"
+            settings,
+            node,
+            "STOP SLAVE; RESET MASTER; "
+            f"SET GLOBAL gtid_slave_pos = {_quote(position)}; {change}; START SLAVE;",
         )
+
+    def _has_our_users(self, settings: Settings, node: str) -> bool:
+        found = self._root_sql(
+            settings, node, f"SELECT COUNT(*) FROM mysql.user WHERE User = '{ADMIN_USER}'"
+        )
+        return found.strip() not in ("", "0")
+
+    def _copy_position(self, copy: Path) -> str:
+        return copy_position(copy)
+
+    def _copy_from(self, settings: Settings, secrets: Secrets, node: str, primary: str) -> str:
+        """Load a logical copy of ``primary`` (one transaction, so consistent, with the
+        GTID position it stands at) into ``node``, unlogged; returns that position.
+
+        Logical, not ``mariadb-backup``: a physical copy must run beside the primary's
+        files, and in containers the rebuilt node's agent has only the network."""
+        with tempfile.TemporaryDirectory(dir=self._run_dir(settings, node) / "tmp") as folder:
+            options = Path(folder) / "client.cnf"
+            descriptor = os.open(options, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:  # no password on a command line
+                handle.write(
+                    f"[client]\nuser={ADMIN_USER}\npassword={secrets.admin_password}\n"
+                    f"host={settings.host(primary)}\nport={settings.port(primary)}\n"
+                )
+            copy = Path(folder) / "copy.sql"
+            with copy.open("wb") as output:
+                dumped = subprocess.run(
+                    [self.DUMP, f"--defaults-extra-file={options}", *self.DUMP_OPTIONS],
+                    stdout=output,
+                    stderr=subprocess.PIPE,
+                    check=False,
+                    timeout=3600,
+                )
+            if dumped.returncode != 0:
+                said = dumped.stderr.decode(errors="replace").strip()[-800:]
+                raise NodeError(f"copying {primary} failed: {said}")
+            position = self._copy_position(copy)
+            with copy.open("rb") as source:
+                loaded = subprocess.run(
+                    [*self._client(settings, node), "--init-command=SET sql_log_bin=0"],
+                    stdin=source,
+                    capture_output=True,
+                    check=False,
+                    timeout=3600,
+                )
+            if loaded.returncode != 0:
+                said = loaded.stderr.decode(errors="replace").strip()[-800:]
+                raise NodeError(f"loading the copy of {primary} into {node} failed: {said}")
+        return position

@@ -28,6 +28,7 @@ from medsys.nodes.mariadb import (
     SEMI_SYNC_TIMEOUT_MS,
     MariaDBAdapter,
     _quote,
+    binlog_retention_seconds,
 )
 
 MYSQLD = "/usr/sbin/mysqld"
@@ -48,6 +49,8 @@ def server_options(settings: Settings, node: str, *, server_id: int, run_dir: Pa
         "gtid-mode=ON",
         "enforce-gtid-consistency=ON",
         "sync-binlog=1",
+        f"binlog-expire-logs-seconds={binlog_retention_seconds()}",
+        "max-binlog-size=64M",
         "innodb-flush-log-at-trx-commit=1",
         # Deprecated since 8.0.34 and still needed for the audit triggers; `loose-` keeps
         # a later release that drops it from refusing to start.
@@ -106,11 +109,23 @@ class MySQLAdapter(MariaDBAdapter):
     SQL_RUNNING = "Replica_SQL_Running"
     SOURCE_PORT = "Source_Port"
     SECONDS_BEHIND = "Seconds_Behind_Source"
+    RECEIVED_POSITION = "Retrieved_Gtid_Set"
     POSITION_VARIABLE = "gtid_executed"
     SEMI_SYNC_SOURCE = "rpl_semi_sync_source"
     PRIMARY_POSITION = "SELECT @@global.gtid_executed AS p"
     WAIT_FOR_POSITION = "SELECT WAIT_FOR_EXECUTED_GTID_SET({position}, 1) AS w"  # 0: applied
     SERVER = MYSQLD
+    DUMP = "mysqldump"
+    DUMP_OPTIONS = (
+        "--all-databases",
+        "--single-transaction",
+        "--routines",
+        "--events",
+        "--triggers",
+        "--flush-privileges",
+        "--source-data=2",
+        "--set-gtid-purged=ON",
+    )
     REPLICA_BOOT_FLAGS = ("--super-read-only=ON",)
 
     # --- files -------------------------------------------------------------------------
@@ -175,14 +190,22 @@ class MySQLAdapter(MariaDBAdapter):
 
     # --- replication ---------------------------------------------------------------------
     def _attach_fresh(self, settings: Settings, secrets: Secrets, node: str, primary: str) -> None:
+        # A fresh node loads a copy that sets its GTID_PURGED, then auto-positions from it.
         self._root_sql(
             settings,
             node,
-            # A fresh node replays the primary's whole history from an empty GTID set.
-            "STOP REPLICA; SET GLOBAL super_read_only = OFF; RESET BINARY LOGS AND GTIDS; "
+            "STOP REPLICA; SET GLOBAL super_read_only = OFF; RESET BINARY LOGS AND GTIDS;",
+        )
+        self._copy_from(settings, secrets, node, primary)
+        self._root_sql(
+            settings,
+            node,
             "SET GLOBAL super_read_only = ON; "
             f"{change_source(settings, secrets, primary)}; START REPLICA;",
         )
+
+    def _copy_position(self, copy: Path) -> str:
+        return ""  # the copy sets @@GLOBAL.GTID_PURGED itself (--set-gtid-purged=ON)
 
     def promote(self, settings: Settings, secrets: Secrets, node: str) -> str:
         status = self._admin(settings, secrets, node, "SHOW REPLICA STATUS")
@@ -226,6 +249,9 @@ class MySQLAdapter(MariaDBAdapter):
         primary: str,
         control: ProcessControl,
     ) -> str:
+        if not self._has_our_users(settings, node):
+            self._attach_fresh(settings, secrets, node, primary)
+            return f"{node} loaded a copy of {primary} and replicates from it"
         errant = self.errant_transactions(settings, secrets, node, primary)
         if not errant:
             self._follow(settings, secrets, node, primary)

@@ -96,6 +96,7 @@ def plan_boot(
 class Verdict(StrEnum):
     KEEP_RUNNING = "keep-running"
     SELF_FENCE = "self-fence"  # SIGKILL: the state names another primary
+    LEASE_LAPSED = "lease-lapsed"  # SIGKILL: no monitor renews the lease, no replica streams
     KILL = "kill"  # the monitor asked for a fence
     RESTART = "restart"  # the monitor asked for a reboot (to rejoin)
     SERVER_DIED = "server-died"
@@ -109,14 +110,18 @@ def watch(
     request: ControlRequest | None,
     handled_seq: int,
     server_alive: bool,
+    isolated_past_lease: bool = False,
 ) -> Verdict:
     """Judged every fraction of a second while the server runs. ``served_as_primary``:
     the state named this node primary at some moment since its server booted (it booted
-    so, or the monitor promoted it)."""
+    so, or the monitor promoted it). ``isolated_past_lease``: it is the primary, its lease
+    lapsed, no replica streams from it, and the state would let the replica be promoted."""
     if not server_alive:
         return Verdict.SERVER_DIED
     if served_as_primary and state is not None and state.primary != node:
         return Verdict.SELF_FENCE
+    if isolated_past_lease:
+        return Verdict.LEASE_LAPSED
     if request is not None and request.seq > handled_seq:
         return Verdict.KILL if request.verb == "kill" else Verdict.RESTART
     return Verdict.KEEP_RUNNING

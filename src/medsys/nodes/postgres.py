@@ -280,8 +280,10 @@ class PostgresAdapter:
             ).fetchone()
             position = connection.execute(
                 "SELECT pg_last_wal_replay_lsn()::text, "
-                "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())"
+                "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), "
+                "pg_last_wal_receive_lsn()::text"
             ).fetchone()
+            held = [lsn for lsn in (position or ())[:3:2] if lsn]
             return NodeProbe(
                 node=node,
                 reachable=True,
@@ -290,15 +292,20 @@ class PostgresAdapter:
                 receiving=receiver is not None and receiver[0] == "streaming",
                 follows_someone=True,  # a standby always has primary_conninfo
                 position=position[0] if position else None,
+                received=",".join(held) or None,
                 lag=f"{int(position[1] or 0)} B" if position else None,
             )
         replicas = connection.execute(
             "SELECT state, sync_state, "
-            "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) FROM pg_stat_replication"
+            "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), flush_lsn::text "
+            "FROM pg_stat_replication"
         ).fetchall()
         position = connection.execute("SELECT pg_current_wal_lsn()::text").fetchone()
         standby_names = connection.execute("SHOW synchronous_standby_names").fetchone()
         streaming = [r for r in replicas if r[0] == "streaming"]
+        # With synchronous_commit on, a commit is acknowledged once the synchronous
+        # standby reports it flushed: its flush_lsn is the primary's acknowledged position.
+        flushed = [r[3] for r in streaming if r[1] in ("sync", "quorum") and r[3]]
         return NodeProbe(
             node=node,
             reachable=True,
@@ -307,6 +314,7 @@ class PostgresAdapter:
             sync_configured=bool(standby_names and standby_names[0]),
             sync_active=any(r[1] in ("sync", "quorum") for r in streaming),
             position=position[0] if position else None,
+            acknowledged=flushed[0] if flushed else None,
             lag=f"{int(streaming[0][2] or 0)} B" if streaming else None,
         )
 
