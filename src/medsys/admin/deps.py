@@ -100,3 +100,7 @@ ChartReader = Annotated[
     Depends(caller_with(Role.CLERK, Role.ACCOUNTANT, Role.PATIENT, Role.DOCTOR, Role.NURSE)),
 ]
 Payer = Annotated[Caller, Depends(caller_with(Role.ACCOUNTANT, Role.PATIENT))]
+# Finding patients: the front office, and the care team relayed from the clinical workspace.
+Finder = Annotated[
+    Caller, Depends(caller_with(Role.CLERK, Role.ACCOUNTANT, Role.DOCTOR, Role.NURSE))
+]

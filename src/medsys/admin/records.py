@@ -51,11 +51,11 @@ def update_patient(session: Session, *, rut: str, change: PatientPatch) -> Patie
 
 
 def search_patients(
-    session: Session, *, text: str | None, rut: str | None, page: int, per_page: int
+    session: Session, *, text: str | None, ruts: list[str], page: int, per_page: int
 ) -> list[Patient]:
     query = select(Patient)
-    if rut:
-        query = query.where(Patient.rut == rut)
+    if ruts:
+        query = query.where(Patient.rut.in_(ruts))
     if text:
         pattern = f"%{text.lower()}%"
         query = query.where(or_(func.lower(Patient.name).like(pattern), Patient.rut.like(pattern)))

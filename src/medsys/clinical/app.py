@@ -7,25 +7,35 @@ so either survives the other's death and both follow a database failover.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import threading
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from medsys.clinical import icd10
+from medsys.clinical.registry import PatientRegistry
+from medsys.core import look
 from medsys.core.auth import Verifier
+from medsys.core.clock import SANTIAGO
 from medsys.core.databases import pair_database
 from medsys.core.db import DatabaseRoutingError, ReplicatedDatabase
 from medsys.core.errors import MedsysError
-from medsys.core.keys import keyring, signing_key
+from medsys.core.keys import keyring, private_text, signing_key
 from medsys.core.logs import configure_logging
+from medsys.core.relay import MiddlewareClient
 from medsys.core.settings import Settings, load_settings
 from medsys.core.staff import StaffDirectory, StaffModels
 from medsys.core.tokens import Role, Service
 
 log = logging.getLogger("medsys.clinical")
+csrf = CSRFProtect()
 
 
 def database() -> ReplicatedDatabase:
@@ -41,23 +51,87 @@ def staff_directory() -> StaffDirectory:
 def create_app(settings: Settings | None = None, instance: str | None = None) -> Flask:
     configure_logging()
     settings = settings or load_settings()
+    signer = signing_key(settings, Service.CLINICAL)
+    # Both instances derive the same cookie key from clinical's signing key, so a staff
+    # member's browser session is good on either (and after either restarts).
+    cookie_key = f"clinical-session:{private_text(signer.private_key)}"
     app = Flask(__name__)
     app.config.update(
         INSTANCE=instance or os.environ.get("MEDSYS_INSTANCE", "app1"),
         VERIFIER=Verifier(Service.CLINICAL, keyring(settings, Service.CLINICAL)),
         JSON_SORT_KEYS=False,
+        SECRET_KEY=hashlib.sha256(cookie_key.encode()).hexdigest(),
+        SESSION_COOKIE_NAME="medsys_clinical",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("MEDSYS_SECURE_COOKIES") == "1",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        WTF_CSRF_TIME_LIMIT=8 * 3600,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     database = pair_database(settings, "clinical")
     app.extensions["medsys_db"] = database
     app.extensions["medsys_staff"] = staff_directory_for(database, settings)
+    app.extensions["medsys_registry"] = PatientRegistry(
+        MiddlewareClient(settings.url("middleware"), signer, timeout=3.0)
+    )
     _register_errors(app)
     _register_request_log(app)
     from medsys.clinical.views import auth, availability, consultations, legacy, meta
 
     for module in (meta, auth, availability, consultations, legacy):
         app.register_blueprint(module.blueprint)
+        csrf.exempt(module.blueprint)  # bearer-token JSON: no cookie, so no CSRF
+    _register_workspace(app)
     return app
+
+
+def _register_workspace(app: Flask) -> None:
+    from medsys.clinical.workspace import consultation, documents, pages, schedule
+    from medsys.clinical.workspace.common import blueprint, form_key
+
+    del consultation, documents, pages, schedule  # imported for their routes
+    csrf.init_app(app)
+    app.register_blueprint(look.blueprint())
+    app.register_blueprint(blueprint)
+    app.jinja_env.globals["form_key"] = form_key
+    app.jinja_env.filters["hora"] = _local_time
+
+    @app.context_processor
+    def instance() -> dict[str, Any]:
+        return {"instance": app.config["INSTANCE"]}
+
+    @app.after_request
+    def page_headers(response: Any) -> Any:
+        if response.mimetype == "text/html":
+            response.headers["X-Content-Type-Options"] = "nosniff"
+            response.headers["X-Frame-Options"] = "DENY"
+            response.headers["Referrer-Policy"] = "same-origin"
+            response.headers["Content-Security-Policy"] = (
+                "default-src 'self'; img-src 'self' data:; form-action 'self'"
+            )
+            response.headers["Cache-Control"] = "no-store"  # medical data stays off disk
+        return response
+
+    # The ICD-10 catalogue takes about 2 s to load: not on a doctor's first search.
+    threading.Thread(target=icd10.warm, name="icd10-warm", daemon=True).start()
+
+
+def _local_time(moment: datetime | str | None) -> str:
+    if moment is None:
+        return ""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.astimezone(SANTIAGO).strftime("%d-%m-%Y %H:%M")
+
+
+def _page_error(status: int, message: str) -> tuple[str, int]:
+    heading = "Sin permiso" if status == 403 else None
+    return render_template("error.html", message=message, heading=heading), status
+
+
+def _wants_page() -> bool:
+    return request.blueprint == "workspace"
 
 
 def staff_directory_for(database: ReplicatedDatabase, settings: Settings) -> StaffDirectory:
@@ -73,26 +147,40 @@ def staff_directory_for(database: ReplicatedDatabase, settings: Settings) -> Sta
 
 
 def _register_errors(app: Flask) -> None:
+    """JSON for the API, a Spanish page for the workspace."""
+
     @app.errorhandler(MedsysError)
-    def known(error: MedsysError) -> tuple[dict[str, Any], int]:
+    def known(error: MedsysError) -> Any:
+        if _wants_page():
+            return _page_error(error.status, error.message)
         return error.body(), error.status
 
+    @app.errorhandler(CSRFError)
+    def forged(error: CSRFError) -> Any:
+        return _page_error(400, "El formulario expiró o fue alterado. Vuelva a intentarlo.")
+
     @app.errorhandler(DatabaseRoutingError)
-    def no_database(error: DatabaseRoutingError) -> tuple[dict[str, Any], int]:
+    def no_database(error: DatabaseRoutingError) -> Any:
         log.warning("database unavailable: %s", error)
-        body = {"error": "unavailable", "message": "La base de datos clínica no está disponible."}
-        return body, 503
+        message = "La base de datos clínica no está disponible."
+        if _wants_page():
+            return _page_error(503, message + " Intente de nuevo en unos segundos.")
+        return {"error": "unavailable", "message": message}, 503
 
     @app.errorhandler(Exception)
-    def unexpected(error: Exception) -> tuple[dict[str, Any], int]:
+    def unexpected(error: Exception) -> Any:
         if isinstance(error, HTTPException):
             return http(error)
         log.exception("unexpected error on %s %s", request.method, request.path)
-        body = {"error": "internal", "message": "Ocurrió un error inesperado; ya quedó registrado."}
-        return body, 500
+        message = "Ocurrió un error inesperado; ya quedó registrado."
+        if _wants_page():
+            return _page_error(500, message)
+        return {"error": "internal", "message": message}, 500
 
     @app.errorhandler(HTTPException)
-    def http(error: HTTPException) -> tuple[dict[str, Any], int]:
+    def http(error: HTTPException) -> Any:
+        if _wants_page():
+            return _page_error(error.code or 500, error.description or "Solicitud inválida.")
         return {"error": error.name.lower().replace(" ", "_"), "message": error.description}, (
             error.code or 500
         )

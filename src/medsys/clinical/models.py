@@ -36,6 +36,30 @@ class SlotStatus(StrEnum):
     BLOCKED = "blocked"
 
 
+class VisitStatus(StrEnum):
+    """Where the patient of a reserved slot is (FHIR Appointment.status, in our words)."""
+
+    BOOKED = "booked"
+    ARRIVED = "arrived"
+    IN_CONSULTATION = "in-consultation"
+    FINISHED = "finished"
+    NO_SHOW = "no-show"
+
+
+class DiagnosisStatus(StrEnum):
+    """FHIR Condition.verificationStatus: a wrong entry is marked, never deleted."""
+
+    CONFIRMED = "confirmed"
+    REFUTED = "refuted"
+    ENTERED_IN_ERROR = "entered-in-error"
+
+
+class TreatmentStatus(StrEnum):
+    ACTIVE = "active"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+
+
 class Staff(StaffAccountColumns, Base):
     """A doctor or a nurse: a person in the agenda and a login (core.identity's columns)."""
 
@@ -78,6 +102,8 @@ class Slot(Base):
     patient_rut: Mapped[str | None] = mapped_column(String(12), nullable=True)
     note: Mapped[str | None] = mapped_column(String(200), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    visit_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     doctor: Mapped[Staff] = relationship(lazy="joined")
 
 
@@ -93,6 +119,7 @@ class Consultation(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    slot_id: Mapped[int | None] = mapped_column(ForeignKey("slots.id"), nullable=True, unique=True)
     doctor: Mapped[Staff] = relationship(lazy="joined")
     diagnoses: Mapped[list[Diagnosis]] = relationship(order_by="Diagnosis.id", lazy="selectin")
     treatments: Mapped[list[Treatment]] = relationship(order_by="Treatment.id", lazy="selectin")
@@ -108,9 +135,12 @@ class Diagnosis(Base):
     code: Mapped[str] = mapped_column(String(10))  # ICD-10
     description: Mapped[str] = mapped_column(String(300))
     rank: Mapped[str] = mapped_column(String(12))  # principal | secondary
-    status: Mapped[str] = mapped_column(String(20), default="confirmed")
+    status: Mapped[str] = mapped_column(String(20), default=DiagnosisStatus.CONFIRMED.value)
     recorded_by: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    status_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    status_changed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Treatment(Base):
@@ -123,9 +153,12 @@ class Treatment(Base):
     route: Mapped[str | None] = mapped_column(String(40), nullable=True)
     frequency: Mapped[str | None] = mapped_column(String(80), nullable=True)
     duration: Mapped[str | None] = mapped_column(String(80), nullable=True)
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=TreatmentStatus.ACTIVE.value)
     prescribed_by: Mapped[str] = mapped_column(String(64))
     prescribed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    stopped_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    stop_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class Observation(Base):
@@ -139,3 +172,39 @@ class Observation(Base):
     unit: Mapped[str | None] = mapped_column(String(20), nullable=True)
     recorded_by: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class Allergy(Base):
+    __tablename__ = "allergies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_rut: Mapped[str] = mapped_column(String(12), index=True)
+    substance: Mapped[str] = mapped_column(String(120))
+    reaction: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class FormSubmission(Base):
+    """A form's idempotency key, written in the same transaction as what the form did:
+    a second submit finds it and is sent where the first one went, changing nothing."""
+
+    __tablename__ = "form_submissions"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class Document(Base):
+    """A prescription or certificate as issued: its content frozen as JSON, found again by
+    the verification code printed on it."""
+
+    __tablename__ = "documents"
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # receta | certificado
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"))
+    patient_rut: Mapped[str] = mapped_column(String(12))
+    issued_by: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    body: Mapped[str] = mapped_column(Text)

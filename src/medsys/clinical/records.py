@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 
@@ -9,9 +11,13 @@ from sqlalchemy import CursorResult, Update, func, select, update
 from sqlalchemy.orm import Session
 
 from medsys.clinical.models import (
+    Allergy,
     Consultation,
     Diagnosis,
+    DiagnosisStatus,
+    Document,
     EncounterStatus,
+    FormSubmission,
     Observation,
     ScheduleRule,
     Slot,
@@ -19,8 +25,11 @@ from medsys.clinical.models import (
     Staff,
     StaffRole,
     Treatment,
+    TreatmentStatus,
+    VisitStatus,
 )
 from medsys.clinical.schemas import (
+    AllergyIn,
     ConsultationIn,
     ConsultationPatch,
     DiagnosisIn,
@@ -28,6 +37,7 @@ from medsys.clinical.schemas import (
     ScheduleIn,
     TreatmentIn,
 )
+from medsys.clinical.visits import VisitEvent, VisitRuleError, next_status, status_of
 from medsys.core.clock import SANTIAGO, utc_now
 from medsys.core.errors import Conflict, InvalidInput, NotFound
 
@@ -170,6 +180,7 @@ def reserve_slot(session: Session, *, slot_id: int, patient_rut: str, key: str) 
             status=SlotStatus.RESERVED,
             reservation_key=key,
             patient_rut=patient_rut,
+            visit_status=VisitStatus.BOOKED,
             updated_at=utc_now(),
         ),
     )
@@ -191,11 +202,18 @@ def release_slot(session: Session, *, slot_id: int, key: str) -> Slot:
         return current
     if current.status != SlotStatus.RESERVED or current.reservation_key != key:
         raise Conflict("El bloque fue reservado con otra clave: no se puede liberar con esta.")
+    if status_of(True, current.visit_status) not in (VisitStatus.BOOKED, None):
+        raise Conflict("El paciente ya llegó o fue atendido: la hora no se puede liberar.")
     session.execute(
         update(Slot)
         .where(Slot.id == slot_id, Slot.reservation_key == key)
         .values(
-            status=SlotStatus.FREE, reservation_key=None, patient_rut=None, updated_at=utc_now()
+            status=SlotStatus.FREE,
+            reservation_key=None,
+            patient_rut=None,
+            visit_status=None,
+            checked_in_at=None,
+            updated_at=utc_now(),
         )
     )
     session.expire(current)
@@ -251,6 +269,11 @@ def close_consultation(session: Session, *, consultation_id: int) -> Consultatio
     found = open_consultation(session, consultation_id=consultation_id)
     found.status = EncounterStatus.FINISHED
     found.updated_at = utc_now()
+    if found.slot_id is not None:
+        visit = slot(session, slot_id=found.slot_id)
+        if status_of(True, visit.visit_status) is VisitStatus.IN_CONSULTATION:
+            visit.visit_status = next_status(VisitStatus.IN_CONSULTATION, VisitEvent.FINISH)
+            visit.updated_at = utc_now()
     return found
 
 
@@ -312,3 +335,217 @@ def history(
 def recent_consultations(session: Session, *, limit: int = 100) -> list[Consultation]:
     query = select(Consultation).order_by(Consultation.starts_at.desc()).limit(limit)
     return list(session.scalars(query))
+
+
+# --- the agenda and visits -------------------------------------------------------------------
+def agenda(
+    session: Session, *, doctor_id: int | None, start: datetime, end: datetime
+) -> list[Slot]:
+    """Booked and blocked slots in [start, end), one doctor's or everyone's (nurses)."""
+    query = select(Slot).where(
+        Slot.starts_at >= start,
+        Slot.starts_at < end,
+        Slot.status.in_([SlotStatus.RESERVED, SlotStatus.BLOCKED]),
+    )
+    if doctor_id is not None:
+        query = query.where(Slot.doctor_id == doctor_id)
+    return list(session.scalars(query.order_by(Slot.starts_at, Slot.doctor_id)))
+
+
+def consultation_of_slot(session: Session, *, slot_id: int) -> Consultation | None:
+    found: Consultation | None = session.scalar(
+        select(Consultation).where(Consultation.slot_id == slot_id)
+    )
+    return found
+
+
+def _visit(session: Session, slot_id: int, event: VisitEvent) -> tuple[Slot, VisitStatus]:
+    found = slot(session, slot_id=slot_id)
+    current = status_of(found.status == SlotStatus.RESERVED, found.visit_status)
+    if current is None:
+        raise Conflict("El bloque no tiene un paciente agendado.")
+    try:
+        return found, next_status(current, event)
+    except VisitRuleError as refusal:
+        raise Conflict(str(refusal)) from None
+
+
+def record_visit(session: Session, *, slot_id: int, event: VisitEvent) -> Slot:
+    """Check-in or no-show on a booked slot (starting is ``start_visit``)."""
+    if event not in (VisitEvent.CHECK_IN, VisitEvent.NO_SHOW):
+        raise InvalidInput("Evento de visita desconocido.")
+    found, status = _visit(session, slot_id, event)
+    found.visit_status = status
+    if event is VisitEvent.CHECK_IN:
+        found.checked_in_at = utc_now()
+    found.updated_at = utc_now()
+    return found
+
+
+def start_visit(session: Session, *, slot_id: int, author: str, reason: str) -> Consultation:
+    """The consultation of a booked slot, linked to it (one per slot: starting twice
+    returns the first)."""
+    existing = consultation_of_slot(session, slot_id=slot_id)
+    if existing is not None:
+        return existing
+    found, status = _visit(session, slot_id, VisitEvent.START)
+    if found.patient_rut is None:
+        raise Conflict("El bloque no tiene un paciente agendado.")
+    created = Consultation(
+        patient_rut=found.patient_rut,
+        doctor_id=found.doctor_id,
+        starts_at=utc_now(),
+        reason=reason,
+        notes="",
+        status=EncounterStatus.IN_PROGRESS,
+        created_by=author,
+        slot_id=found.id,
+    )
+    session.add(created)
+    found.visit_status = status
+    found.updated_at = utc_now()
+    session.flush()
+    return created
+
+
+# --- corrections ---------------------------------------------------------------------------
+def diagnosis(session: Session, *, diagnosis_id: int) -> Diagnosis:
+    found = session.get(Diagnosis, diagnosis_id)
+    if found is None:
+        raise NotFound(f"No existe el diagnóstico {diagnosis_id}.")
+    return found
+
+
+def set_diagnosis_status(
+    session: Session, *, diagnosis_id: int, status: DiagnosisStatus, reason: str, author: str
+) -> Diagnosis:
+    """Refuted or entered-in-error, with who, when and why; the entry itself stays."""
+    found = diagnosis(session, diagnosis_id=diagnosis_id)
+    if found.status != DiagnosisStatus.CONFIRMED:
+        raise Conflict(f"El diagnóstico ya está marcado como {found.status}.")
+    found.status = status
+    found.status_reason = reason
+    found.status_changed_by = author
+    found.status_changed_at = utc_now()
+    return found
+
+
+def treatment(session: Session, *, treatment_id: int) -> Treatment:
+    found = session.get(Treatment, treatment_id)
+    if found is None:
+        raise NotFound(f"No existe la indicación {treatment_id}.")
+    return found
+
+
+def stop_treatment(session: Session, *, treatment_id: int, reason: str, author: str) -> Treatment:
+    found = treatment(session, treatment_id=treatment_id)
+    if found.status != TreatmentStatus.ACTIVE:
+        raise Conflict("La indicación ya no está activa.")
+    found.status = TreatmentStatus.STOPPED
+    found.stopped_at = utc_now()
+    found.stopped_by = author
+    found.stop_reason = reason
+    return found
+
+
+# --- the chart ---------------------------------------------------------------------------
+def add_allergy(session: Session, *, rut: str, data: AllergyIn, author: str) -> Allergy:
+    added = Allergy(
+        patient_rut=rut,
+        substance=data.substance,
+        reaction=data.reaction,
+        status="active",
+        recorded_by=author,
+    )
+    session.add(added)
+    session.flush()
+    return added
+
+
+def allergies(session: Session, *, rut: str) -> list[Allergy]:
+    query = select(Allergy).where(Allergy.patient_rut == rut, Allergy.status == "active")
+    return list(session.scalars(query.order_by(Allergy.recorded_at)))
+
+
+def chart(session: Session, *, rut: str, limit: int = 50) -> list[Consultation]:
+    """The newest consultations with everything recorded on them, for the chart."""
+    return history(session, rut=rut, page=1, per_page=limit)[0]
+
+
+# --- forms submitted once ------------------------------------------------------------------
+def remembered(session: Session, *, key: str) -> FormSubmission | None:
+    return session.get(FormSubmission, key)
+
+
+def remember(session: Session, *, key: str, account: str, outcome: str) -> None:
+    """In the transaction of the form's own write: both happen or neither."""
+    session.add(FormSubmission(key=key, account=account, outcome=outcome))
+
+
+# --- documents ---------------------------------------------------------------------------
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud or typed by hand
+
+
+def new_document_code() -> str:
+    letters = "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
+    return "-".join(letters[i : i + 4] for i in range(0, 12, 4))
+
+
+def issue_document(
+    session: Session, *, consultation_id: int, kind: str, body: dict[str, Any], author: str
+) -> Document:
+    found = consultation(session, consultation_id=consultation_id)
+    issued = Document(
+        code=new_document_code(),
+        kind=kind,
+        consultation_id=found.id,
+        patient_rut=found.patient_rut,
+        issued_by=author,
+        body=json.dumps(body, ensure_ascii=False),
+    )
+    session.add(issued)
+    session.flush()
+    return issued
+
+
+def document(session: Session, *, code: str) -> Document:
+    found = session.get(Document, code.strip().upper())
+    if found is None:
+        raise NotFound("No existe un documento con ese código.")
+    return found
+
+
+def block_range(
+    session: Session, *, doctor_id: int, start: datetime, end: datetime, reason: str
+) -> tuple[int, list[Slot]]:
+    """Block every free slot of a doctor in [start, end) in one step (a vacation); booked
+    ones are left as they are and returned, for someone to call those patients."""
+    if end <= start:
+        raise InvalidInput("El final del bloqueo debe ser posterior a su inicio.")
+    blocked = _rowcount(
+        session,
+        update(Slot)
+        .where(
+            Slot.doctor_id == doctor_id,
+            Slot.starts_at >= start,
+            Slot.starts_at < end,
+            Slot.status == SlotStatus.FREE,
+        )
+        .values(status=SlotStatus.BLOCKED, note=reason, updated_at=utc_now()),
+    )
+    booked = session.scalars(
+        select(Slot)
+        .where(
+            Slot.doctor_id == doctor_id,
+            Slot.starts_at >= start,
+            Slot.starts_at < end,
+            Slot.status == SlotStatus.RESERVED,
+        )
+        .order_by(Slot.starts_at)
+    )
+    return blocked, list(booked)
+
+
+def schedule_rules(session: Session, *, doctor_id: int) -> list[ScheduleRule]:
+    query = select(ScheduleRule).where(ScheduleRule.doctor_id == doctor_id)
+    return list(session.scalars(query.order_by(ScheduleRule.weekday, ScheduleRule.start_local)))

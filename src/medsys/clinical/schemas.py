@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from medsys.clinical import icd10
 from medsys.core.clock import parse_instant
 from medsys.core.errors import InvalidInput
 from medsys.core.rut import InvalidRutError, normalize_rut
@@ -34,6 +35,10 @@ def _icd10(value: str) -> str:
     code = value.strip().upper()
     if not ICD10.match(code):
         raise ValueError("código CIE-10 inválido: use una letra y dos dígitos, p. ej. J06.9")
+    if icd10.entry(code) is None:
+        raise ValueError(
+            f"{code} no es un código CIE-10 terminal del catálogo OMS 2019 (p. ej. J06.9)"
+        )
     return code
 
 
@@ -102,3 +107,21 @@ class ObservationIn(Strict):
     kind: str = Field(min_length=1, max_length=40)
     value: str = Field(min_length=1, max_length=200)
     unit: str | None = Field(default=None, max_length=20)
+
+
+class AllergyIn(Strict):
+    substance: str = Field(min_length=2, max_length=120)
+    reaction: str | None = Field(default=None, max_length=200)
+
+
+class DiagnosisStatusIn(Strict):
+    status: Literal["refuted", "entered-in-error"]
+    reason: Text
+
+
+class StopIn(Strict):
+    reason: Text
+
+
+class VisitStartIn(Strict):
+    reason: Text

@@ -62,6 +62,8 @@ MONITOR_TUNING = (
     "MEDSYS_FAILURES_TO_DECLARE",
     "MEDSYS_ANTI_FLAP_WINDOW",
 )
+# Read by the MariaDB/MySQL nodes when they write their server options.
+NODE_TUNING = ("MEDSYS_BINLOG_RETENTION_HOURS",)
 
 
 def _gunicorn(python: str, bind: str, application: str) -> tuple[str, ...]:
@@ -125,6 +127,7 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
                     pair=pair.name,
                     stop_signal="INT" if pair.engine is Engine.POSTGRES else "TERM",
                     description=f"{pair.name} database ({engine})",
+                    environment={k: os.environ[k] for k in NODE_TUNING if k in os.environ},
                 )
             )
     for instance in ("app1", "app1-replica"):

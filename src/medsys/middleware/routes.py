@@ -39,6 +39,7 @@ AdminReader = Annotated[Caller, Depends(_caller(*ADMIN_READERS))]
 Anyone = Annotated[Caller, Depends(_caller(*ANYONE))]
 Payer = Annotated[Caller, Depends(_caller(Role.PATIENT, Role.ACCOUNTANT))]
 Booker = Annotated[Caller, Depends(_caller(Role.PATIENT, Role.DOCTOR, Role.NURSE))]
+CareTeam = Annotated[Caller, Depends(_caller(Role.DOCTOR, Role.NURSE))]
 
 
 def patient_rut(text: str) -> str:
@@ -221,6 +222,32 @@ async def patient_summary(rut: str, request: Request, caller: AdminReader) -> An
         "admin",
         _call(request, caller, "admin", "GET", f"/patients/{wanted}/summary"),
         "La información administrativa",
+    )
+
+
+@router.get("/api/patients", tags=["patients"])
+async def find_patients(
+    request: Request,
+    caller: CareTeam,
+    q: Annotated[str | None, Query(max_length=80)] = None,
+    rut: Annotated[list[str] | None, Query(max_length=100)] = None,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 30,
+) -> Any:
+    """Patients by name or RUT fragment (`q`) or by RUTs, with current coverage (from
+    admin): the clinical workspace's agenda and patient search, for the care team."""
+    ruts = [patient_rut(text) for text in rut or []]
+    params: dict[str, Any] = {"per_page": per_page}
+    if q:
+        params["q"] = q
+    if ruts:
+        params["rut"] = ruts
+    if not (q or ruts):
+        raise InvalidInput("Indique 'q' (nombre o RUT) o uno o más 'rut'.")
+    return await _forward(
+        request,
+        "admin",
+        _call(request, caller, "admin", "GET", "/patients", params=params),
+        "El registro de pacientes",
     )
 
 

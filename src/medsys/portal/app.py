@@ -20,6 +20,7 @@ from typing import Any
 from flask import Flask, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from medsys.core import look
 from medsys.core.auth import Verifier
 from medsys.core.clock import local_iso
 from medsys.core.databases import pair_database
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.jinja_env.filters["fecha"] = _fecha
     from medsys.portal.views import api, auth, pages
 
+    app.register_blueprint(look.blueprint())
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(api.blueprint)

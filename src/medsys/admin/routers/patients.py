@@ -9,13 +9,21 @@ from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
 from medsys.admin import records
-from medsys.admin.deps import ChartReader, Clerk, ClerkOnly, DatabaseDep, Reader, RequestId
+from medsys.admin.deps import (
+    ChartReader,
+    ClerkOnly,
+    DatabaseDep,
+    Finder,
+    Reader,
+    RequestId,
+)
 from medsys.admin.present import coverage_json, invoice_json, patient_json
 from medsys.admin.schemas import CoverageIn, PatientIn, PatientPatch
 from medsys.core.audit import access_log as read_access_log
 from medsys.core.auth import Caller, audit_access
 from medsys.core.errors import InvalidInput
 from medsys.core.rut import InvalidRutError, normalize_rut
+from medsys.core.tokens import Role
 
 router = APIRouter(tags=["patients"])
 
@@ -38,21 +46,31 @@ def _audit(
 @router.get("/patients")
 def list_patients(
     database: DatabaseDep,
-    caller: Clerk,
+    caller: Finder,
     request_id: RequestId,
-    rut: str | None = None,
+    rut: Annotated[list[str] | None, Query(max_length=100)] = None,
     q: Annotated[str | None, Query(max_length=80)] = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> list[dict[str, Any]]:
-    """All patients, or those matching `rut` (the seed's `?rut=`) or a name/RUT fragment `q`."""
-    wanted = valid_rut(rut) if rut else None
+    """All patients, or those with the given `rut`s (the seed's `?rut=`, repeatable) or
+    matching a name/RUT fragment `q`, each with their current coverage. The care team
+    (relayed from the clinical workspace) must say whom it looks for."""
+    wanted = [valid_rut(text) for text in rut or []]
+    if caller.role in (Role.DOCTOR, Role.NURSE) and not (wanted or (q and q.strip())):
+        raise InvalidInput("Indique a quién busca: un nombre o un RUT.")
 
     def work(session: Session) -> list[dict[str, Any]]:
-        found = records.search_patients(session, text=q, rut=wanted, page=page, per_page=per_page)
+        found = records.search_patients(session, text=q, ruts=wanted, page=page, per_page=per_page)
         for patient in found:
             _audit(session, caller, request_id, patient.rut)
-        return [patient_json(patient) for patient in found]
+        return [
+            {
+                **patient_json(patient),
+                "coverage": coverage_json(records.current_coverage(session, rut=patient.rut)),
+            }
+            for patient in found
+        ]
 
     return database.write(work)
 

@@ -1,10 +1,12 @@
-"""Liveness and readiness: `/` names the instance, `/health` checks the database primary."""
+"""Liveness and readiness: `/` names the instance (a browser is sent to the workspace),
+`/health` checks the database primary."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, redirect, request, url_for
+from werkzeug.wrappers import Response
 
 from medsys.clinical.app import database
 from medsys.core.db import DatabaseRoutingError
@@ -20,7 +22,9 @@ def _primary() -> str | None:
 
 
 @blueprint.get("/")
-def index() -> dict[str, Any]:
+def index() -> dict[str, Any] | Response:
+    if request.accept_mimetypes.best == "text/html":  # a browser: the workspace
+        return redirect(url_for("workspace.agenda"))
     primary = _primary()
     return {
         "service": "clinical",

@@ -1,0 +1,95 @@
+"""What every workspace page shares: its blueprint, forms that are recorded once, and the
+lookups of names that live in admin."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+
+from flask import Blueprint, current_app, flash, redirect, request, url_for
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from medsys.clinical import records
+from medsys.clinical.app import database
+from medsys.clinical.registry import Lookup, PatientRegistry
+from medsys.clinical.web import request_id
+from medsys.clinical.workspace.session import caller
+from medsys.core.clock import SANTIAGO
+from medsys.core.errors import Conflict, MedsysError
+
+blueprint = Blueprint("workspace", __name__, url_prefix="/clinica")
+ALREADY_SENT = "Ese formulario ya se había enviado: quedó registrado una sola vez."
+
+
+def form_key() -> str:
+    """A fresh idempotency key for a form being drawn (templates call it)."""
+    return uuid.uuid4().hex
+
+
+def registry() -> PatientRegistry:
+    found: PatientRegistry = current_app.extensions["medsys_registry"]
+    return found
+
+
+def names_of(ruts: list[str]) -> Lookup:
+    return registry().lookup(caller(), ruts, request_id())
+
+
+def back(default: str = "workspace.agenda") -> str:
+    """Where a refused form returns: the page it came from (same site only)."""
+    referrer = request.referrer or ""
+    host = request.host_url.rstrip("/")
+    if referrer.startswith(host + "/"):
+        return referrer
+    return url_for(default)
+
+
+def submitted(work: Callable[[Session], str], done: str) -> Response:
+    """Carry out a form once: its idempotency key is written in the same transaction as
+    what it does, so a double click, a reload or a retry after a failover finds the key
+    and is sent where the first went, changing nothing. ``work`` returns that place."""
+    key = request.form.get("idempotency_key", "").strip()
+    if not 16 <= len(key) <= 64:
+        flash("Al formulario le falta su clave; recargue la página.", "error")
+        return redirect(back())
+    who = caller().who
+
+    def transaction(session: Session) -> tuple[str, bool]:
+        seen = records.remembered(session, key=key)
+        if seen is not None:
+            if seen.account != who:
+                raise Conflict("Esa clave de formulario pertenece a otra persona.")
+            return seen.outcome, False
+        outcome = work(session)
+        records.remember(session, key=key, account=who, outcome=outcome)
+        return outcome, True
+
+    try:
+        outcome, fresh = database().write(transaction)
+    except IntegrityError:
+        # The same form sent twice at the very same moment: the other one was recorded.
+        seen = database().read(lambda s: records.remembered(s, key=key))
+        if seen is None:
+            raise
+        outcome, fresh = seen.outcome, False
+    except MedsysError as refusal:
+        flash(refusal.message, "error")
+        return redirect(back())
+    flash(done if fresh else ALREADY_SENT, "info" if fresh else "notice")
+    return redirect(outcome)
+
+
+def local_day(text: str | None) -> date:
+    if text:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            flash("Fecha inválida; se muestra hoy.", "error")
+    return datetime.now(SANTIAGO).date()
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=SANTIAGO)
