@@ -3,41 +3,15 @@ downloaded). Screenshots of every page are saved under artifacts/screenshots/.""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from medsys.core.tokens import Role
 from tests.conftest import MedsysCluster
+from tests.e2e.conftest import shot
 
 pytestmark = pytest.mark.integration
-SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-# The network is closed here: without these Chromium tries to reach Google at every start.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium") or "/usr/bin/chromium"
-    assert Path(executable).exists(), "Debian's chromium is missing: scripts/test installs it"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def logged_in(browser: Browser, cluster: MedsysCluster, rut: str) -> Page:
@@ -48,10 +22,6 @@ def logged_in(browser: Browser, cluster: MedsysCluster, rut: str) -> Page:
     page.get_by_role("button", name="Ingresar").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Hola")
     return page
-
-
-def shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def test_a_wrong_password_says_so(browser: Browser, cluster: MedsysCluster) -> None:

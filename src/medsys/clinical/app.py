@@ -19,7 +19,7 @@ from flask import Flask, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from medsys.clinical import icd10
+from medsys.clinical import icd10, labels
 from medsys.clinical.registry import PatientRegistry
 from medsys.core import look
 from medsys.core.auth import Verifier
@@ -96,6 +96,9 @@ def _register_workspace(app: Flask) -> None:
     app.register_blueprint(blueprint)
     app.jinja_env.globals["form_key"] = form_key
     app.jinja_env.filters["hora"] = _local_time
+    app.jinja_env.filters["estado"] = labels.status
+    app.jinja_env.filters["rol"] = labels.role
+    app.jinja_env.globals["acceso"] = labels.access
 
     @app.context_processor
     def instance() -> dict[str, Any]:

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-BLOOD_PRESSURE = "presion-arterial"
+BLOOD_PRESSURE = "presion_arterial"
 WEIGHT = "peso"
 TEMPERATURE = "temperatura"
-HEART_RATE = "frecuencia-cardiaca"
-NURSING_NOTE = "nota-enfermeria"
+HEART_RATE = "frecuencia_cardiaca"
+NURSING_NOTE = "nota_enfermeria"
 
 UNITS = {BLOOD_PRESSURE: "mmHg", WEIGHT: "kg", TEMPERATURE: "°C", HEART_RATE: "lpm"}
 LABELS = {

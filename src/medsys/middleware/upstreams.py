@@ -255,11 +255,15 @@ async def probe_open_breakers(client: aiohttp.ClientSession, upstreams: list[Ups
             )
 
 
-def _query(params: dict[str, Any] | None) -> dict[str, str] | None:
-    """aiohttp takes text values only (httpx turned numbers into text itself)."""
+def _query(params: dict[str, Any] | None) -> list[tuple[str, str]] | None:
+    """Query parameters as text; a list value repeats its name (``rut=a&rut=b``)."""
     if params is None:
         return None
-    return {name: str(value) for name, value in params.items() if value is not None}
+    pairs = []
+    for name, value in params.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        pairs += [(name, str(item)) for item in values if item is not None]
+    return pairs
 
 
 def _json(raw: bytes) -> Any:

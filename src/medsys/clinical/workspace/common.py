@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime
+from typing import TypeVar
 
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from sqlalchemy.exc import IntegrityError
@@ -20,8 +21,18 @@ from medsys.clinical.workspace.session import caller
 from medsys.core.clock import SANTIAGO
 from medsys.core.errors import Conflict, MedsysError
 
+T = TypeVar("T")
 blueprint = Blueprint("workspace", __name__, url_prefix="/clinica")
 ALREADY_SENT = "Ese formulario ya se había enviado: quedó registrado una sola vez."
+
+
+def detached(db: Session, value: T) -> T:
+    """Hand records out of a writing transaction for a template: flush what was written
+    (the audit row), then detach everything so the commit does not expire what the page
+    shows (its relationships are loaded eagerly)."""
+    db.flush()
+    db.expunge_all()
+    return value
 
 
 def form_key() -> str:

@@ -23,7 +23,7 @@ from medsys.clinical.schemas import (
     TreatmentIn,
 )
 from medsys.clinical.web import audit
-from medsys.clinical.workspace.common import blueprint, names_of, submitted
+from medsys.clinical.workspace.common import blueprint, detached, names_of, submitted
 from medsys.clinical.workspace.session import caller, staff_page
 from medsys.core.errors import InvalidInput
 from medsys.core.tokens import Role
@@ -45,7 +45,7 @@ def _consultation_page(consultation_id: int) -> str:
     def read(db: Session) -> Consultation:
         found = records.consultation(db, consultation_id=consultation_id)
         audit(db, action="read", resource="consultation", patient_rut=found.patient_rut)
-        return found
+        return detached(db, found)
 
     found = database().write(read)
     wanted = request.args.get("cie", "").strip()

@@ -18,7 +18,7 @@ from medsys.clinical import records
 from medsys.clinical.app import database
 from medsys.clinical.models import Document, Staff, TreatmentStatus
 from medsys.clinical.web import audit
-from medsys.clinical.workspace.common import blueprint, names_of, submitted
+from medsys.clinical.workspace.common import blueprint, detached, names_of, submitted
 from medsys.clinical.workspace.session import caller, staff_page
 from medsys.core.clock import SANTIAGO
 from medsys.core.errors import Forbidden, InvalidInput, MedsysError
@@ -88,7 +88,7 @@ def document(code: str) -> str:
     def read(db: Session) -> Document:
         found = records.document(db, code=code)
         audit(db, action="read", resource=f"document-{found.kind}", patient_rut=found.patient_rut)
-        return found
+        return detached(db, found)
 
     found = database().write(read)
     return render_template(

@@ -26,12 +26,13 @@ from medsys.clinical.web import audit, request_id
 from medsys.clinical.workspace.common import (
     blueprint,
     day_start,
+    detached,
     local_day,
     names_of,
     registry,
     submitted,
 )
-from medsys.clinical.workspace.session import ROLE_NAMES, caller, log_in, staff_page
+from medsys.clinical.workspace.session import caller, log_in, staff_page
 from medsys.core.audit import access_log
 from medsys.core.clock import SANTIAGO
 from medsys.core.errors import Forbidden, MedsysError, NotFound
@@ -216,16 +217,21 @@ def chart(rut: str) -> str:
     def read(db: Session) -> dict[str, Any]:
         consultations = records.chart(db, rut=patient)
         audit(db, action="read", resource="chart", patient_rut=patient)
-        return {
-            "consultations": consultations,
-            "allergies": records.allergies(db, rut=patient),
-            "readers": access_log(db, patient_rut=patient, limit=15),
-            **_chart_summary(consultations),
-        }
+        return detached(
+            db,
+            {
+                "consultations": consultations,
+                "allergies": records.allergies(db, rut=patient),
+                "readers": access_log(db, patient_rut=patient, limit=15),
+                **_chart_summary(consultations),
+            },
+        )
 
     seen = database().write(read)
     names = names_of([patient])
-    return render_template("chart.html", rut=patient, names=names, role_names=ROLE_NAMES, **seen)
+    return render_template(
+        "chart.html", rut=patient, names=names, vital_labels=vitals.LABELS, **seen
+    )
 
 
 def _chart_summary(consultations: list[Consultation]) -> dict[str, Any]:
