@@ -59,6 +59,29 @@ CLINICAL: dict[str, Any] = {
                     "prescribed_at": "2026-03-15T10:30:00-03:00",
                 },
             ],
+            "observations": [
+                {
+                    "id": 5,
+                    "kind": "presion_arterial",
+                    "value": "120/80",
+                    "unit": "mmHg",
+                    "recorded_at": "2026-03-15T10:05:00-03:00",
+                },
+                {
+                    "id": 6,
+                    "kind": "peso",
+                    "value": "72.5",
+                    "unit": "kg",
+                    "recorded_at": "2026-03-15T10:05:00-03:00",
+                },
+                {
+                    "id": 9,
+                    "kind": "nota_enfermeria",
+                    "value": "Paciente tranquilo",
+                    "unit": None,
+                    "recorded_at": "2026-03-15T10:06:00-03:00",
+                },
+            ],
         },
         {
             "id": 8,
@@ -103,6 +126,7 @@ def test_history_reads_plainly_and_hides_what_was_entered_in_error() -> None:
         "Paracetamol 500 mg, vía oral, cada 8 horas, durante 5 días"
     )
     assert visit["treatments"][1]["kind"] == "Procedimiento"
+    assert visit["vitals"] == ["Presión arterial: 120/80 mmHg", "Peso: 72.5 kg"]
 
 
 def test_a_missing_part_is_said_not_invented() -> None:
@@ -121,6 +145,7 @@ def test_fhir_bundle_is_valid_r4() -> None:
         "Encounter",
         "Invoice",
         "MedicationRequest",
+        "Observation",
         "OperationOutcome",
         "Patient",
         "Procedure",
@@ -135,3 +160,24 @@ def test_fhir_ids_are_stable() -> None:
     first = fhir.everything("11111111-1", CLINICAL, ADMIN)
     second = fhir.everything("11111111-1", CLINICAL, ADMIN)
     assert [e["fullUrl"] for e in first["entry"]] == [e["fullUrl"] for e in second["entry"]]
+
+
+def test_vital_signs_are_loinc_coded_observations_and_notes_are_not() -> None:
+    bundle = fhir.everything("11111111-1", CLINICAL, ADMIN)
+    observations = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+    ]
+    assert [o["code"]["coding"][0]["code"] for o in observations] == ["85354-9", "29463-7"]
+    pressure = observations[0]
+    assert [c["code"]["coding"][0]["code"] for c in pressure["component"]] == [
+        "8480-6",
+        "8462-4",
+    ]
+    assert pressure["component"][0]["valueQuantity"] == {
+        "value": 120.0,
+        "unit": "mmHg",
+        "system": fhir.UCUM,
+        "code": "mm[Hg]",
+    }
+    assert observations[1]["valueQuantity"]["code"] == "kg"
+    assert all(o["category"][0]["coding"][0]["code"] == "vital-signs" for o in observations)

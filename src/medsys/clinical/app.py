@@ -77,9 +77,16 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
     )
     _register_errors(app)
     _register_request_log(app)
-    from medsys.clinical.views import auth, availability, consultations, legacy, meta
+    from medsys.clinical.views import (
+        auth,
+        availability,
+        consultations,
+        legacy,
+        meta,
+        workspace_api,
+    )
 
-    for module in (meta, auth, availability, consultations, legacy):
+    for module in (meta, auth, availability, consultations, workspace_api, legacy):
         app.register_blueprint(module.blueprint)
         csrf.exempt(module.blueprint)  # bearer-token JSON: no cookie, so no CSRF
     _register_workspace(app)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from medsys.clinical.models import Consultation, Diagnosis, Observation, Slot, Staff, Treatment
+from medsys.clinical.models import (
+    Allergy,
+    Consultation,
+    Diagnosis,
+    Observation,
+    Slot,
+    SlotStatus,
+    Staff,
+    Treatment,
+)
+from medsys.clinical.visits import status_of
 from medsys.core.clock import local_iso
 
 
@@ -29,6 +39,29 @@ def slot_json(slot: Slot) -> dict[str, Any]:
     }
 
 
+def visit_json(slot: Slot, consultation_id: int | None = None) -> dict[str, Any]:
+    """A slot on the agenda: the slot, where its patient is, and its consultation."""
+    visit = status_of(slot.status == SlotStatus.RESERVED, slot.visit_status)
+    return {
+        **slot_json(slot),
+        "visit_status": visit.value if visit else None,
+        "checked_in_at": local_iso(slot.checked_in_at),
+        "consultation_id": consultation_id,
+    }
+
+
+def allergy_json(allergy: Allergy) -> dict[str, Any]:
+    return {
+        "id": allergy.id,
+        "patient_rut": allergy.patient_rut,
+        "substance": allergy.substance,
+        "reaction": allergy.reaction,
+        "status": allergy.status,
+        "recorded_by": allergy.recorded_by,
+        "recorded_at": local_iso(allergy.recorded_at),
+    }
+
+
 def diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
     return {
         "id": diagnosis.id,
@@ -38,6 +71,9 @@ def diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
         "status": diagnosis.status,
         "recorded_by": diagnosis.recorded_by,
         "recorded_at": local_iso(diagnosis.recorded_at),
+        "status_reason": diagnosis.status_reason,
+        "status_changed_by": diagnosis.status_changed_by,
+        "status_changed_at": local_iso(diagnosis.status_changed_at),
     }
 
 
@@ -53,6 +89,9 @@ def treatment_json(treatment: Treatment) -> dict[str, Any]:
         "status": treatment.status,
         "prescribed_by": treatment.prescribed_by,
         "prescribed_at": local_iso(treatment.prescribed_at),
+        "stopped_by": treatment.stopped_by,
+        "stopped_at": local_iso(treatment.stopped_at),
+        "stop_reason": treatment.stop_reason,
     }
 
 
@@ -76,6 +115,7 @@ def consultation_json(consultation: Consultation) -> dict[str, Any]:
         "reason": consultation.reason,
         "notes": consultation.notes,
         "status": consultation.status,
+        "slot_id": consultation.slot_id,
         "diagnoses": [diagnosis_json(d) for d in consultation.diagnoses],
         "treatments": [treatment_json(t) for t in consultation.treatments],
         "observations": [observation_json(o) for o in consultation.observations],

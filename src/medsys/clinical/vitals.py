@@ -14,20 +14,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-BLOOD_PRESSURE = "presion_arterial"
-WEIGHT = "peso"
-TEMPERATURE = "temperatura"
-HEART_RATE = "frecuencia_cardiaca"
-NURSING_NOTE = "nota_enfermeria"
+from medsys.core.vital_signs import (
+    BLOOD_PRESSURE,
+    HEART_RATE,
+    LABELS,
+    NURSING_NOTE,
+    TEMPERATURE,
+    UNITS,
+    WEIGHT,
+)
 
-UNITS = {BLOOD_PRESSURE: "mmHg", WEIGHT: "kg", TEMPERATURE: "°C", HEART_RATE: "lpm"}
-LABELS = {
-    BLOOD_PRESSURE: "Presión arterial",
-    WEIGHT: "Peso",
-    TEMPERATURE: "Temperatura",
-    HEART_RATE: "Frecuencia cardiaca",
-    NURSING_NOTE: "Nota de enfermería",
-}
+__all__ = [
+    "BLOOD_PRESSURE",
+    "HEART_RATE",
+    "LABELS",
+    "NURSING_NOTE",
+    "TEMPERATURE",
+    "UNITS",
+    "WEIGHT",
+]
+
 # Plausible for a living patient; outside, it is a typing error, not a reading.
 RANGES = {
     "systolic": (50.0, 260.0),

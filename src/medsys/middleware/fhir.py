@@ -1,5 +1,6 @@
 """FHIR R4 export of a patient's record: a Bundle with Patient, Encounter, Condition,
-MedicationRequest, Procedure and Invoice resources. Pure: records in, a dict out.
+MedicationRequest, Procedure, Observation (vital signs, LOINC-coded) and Invoice
+resources. Pure: records in, a dict out.
 
 Resource ids are UUIDv5 of our own record ids, so the same record always gets the same
 id and references inside the bundle are ``urn:uuid:`` full URLs.
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+
+from medsys.core import vital_signs
 
 NAMESPACE = uuid.UUID("7b1f2f1e-5a9e-4c55-9a53-6d0b8f1c2e01")
 RUN_SYSTEM = "http://www.registrocivil.cl/run"
@@ -22,6 +25,7 @@ ENCOUNTER_STATUS = {
 }
 MEDICATION_STATUS = {
     "active": "active",
+    "stopped": "stopped",
     "completed": "completed",
     "cancelled": "cancelled",
     "entered-in-error": "entered-in-error",
@@ -79,14 +83,14 @@ def _encounter(c: dict[str, Any], patient_ref: str) -> dict[str, Any]:
 
 
 def _condition(d: dict[str, Any], patient_ref: str, encounter_ref: str) -> dict[str, Any]:
-    wrong = d.get("status") == "entered-in-error"
+    verification = d.get("status") if d.get("status") in ("refuted", "entered-in-error") else None
     return {
         "resourceType": "Condition",
         "verificationStatus": {
             "coding": [
                 {
                     "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                    "code": "entered-in-error" if wrong else "confirmed",
+                    "code": verification or "confirmed",
                 }
             ]
         },
@@ -134,6 +138,71 @@ def _treatment(t: dict[str, Any], patient_ref: str, encounter_ref: str) -> dict[
     }
 
 
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+# Our vital-sign kinds (medsys.clinical.vitals) as LOINC codes with their UCUM units.
+VITAL_SIGNS = {
+    vital_signs.WEIGHT: ("29463-7", "Body weight", "kg", "kg"),
+    vital_signs.TEMPERATURE: ("8310-5", "Body temperature", "Cel", "°C"),
+    vital_signs.HEART_RATE: ("8867-4", "Heart rate", "/min", "/min"),
+}
+BLOOD_PRESSURE = ("85354-9", "Blood pressure panel with all children optional")
+SYSTOLIC = ("8480-6", "Systolic blood pressure")
+DIASTOLIC = ("8462-4", "Diastolic blood pressure")
+
+
+def _quantity(value: float, unit: str, code: str) -> dict[str, Any]:
+    return {"value": value, "unit": unit, "system": UCUM, "code": code}
+
+
+def _loinc(code: str, display: str) -> dict[str, Any]:
+    return {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display}
+
+
+def _observation(o: dict[str, Any], patient_ref: str, encounter_ref: str) -> dict[str, Any] | None:
+    """A vital sign as a FHIR vital-signs Observation; None for what is not one (nursing
+    notes, older free-text values)."""
+    base: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
+        ],
+        "subject": {"reference": patient_ref},
+        "encounter": {"reference": encounter_ref},
+        "effectiveDateTime": o.get("recorded_at"),
+    }
+    try:
+        if o["kind"] == vital_signs.BLOOD_PRESSURE:
+            high, low = (float(part) for part in str(o["value"]).split("/"))
+            return {
+                **base,
+                "code": _loinc(*BLOOD_PRESSURE),
+                "component": [
+                    {"code": _loinc(*SYSTOLIC), "valueQuantity": _quantity(high, "mmHg", "mm[Hg]")},
+                    {"code": _loinc(*DIASTOLIC), "valueQuantity": _quantity(low, "mmHg", "mm[Hg]")},
+                ],
+            }
+        if o["kind"] in VITAL_SIGNS:
+            code, display, ucum, unit = VITAL_SIGNS[o["kind"]]
+            value = float(str(o["value"]).replace(",", "."))
+            return {
+                **base,
+                "code": _loinc(code, display),
+                "valueQuantity": _quantity(value, unit, ucum),
+            }
+    except ValueError:
+        return None
+    return None
+
+
 def _invoice(i: dict[str, Any], patient_ref: str) -> dict[str, Any]:
     status = {"void": "cancelled", "paid": "balanced"}.get(i["status"], "issued")
     return {
@@ -171,6 +240,10 @@ def everything(rut: str, clinical: dict[str, Any], admin: dict[str, Any] | None)
             entries.append(
                 _entry(_urn("treatment", t["id"]), _treatment(t, patient_ref, encounter_ref))
             )
+        for o in c.get("observations", []):
+            vital = _observation(o, patient_ref, encounter_ref)
+            if vital is not None:
+                entries.append(_entry(_urn("observation", o["id"]), vital))
     for i in (admin or {}).get("invoices", []):
         entries.append(_entry(_urn("invoice", i["number"]), _invoice(i, patient_ref)))
     return {

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from medsys.core import vital_signs
+
 STATUS = {
     "planned": "Agendada",
     "in-progress": "En curso",
@@ -63,7 +65,7 @@ def consultation_view(consultation: dict[str, Any]) -> dict[str, Any]:
         "diagnoses": [
             {"text": d["description"], "code": d["code"], "main": d["rank"] == "principal"}
             for d in consultation.get("diagnoses", [])
-            if d.get("status") != "entered-in-error"
+            if d.get("status", "confirmed") == "confirmed"  # not refuted, not a mistake
         ],
         "treatments": [
             {
@@ -72,6 +74,11 @@ def consultation_view(consultation: dict[str, Any]) -> dict[str, Any]:
             }
             for t in consultation.get("treatments", [])
             if t.get("status") != "entered-in-error"
+        ],
+        "vitals": [
+            f"{vital_signs.LABELS[o['kind']]}: {o['value']} {o.get('unit') or ''}".strip()
+            for o in consultation.get("observations", [])
+            if o.get("kind") in vital_signs.VITAL_KINDS
         ],
     }
 
