@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -232,8 +232,38 @@ def test_a_nurse_records_vitals_but_cannot_diagnose(
     shot(page, "clinical-12-nurse-refused")
 
     page.goto(f"{base(clinic)}/clinica/pacientes/{PATIENT}")
-    expect(
-        page.locator("svg[aria-label^='Presión arterial (mmHg). Sistólica: 138']")
-    ).to_be_visible()
+    pressure = page.locator("svg[aria-label^='Presión arterial (mmHg)']")
+    expect(pressure).to_have_attribute("aria-label", re.compile(r"Sistólica: [0-9, ]*138;"))
     shot(page, "clinical-13-chart-with-vitals")
+    page.close()
+
+
+def test_a_doctor_sets_weekly_hours_and_blocks_a_vacation_in_one_step(
+    browser: Browser, clinic: MedsysCluster
+) -> None:
+    page = log_in(browser, clinic, "dr.fuentes")
+    page.get_by_role("link", name="Mi horario").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mi horario")
+    page.get_by_label("Día").select_option(label="Sábado")
+    page.get_by_label("Desde").first.fill("10:00")
+    page.get_by_label("Hasta").first.fill("12:00")
+    page.get_by_role("button", name="Agregar horario").click()
+    status(page, "horas disponibles creadas")
+    expect(page.get_by_text("Sábado 10:00–12:00")).to_be_visible()
+
+    today = datetime.now(SANTIAGO).date()
+    first = today + timedelta(days=7 - today.weekday())  # next Monday
+    last = first + timedelta(days=4)
+    block = page.locator("form", has=page.get_by_role("button", name="Bloquear"))
+    block.get_by_label("Desde").fill(first.isoformat())
+    block.get_by_label("Hasta").fill(last.isoformat())
+    block.get_by_label("Motivo").fill("Vacaciones")
+    block.get_by_role("button", name="Bloquear").click()
+    status(page, "horas bloqueadas")
+    expect(page.get_by_text("Vacaciones").first).to_be_visible()
+    shot(page, "clinical-14-schedule")
+
+    page.goto(f"{base(clinic)}/clinica/agenda?dia={first.isoformat()}&vista=semana")
+    expect(page.get_by_text("Vacaciones").first).to_be_visible()
+    shot(page, "clinical-15-week-blocked")
     page.close()

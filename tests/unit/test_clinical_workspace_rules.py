@@ -107,3 +107,21 @@ def test_admin_answers_read_as_names_and_coverage() -> None:
     assert found.coverage("22222222-2") is None
     assert found.name("33333333-3") is None
     assert not Lookup(available=False).available
+
+
+def test_blocked_slots_read_as_ranges_per_day() -> None:
+    from types import SimpleNamespace
+
+    from medsys.clinical.workspace.schedule import blocked_ranges
+
+    def slot(day: int, hour: int, minute: int, note: str = "Vacaciones") -> SimpleNamespace:
+        start = datetime(2026, 12, day, hour, minute, tzinfo=UTC)
+        return SimpleNamespace(starts_at=start, ends_at=start + timedelta(minutes=30), note=note)
+
+    slots = [slot(7, 12, 0), slot(7, 12, 30), slot(7, 13, 0), slot(8, 12, 0), slot(8, 14, 0)]
+    ranges = blocked_ranges(slots)  # type: ignore[arg-type]
+    assert [(r["day"].day, f"{r['start']:%H:%M}", f"{r['end']:%H:%M}") for r in ranges] == [
+        (7, "09:00", "10:30"),
+        (8, "09:00", "09:30"),
+        (8, "11:00", "11:30"),
+    ]

@@ -175,3 +175,90 @@ def portal_figures(
         f"(target p99 <= 200 ms; seed SLA 3 s); failed {failures[0]}; "
         f"connections closed under a request {dropped[0]}"
     )
+
+
+STAFF_ACCOUNTS = ["dra.soto", "dr.rojas", "dra.munoz", "dr.fuentes", "enf.silva"]
+CHARTS = ["11111111-1", "22222222-2", "33333333-3"]
+
+
+def staff_figures(
+    lab: Lab, users: int, seconds: float, think: float, say: Callable[[str], None]
+) -> None:
+    """``users`` doctors and nurses, each with their own workspace session on one of the
+    two clinical instances, go round their agenda, a patient's chart and a consultation
+    for ``seconds``, reading each page about ``think`` seconds; latency of every page."""
+    import random
+    import re
+    import threading
+
+    urls = [f"http://127.0.0.1:{lab.settings.port(name)}" for name in ("app1", "app1-replica")]
+    seed = lab.secrets.demo_seed
+    csrf = re.compile(r'name="csrf_token" value="([^"]+)"')
+    consultation = re.compile(r'href="(/clinica/consultas/\d+)"')
+    latencies: dict[str, list[float]] = {"agenda": [], "chart": [], "consultation": []}
+    failures = [0]
+    lock = threading.Lock()
+    everyone_in = threading.Barrier(users)
+    window: dict[str, float] = {}
+    one_login = threading.Lock()  # logins one at a time (argon2; lockout counts in flight)
+
+    def page(client: httpx.Client, kind: str, path: str, proof: str) -> str:
+        started = time.perf_counter()
+        answer = client.get(path)
+        elapsed = time.perf_counter() - started
+        with lock:
+            if answer.status_code == 200 and proof in answer.text:
+                latencies[kind].append(elapsed)
+            else:
+                failures[0] += 1
+        return answer.text
+
+    def user(number: int) -> None:
+        account = STAFF_ACCOUNTS[number % len(STAFF_ACCOUNTS)]
+        with httpx.Client(base_url=urls[number % 2], timeout=30) as client:
+            token = csrf.search(client.get("/clinica/ingresar").text)
+            form = {
+                "csrf_token": token.group(1) if token else "",
+                "usuario": account,
+                "clave": demo_password(seed, account),
+            }
+            with one_login:
+                logged = client.post("/clinica/ingresar", data=form).status_code == 302
+            if everyone_in.wait() == 0:
+                window["stop"] = time.monotonic() + seconds
+            everyone_in.wait()
+            if not logged:
+                with lock:
+                    failures[0] += 1
+                return
+            pace = random.Random(number)
+            time.sleep(pace.uniform(0, think))
+            while time.monotonic() < window["stop"]:
+                page(client, "agenda", "/clinica/agenda", "agenda")
+                time.sleep(pace.uniform(0.5 * think, 1.5 * think))
+                chart = page(
+                    client, "chart", f"/clinica/pacientes/{pace.choice(CHARTS)}", "Ficha clínica"
+                )
+                time.sleep(pace.uniform(0.5 * think, 1.5 * think))
+                found = consultation.search(chart)
+                if found:
+                    page(client, "consultation", found.group(1), "Diagnósticos (CIE-10)")
+                    time.sleep(pace.uniform(0.5 * think, 1.5 * think))
+
+    threads = [threading.Thread(target=user, args=(n,)) for n in range(users)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [value for values in latencies.values() for value in values]
+    parts = ", ".join(
+        f"{kind} p50 {_ms(values, 0.5)} p99 {_ms(values, 0.99)}"
+        for kind, values in latencies.items()
+        if values
+    )
+    say(
+        f"clinical workspace, {users} staff (agenda, chart, consultation; ~{think:.1f} s "
+        f"reading each page), {seconds:.0f} s: {len(every)} pages, "
+        f"{len(every) / seconds:.0f}/s, all pages p50 {_ms(every, 0.5)}, p99 {_ms(every, 0.99)} "
+        f"(target p99 <= 200 ms); {parts}; failed {failures[0]}"
+    )

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app, g, render_template, request
@@ -103,6 +103,7 @@ def _register_workspace(app: Flask) -> None:
     app.register_blueprint(blueprint)
     app.jinja_env.globals["form_key"] = form_key
     app.jinja_env.filters["hora"] = _local_time
+    app.jinja_env.filters["fecha"] = _local_date
     app.jinja_env.filters["estado"] = labels.status
     app.jinja_env.filters["rol"] = labels.role
     app.jinja_env.globals["acceso"] = labels.access
@@ -133,6 +134,11 @@ def _local_time(moment: datetime | str | None) -> str:
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
     return moment.astimezone(SANTIAGO).strftime("%d-%m-%Y %H:%M")
+
+
+def _local_date(iso: str | None) -> str:
+    """'2026-03-02' → '02-03-2026', as dates are written in Chile."""
+    return date.fromisoformat(iso).strftime("%d-%m-%Y") if iso else ""
 
 
 def _page_error(status: int, message: str) -> tuple[str, int]:

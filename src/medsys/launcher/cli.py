@@ -426,6 +426,23 @@ def bench_portal(users: int, seconds: float, think: float, in_step: bool) -> Non
     _run(lambda: portal_figures(lab, users, seconds, think, click.echo, in_step=in_step))
 
 
+@bench.command("staff")
+@click.option("--users", default=20, show_default=True, help="Concurrent doctors and nurses.")
+@click.option("--seconds", default=30.0, show_default=True, help="How long they work.")
+@click.option("--think", default=1.0, show_default=True, help="Seconds a page is read.")
+def bench_staff(users: int, seconds: float, think: float) -> None:
+    """Clinical workspace page latency (agenda, chart, consultation) with many staff."""
+    from medsys.chaos.bench import staff_figures
+    from medsys.chaos.lab import Lab
+
+    cluster = _cluster(quiet=True)
+    if not cluster.supervisor.is_running():
+        _fail("medsys is not running here; start it with `medsys up`", 3)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    lab = Lab(cluster.settings, say=click.echo)
+    _run(lambda: staff_figures(lab, users, seconds, think, click.echo))
+
+
 register_identity_commands(cli, _settings)
 
 

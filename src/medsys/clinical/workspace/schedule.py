@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 
 from medsys.clinical import records
 from medsys.clinical.app import database
+from medsys.clinical.models import Slot
 from medsys.clinical.schemas import BlockIn, ScheduleIn
 from medsys.clinical.workspace.common import blueprint, day_start, local_day, submitted
 from medsys.clinical.workspace.pages import WEEKDAYS, own_doctor
@@ -35,15 +36,12 @@ def schedule() -> str:
     def read(db: Session) -> dict[str, Any]:
         doctor_id = _doctor_id(db)
         today = day_start(local_day(None))
+        slots = records.agenda(
+            db, doctor_id=doctor_id, start=today, end=today + timedelta(days=120)
+        )
         return {
             "rules": records.schedule_rules(db, doctor_id=doctor_id),
-            "blocked": [
-                s
-                for s in records.agenda(
-                    db, doctor_id=doctor_id, start=today, end=today + timedelta(days=120)
-                )
-                if s.status == "blocked"
-            ],
+            "blocked": blocked_ranges([s for s in slots if s.status == "blocked"]),
         }
 
     return render_template("schedule.html", weekdays=WEEKDAYS, **database().read(read))
@@ -96,3 +94,22 @@ def block() -> Response:
         return url_for("workspace.schedule")
 
     return submitted(work, "Bloqueo registrado.")
+
+
+def blocked_ranges(slots: list[Slot]) -> list[dict[str, Any]]:
+    """Blocked slots read as ranges per day: '07-12-2026 09:00–12:00: Vacaciones'."""
+    ranges: list[dict[str, Any]] = []
+    for slot in slots:  # in time order
+        start = slot.starts_at.astimezone(SANTIAGO)
+        end = slot.ends_at.astimezone(SANTIAGO)
+        last = ranges[-1] if ranges else None
+        if (
+            last
+            and last["day"] == start.date()
+            and last["note"] == slot.note
+            and last["end"] == start
+        ):
+            last["end"] = end
+        else:
+            ranges.append({"day": start.date(), "start": start, "end": end, "note": slot.note})
+    return ranges
