@@ -114,6 +114,13 @@ def test_patients_and_clinical_staff_reach_admin_only_through_the_middleware(
         assert admin.call("GET", "/patients/11111111-1", own).status_code == 401
     doctor = admin.relayed(Role.DOCTOR, "dra.soto")  # a history joins demographics
     assert admin.call("GET", "/patients/11111111-1/summary", doctor).status_code == 200
+    # The clinical workspace finds patients by name or RUT, never the whole registry.
+    found = admin.call("GET", "/patients?q=pérez", doctor)
+    assert found.status_code == 200
+    assert {(p["rut"], p["fecha_nacimiento"], p["sexo"]) for p in found.json()} >= {
+        ("11111111-1", "1978-05-14", "masculino")
+    }
+    assert admin.call("GET", "/patients", doctor).status_code == 422
     assert admin.call("GET", "/payments/11111111-1", doctor).status_code == 403
     patient = admin.relayed(Role.PATIENT, "11111111-1")
     assert admin.call("GET", "/payments/11111111-1", patient).status_code == 200
@@ -131,6 +138,8 @@ def test_patients_and_clinical_staff_reach_admin_only_through_the_middleware(
         ({"rut": "5-1", "nombre": "X", "email": "sin-arroba"}, "correo"),
         ({"rut": "5-1", "nombre": "X", "telefono": "12"}, "teléfono"),
         ({"rut": "5-1", "nombre": "X", "edad": 3}, "no permitido"),
+        ({"rut": "5-1", "nombre": "X", "fecha_nacimiento": "2999-01-01"}, "nacimiento"),
+        ({"rut": "5-1", "nombre": "X", "sexo": "F"}, "sexo"),
     ],
 )
 def test_bad_patients_are_refused_and_nothing_is_written(

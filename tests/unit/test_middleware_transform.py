@@ -100,6 +100,8 @@ ADMIN: dict[str, Any] = {
         "nombre": "Juan Pérez",
         "email": "juan@example.cl",
         "telefono": "+56911111111",
+        "fecha_nacimiento": "1978-05-14",
+        "sexo": "masculino",
     },
     "coverage": {"description": "FONASA tramo C MLE"},
     "invoices": [
@@ -152,6 +154,7 @@ def test_fhir_bundle_is_valid_r4() -> None:
     ]
     patient = bundle["entry"][0]["resource"]
     assert patient["identifier"][0] == {"system": fhir.RUN_SYSTEM, "value": "11111111-1"}
+    assert (patient["gender"], patient["birthDate"]) == ("male", "1978-05-14")
     references = {e["resource"].get("subject", {}).get("reference") for e in bundle["entry"][1:]}
     assert references - {None} == {bundle["entry"][0]["fullUrl"]}
 

@@ -24,6 +24,7 @@ PATIENTS = (
         "+56 9 1111 1111",
         "Av. Matta 123, Santiago",
         {"insurer": "FONASA", "tramo": "C", "modality": "MLE"},
+        (date(1978, 5, 14), "masculino"),
     ),
     (
         "22222222-2",
@@ -32,6 +33,7 @@ PATIENTS = (
         "+56 9 2222 2222",
         "Los Leones 456, Providencia",
         {"insurer": "ISAPRE", "plan": "Colmena Plan Óptimo", "percent": 70},
+        (date(2019, 8, 2), "femenino"),
     ),
     (
         "33333333-3",
@@ -40,8 +42,9 @@ PATIENTS = (
         "+56 9 3333 3333",
         "Av. Alemania 789, Temuco",
         {"insurer": "FONASA", "tramo": "A", "modality": "MAI"},
+        (date(1975, 4, 2), "masculino"),
     ),
-    ("44444444-4", "Ana Torres", None, None, None, {"insurer": "PARTICULAR"}),
+    ("44444444-4", "Ana Torres", None, None, None, {"insurer": "PARTICULAR"}, (None, None)),
 )
 
 INVOICES = (
@@ -70,10 +73,20 @@ def load(session: Session, *, seed: str) -> bool:
     staff = _load_staff(session, seed)
     if session.scalar(select(func.count()).select_from(Patient)):
         return staff
-    for rut, name, email, phone, address, coverage in PATIENTS:
+    for rut, name, email, phone, address, coverage, (born, sex) in PATIENTS:
         records.create_patient(
             session,
-            data=PatientIn(rut=rut, nombre=name, email=email, telefono=phone, direccion=address),
+            data=PatientIn.model_validate(
+                {
+                    "rut": rut,
+                    "nombre": name,
+                    "email": email,
+                    "telefono": phone,
+                    "direccion": address,
+                    "fecha_nacimiento": born,
+                    "sexo": sex,
+                }
+            ),
         )
         records.add_coverage(
             session,

@@ -18,6 +18,8 @@ def patient_json(patient: Patient) -> dict[str, Any]:
         "email": patient.email,
         "telefono": patient.phone,
         "direccion": patient.address,
+        "fecha_nacimiento": patient.birth_date.isoformat() if patient.birth_date else None,
+        "sexo": patient.sex,
         "creado": local_iso(patient.created_at),
     }
 

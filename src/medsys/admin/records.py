@@ -34,6 +34,8 @@ def create_patient(session: Session, *, data: PatientIn) -> Patient:
         email=data.email,
         phone=data.telefono,
         address=data.direccion,
+        birth_date=data.fecha_nacimiento,
+        sex=data.sexo,
     )
     session.add(created)
     session.flush()
@@ -43,7 +45,14 @@ def create_patient(session: Session, *, data: PatientIn) -> Patient:
 def update_patient(session: Session, *, rut: str, change: PatientPatch) -> Patient:
     found = patient(session, rut=rut)
     fields = change.model_dump(exclude_unset=True)
-    mapping = {"nombre": "name", "email": "email", "telefono": "phone", "direccion": "address"}
+    mapping = {
+        "nombre": "name",
+        "email": "email",
+        "telefono": "phone",
+        "direccion": "address",
+        "fecha_nacimiento": "birth_date",
+        "sexo": "sex",
+    }
     for key, value in fields.items():
         setattr(found, mapping[key], value)
     found.updated_at = utc_now()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from medsys.core.clock import SANTIAGO
 from medsys.core.rut import InvalidRutError, normalize_rut
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
@@ -50,12 +51,26 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+Sex = Literal["femenino", "masculino", "otro", "no informado"]
+
+
+def _born(value: date | None) -> date | None:
+    if value is not None and not date(1900, 1, 1) <= value <= datetime.now(SANTIAGO).date():
+        raise ValueError("la fecha de nacimiento debe estar entre 1900 y hoy")
+    return value
+
+
+BirthDate = Annotated[date | None, AfterValidator(_born)]
+
+
 class PatientIn(Strict):
     rut: Rut
     nombre: str = Field(min_length=1, max_length=120)
     email: Email = None
     telefono: Phone = None
     direccion: str | None = Field(default=None, max_length=200)
+    fecha_nacimiento: BirthDate = None
+    sexo: Sex | None = None
 
 
 class PatientPatch(Strict):
@@ -63,6 +78,8 @@ class PatientPatch(Strict):
     email: Email = None
     telefono: Phone = None
     direccion: str | None = Field(default=None, max_length=200)
+    fecha_nacimiento: BirthDate = None
+    sexo: Sex | None = None
 
 
 class CoverageIn(Strict):

@@ -3,6 +3,8 @@ answers. Figures, not pass/fail tests; run it on a quiet machine."""
 
 from __future__ import annotations
 
+import random
+import re
 import time
 from collections.abc import Callable
 
@@ -82,6 +84,85 @@ def _fail_fast(lab: Lab, url: str, headers: dict[str, str], requests: int) -> st
     )
 
 
+class Crowd:
+    """People at once, each with their own logged-in session: they log in one at a time
+    (argon2 logins at the same moment are a burst of their own, and logins in flight count
+    toward the lockout of their account and address), then the clock starts for all, and
+    each goes round its pages until it stops, timing every page it loads."""
+
+    def __init__(self, users: int, seconds: float) -> None:
+        import threading
+
+        self.users, self.seconds = users, seconds
+        self.latencies: dict[str, list[float]] = {}
+        self.failures = 0
+        self.dropped = 0
+        self._lock = threading.Lock()
+        self._one_login = threading.Lock()
+        self._everyone_in = threading.Barrier(users)
+        self._stop = 0.0
+
+    def page(self, client: httpx.Client, kind: str, path: str, proof: str) -> str | None:
+        started = time.perf_counter()
+        try:
+            answer = client.get(path)
+        except httpx.TransportError:
+            # A kept-alive connection the server closed as we sent on it; a browser
+            # resends such a GET by itself, this client counts it.
+            with self._lock:
+                self.dropped += 1
+            return None
+        elapsed = time.perf_counter() - started
+        with self._lock:
+            if answer.status_code == 200 and proof in answer.text:
+                self.latencies.setdefault(kind, []).append(elapsed)
+            else:
+                self.failures += 1
+        return answer.text
+
+    def going(self) -> bool:
+        return time.monotonic() < self._stop
+
+    def run(
+        self,
+        base_url: Callable[[int], str],
+        log_in: Callable[[httpx.Client, int], bool],
+        rounds: Callable[[httpx.Client, int], None],
+    ) -> None:
+        import threading
+
+        def person(number: int) -> None:
+            with httpx.Client(base_url=base_url(number), timeout=30) as client:
+                with self._one_login:
+                    logged = log_in(client, number)
+                if self._everyone_in.wait() == 0:
+                    self._stop = time.monotonic() + self.seconds
+                self._everyone_in.wait()
+                if not logged:
+                    with self._lock:
+                        self.failures += 1
+                    return
+                rounds(client, number)
+
+        threads = [threading.Thread(target=person, args=(n,)) for n in range(self.users)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def every(self) -> list[float]:
+        return [value for values in self.latencies.values() for value in values]
+
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _form_login(client: httpx.Client, page: str, fields: dict[str, str]) -> bool:
+    token = _CSRF.search(client.get(page).text)
+    form = {"csrf_token": token.group(1) if token else "", **fields}
+    return client.post(page, data=form).status_code == 302
+
+
 def portal_figures(
     lab: Lab,
     users: int,
@@ -100,71 +181,25 @@ def portal_figures(
     people. ``in_step``: all start at once and pause exactly ``think``, so every page of a
     round arrives in the same instant, the worst burst (its p99 is the time the machine
     needs to serve them all)."""
-    import random
-    import re
-    import threading
-
     base = f"http://127.0.0.1:{lab.settings.port('app3')}"
     seed = lab.secrets.demo_seed
     ruts = ["11111111-1", "22222222-2"]
-    csrf = re.compile(r'name="csrf_token" value="([^"]+)"')
-    latencies: list[float] = []
-    failures = [0]
-    dropped = [0]
-    lock = threading.Lock()
-    # The clock starts once every patient is in: 50 argon2 logins at the same moment are
-    # a burst of their own, not the history page's latency.
-    everyone_in = threading.Barrier(users)
-    window: dict[str, float] = {}
+    crowd = Crowd(users, seconds)
 
-    # One login at a time: logins in flight count toward the lockout of their account and
-    # address until they succeed, and 25 at once on one account is a guessing attack.
-    one_login = threading.Lock()
+    def log_in(client: httpx.Client, number: int) -> bool:
+        rut = ruts[number % 2]
+        return _form_login(client, "/login", {"rut": rut, "password": demo_password(seed, rut)})
 
-    def user(number: int) -> None:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            token = csrf.search(client.get("/login").text)
-            rut = ruts[number % 2]
-            login = {
-                "csrf_token": token.group(1) if token else "",
-                "rut": rut,
-                "password": demo_password(seed, rut),
-            }
-            with one_login:
-                logged = client.post("/login", data=login).status_code == 302
-            if everyone_in.wait() == 0:
-                window["stop"] = time.monotonic() + seconds
-            everyone_in.wait()
-            if not logged:
-                with lock:
-                    failures[0] += 1
-                return
-            pace = random.Random(number)
-            if not in_step:
-                time.sleep(pace.uniform(0, think))
-            while time.monotonic() < window["stop"]:
-                started = time.perf_counter()
-                try:
-                    answer = client.get("/history")
-                except httpx.TransportError:
-                    # A kept-alive connection the server closed as we sent on it; a
-                    # browser resends such a GET by itself, this client counts it.
-                    with lock:
-                        dropped[0] += 1
-                    continue
-                elapsed = time.perf_counter() - started
-                with lock:
-                    if answer.status_code == 200 and "Diagnósticos" in answer.text:
-                        latencies.append(elapsed)
-                    else:
-                        failures[0] += 1
-                time.sleep(think if in_step else pace.uniform(0.5 * think, 1.5 * think))
+    def rounds(client: httpx.Client, number: int) -> None:
+        pace = random.Random(number)
+        if not in_step:
+            time.sleep(pace.uniform(0, think))
+        while crowd.going():
+            crowd.page(client, "history", "/history", "Diagnósticos")
+            time.sleep(think if in_step else pace.uniform(0.5 * think, 1.5 * think))
 
-    threads = [threading.Thread(target=user, args=(n,)) for n in range(users)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    crowd.run(lambda _: base, log_in, rounds)
+    latencies = crowd.every()
     pages = len(latencies)
     pacing = "all in step" if in_step else "each at its own pace"
     say(
@@ -172,13 +207,14 @@ def portal_figures(
         "pages, for "
         f"{seconds:.0f} s: {pages} pages, "
         f"{pages / seconds:.0f}/s, p50 {_ms(latencies, 0.5)}, p99 {_ms(latencies, 0.99)} "
-        f"(target p99 <= 200 ms; seed SLA 3 s); failed {failures[0]}; "
-        f"connections closed under a request {dropped[0]}"
+        f"(target p99 <= 200 ms; seed SLA 3 s); failed {crowd.failures}; "
+        f"connections closed under a request {crowd.dropped}"
     )
 
 
 STAFF_ACCOUNTS = ["dra.soto", "dr.rojas", "dra.munoz", "dr.fuentes", "enf.silva"]
 CHARTS = ["11111111-1", "22222222-2", "33333333-3"]
+_CONSULTATION = re.compile(r'href="(/clinica/consultas/\d+)"')
 
 
 def staff_figures(
@@ -187,78 +223,43 @@ def staff_figures(
     """``users`` doctors and nurses, each with their own workspace session on one of the
     two clinical instances, go round their agenda, a patient's chart and a consultation
     for ``seconds``, reading each page about ``think`` seconds; latency of every page."""
-    import random
-    import re
-    import threading
-
     urls = [f"http://127.0.0.1:{lab.settings.port(name)}" for name in ("app1", "app1-replica")]
     seed = lab.secrets.demo_seed
-    csrf = re.compile(r'name="csrf_token" value="([^"]+)"')
-    consultation = re.compile(r'href="(/clinica/consultas/\d+)"')
-    latencies: dict[str, list[float]] = {"agenda": [], "chart": [], "consultation": []}
-    failures = [0]
-    lock = threading.Lock()
-    everyone_in = threading.Barrier(users)
-    window: dict[str, float] = {}
-    one_login = threading.Lock()  # logins one at a time (argon2; lockout counts in flight)
+    crowd = Crowd(users, seconds)
 
-    def page(client: httpx.Client, kind: str, path: str, proof: str) -> str:
-        started = time.perf_counter()
-        answer = client.get(path)
-        elapsed = time.perf_counter() - started
-        with lock:
-            if answer.status_code == 200 and proof in answer.text:
-                latencies[kind].append(elapsed)
-            else:
-                failures[0] += 1
-        return answer.text
-
-    def user(number: int) -> None:
+    def log_in(client: httpx.Client, number: int) -> bool:
         account = STAFF_ACCOUNTS[number % len(STAFF_ACCOUNTS)]
-        with httpx.Client(base_url=urls[number % 2], timeout=30) as client:
-            token = csrf.search(client.get("/clinica/ingresar").text)
-            form = {
-                "csrf_token": token.group(1) if token else "",
-                "usuario": account,
-                "clave": demo_password(seed, account),
-            }
-            with one_login:
-                logged = client.post("/clinica/ingresar", data=form).status_code == 302
-            if everyone_in.wait() == 0:
-                window["stop"] = time.monotonic() + seconds
-            everyone_in.wait()
-            if not logged:
-                with lock:
-                    failures[0] += 1
-                return
-            pace = random.Random(number)
-            time.sleep(pace.uniform(0, think))
-            while time.monotonic() < window["stop"]:
-                page(client, "agenda", "/clinica/agenda", "agenda")
-                time.sleep(pace.uniform(0.5 * think, 1.5 * think))
-                chart = page(
-                    client, "chart", f"/clinica/pacientes/{pace.choice(CHARTS)}", "Ficha clínica"
-                )
-                time.sleep(pace.uniform(0.5 * think, 1.5 * think))
-                found = consultation.search(chart)
-                if found:
-                    page(client, "consultation", found.group(1), "Diagnósticos (CIE-10)")
-                    time.sleep(pace.uniform(0.5 * think, 1.5 * think))
+        fields = {"usuario": account, "clave": demo_password(seed, account)}
+        return _form_login(client, "/clinica/ingresar", fields)
 
-    threads = [threading.Thread(target=user, args=(n,)) for n in range(users)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    every = [value for values in latencies.values() for value in values]
+    def rounds(client: httpx.Client, number: int) -> None:
+        pace = random.Random(number)
+
+        def read() -> None:
+            time.sleep(pace.uniform(0.5 * think, 1.5 * think))
+
+        time.sleep(pace.uniform(0, think))
+        while crowd.going():
+            crowd.page(client, "agenda", "/clinica/agenda", "agenda")
+            read()
+            chart = crowd.page(
+                client, "chart", f"/clinica/pacientes/{pace.choice(CHARTS)}", "Ficha clínica"
+            )
+            read()
+            found = _CONSULTATION.search(chart or "")
+            if found:
+                crowd.page(client, "consultation", found.group(1), "Diagnósticos (CIE-10)")
+                read()
+
+    crowd.run(lambda number: urls[number % 2], log_in, rounds)
+    every = crowd.every()
     parts = ", ".join(
         f"{kind} p50 {_ms(values, 0.5)} p99 {_ms(values, 0.99)}"
-        for kind, values in latencies.items()
-        if values
+        for kind, values in crowd.latencies.items()
     )
     say(
         f"clinical workspace, {users} staff (agenda, chart, consultation; ~{think:.1f} s "
         f"reading each page), {seconds:.0f} s: {len(every)} pages, "
         f"{len(every) / seconds:.0f}/s, all pages p50 {_ms(every, 0.5)}, p99 {_ms(every, 0.99)} "
-        f"(target p99 <= 200 ms); {parts}; failed {failures[0]}"
+        f"(target p99 <= 200 ms); {parts}; failed {crowd.failures}"
     )

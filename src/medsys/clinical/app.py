@@ -104,6 +104,7 @@ def _register_workspace(app: Flask) -> None:
     app.jinja_env.globals["form_key"] = form_key
     app.jinja_env.filters["hora"] = _local_time
     app.jinja_env.filters["fecha"] = _local_date
+    app.jinja_env.filters["edad"] = _age
     app.jinja_env.filters["estado"] = labels.status
     app.jinja_env.filters["rol"] = labels.role
     app.jinja_env.globals["acceso"] = labels.access
@@ -139,6 +140,15 @@ def _local_time(moment: datetime | str | None) -> str:
 def _local_date(iso: str | None) -> str:
     """'2026-03-02' → '02-03-2026', as dates are written in Chile."""
     return date.fromisoformat(iso).strftime("%d-%m-%Y") if iso else ""
+
+
+def _age(iso: str | None) -> str:
+    """Whole years since a date of birth, today in Santiago."""
+    if not iso:
+        return ""
+    born, today = date.fromisoformat(iso), datetime.now(SANTIAGO).date()
+    years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return f"{years} año" if years == 1 else f"{years} años"
 
 
 def _page_error(status: int, message: str) -> tuple[str, int]:

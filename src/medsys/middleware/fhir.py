@@ -63,6 +63,10 @@ def patient_resource(rut: str, admin: dict[str, Any] | None) -> dict[str, Any]:
             telecom.append({"system": "email", "value": person["email"]})
         if telecom:
             resource["telecom"] = telecom
+        if person.get("sexo") in GENDER:
+            resource["gender"] = GENDER[person["sexo"]]
+        if person.get("fecha_nacimiento"):
+            resource["birthDate"] = person["fecha_nacimiento"]
     return resource
 
 
@@ -138,6 +142,8 @@ def _treatment(t: dict[str, Any], patient_ref: str, encounter_ref: str) -> dict[
     }
 
 
+# Admin's words for sex, as FHIR's administrative gender.
+GENDER = {"femenino": "female", "masculino": "male", "otro": "other", "no informado": "unknown"}
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 # Our vital-sign kinds (medsys.clinical.vitals) as LOINC codes with their UCUM units.

@@ -134,11 +134,18 @@ def correct_diagnosis(diagnosis_id: int) -> Response:
             reason=data.reason,
             author=caller().who,
         )
-        rut = records.consultation(db, consultation_id=found.consultation_id).patient_rut
-        audit(db, action="update", resource="diagnosis", patient_rut=rut)
-        return url_for("workspace.consultation", consultation_id=found.consultation_id)
+        return _corrected(db, found.consultation_id, "diagnosis")
 
     return submitted(work, "Diagnóstico corregido; el registro original se conserva.")
+
+
+def _corrected(db: Session, consultation_id: int, resource: str, back: str = "") -> str:
+    """Audit a correction of something recorded on a consultation; where to go next."""
+    rut = records.consultation(db, consultation_id=consultation_id).patient_rut
+    audit(db, action="update", resource=resource, patient_rut=rut)
+    if back.startswith("/clinica/"):
+        return back
+    return url_for("workspace.consultation", consultation_id=consultation_id)
 
 
 @blueprint.post("/consultas/<int:consultation_id>/indicaciones")
@@ -170,12 +177,7 @@ def stop_treatment(treatment_id: int) -> Response:
         found = records.stop_treatment(
             db, treatment_id=treatment_id, reason=reason, author=caller().who
         )
-        rut = records.consultation(db, consultation_id=found.consultation_id).patient_rut
-        audit(db, action="update", resource="treatment", patient_rut=rut)
-        back = request.form.get("volver") or ""
-        if back.startswith("/clinica/"):
-            return back
-        return url_for("workspace.consultation", consultation_id=found.consultation_id)
+        return _corrected(db, found.consultation_id, "treatment", request.form.get("volver") or "")
 
     return submitted(work, "Medicamento suspendido.")
 

@@ -1,5 +1,6 @@
 """One look for every page medsys serves (the portal's, which staff pages share): the
-stylesheet ships in the package and is served by each Flask app from here, no CDN."""
+layout template (``look/layout.html``, which each app's ``base.html`` extends) and the
+stylesheet ship in the package and are served by each Flask app from here, no CDN."""
 
 from __future__ import annotations
 
@@ -7,4 +8,10 @@ from flask import Blueprint
 
 
 def blueprint() -> Blueprint:
-    return Blueprint("look", __name__, static_folder="static", static_url_path="/look")
+    return Blueprint(
+        "look",
+        __name__,
+        static_folder="static",
+        static_url_path="/look",
+        template_folder="templates",
+    )
