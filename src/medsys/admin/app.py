@@ -6,6 +6,7 @@ Resources (the database router, the token key) are made in ``lifespan``, never a
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -13,13 +14,18 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
 
+from medsys.admin.office import pages as office_pages
+from medsys.admin.office.web import PREFIX, page_error, register_office_handlers
 from medsys.admin.routers import accounts, money, patients
+from medsys.core import look
 from medsys.core.api_errors import register_error_handlers
 from medsys.core.auth import Verifier
 from medsys.core.databases import pair_database
 from medsys.core.db import DatabaseRoutingError, ReplicatedDatabase
-from medsys.core.keys import keyring, signing_key
+from medsys.core.keys import keyring, private_text, signing_key
 from medsys.core.logs import configure_logging
 from medsys.core.request_log import RequestLog
 from medsys.core.settings import Settings, load_settings
@@ -31,6 +37,7 @@ log = logging.getLogger("medsys.admin")
 
 def create_app(settings: Settings | None = None, instance: str | None = None) -> FastAPI:
     configure_logging()
+    signer = signing_key(settings or load_settings(), Service.ADMIN)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,8 +58,24 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
     app.include_router(accounts.router)
     app.include_router(patients.router)
     app.include_router(money.router)
+    app.include_router(office_pages.router)
+    app.mount("/look", StaticFiles(directory=look.STATIC), name="look")
     _register_meta(app)
-    register_error_handlers(app, database_name="La base de datos administrativa")
+    register_error_handlers(
+        app, database_name="La base de datos administrativa", pages=(PREFIX, page_error)
+    )
+    register_office_handlers(app)
+    # Every instance derives the same cookie key from admin's signing key, so a clerk's
+    # browser session is good on any instance nginx picks.
+    cookie_key = hashlib.sha256(f"admin-session:{private_text(signer.private_key)}".encode())
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=cookie_key.hexdigest(),
+        session_cookie="medsys_admin",
+        max_age=12 * 3600,
+        same_site="lax",
+        https_only=os.environ.get("MEDSYS_SECURE_COOKIES") == "1",
+    )
     app.add_middleware(
         RequestLog,
         logger=log,

@@ -26,6 +26,8 @@ class Patient(Base):
     address: Mapped[str | None] = mapped_column(String(200), nullable=True)
     birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     sex: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    emergency_name: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    emergency_phone: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
@@ -115,3 +117,13 @@ class StaffSession(SessionColumns, Base):
 
 class LoginCounter(LoginCounterColumns, Base):
     pass
+
+
+class FormSubmission(Base):
+    """An office form's idempotency key, written in the transaction of what it did."""
+
+    __tablename__ = "form_submissions"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)

@@ -20,6 +20,8 @@ def patient_json(patient: Patient) -> dict[str, Any]:
         "direccion": patient.address,
         "fecha_nacimiento": patient.birth_date.isoformat() if patient.birth_date else None,
         "sexo": patient.sex,
+        "contacto_emergencia": patient.emergency_name,
+        "telefono_emergencia": patient.emergency_phone,
         "creado": local_iso(patient.created_at),
     }
 

@@ -36,6 +36,8 @@ def create_patient(session: Session, *, data: PatientIn) -> Patient:
         address=data.direccion,
         birth_date=data.fecha_nacimiento,
         sex=data.sexo,
+        emergency_name=data.contacto_emergencia,
+        emergency_phone=data.telefono_emergencia,
     )
     session.add(created)
     session.flush()
@@ -52,6 +54,8 @@ def update_patient(session: Session, *, rut: str, change: PatientPatch) -> Patie
         "direccion": "address",
         "fecha_nacimiento": "birth_date",
         "sexo": "sex",
+        "contacto_emergencia": "emergency_name",
+        "telefono_emergencia": "emergency_phone",
     }
     for key, value in fields.items():
         setattr(found, mapping[key], value)

@@ -71,6 +71,8 @@ class PatientIn(Strict):
     direccion: str | None = Field(default=None, max_length=200)
     fecha_nacimiento: BirthDate = None
     sexo: Sex | None = None
+    contacto_emergencia: str | None = Field(default=None, max_length=120)
+    telefono_emergencia: Phone = None
 
 
 class PatientPatch(Strict):
@@ -80,6 +82,8 @@ class PatientPatch(Strict):
     direccion: str | None = Field(default=None, max_length=200)
     fecha_nacimiento: BirthDate = None
     sexo: Sex | None = None
+    contacto_emergencia: str | None = Field(default=None, max_length=120)
+    telefono_emergencia: Phone = None
 
 
 class CoverageIn(Strict):

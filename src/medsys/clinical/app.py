@@ -99,7 +99,7 @@ def _register_workspace(app: Flask) -> None:
 
     del consultation, documents, pages, schedule  # imported for their routes
     csrf.init_app(app)
-    app.register_blueprint(look.blueprint())
+    look.install(app)
     app.register_blueprint(blueprint)
     app.jinja_env.globals["form_key"] = form_key
     app.jinja_env.filters["hora"] = _local_time

@@ -4,10 +4,11 @@ services, so admin and the middleware answer errors the same way, in Spanish."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medsys.core.db import DatabaseRoutingError
@@ -18,10 +19,28 @@ log = logging.getLogger("medsys.api")
 HTTP_MESSAGES = {404: "No encontrado.", 405: "Método no permitido."}
 
 
-def register_error_handlers(app: FastAPI, *, database_name: str = "La base de datos") -> None:
+PageRenderer = Callable[[Request, int, str], Response]
+
+
+def register_error_handlers(
+    app: FastAPI,
+    *,
+    database_name: str = "La base de datos",
+    pages: tuple[str, PageRenderer] | None = None,
+) -> None:
+    """``pages``: a path prefix whose errors are web pages for people (drawn by the given
+    renderer, in Spanish) instead of JSON."""
+
+    def page(request: Request, status: int, message: str) -> Response | None:
+        if pages is not None and request.url.path.startswith(pages[0]):
+            return pages[1](request, status, message)
+        return None
+
     @app.exception_handler(MedsysError)
-    async def known(request: Request, error: MedsysError) -> JSONResponse:
-        return JSONResponse(error.body(), status_code=error.status)
+    async def known(request: Request, error: MedsysError) -> Response:
+        return page(request, error.status, error.message) or JSONResponse(
+            error.body(), status_code=error.status
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -33,23 +52,24 @@ def register_error_handlers(app: FastAPI, *, database_name: str = "La base de da
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(DatabaseRoutingError)
-    async def no_database(request: Request, error: DatabaseRoutingError) -> JSONResponse:
+    async def no_database(request: Request, error: DatabaseRoutingError) -> Response:
         log.warning("database unavailable: %s", error)
-        body = {
-            "error": "unavailable",
-            "message": f"{database_name} no está disponible; reintente.",
-        }
-        return JSONResponse(body, status_code=503)
+        message = f"{database_name} no está disponible; reintente."
+        return page(request, 503, message) or JSONResponse(
+            {"error": "unavailable", "message": message}, status_code=503
+        )
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+    async def unexpected(request: Request, error: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        body = {"error": "internal", "message": "Ocurrió un error inesperado; ya quedó registrado."}
-        return JSONResponse(body, status_code=500)
+        message = "Ocurrió un error inesperado; ya quedó registrado."
+        return page(request, 500, message) or JSONResponse(
+            {"error": "internal", "message": message}, status_code=500
+        )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http(request: Request, error: StarletteHTTPException) -> Response:
         message = HTTP_MESSAGES.get(error.status_code, str(error.detail))
-        return JSONResponse(
+        return page(request, error.status_code, message) or JSONResponse(
             {"error": "http_error", "message": message}, status_code=error.status_code
         )

@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.jinja_env.filters["fecha"] = _fecha
     from medsys.portal.views import api, auth, pages
 
-    app.register_blueprint(look.blueprint())
+    look.install(app)
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(api.blueprint)

@@ -1,0 +1,244 @@
+"""Login, and the clerk's patients: search, registration, edit, coverage, summary."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from medsys.admin import records
+from medsys.admin.office.web import (
+    PREFIX,
+    form_of,
+    person,
+    render,
+    submitted,
+)
+from medsys.admin.present import coverage_json, invoice_json, patient_json
+from medsys.admin.schemas import CoverageIn, PatientIn, PatientPatch
+from medsys.core.auth import Caller, audit_access
+from medsys.core.clock import SANTIAGO
+from medsys.core.errors import MedsysError, NotFound
+from medsys.core.rut import InvalidRutError, normalize_rut
+from medsys.core.staff import Locked, SecondFactorRequired
+from medsys.core.tokens import Role
+from medsys.core.validation import validate
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+SEXES = ["femenino", "masculino", "otro", "no informado"]
+INSURERS = ["FONASA", "ISAPRE", "CAPREDENA", "DIPRECA", "PARTICULAR"]
+
+
+def staff(request: Request) -> Caller:
+    return person(request)
+
+
+def clerk(request: Request) -> Caller:
+    return person(request, Role.CLERK)
+
+
+Staff = Annotated[Caller, Depends(staff)]
+Clerk = Annotated[Caller, Depends(clerk)]
+
+
+def _audit(session: Session, request: Request, caller: Caller, rut: str, action: str) -> None:
+    audit_access(
+        session,
+        caller,
+        action=action,
+        resource="patient",
+        patient_rut=rut,
+        request_id=request.state.request_id if hasattr(request.state, "request_id") else None,
+    )
+
+
+# --- login ---------------------------------------------------------------------------------
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse(f"{PREFIX}/pacientes", status_code=303)
+
+
+@router.get("/ingresar", response_class=HTMLResponse)
+def login(request: Request, next: str = "") -> HTMLResponse:
+    return render(request, "office_login.html", next=next, ask_code=False, username="")
+
+
+@router.post("/ingresar", response_model=None)
+async def login_submit(request: Request) -> Response:
+    form = await form_of(request)
+    username, target = form.get("usuario", "").strip(), form.get("next", "")
+    address = (request.client.host if request.client else "desconocida")[:64]
+    try:
+        grant = request.app.state.staff.login(
+            username, form.get("clave", ""), form.get("codigo", "").strip() or None, address
+        )
+    except SecondFactorRequired as needed:
+        return render(
+            request,
+            "office_login.html",
+            200,
+            next=target,
+            ask_code=True,
+            username=username,
+            notice=needed.message,
+        )
+    except (Locked, MedsysError) as refusal:
+        status = refusal.status if refusal.status in (401, 429) else 400
+        return render(
+            request,
+            "office_login.html",
+            status,
+            next=target,
+            ask_code=bool(form.get("codigo")),
+            username=username,
+            problem=refusal.message,
+        )
+    request.session.clear()
+    request.session.update(
+        token=grant["token"], sid=grant["session"], name=grant["name"], role=grant["role"]
+    )
+    safe = target if target.startswith(f"{PREFIX}/") and not target.startswith("//") else ""
+    return RedirectResponse(safe or f"{PREFIX}/pacientes", status_code=303)
+
+
+@router.post("/salir", response_model=None)
+async def logout(request: Request, caller: Staff) -> Response:
+    await form_of(request)
+    request.app.state.staff.logout(caller.claims)
+    request.session.clear()
+    return RedirectResponse(f"{PREFIX}/ingresar", status_code=303)
+
+
+# --- patients ------------------------------------------------------------------------------
+@router.get("/pacientes", response_class=HTMLResponse)
+def patients(request: Request, caller: Staff, q: str = "") -> HTMLResponse:
+    text = q.strip()[:80]
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        found = records.search_patients(session, text=text, ruts=[], page=1, per_page=50)
+        for patient in found:
+            _audit(session, request, caller, patient.rut, "read")
+        return [
+            {
+                **patient_json(p),
+                "coverage": coverage_json(records.current_coverage(session, rut=p.rut)),
+            }
+            for p in found
+        ]
+
+    found = request.app.state.database.write(read) if len(text) >= 2 else None
+    return render(request, "office_patients.html", q=text, found=found)
+
+
+@router.get("/pacientes/nuevo", response_class=HTMLResponse)
+def new_patient(request: Request, caller: Clerk, rut: str = "") -> HTMLResponse:
+    return render(request, "office_patient_form.html", patient=None, rut=rut, sexes=SEXES)
+
+
+def _patient_fields(form: dict[str, str]) -> dict[str, Any]:
+    names = [
+        "nombre",
+        "email",
+        "telefono",
+        "direccion",
+        "fecha_nacimiento",
+        "sexo",
+        "contacto_emergencia",
+        "telefono_emergencia",
+    ]
+    return {name: form.get(name, "").strip() or None for name in names}
+
+
+@router.post("/pacientes", response_model=None)
+async def register(request: Request, caller: Clerk) -> Response:
+    form = await form_of(request)
+
+    def work(session: Session) -> str:
+        data = validate(PatientIn, {"rut": form.get("rut", ""), **_patient_fields(form)})
+        created = records.create_patient(session, data=data)
+        _audit(session, request, caller, created.rut, "create")
+        return f"{PREFIX}/pacientes/{created.rut}"
+
+    back = f"{PREFIX}/pacientes/nuevo"
+    return submitted(request, caller, form, work, "Paciente inscrito.", back)
+
+
+def _rut(text: str) -> str:
+    try:
+        return normalize_rut(text)
+    except InvalidRutError as error:
+        raise NotFound(str(error)) from None
+
+
+@router.get("/pacientes/{rut}", response_class=HTMLResponse)
+def patient_page(request: Request, rut: str, caller: Staff) -> HTMLResponse:
+    wanted = _rut(rut)
+
+    def read(session: Session) -> dict[str, Any]:
+        found = records.patient(session, rut=wanted)
+        _audit(session, request, caller, wanted, "read")
+        paid_on = records.allocated_by_invoice(session, rut=wanted)
+        balance = records.balance(session, rut=wanted)
+        return {
+            "patient": patient_json(found),
+            "coverage": coverage_json(records.current_coverage(session, rut=wanted)),
+            "invoices": [
+                invoice_json(session, i, paid_on.get(i.id, 0))
+                for i in records.invoices_of(session, rut=wanted)
+            ],
+            "balance": balance,
+        }
+
+    seen = request.app.state.database.write(read)
+    return render(
+        request,
+        "office_patient.html",
+        sexes=SEXES,
+        insurers=INSURERS,
+        today=datetime.now(SANTIAGO).date().isoformat(),
+        **seen,
+    )
+
+
+@router.post("/pacientes/{rut}", response_model=None)
+async def edit(request: Request, rut: str, caller: Clerk) -> Response:
+    wanted = _rut(rut)
+    form = await form_of(request)
+
+    def work(session: Session) -> str:
+        fields = {k: v for k, v in _patient_fields(form).items() if v is not None}
+        change = validate(PatientPatch, fields)
+        records.update_patient(session, rut=wanted, change=change)
+        _audit(session, request, caller, wanted, "update")
+        return f"{PREFIX}/pacientes/{wanted}"
+
+    return submitted(
+        request, caller, form, work, "Datos actualizados.", f"{PREFIX}/pacientes/{wanted}"
+    )
+
+
+@router.post("/pacientes/{rut}/prevision", response_model=None)
+async def add_coverage(request: Request, rut: str, caller: Clerk) -> Response:
+    wanted = _rut(rut)
+    form = await form_of(request)
+
+    def work(session: Session) -> str:
+        given: dict[str, Any] = {
+            key: form.get(key, "").strip() or None
+            for key in ("insurer", "tramo", "modality", "plan", "percent", "valid_from")
+        }
+        if given["percent"] is not None:
+            with contextlib.suppress(ValueError):  # else the schema says what is wrong
+                given["percent"] = int(given["percent"])
+        data = validate(CoverageIn, given)
+        records.add_coverage(session, rut=wanted, data=data)
+        _audit(session, request, caller, wanted, "update")
+        return f"{PREFIX}/pacientes/{wanted}"
+
+    return submitted(
+        request, caller, form, work, "Previsión registrada.", f"{PREFIX}/pacientes/{wanted}"
+    )

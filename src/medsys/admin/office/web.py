@@ -1,0 +1,204 @@
+"""What every office page shares: templates in the portal's look, a signed-cookie login
+that holds the staff session's secret and a 15-minute access token (the session is a row in
+admin's database, so it holds on every instance and across a PostgreSQL failover), a CSRF
+token per session, flash messages, and forms recorded once by their idempotency key.
+
+CSRF is a synchronizer token kept in the signed session and compared in constant time, a
+dozen lines: the Starlette CSRF libraries check a header that plain HTML forms cannot send.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, Environment, PackageLoader
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from medsys.admin.models import FormSubmission
+from medsys.core.auth import Caller, authenticate
+from medsys.core.clock import SANTIAGO
+from medsys.core.errors import Conflict, Forbidden, MedsysError, Unauthenticated
+from medsys.core.tokens import Role
+
+PREFIX = "/oficina"
+ALREADY_SENT = "Ese formulario ya se había enviado: quedó registrado una sola vez."
+ROLE_NAMES = {Role.CLERK: "recepción", Role.ACCOUNTANT: "contabilidad"}
+
+
+def _environment() -> Environment:
+    return Environment(
+        loader=ChoiceLoader(
+            [PackageLoader("medsys.admin", "templates"), PackageLoader("medsys.core.look")]
+        ),
+        autoescape=True,
+    )
+
+
+templates = Jinja2Templates(env=_environment())
+
+
+class LoginRequired(Exception):
+    """No open session: the handler sends the browser to the login page."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return str(token)
+
+
+def flash(request: Request, message: str, category: str = "info") -> None:
+    request.session.setdefault("flash", []).append([category, message])
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    messages = request.session.pop("flash", [])
+    return templates.TemplateResponse(
+        request,
+        name,
+        {
+            "flashed": lambda: messages,
+            "stylesheet": "/look/medsys.css",
+            "csrf": csrf_token(request),
+            "form_key": lambda: uuid.uuid4().hex,
+            "person": request.session.get("name"),
+            "role": request.session.get("role"),
+            "role_names": {r.value: n for r, n in ROLE_NAMES.items()},
+            "prefix": PREFIX,
+            **context,
+        },
+        status_code=status,
+    )
+
+
+def page_error(request: Request, status: int, message: str) -> HTMLResponse:
+    heading = "Sin permiso" if status == 403 else "No se pudo completar"
+    return render(request, "office_error.html", status, heading=heading, message=message)
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """The posted form, once its CSRF token matches the session's (else Forbidden)."""
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    expected = request.session.get("csrf", "")
+    if not expected or not hmac.compare_digest(form.get("csrf_token", ""), expected):
+        raise Forbidden("El formulario expiró o fue alterado. Vuelva a intentarlo.")
+    return form
+
+
+def person(request: Request, *roles: Role) -> Caller:
+    """The logged-in clerk or accountant, checked like any API token and its session,
+    renewing the access token from the session when it has expired."""
+    staff = request.app.state.staff
+    if "sid" not in request.session:
+        raise LoginRequired(request.url.path)
+
+    def check() -> Caller:
+        headers = {"Authorization": f"Bearer {request.session.get('token', '')}"}
+        return authenticate(
+            headers,
+            request.app.state.verifier,
+            roles or tuple(ROLE_NAMES),
+            session_open=staff.session_open,
+        )
+
+    try:
+        return check()
+    except Forbidden:
+        raise
+    except Unauthenticated:
+        try:
+            request.session["token"] = staff.refresh(str(request.session["sid"]))["token"]
+            return check()
+        except Unauthenticated:
+            request.session.clear()
+            flash(request, "Su sesión terminó. Ingrese nuevamente.")
+            raise LoginRequired(request.url.path) from None
+
+
+def submitted(
+    request: Request,
+    caller: Caller,
+    form: dict[str, str],
+    work: Callable[[Session], str],
+    done: str,
+    back: str,
+) -> Response:
+    """Carry out a form once: its idempotency key is written in the same transaction as
+    what it does, so a double click, a reload, or a retry through the other instance after
+    one died finds the key and goes where the first went, changing nothing."""
+    key = form.get("idempotency_key", "").strip()
+    if not 16 <= len(key) <= 64:
+        flash(request, "Al formulario le falta su clave; recargue la página.", "error")
+        return RedirectResponse(back, status_code=303)
+    database = request.app.state.database
+
+    def transaction(session: Session) -> tuple[str, bool]:
+        seen = session.get(FormSubmission, key)
+        if seen is not None:
+            if seen.account != caller.who:
+                raise Conflict("Esa clave de formulario pertenece a otra persona.")
+            return seen.outcome, False
+        outcome = work(session)
+        session.add(FormSubmission(key=key, account=caller.who, outcome=outcome))
+        return outcome, True
+
+    try:
+        outcome, fresh = database.write(transaction)
+    except IntegrityError:
+        seen = database.read(lambda s: s.get(FormSubmission, key))
+        if seen is None:
+            raise
+        outcome, fresh = seen.outcome, False
+    except MedsysError as refusal:
+        flash(request, told(refusal), "error")
+        return RedirectResponse(back, status_code=303)
+    flash(request, done if fresh else ALREADY_SENT, "info" if fresh else "notice")
+    return RedirectResponse(outcome, status_code=303)
+
+
+def told(refusal: MedsysError) -> str:
+    """A refusal for a person: the message and, for bad input, each field's problem."""
+    details = refusal.details if isinstance(refusal.details, list) else []
+    named = [f"{d['campo']}: {d['problema']}" for d in details if isinstance(d, dict)]
+    return " ".join([refusal.message, *named])
+
+
+def local_time(moment: Any) -> str:
+    return moment.astimezone(SANTIAGO).strftime("%d-%m-%Y %H:%M") if moment else ""
+
+
+templates.env.filters["hora"] = local_time
+templates.env.filters["pesos"] = lambda amount: f"${amount:,.0f}".replace(",", ".")
+
+
+def register_office_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, error: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(f"{PREFIX}/ingresar?next={quote(error.path)}", status_code=303)
+
+    @app.middleware("http")
+    async def page_headers(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        if request.url.path.startswith(PREFIX):
+            response.headers["X-Content-Type-Options"] = "nosniff"
+            response.headers["X-Frame-Options"] = "DENY"
+            response.headers["Referrer-Policy"] = "same-origin"
+            response.headers["Content-Security-Policy"] = (
+                "default-src 'self'; img-src 'self' data:; form-action 'self'"
+            )
+            response.headers["Cache-Control"] = "no-store"
+        return response
