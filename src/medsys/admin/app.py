@@ -17,7 +17,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from medsys.admin.office import money as office_money
 from medsys.admin.office import pages as office_pages
+from medsys.admin.office import reports_page as office_reports
 from medsys.admin.office.web import PREFIX, page_error, register_office_handlers
 from medsys.admin.routers import accounts, money, patients
 from medsys.core import look
@@ -59,6 +61,8 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
     app.include_router(patients.router)
     app.include_router(money.router)
     app.include_router(office_pages.router)
+    app.include_router(office_money.router)
+    app.include_router(office_reports.router)
     app.mount("/look", StaticFiles(directory=look.STATIC), name="look")
     _register_meta(app)
     register_error_handlers(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -335,3 +335,26 @@ def refund(
     session.flush()
     session.refresh(given_back)
     return given_back, True
+
+
+# --- ledger rows for the reports (medsys.admin.reports) ------------------------------------
+def movements_between(session: Session, *, start: datetime, end: datetime) -> list[Payment]:
+    query = select(Payment).where(Payment.received_at >= start, Payment.received_at < end)
+    return list(session.scalars(query.order_by(Payment.received_at, Payment.id)))
+
+
+def open_invoices(session: Session) -> list[tuple[Invoice, int]]:
+    """Every invoice not void, with what has been allocated to it (net of refunds)."""
+    paid = dict(
+        session.execute(
+            select(Allocation.invoice_id, func.coalesce(func.sum(Allocation.amount), 0)).group_by(
+                Allocation.invoice_id
+            )
+        ).all()
+    )
+    invoices = session.scalars(select(Invoice).where(Invoice.voided.is_(False)))
+    return [(invoice, int(paid.get(invoice.id, 0))) for invoice in invoices]
+
+
+def invoices_since(session: Session, *, start: datetime) -> list[Invoice]:
+    return list(session.scalars(select(Invoice).where(Invoice.issued_at >= start)))

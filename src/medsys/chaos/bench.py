@@ -160,7 +160,7 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 def _form_login(client: httpx.Client, page: str, fields: dict[str, str]) -> bool:
     token = _CSRF.search(client.get(page).text)
     form = {"csrf_token": token.group(1) if token else "", **fields}
-    return client.post(page, data=form).status_code == 302
+    return client.post(page, data=form).status_code in (302, 303)  # a redirect: logged in
 
 
 def portal_figures(
@@ -260,6 +260,56 @@ def staff_figures(
     say(
         f"clinical workspace, {users} staff (agenda, chart, consultation; ~{think:.1f} s "
         f"reading each page), {seconds:.0f} s: {len(every)} pages, "
+        f"{len(every) / seconds:.0f}/s, all pages p50 {_ms(every, 0.5)}, p99 {_ms(every, 0.99)} "
+        f"(target p99 <= 200 ms); {parts}; failed {crowd.failures}"
+    )
+
+
+OFFICE_ACCOUNTS = ["adm.vera", "cont.lagos"]
+
+
+def office_figures(
+    lab: Lab, users: int, seconds: float, think: float, say: Callable[[str], None]
+) -> None:
+    """``users`` clerks and accountants, each with their own office session through nginx,
+    go round a patient search, a patient's page and (accountants) the reports for
+    ``seconds``, reading each page about ``think`` seconds; latency of every page."""
+    base = f"http://127.0.0.1:{lab.settings.port('nginx')}"
+    seed = lab.secrets.demo_seed
+    crowd = Crowd(users, seconds)
+
+    def log_in(client: httpx.Client, number: int) -> bool:
+        account = OFFICE_ACCOUNTS[number % len(OFFICE_ACCOUNTS)]
+        fields = {"usuario": account, "clave": demo_password(seed, account)}
+        return _form_login(client, "/oficina/ingresar", fields)
+
+    def rounds(client: httpx.Client, number: int) -> None:
+        pace = random.Random(number)
+        accountant = OFFICE_ACCOUNTS[number % len(OFFICE_ACCOUNTS)] == "cont.lagos"
+
+        def read() -> None:
+            time.sleep(pace.uniform(0.5 * think, 1.5 * think))
+
+        time.sleep(pace.uniform(0, think))
+        while crowd.going():
+            crowd.page(client, "search", "/oficina/pacientes?q=p%C3%A9rez", "Juan Pérez")
+            read()
+            rut = pace.choice(CHARTS)
+            crowd.page(client, "patient", f"/oficina/pacientes/{rut}", "Saldo")
+            read()
+            if accountant:
+                crowd.page(client, "reports", "/oficina/informes", "Cierre de caja")
+                read()
+
+    crowd.run(lambda _: base, log_in, rounds)
+    every = crowd.every()
+    parts = ", ".join(
+        f"{kind} p50 {_ms(values, 0.5)} p99 {_ms(values, 0.99)}"
+        for kind, values in crowd.latencies.items()
+    )
+    say(
+        f"front office (admin via nginx), {users} clerks and accountants (search, patient, "
+        f"reports; ~{think:.1f} s reading each page), {seconds:.0f} s: {len(every)} pages, "
         f"{len(every) / seconds:.0f}/s, all pages p50 {_ms(every, 0.5)}, p99 {_ms(every, 0.99)} "
         f"(target p99 <= 200 ms); {parts}; failed {crowd.failures}"
     )

@@ -443,6 +443,23 @@ def bench_staff(users: int, seconds: float, think: float) -> None:
     _run(lambda: staff_figures(lab, users, seconds, think, click.echo))
 
 
+@bench.command("office")
+@click.option("--users", default=20, show_default=True, help="Concurrent clerks and accountants.")
+@click.option("--seconds", default=30.0, show_default=True, help="How long they work.")
+@click.option("--think", default=1.0, show_default=True, help="Seconds a page is read.")
+def bench_office(users: int, seconds: float, think: float) -> None:
+    """Front-office page latency (search, patient, reports) with many clerks and accountants."""
+    from medsys.chaos.bench import office_figures
+    from medsys.chaos.lab import Lab
+
+    cluster = _cluster(quiet=True)
+    if not cluster.supervisor.is_running():
+        _fail("medsys is not running here; start it with `medsys up`", 3)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    lab = Lab(cluster.settings, say=click.echo)
+    _run(lambda: office_figures(lab, users, seconds, think, click.echo))
+
+
 register_identity_commands(cli, _settings)
 
 

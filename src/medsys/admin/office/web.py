@@ -32,6 +32,12 @@ from medsys.core.tokens import Role
 PREFIX = "/oficina"
 ALREADY_SENT = "Ese formulario ya se había enviado: quedó registrado una sola vez."
 ROLE_NAMES = {Role.CLERK: "recepción", Role.ACCOUNTANT: "contabilidad"}
+INVOICE_STATUS = {
+    "issued": "emitida",
+    "partially-paid": "pago parcial",
+    "paid": "pagada",
+    "void": "anulada",
+}
 
 
 def _environment() -> Environment:
@@ -79,6 +85,7 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
             "role": request.session.get("role"),
             "role_names": {r.value: n for r, n in ROLE_NAMES.items()},
             "prefix": PREFIX,
+            "invoice_status": INVOICE_STATUS,
             **context,
         },
         status_code=status,
@@ -182,6 +189,9 @@ def local_time(moment: Any) -> str:
 
 
 templates.env.filters["hora"] = local_time
+templates.env.filters["fecha"] = lambda iso: (
+    f"{iso[8:10]}-{iso[5:7]}-{iso[:4]}" if iso and len(iso) >= 10 else (iso or "")
+)
 templates.env.filters["pesos"] = lambda amount: f"${amount:,.0f}".replace(",", ".")
 
 

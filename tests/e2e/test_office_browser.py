@@ -1,0 +1,87 @@
+"""A clerk at the front office in Debian's Chromium, through nginx: finds no such patient,
+registers her, adds her coverage and reads her summary; a screenshot of every page under
+artifacts/screenshots/office-*.png."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from medsys.core.rut import check_digit
+from tests.conftest import MedsysCluster
+from tests.e2e.conftest import shot
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_clerk_registers_a_caller_and_records_her_coverage(
+    browser: Browser, cluster: MedsysCluster
+) -> None:
+    body = uuid.uuid4().int % 9_000_000 + 80_000_000
+    rut = f"{body}-{check_digit(body)}"
+    page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="es-CL")
+    page.goto(f"http://127.0.0.1:{cluster.settings.port('nginx')}/oficina/")
+    page.get_by_label("Usuario").fill("adm.vera")
+    page.get_by_label("Contraseña").fill(cluster.password("adm.vera"))
+    page.get_by_label("Contraseña").press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Pacientes")
+    shot(page, "office-01-search")
+
+    page.get_by_label("RUT o nombre").fill(rut)
+    page.get_by_label("RUT o nombre").press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("Sin resultados")
+    page.get_by_role("link", name="Inscribir a un paciente nuevo").click()
+    expect(page.get_by_label("RUT")).to_have_value(rut)
+    page.get_by_label("Nombre completo").fill("Elena Fuentes")
+    page.get_by_label("Fecha de nacimiento").fill("1985-07-21")
+    page.get_by_label("Sexo").select_option("femenino")
+    page.get_by_label("Teléfono", exact=True).fill("+56 9 5555 1234")
+    page.get_by_label("Contacto de emergencia").fill("Mario Fuentes")
+    shot(page, "office-02-register")
+    page.get_by_role("button", name="Inscribir").click()
+    expect(page.get_by_role("status")).to_contain_text("Paciente inscrito.")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Elena Fuentes")
+
+    page.get_by_label("Institución").select_option("FONASA")
+    page.get_by_label("Tramo FONASA").select_option("B")
+    page.get_by_label("Modalidad FONASA").select_option("MLE")
+    page.get_by_role("button", name="Registrar previsión").click()
+    expect(page.get_by_role("status")).to_contain_text("Previsión registrada.")
+    expect(page.get_by_text("tramo B")).to_be_visible()
+    shot(page, "office-03-patient-summary")
+    page.close()
+
+
+def test_an_accountant_invoices_takes_a_payment_and_refunds_part(
+    browser: Browser, cluster: MedsysCluster
+) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="es-CL")
+    page.goto(f"http://127.0.0.1:{cluster.settings.port('nginx')}/oficina/pacientes/11111111-1")
+    page.get_by_label("Usuario").fill("cont.lagos")
+    page.get_by_label("Contraseña").fill(cluster.password("cont.lagos"))
+    page.get_by_role("button", name="Ingresar").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Juan Pérez")
+
+    page.get_by_label("Detalle línea 1").fill("Consulta medicina general")
+    page.get_by_label("Monto línea 1 (CLP)").fill("30.000")
+    page.get_by_label("Tipo línea 2").select_option("procedure")
+    page.get_by_label("Detalle línea 2").fill("Curación simple")
+    page.get_by_label("Monto línea 2 (CLP)").fill("12000")
+    page.get_by_role("button", name="Emitir factura").click()
+    expect(page.get_by_role("status")).to_contain_text("Factura emitida.")
+    shot(page, "office-04-invoice")
+
+    page.get_by_label("Monto (CLP)", exact=True).fill("5000")
+    page.get_by_label("Medio de pago").select_option("transferencia")
+    page.get_by_role("button", name="Registrar pago").click()
+    expect(page.get_by_role("status")).to_contain_text("Pago registrado.")
+    refund = page.locator("form", has=page.get_by_role("button", name="Reembolsar")).last
+    refund.get_by_role("textbox").first.fill("1000")
+    refund.get_by_role("textbox").nth(1).fill("Cobro en exceso")
+    refund.get_by_role("button", name="Reembolsar").click()
+    expect(page.get_by_role("status")).to_contain_text("Reembolso registrado.")
+    expect(page.get_by_role("cell", name="reembolso").first).to_be_visible()
+    shot(page, "office-05-payment-and-refund")
+    page.close()

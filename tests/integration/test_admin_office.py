@@ -1,0 +1,197 @@
+"""Admin's front office over HTTP through nginx on the live stack: login, a clerk's
+patient pages, forms recorded once also when the instance that took the first submission
+dies, CSRF, roles refused by the server, HTML errors, and every read audited."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from medsys.core.rut import check_digit
+from tests.conftest import MedsysCluster, client_from, next_address
+
+pytestmark = pytest.mark.integration
+
+
+def csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "every form carries a CSRF token"
+    return found.group(1)
+
+
+class Office:
+    def __init__(self, cluster: MedsysCluster) -> None:
+        self.cluster = cluster
+        self.client = client_from(
+            next_address(),
+            base_url=f"http://127.0.0.1:{cluster.settings.port('nginx')}",
+            follow_redirects=True,
+        )
+
+    def log_in(self, username: str, password: str | None = None) -> str:
+        page = self.client.get("/oficina/ingresar")
+        answer = self.client.post(
+            "/oficina/ingresar",
+            data={
+                "csrf_token": csrf(page.text),
+                "usuario": username,
+                "clave": password or self.cluster.password(username),
+            },
+        )
+        return answer.text
+
+    def post(self, page: str, action: str, fields: dict[str, str], key: str = "") -> str:
+        drawn = self.client.get(page)
+        data = {"csrf_token": csrf(drawn.text), "idempotency_key": key or uuid.uuid4().hex}
+        return self.client.post(action, data={**data, **fields}).text
+
+
+def fresh_rut() -> str:
+    body = uuid.uuid4().int % 9_000_000 + 60_000_000
+    return f"{body}-{check_digit(body)}"
+
+
+def rows(cluster: MedsysCluster, sql: str, **params: object) -> int:
+    db = cluster.database("admin")
+    try:
+        return int(db.read(lambda s: s.execute(text(sql), params).scalar_one()))
+    finally:
+        db.dispose()
+
+
+def test_a_clerk_registers_a_patient_and_adds_coverage(cluster: MedsysCluster) -> None:
+    office = Office(cluster)
+    assert "<h1>Pacientes</h1>" in office.log_in("adm.vera")
+    rut = fresh_rut()
+    made = office.post(
+        "/oficina/pacientes/nuevo",
+        "/oficina/pacientes",
+        {
+            "rut": rut,
+            "nombre": "Rosa Valdés",
+            "fecha_nacimiento": "1990-02-03",
+            "sexo": "femenino",
+            "telefono": "+56 9 8765 4321",
+            "contacto_emergencia": "Luis Valdés",
+            "telefono_emergencia": "+56 9 1234 5678",
+        },
+    )
+    assert "Paciente inscrito." in made and "<h1>Rosa Valdés</h1>" in made
+    assert "1990-02-03" in made and "Luis Valdés" in made
+    found = office.client.get("/oficina/pacientes", params={"q": "valdés"}).text
+    assert rut in found
+    page = f"/oficina/pacientes/{rut}"
+    covered = office.post(
+        page,
+        f"{page}/prevision",
+        {"insurer": "FONASA", "tramo": "B", "modality": "MAI", "valid_from": "2026-01-01"},
+    )
+    assert "Previsión registrada." in covered and "tramo B" in covered
+    wrong = office.post(page, f"{page}/prevision", {"insurer": "FONASA", "valid_from": "x"})
+    assert 'role="alert"' in wrong and "valid_from" in wrong
+    reads = rows(
+        cluster,
+        "SELECT COUNT(*) FROM audit_log WHERE actor = 'adm.vera' AND patient_rut = :r",
+        r=rut,
+    )
+    assert reads >= 3, "registration, coverage and every read of the page are audited"
+
+
+def test_a_form_resent_after_its_instance_died_is_recorded_once(cluster: MedsysCluster) -> None:
+    office = Office(cluster)
+    office.log_in("adm.vera")
+    rut = fresh_rut()
+    key = uuid.uuid4().hex
+    fields = {"rut": rut, "nombre": "Tomás Rivas"}
+    first = office.post("/oficina/pacientes/nuevo", "/oficina/pacientes", fields, key)
+    assert "Paciente inscrito." in first
+    cluster.kill("app2-1")
+    try:
+        again = office.post("/oficina/pacientes/nuevo", "/oficina/pacientes", fields, key)
+        assert "se había enviado" in again and "<h1>Tomás Rivas</h1>" in again
+    finally:
+        cluster.start("app2-1")
+    assert rows(cluster, "SELECT COUNT(*) FROM patients WHERE rut = :r", r=rut) == 1
+
+
+def test_forged_forms_strangers_and_the_wrong_role_are_refused(cluster: MedsysCluster) -> None:
+    stranger = Office(cluster)
+    assert "Ingreso de recepción y contabilidad" in stranger.client.get("/oficina/pacientes").text
+    accountant = Office(cluster)
+    accountant.log_in("cont.lagos")
+    page = accountant.client.get("/oficina/pacientes/11111111-1")
+    assert page.status_code == 200 and "Registrar previsión" not in page.text
+    refused = accountant.client.post(
+        "/oficina/pacientes/11111111-1/prevision",
+        data={
+            "csrf_token": csrf(page.text),
+            "idempotency_key": uuid.uuid4().hex,
+            "insurer": "FONASA",
+            "valid_from": "2026-01-01",
+        },
+    )
+    assert refused.status_code == 403 and "Su rol no permite esta acción." in refused.text
+    forged = accountant.client.post("/oficina/salir", data={"csrf_token": "not-the-session-token"})
+    assert forged.status_code == 403 and "El formulario expiró o fue alterado" in forged.text
+    missing = accountant.client.get("/oficina/pacientes/12345678-5")
+    assert missing.status_code == 404 and "<h1>No se pudo completar</h1>" in missing.text
+
+
+def _csv_rows(text_: str) -> list[list[str]]:
+    return [line.split(";") for line in text_.lstrip("\ufeff").strip().split("\r\n")[1:]]
+
+
+def test_the_reports_reconcile_with_the_ledger(cluster: MedsysCluster) -> None:
+    office = Office(cluster)
+    office.log_in("cont.lagos")
+    page = "/oficina/pacientes/11111111-1"
+    issued = office.post(
+        page,
+        f"{page}/facturas",
+        {"tipo1": "consultation", "detalle1": "Consulta", "monto1": "20.000"},
+    )
+    assert "Factura emitida." in issued
+    paid = office.post(page, f"{page}/pagos", {"monto": "3000", "medio": "efectivo"})
+    assert "Pago registrado." in paid
+    payment = re.findall(r"/oficina/pagos/(\d+)/reembolso", paid)[-1]
+    refunded = office.post(
+        page, f"/oficina/pagos/{payment}/reembolso", {"monto": "500", "motivo": "Vuelto"}
+    )
+    assert "Reembolso registrado." in refunded
+    assert "Cierre de caja" in office.client.get("/oficina/informes").text
+
+    closing = _csv_rows(office.client.get("/oficina/informes/caja.csv").text)
+    ledger = rows(
+        cluster,
+        "SELECT COALESCE(SUM(CASE WHEN kind = 'payment' THEN amount ELSE -amount END), 0) "
+        "FROM payments WHERE (received_at AT TIME ZONE 'America/Santiago')::date = "
+        "(now() AT TIME ZONE 'America/Santiago')::date",
+    )
+    assert sum(int(row[5]) for row in closing) == ledger
+    by_method = {
+        method: rows(
+            cluster,
+            "SELECT COALESCE(SUM(CASE WHEN kind = 'payment' THEN amount ELSE -amount END), 0) "
+            "FROM payments WHERE method = :m AND (received_at AT TIME ZONE "
+            "'America/Santiago')::date = (now() AT TIME ZONE 'America/Santiago')::date",
+            m=method,
+        )
+        for method in {row[1] for row in closing}
+    }
+    for method, net in by_method.items():
+        assert sum(int(row[5]) for row in closing if row[1] == method) == net
+
+    aging = _csv_rows(office.client.get("/oficina/informes/morosidad.csv").text)
+    for rut, *buckets in aging:
+        owed = rows(
+            cluster,
+            "SELECT COALESCE(SUM(i.copay), 0) - COALESCE((SELECT SUM(a.amount) FROM allocations a "
+            "JOIN invoices j ON j.id = a.invoice_id WHERE j.patient_rut = :r AND NOT j.voided), 0) "
+            "FROM invoices i WHERE i.patient_rut = :r AND NOT i.voided",
+            r=rut,
+        )
+        assert sum(int(b) for b in buckets) == owed, rut
+    assert any(row[0] == "11111111-1" for row in aging)
