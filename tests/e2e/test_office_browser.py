@@ -4,6 +4,7 @@ artifacts/screenshots/office-*.png."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -11,7 +12,7 @@ from playwright.sync_api import Browser, expect
 
 from medsys.core.rut import check_digit
 from tests.conftest import MedsysCluster
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import SHOTS, shot
 
 pytestmark = pytest.mark.integration
 
@@ -84,4 +85,18 @@ def test_an_accountant_invoices_takes_a_payment_and_refunds_part(
     expect(page.get_by_role("status")).to_contain_text("Reembolso registrado.")
     expect(page.get_by_role("cell", name="reembolso").first).to_be_visible()
     shot(page, "office-05-payment-and-refund")
+
+    # Back to the reports: the day's cash closing, a CSV of it, and one's own actions.
+    page.get_by_role("link", name="Informes").click()
+    expect(page.get_by_role("heading", name=re.compile("Cierre de caja"))).to_be_visible()
+    expect(page.locator("table").first).to_contain_text("transferencia")
+    shot(page, "office-06-reports")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Descargar CSV").first.click()
+    saved = SHOTS / "office-cash-closing.csv"
+    download.value.save_as(saved)
+    assert saved.read_text(encoding="utf-8-sig").startswith("fecha;medio;registrado_por")
+    page.get_by_role("link", name="Mis acciones").click()
+    expect(page.get_by_role("table")).to_contain_text("reembolsó")
+    shot(page, "office-07-my-actions")
     page.close()

@@ -8,6 +8,7 @@ refuse UPDATE and DELETE, so a bug or a compromised app account cannot rewrite h
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -66,9 +67,18 @@ def create_audit_log(connection: Connection) -> None:
 
 def access_log(session: Session, *, patient_rut: str, limit: int = 100) -> list[dict[str, object]]:
     """Who read or changed a patient's records, newest first (for the patient to see)."""
+    return _entries(session, audit_log.c.patient_rut == patient_rut, limit)
+
+
+def actions_of(session: Session, *, actor: str, limit: int = 100) -> list[dict[str, object]]:
+    """What one person did, newest first (for staff to see their own actions)."""
+    return _entries(session, audit_log.c.actor == actor, limit)
+
+
+def _entries(session: Session, condition: Any, limit: int) -> list[dict[str, object]]:
     rows = session.execute(
         audit_log.select()
-        .where(audit_log.c.patient_rut == patient_rut)
+        .where(condition)
         .order_by(audit_log.c.occurred_at.desc(), audit_log.c.id.desc())
         .limit(limit)
     )
@@ -80,6 +90,7 @@ def access_log(session: Session, *, patient_rut: str, limit: int = 100) -> list[
             "action": row.action,
             "what": row.resource,
             "via": row.via_service,
+            "patient": row.patient_rut,
         }
         for row in rows
     ]

@@ -20,6 +20,7 @@ from medsys.admin.office.web import (
 )
 from medsys.admin.present import coverage_json, invoice_json, patient_json, payment_json
 from medsys.admin.schemas import CoverageIn, PatientIn, PatientPatch
+from medsys.core.audit import actions_of
 from medsys.core.auth import Caller, audit_access
 from medsys.core.clock import SANTIAGO
 from medsys.core.errors import MedsysError, NotFound
@@ -254,3 +255,12 @@ async def add_coverage(request: Request, rut: str, caller: Clerk) -> Response:
     return submitted(
         request, caller, form, work, "Previsión registrada.", f"{PREFIX}/pacientes/{wanted}"
     )
+
+
+@router.get("/mis-acciones", response_class=HTMLResponse)
+def my_actions(request: Request, caller: Staff) -> HTMLResponse:
+    """What the person logged in did here, from admin's audit log."""
+    entries = request.app.state.database.read(
+        lambda session: actions_of(session, actor=caller.who, limit=200)
+    )
+    return render(request, "office_actions.html", entries=entries)

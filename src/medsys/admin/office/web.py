@@ -13,6 +13,7 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -86,6 +87,13 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
             "role_names": {r.value: n for r, n in ROLE_NAMES.items()},
             "prefix": PREFIX,
             "invoice_status": INVOICE_STATUS,
+            "actions": {
+                "read": "vio",
+                "create": "registró",
+                "update": "modificó",
+                "void": "anuló",
+                "refund": "reembolsó",
+            },
             **context,
         },
         status_code=status,
@@ -189,6 +197,9 @@ def local_time(moment: Any) -> str:
 
 
 templates.env.filters["hora"] = local_time
+templates.env.filters["hora_iso"] = lambda iso: (
+    local_time(datetime.fromisoformat(iso)) if iso else ""
+)
 templates.env.filters["fecha"] = lambda iso: (
     f"{iso[8:10]}-{iso[5:7]}-{iso[:4]}" if iso and len(iso) >= 10 else (iso or "")
 )
