@@ -85,12 +85,17 @@ def test_an_accountant_invoices_takes_a_payment_and_refunds_part(
     expect(page.get_by_role("status")).to_contain_text("Reembolso registrado.")
     expect(page.get_by_role("cell", name="reembolso").first).to_be_visible()
     shot(page, "office-05-payment-and-refund")
+    page.locator("a[href^='/oficina/facturas/']").last.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Factura F-")
+    expect(page.get_by_role("row", name=re.compile("Curación simple"))).to_be_visible()
+    shot(page, "office-06-printable-invoice")
+    page.pdf(path=str(SHOTS / "office-invoice.pdf"))
 
     # Back to the reports: the day's cash closing, a CSV of it, and one's own actions.
     page.get_by_role("link", name="Informes").click()
     expect(page.get_by_role("heading", name=re.compile("Cierre de caja"))).to_be_visible()
     expect(page.locator("table").first).to_contain_text("transferencia")
-    shot(page, "office-06-reports")
+    shot(page, "office-07-reports")
     with page.expect_download() as download:
         page.get_by_role("link", name="Descargar CSV").first.click()
     saved = SHOTS / "office-cash-closing.csv"
@@ -98,5 +103,5 @@ def test_an_accountant_invoices_takes_a_payment_and_refunds_part(
     assert saved.read_text(encoding="utf-8-sig").startswith("fecha;medio;registrado_por")
     page.get_by_role("link", name="Mis acciones").click()
     expect(page.get_by_role("table")).to_contain_text("reembolsó")
-    shot(page, "office-07-my-actions")
+    shot(page, "office-08-my-actions")
     page.close()

@@ -8,12 +8,13 @@ import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from medsys.admin import records
 from medsys.admin.office.pages import audit_money, patient_rut
-from medsys.admin.office.web import PREFIX, form_of, person, submitted
+from medsys.admin.office.web import PREFIX, form_of, person, render, submitted
+from medsys.admin.present import invoice_json, patient_json, payment_json
 from medsys.admin.schemas import InvoiceIn, PaymentIn, RefundIn, VoidIn
 from medsys.core.auth import Caller
 from medsys.core.tokens import Role
@@ -124,3 +125,31 @@ async def refund(request: Request, payment_id: int, caller: Accountant) -> Respo
         return f"{PREFIX}/pacientes/{given.patient_rut}"
 
     return submitted(request, caller, form, work, "Reembolso registrado.", f"{PREFIX}/pacientes")
+
+
+def staff(request: Request) -> Caller:
+    return person(request)
+
+
+@router.get("/facturas/{number}", response_class=HTMLResponse)
+def printable_invoice(
+    request: Request, number: str, caller: Annotated[Caller, Depends(staff)]
+) -> HTMLResponse:
+    """The invoice and what was paid on it, as a print-ready page (the browser prints it or
+    saves it as PDF; no PDF library to keep up)."""
+
+    def read(session: Session) -> dict[str, Any]:
+        found = records.invoice(session, number=number)
+        audit_money(session, request, caller, found.patient_rut, "read", "invoice")
+        payments = [
+            payment_json(p)
+            for p in records.payments_of(session, rut=found.patient_rut)
+            if any(a.invoice_id == found.id for a in p.allocations)
+        ]
+        return {
+            "invoice": invoice_json(session, found),
+            "patient": patient_json(records.patient(session, rut=found.patient_rut)),
+            "payments": payments,
+        }
+
+    return render(request, "office_invoice.html", **request.app.state.database.write(read))
