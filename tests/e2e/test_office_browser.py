@@ -52,6 +52,27 @@ def test_a_clerk_registers_a_caller_and_records_her_coverage(
     expect(page.get_by_role("status")).to_contain_text("Previsión registrada.")
     expect(page.get_by_text("tramo B")).to_be_visible()
     shot(page, "office-03-patient-summary")
+
+    # She is on the phone: a pediatrics appointment, then moved, then cancelled.
+    page.get_by_role("link", name="Agendar hora").click()
+    page.get_by_label("Especialidad").select_option("Pediatría")
+    page.get_by_role("button", name="Buscar horas").click()
+    page.get_by_role("button", name=re.compile("^Reservar")).first.click()
+    expect(page.get_by_role("status")).to_contain_text("Hora agendada.")
+    booked = page.get_by_role("row").filter(has_text="agendada")
+    expect(booked).to_have_count(1)
+    shot(page, "office-09-booked-by-phone")
+    booked.get_by_role("link", name="Cambiar").click()
+    page.get_by_label("Especialidad").select_option("Pediatría")
+    page.get_by_role("button", name="Buscar horas").click()
+    page.get_by_role("button", name=re.compile("^Reservar")).nth(1).click()
+    expect(page.get_by_role("status")).to_contain_text("Hora cambiada.")
+    page.get_by_role("row").filter(has_text="agendada").get_by_role(
+        "button", name="Anular hora"
+    ).click()
+    expect(page.get_by_role("status")).to_contain_text("Hora anulada.")
+    expect(page.get_by_role("cell", name="anulada", exact=True)).to_have_count(2)
+    shot(page, "office-10-moved-and-cancelled")
     page.close()
 
 

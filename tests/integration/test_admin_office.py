@@ -195,3 +195,52 @@ def test_the_reports_reconcile_with_the_ledger(cluster: MedsysCluster) -> None:
         )
         assert sum(int(b) for b in buckets) == owed, rut
     assert any(row[0] == "11111111-1" for row in aging)
+
+
+def test_a_booking_by_phone_holds_the_clinical_slot_until_cancelled(
+    cluster: MedsysCluster,
+) -> None:
+    office = Office(cluster)
+    office.log_in("adm.vera")
+    rut = "22222222-2"
+    search = office.client.get(
+        f"/oficina/pacientes/{rut}/agendar", params={"especialidad": "Medicina General"}
+    ).text
+    slot = re.findall(r'name="hora" value="(\d+)"', search)[0]
+    key = uuid.uuid4().hex
+    booked = office.post(
+        f"/oficina/pacientes/{rut}/agendar",
+        f"/oficina/pacientes/{rut}/agendar",
+        {"hora": slot},
+        key,
+    )
+    assert "Hora agendada." in booked
+    again = office.post(
+        f"/oficina/pacientes/{rut}/agendar",
+        f"/oficina/pacientes/{rut}/agendar",
+        {"hora": slot},
+        key,
+    )
+    assert "se había enviado" in again, "a resent booking is the same booking"
+    clinical = cluster.database("clinical")
+
+    def held() -> tuple[str, str | None]:
+        row = clinical.read(
+            lambda s: s.execute(
+                text("SELECT status, patient_rut FROM slots WHERE id = :i"), {"i": int(slot)}
+            ).one()
+        )
+        return str(row[0]), row[1]
+
+    try:
+        assert held() == ("reserved", rut)
+        assert (
+            rows(cluster, "SELECT COUNT(*) FROM phone_bookings WHERE reservation_key = :k", k=key)
+            == 1
+        )
+        booking = re.findall(r"/oficina/horas/(\d+)/anular", booked)[-1]
+        cancelled = office.post(f"/oficina/pacientes/{rut}", f"/oficina/horas/{booking}/anular", {})
+        assert "Hora anulada." in cancelled
+        assert held() == ("free", None)
+    finally:
+        clinical.dispose()

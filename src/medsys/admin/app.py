@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from medsys.admin.office import booking as office_booking
 from medsys.admin.office import money as office_money
 from medsys.admin.office import pages as office_pages
 from medsys.admin.office import reports_page as office_reports
@@ -29,6 +30,7 @@ from medsys.core.databases import pair_database
 from medsys.core.db import DatabaseRoutingError, ReplicatedDatabase
 from medsys.core.keys import keyring, private_text, signing_key
 from medsys.core.logs import configure_logging
+from medsys.core.relay import MiddlewareClient
 from medsys.core.request_log import RequestLog
 from medsys.core.settings import Settings, load_settings
 from medsys.core.staff import StaffDirectory, StaffModels
@@ -48,6 +50,8 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
         app.state.verifier = Verifier(Service.ADMIN, keyring(resolved, Service.ADMIN))
         app.state.staff = staff_directory_for(app.state.database, resolved)
         app.state.instance = instance or os.environ.get("MEDSYS_INSTANCE", "app2")
+        # The clinical agenda, for a clerk booking by phone (a relay token per clerk).
+        app.state.middleware = MiddlewareClient(resolved.url("middleware"), signer, timeout=5.0)
         yield
         app.state.database.dispose()
 
@@ -63,6 +67,7 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
     app.include_router(office_pages.router)
     app.include_router(office_money.router)
     app.include_router(office_reports.router)
+    app.include_router(office_booking.router)
     app.mount("/look", StaticFiles(directory=look.STATIC), name="look")
     _register_meta(app)
     register_error_handlers(

@@ -127,3 +127,22 @@ class FormSubmission(Base):
     account: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class PhoneBooking(Base):
+    """An appointment a clerk booked for a patient on the phone (the slot lives in clinical;
+    ``reservation_key`` is what holds it there, and what releases it)."""
+
+    __tablename__ = "phone_bookings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_rut: Mapped[str] = mapped_column(String(12), index=True)
+    slot_id: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[str] = mapped_column(String(40))  # as clinical said it, Santiago ISO
+    doctor: Mapped[str] = mapped_column(String(120))
+    specialty: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    reservation_key: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="booked")  # booked | cancelled
+    booked_by: Mapped[str] = mapped_column(String(64))
+    booked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    cancelled_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -38,7 +38,8 @@ ClinicalReader = Annotated[Caller, Depends(_caller(*CLINICAL_READERS))]
 AdminReader = Annotated[Caller, Depends(_caller(*ADMIN_READERS))]
 Anyone = Annotated[Caller, Depends(_caller(*ANYONE))]
 Payer = Annotated[Caller, Depends(_caller(Role.PATIENT, Role.ACCOUNTANT))]
-Booker = Annotated[Caller, Depends(_caller(Role.PATIENT, Role.DOCTOR, Role.NURSE))]
+# Booking: a patient for themselves, the care team, and the front office on the phone.
+Booker = Annotated[Caller, Depends(_caller(Role.PATIENT, Role.DOCTOR, Role.NURSE, Role.CLERK))]
 CareTeam = Annotated[Caller, Depends(_caller(Role.DOCTOR, Role.NURSE))]
 
 

@@ -190,6 +190,8 @@ def patient_rut(text: str) -> str:
 def patient_page(request: Request, rut: str, caller: Staff) -> HTMLResponse:
     wanted = patient_rut(rut)
 
+    from medsys.admin.office.booking import bookings_of, upcoming
+
     def read(session: Session) -> dict[str, Any]:
         found = records.patient(session, rut=wanted)
         _audit(session, request, caller, wanted, "read")
@@ -204,6 +206,7 @@ def patient_page(request: Request, rut: str, caller: Staff) -> HTMLResponse:
             ],
             "balance": balance,
             "payments": [payment_json(p) for p in records.payments_of(session, rut=wanted)],
+            "bookings": upcoming(bookings_of(session, wanted)),
         }
 
     seen = request.app.state.database.write(read)

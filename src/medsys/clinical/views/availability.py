@@ -18,6 +18,8 @@ from medsys.core.tokens import Role
 
 blueprint = Blueprint("availability", __name__, url_prefix="/api")
 ANYONE = (Role.DOCTOR, Role.NURSE, Role.CLERK, Role.ACCOUNTANT, Role.PATIENT)
+# A patient books for themselves; the care team and the front office (on the phone) for one.
+BOOKERS = (Role.DOCTOR, Role.NURSE, Role.CLERK, Role.PATIENT)
 
 
 def idempotency_key() -> str:
@@ -90,7 +92,7 @@ def block(slot_id: int) -> dict[str, Any]:
 
 
 @blueprint.post("/slots/<int:slot_id>/reserve")
-@requires(Role.DOCTOR, Role.NURSE, Role.PATIENT)
+@requires(*BOOKERS)
 def reserve(slot_id: int) -> dict[str, Any]:
     key = idempotency_key()
     patient = body(ReserveIn).patient_rut
@@ -101,7 +103,7 @@ def reserve(slot_id: int) -> dict[str, Any]:
 
 
 @blueprint.post("/slots/<int:slot_id>/release")
-@requires(Role.DOCTOR, Role.NURSE, Role.PATIENT)
+@requires(*BOOKERS)
 def release(slot_id: int) -> dict[str, Any]:
     key = idempotency_key()
 

@@ -1,0 +1,174 @@
+"""Booking by phone: a clerk finds a free slot and reserves it for the patient on the line,
+through the middleware and the same slot reservation the portal uses (one conditional
+UPDATE in clinical, so two bookings of a slot never both win). The reservation key is the
+form's own idempotency key: a resent form reserves the same slot again harmlessly and finds
+its record here; cancelling releases the slot with that key. Moving is booking the new
+slot, then cancelling the old one, in one form."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medsys.admin import records
+from medsys.admin.models import PhoneBooking
+from medsys.admin.office.pages import audit_money, patient_rut
+from medsys.admin.office.web import PREFIX, form_of, person, render, submitted
+from medsys.core.auth import Caller
+from medsys.core.clock import utc_now
+from medsys.core.errors import Conflict, NotFound
+from medsys.core.errors import Unavailable as AgendaUnavailable
+from medsys.core.relay import MiddlewareClient, Refused, Unavailable
+from medsys.core.tokens import Role
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+SPECIALTIES = ["Medicina General", "Pediatría", "Traumatología", "Cardiología"]
+
+
+def clerk(request: Request) -> Caller:
+    return person(request, Role.CLERK)
+
+
+Clerk = Annotated[Caller, Depends(clerk)]
+
+
+def _agenda(request: Request) -> MiddlewareClient:
+    client: MiddlewareClient = request.app.state.middleware
+    return client
+
+
+def _ask(request: Request, caller: Caller, method: str, path: str, **extra: Any) -> Any:
+    """The clinical agenda through the middleware, acting for the clerk."""
+    try:
+        return _agenda(request).send(
+            method, path, role=caller.role, subject=caller.in_person(), **extra
+        )
+    except Unavailable:
+        raise AgendaUnavailable(
+            "La agenda clínica no está disponible ahora; intente en unos minutos."
+        ) from None
+    except Refused as refusal:
+        raise Conflict(refusal.message) from None
+
+
+def bookings_of(session: Session, rut: str) -> list[PhoneBooking]:
+    query = select(PhoneBooking).where(PhoneBooking.patient_rut == rut)
+    return list(session.scalars(query.order_by(PhoneBooking.starts_at)))
+
+
+@router.get("/pacientes/{rut}/agendar", response_class=HTMLResponse)
+def find_slots(
+    request: Request,
+    rut: str,
+    caller: Clerk,
+    especialidad: str = "",
+    reemplaza: int | None = None,
+) -> HTMLResponse:
+    wanted = patient_rut(rut)
+    patient = request.app.state.database.read(lambda s: records.patient(s, rut=wanted))
+    slots: list[dict[str, Any]] | None = None
+    if especialidad:
+        found = _ask(
+            request, caller, "GET", "/api/slots", params={"specialty": especialidad, "limit": 30}
+        )
+        slots = list(found["slots"])
+    return render(
+        request,
+        "office_booking.html",
+        patient={"rut": wanted, "nombre": patient.name},
+        specialties=SPECIALTIES,
+        specialty=especialidad,
+        slots=slots,
+        replaces=reemplaza,
+    )
+
+
+@router.post("/pacientes/{rut}/agendar", response_model=None)
+async def book(request: Request, rut: str, caller: Clerk) -> Response:
+    wanted = patient_rut(rut)
+    form = await form_of(request)
+    key = form.get("idempotency_key", "")
+    page = f"{PREFIX}/pacientes/{wanted}"
+
+    def work(session: Session) -> str:
+        slot_id = int(form.get("hora", "0") or 0)
+        reserved = _ask(
+            request,
+            caller,
+            "POST",
+            f"/api/slots/{slot_id}/reserve",
+            key=key,
+            json_body={"patient_rut": wanted},
+        )
+        session.add(
+            PhoneBooking(
+                patient_rut=wanted,
+                slot_id=slot_id,
+                starts_at=str(reserved["starts_at"]),
+                doctor=str(reserved["doctor"]["name"]),
+                specialty=reserved["doctor"].get("specialty"),
+                reservation_key=key,
+                status="booked",
+                booked_by=caller.who,
+            )
+        )
+        audit_money(session, request, caller, wanted, "create", "appointment")
+        if form.get("reemplaza"):
+            _cancel(session, request, caller, int(form["reemplaza"]), wanted)
+        return page
+
+    done = "Hora cambiada." if form.get("reemplaza") else "Hora agendada."
+    return submitted(request, caller, form, work, done, f"{page}/agendar")
+
+
+def _cancel(session: Session, request: Request, caller: Caller, booking_id: int, rut: str) -> None:
+    booking = session.get(PhoneBooking, booking_id, with_for_update=True)
+    if booking is None or booking.patient_rut != rut:
+        raise NotFound("No existe esa hora para este paciente.")
+    if booking.status == "cancelled":
+        return
+    _ask(
+        request,
+        caller,
+        "POST",
+        f"/api/slots/{booking.slot_id}/release",
+        key=booking.reservation_key,
+    )
+    booking.status = "cancelled"
+    booking.cancelled_by = caller.who
+    booking.cancelled_at = utc_now()
+    audit_money(session, request, caller, rut, "cancel", "appointment")
+
+
+@router.post("/horas/{booking_id}/anular", response_model=None)
+async def cancel(request: Request, booking_id: int, caller: Clerk) -> Response:
+    form = await form_of(request)
+
+    def work(session: Session) -> str:
+        booking = session.get(PhoneBooking, booking_id)
+        if booking is None:
+            raise NotFound("No existe esa hora.")
+        _cancel(session, request, caller, booking_id, booking.patient_rut)
+        return f"{PREFIX}/pacientes/{booking.patient_rut}"
+
+    return submitted(request, caller, form, work, "Hora anulada.", f"{PREFIX}/pacientes")
+
+
+def upcoming(bookings: list[PhoneBooking]) -> list[dict[str, Any]]:
+    now = datetime.now().astimezone()
+    return [
+        {
+            "id": b.id,
+            "when": datetime.fromisoformat(b.starts_at),
+            "doctor": b.doctor,
+            "specialty": b.specialty,
+            "status": b.status,
+            "past": datetime.fromisoformat(b.starts_at) < now,
+        }
+        for b in bookings
+    ]
