@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, UniqueCons
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from medsys.core.clock import UTCDateTime, utc_now
+from medsys.core.forms import FormSubmissionColumns
 from medsys.core.identity import LoginCounterColumns, SessionColumns, StaffAccountColumns
 
 
@@ -119,14 +120,8 @@ class LoginCounter(LoginCounterColumns, Base):
     pass
 
 
-class FormSubmission(Base):
-    """An office form's idempotency key, written in the transaction of what it did."""
-
-    __tablename__ = "form_submissions"
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    account: Mapped[str] = mapped_column(String(64))
-    outcome: Mapped[str] = mapped_column(String(300))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+class FormSubmission(FormSubmissionColumns, Base):
+    """A page form's idempotency key (``core.forms``)."""
 
 
 class PhoneBooking(Base):

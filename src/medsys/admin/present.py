@@ -85,3 +85,23 @@ def payment_json(payment: Payment) -> dict[str, Any]:
             for allocation in payment.allocations
         ],
     }
+
+
+def summary_json(session: Session, rut: str) -> dict[str, Any]:
+    """Demographics, current coverage, invoices and balance: what the middleware shows a
+    patient and what the office page opens with."""
+    balance = records.balance(session, rut=rut)
+    paid_on = records.allocated_by_invoice(session, rut=rut)
+    return {
+        "patient": patient_json(records.patient(session, rut=rut)),
+        "coverage": coverage_json(records.current_coverage(session, rut=rut)),
+        "invoices": [
+            invoice_json(session, i, paid_on.get(i.id, 0))
+            for i in records.invoices_of(session, rut=rut)
+        ],
+        "balance": {
+            "billed": balance.billed,
+            "paid": balance.paid,
+            "outstanding": balance.outstanding,
+        },
+    }

@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from medsys.core.clock import UTCDateTime, utc_now
+from medsys.core.forms import FormSubmissionColumns
 from medsys.core.identity import LoginCounterColumns, SessionColumns, StaffAccountColumns
 
 
@@ -185,15 +186,8 @@ class Allergy(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
-class FormSubmission(Base):
-    """A form's idempotency key, written in the same transaction as what the form did:
-    a second submit finds it and is sent where the first one went, changing nothing."""
-
-    __tablename__ = "form_submissions"
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    account: Mapped[str] = mapped_column(String(64))
-    outcome: Mapped[str] = mapped_column(String(300))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+class FormSubmission(FormSubmissionColumns, Base):
+    """A page form's idempotency key (``core.forms``)."""
 
 
 class Document(Base):

@@ -17,7 +17,6 @@ from medsys.clinical.models import (
     DiagnosisStatus,
     Document,
     EncounterStatus,
-    FormSubmission,
     Observation,
     ScheduleRule,
     Slot,
@@ -470,16 +469,6 @@ def allergies(session: Session, *, rut: str) -> list[Allergy]:
 def chart(session: Session, *, rut: str, limit: int = 50) -> list[Consultation]:
     """The newest consultations with everything recorded on them, for the chart."""
     return history(session, rut=rut, page=1, per_page=limit)[0]
-
-
-# --- forms submitted once ------------------------------------------------------------------
-def remembered(session: Session, *, key: str) -> FormSubmission | None:
-    return session.get(FormSubmission, key)
-
-
-def remember(session: Session, *, key: str, account: str, outcome: str) -> None:
-    """In the transaction of the form's own write: both happen or neither."""
-    session.add(FormSubmission(key=key, account=account, outcome=outcome))
 
 
 # --- documents ---------------------------------------------------------------------------

@@ -13,22 +13,14 @@ from sqlalchemy.orm import Session
 
 from medsys.admin import records
 from medsys.admin.office.pages import audit_money, patient_rut
-from medsys.admin.office.web import PREFIX, form_of, person, render, submitted
+from medsys.admin.office.web import PREFIX, Accountant, form_of, person, render, submitted
 from medsys.admin.present import invoice_json, patient_json, payment_json
 from medsys.admin.schemas import InvoiceIn, PaymentIn, RefundIn, VoidIn
 from medsys.core.auth import Caller
-from medsys.core.tokens import Role
 from medsys.core.validation import validate
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 MAX_LINES = 3
-
-
-def accountant(request: Request) -> Caller:
-    return person(request, Role.ACCOUNTANT)
-
-
-Accountant = Annotated[Caller, Depends(accountant)]
 
 
 def _amount(text: str) -> Any:

@@ -18,7 +18,7 @@ from medsys.admin.office.web import (
     render,
     submitted,
 )
-from medsys.admin.present import coverage_json, invoice_json, patient_json, payment_json
+from medsys.admin.present import coverage_json, patient_json, payment_json, summary_json
 from medsys.admin.schemas import CoverageIn, PatientIn, PatientPatch
 from medsys.core.audit import actions_of
 from medsys.core.auth import Caller, audit_access
@@ -193,18 +193,10 @@ def patient_page(request: Request, rut: str, caller: Staff) -> HTMLResponse:
     from medsys.admin.office.booking import bookings_of, upcoming
 
     def read(session: Session) -> dict[str, Any]:
-        found = records.patient(session, rut=wanted)
+        records.patient(session, rut=wanted)
         _audit(session, request, caller, wanted, "read")
-        paid_on = records.allocated_by_invoice(session, rut=wanted)
-        balance = records.balance(session, rut=wanted)
         return {
-            "patient": patient_json(found),
-            "coverage": coverage_json(records.current_coverage(session, rut=wanted)),
-            "invoices": [
-                invoice_json(session, i, paid_on.get(i.id, 0))
-                for i in records.invoices_of(session, rut=wanted)
-            ],
-            "balance": balance,
+            **summary_json(session, wanted),
             "payments": [payment_json(p) for p in records.payments_of(session, rut=wanted)],
             "bookings": upcoming(bookings_of(session, wanted)),
         }

@@ -5,28 +5,20 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from html import escape
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from medsys.admin import records, reports
-from medsys.admin.office.web import PREFIX, person, render
+from medsys.admin.office.web import PREFIX, Accountant, render
 from medsys.core.auth import Caller, audit_access
 from medsys.core.clock import SANTIAGO
 from medsys.core.errors import InvalidInput
-from medsys.core.tokens import Role
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 MONTHS = 12
-
-
-def accountant(request: Request) -> Caller:
-    return person(request, Role.ACCOUNTANT)
-
-
-Accountant = Annotated[Caller, Depends(accountant)]
 
 
 def _day(text: str) -> date:

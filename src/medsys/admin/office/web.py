@@ -14,10 +14,10 @@ import secrets
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, PackageLoader
@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 from medsys.admin.models import FormSubmission
 from medsys.core.auth import Caller, authenticate
 from medsys.core.clock import SANTIAGO
-from medsys.core.errors import Conflict, Forbidden, MedsysError, Unauthenticated
+from medsys.core.errors import Forbidden, MedsysError, Unauthenticated
+from medsys.core.forms import once
 from medsys.core.tokens import Role
 
 PREFIX = "/oficina"
@@ -162,14 +163,7 @@ def submitted(
     database = request.app.state.database
 
     def transaction(session: Session) -> tuple[str, bool]:
-        seen = session.get(FormSubmission, key)
-        if seen is not None:
-            if seen.account != caller.who:
-                raise Conflict("Esa clave de formulario pertenece a otra persona.")
-            return seen.outcome, False
-        outcome = work(session)
-        session.add(FormSubmission(key=key, account=caller.who, outcome=outcome))
-        return outcome, True
+        return once(session, FormSubmission, key, caller.who, work)
 
     try:
         outcome, fresh = database.write(transaction)
@@ -223,3 +217,10 @@ def register_office_handlers(app: FastAPI) -> None:
             )
             response.headers["Cache-Control"] = "no-store"
         return response
+
+
+def accountant(request: Request) -> Caller:
+    return person(request, Role.ACCOUNTANT)
+
+
+Accountant = Annotated[Caller, Depends(accountant)]

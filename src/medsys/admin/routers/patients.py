@@ -17,7 +17,7 @@ from medsys.admin.deps import (
     Reader,
     RequestId,
 )
-from medsys.admin.present import coverage_json, invoice_json, patient_json
+from medsys.admin.present import coverage_json, patient_json, summary_json
 from medsys.admin.schemas import CoverageIn, PatientIn, PatientPatch
 from medsys.core.audit import access_log as read_access_log
 from medsys.core.auth import Caller, audit_access
@@ -140,23 +140,9 @@ def summary(
     wanted = valid_rut(rut)
 
     def work(session: Session) -> dict[str, Any]:
-        found = records.patient(session, rut=wanted)
+        records.patient(session, rut=wanted)
         _audit(session, caller, request_id, wanted)
-        balance = records.balance(session, rut=wanted)
-        paid_on = records.allocated_by_invoice(session, rut=wanted)
-        return {
-            "patient": patient_json(found),
-            "coverage": coverage_json(records.current_coverage(session, rut=wanted)),
-            "invoices": [
-                invoice_json(session, i, paid_on.get(i.id, 0))
-                for i in records.invoices_of(session, rut=wanted)
-            ],
-            "balance": {
-                "billed": balance.billed,
-                "paid": balance.paid,
-                "outstanding": balance.outstanding,
-            },
-        }
+        return summary_json(session, wanted)
 
     return database.write(work)
 

@@ -13,13 +13,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from medsys.clinical import records
 from medsys.clinical.app import database
+from medsys.clinical.models import FormSubmission
 from medsys.clinical.registry import Lookup, PatientRegistry
 from medsys.clinical.web import request_id
 from medsys.clinical.workspace.session import caller
 from medsys.core.clock import SANTIAGO
-from medsys.core.errors import Conflict, MedsysError
+from medsys.core.errors import MedsysError
+from medsys.core.forms import once
 
 T = TypeVar("T")
 blueprint = Blueprint("workspace", __name__, url_prefix="/clinica")
@@ -69,20 +70,13 @@ def submitted(work: Callable[[Session], str], done: str) -> Response:
     who = caller().who
 
     def transaction(session: Session) -> tuple[str, bool]:
-        seen = records.remembered(session, key=key)
-        if seen is not None:
-            if seen.account != who:
-                raise Conflict("Esa clave de formulario pertenece a otra persona.")
-            return seen.outcome, False
-        outcome = work(session)
-        records.remember(session, key=key, account=who, outcome=outcome)
-        return outcome, True
+        return once(session, FormSubmission, key, who, work)
 
     try:
         outcome, fresh = database().write(transaction)
     except IntegrityError:
         # The same form sent twice at the very same moment: the other one was recorded.
-        seen = database().read(lambda s: records.remembered(s, key=key))
+        seen = database().read(lambda s: s.get(FormSubmission, key))
         if seen is None:
             raise
         outcome, fresh = seen.outcome, False
