@@ -244,3 +244,62 @@ def test_a_booking_by_phone_holds_the_clinical_slot_until_cancelled(
         assert held() == ("free", None)
     finally:
         clinical.dispose()
+
+
+def test_a_closed_consultation_becomes_charges_and_then_an_invoice(
+    cluster: MedsysCluster,
+) -> None:
+    import httpx
+
+    from medsys.core.tokens import Role
+
+    clinical = f"http://127.0.0.1:{cluster.settings.port('app1')}"
+    doctor = {"Authorization": f"Bearer {cluster.token(Role.DOCTOR, 'dr.rojas')}"}
+    doctors = httpx.get(f"{clinical}/api/doctors", headers=doctor).json()["doctors"]
+    rojas = next(d for d in doctors if "Rojas" in d["name"])
+    opened = httpx.post(
+        f"{clinical}/api/consultations",
+        headers=doctor,
+        json={
+            "patient_rut": "33333333-3",
+            "doctor_id": rojas["id"],
+            "starts_at": "2026-11-30T10:00",
+            "reason": "Control",
+        },
+    ).json()
+    procedure = {"kind": "procedure", "description": f"Nebulización {uuid.uuid4().hex[:4]}"}
+    added = httpx.post(
+        f"{clinical}/api/consultations/{opened['id']}/treatments", headers=doctor, json=procedure
+    )
+    assert added.status_code == 201, added.text
+    closed = httpx.post(f"{clinical}/api/consultations/{opened['id']}/close", headers=doctor)
+    assert closed.status_code == 200
+
+    office = Office(cluster)
+    office.log_in("cont.lagos")
+    brought = office.post("/oficina/cargos", "/oficina/cargos/traer", {})
+    assert "Consultas cerradas revisadas." in brought
+    assert procedure["description"] in brought and "sin precio" in brought
+    again = office.post("/oficina/cargos", "/oficina/cargos/traer", {})
+    assert again.count(procedure["description"]) == 1, "a consultation is charged once"
+    priced = office.post(
+        "/oficina/cargos",
+        "/oficina/cargos/precios",
+        {"tipo": "procedure", "nombre": procedure["description"], "monto": "9.000"},
+    )
+    assert "Precio guardado." in priced
+    page = "/oficina/pacientes/33333333-3"
+    invoiced = office.post(page, f"{page}/facturar-cargos", {})
+    assert "Factura emitida desde los cargos." in invoiced
+    assert (
+        rows(
+            cluster,
+            "SELECT COUNT(*) FROM charges "
+            "WHERE consultation_id = :c AND invoice_number IS NOT NULL",
+            c=opened["id"],
+        )
+        == 2
+    ), "the consultation and its procedure, both on the invoice"
+    number = re.findall(r'id="factura-([A-Z0-9-]+)"', invoiced)[-1]
+    total = rows(cluster, "SELECT total FROM invoices WHERE number = :n", n=number)
+    assert total >= 9_000 + 35_000

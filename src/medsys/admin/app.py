@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from medsys.admin.office import booking as office_booking
+from medsys.admin.office import charges_page as office_charges
 from medsys.admin.office import money as office_money
 from medsys.admin.office import pages as office_pages
 from medsys.admin.office import reports_page as office_reports
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
     app.include_router(office_money.router)
     app.include_router(office_reports.router)
     app.include_router(office_booking.router)
+    app.include_router(office_charges.router)
     app.mount("/look", StaticFiles(directory=look.STATIC), name="look")
     _register_meta(app)
     register_error_handlers(

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from medsys.admin import records
-from medsys.admin.models import Patient, StaffAccount
+from medsys.admin.charges import consultation_item, procedure_item
+from medsys.admin.models import Patient, Price, StaffAccount
 from medsys.admin.schemas import CoverageIn, InvoiceIn, PatientIn, PaymentIn
 from medsys.core.demo_logins import demo_password
 from medsys.core.passwords import hash_password
@@ -68,11 +69,37 @@ STAFF = (
 )
 
 
+PRICES = (
+    ("consultation", "Medicina General", 35_000),
+    ("consultation", "Pediatría", 40_000),
+    ("consultation", "Traumatología", 45_000),
+    ("consultation", "Cardiología", 50_000),
+    ("procedure", "Inmovilización con férula", 25_000),
+    ("procedure", "Vacunación según calendario", 8_000),
+    ("procedure", "Curación simple", 12_000),
+)
+
+
+def _load_prices(session: Session) -> bool:
+    """A demo price list into an empty one (its own check: databases older than it get it)."""
+    if session.scalar(select(func.count()).select_from(Price)):
+        return False
+    for kind, name, amount in PRICES:
+        item = consultation_item(name) if kind == "consultation" else procedure_item(name)
+        label = f"Consulta {name}" if kind == "consultation" else name
+        records.set_price(
+            session, item=item, kind=kind, description=label, amount=amount, author="demo"
+        )
+    return True
+
+
 def load(session: Session, *, seed: str) -> bool:
-    """Demo staff into an empty accounts table, demo patients into an empty database."""
+    """Demo staff into an empty accounts table, demo prices into an empty price list, demo
+    patients into an empty database."""
     staff = _load_staff(session, seed)
+    prices = _load_prices(session)
     if session.scalar(select(func.count()).select_from(Patient)):
-        return staff
+        return staff or prices
     for rut, name, email, phone, address, coverage, (born, sex) in PATIENTS:
         records.create_patient(
             session,

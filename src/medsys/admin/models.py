@@ -141,3 +141,36 @@ class PhoneBooking(Base):
     booked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
     cancelled_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Price(Base):
+    """One line of the price list: a consultation of a specialty, or a procedure."""
+
+    __tablename__ = "prices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item: Mapped[str] = mapped_column(String(160), unique=True)  # "consulta:Pediatría"
+    kind: Mapped[str] = mapped_column(String(12))  # consultation | procedure
+    description: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class Charge(Base):
+    """What a closed consultation owes, priced from the list when captured (``amount``
+    None: no price for that item yet). Invoiced once: ``invoice_number`` then says where."""
+
+    __tablename__ = "charges"
+    __table_args__ = (
+        UniqueConstraint("consultation_id", "item", name="uq_charge_consultation_item"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(Integer)
+    item: Mapped[str] = mapped_column(String(160))
+    patient_rut: Mapped[str] = mapped_column(String(12), index=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    description: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    invoice_number: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    captured_by: Mapped[str] = mapped_column(String(64))
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)

@@ -10,9 +10,26 @@ from datetime import date, datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from medsys.admin import billing
-from medsys.admin.models import Allocation, Coverage, Invoice, InvoiceLine, Patient, Payment
-from medsys.admin.schemas import CoverageIn, InvoiceIn, PatientIn, PatientPatch, PaymentIn, RefundIn
+from medsys.admin import billing, charges
+from medsys.admin.models import (
+    Allocation,
+    Charge,
+    Coverage,
+    Invoice,
+    InvoiceLine,
+    Patient,
+    Payment,
+    Price,
+)
+from medsys.admin.schemas import (
+    CoverageIn,
+    InvoiceIn,
+    LineIn,
+    PatientIn,
+    PatientPatch,
+    PaymentIn,
+    RefundIn,
+)
 from medsys.core.clock import SANTIAGO, utc_now
 from medsys.core.errors import Conflict, InvalidInput, NotFound
 
@@ -358,3 +375,89 @@ def open_invoices(session: Session) -> list[tuple[Invoice, int]]:
 
 def invoices_since(session: Session, *, start: datetime) -> list[Invoice]:
     return list(session.scalars(select(Invoice).where(Invoice.issued_at >= start)))
+
+
+# --- charge capture -------------------------------------------------------------------------
+def price_list(session: Session) -> list[Price]:
+    return list(session.scalars(select(Price).order_by(Price.kind, Price.description)))
+
+
+def set_price(
+    session: Session, *, item: str, kind: str, description: str, amount: int, author: str
+) -> Price:
+    found = session.scalar(select(Price).where(Price.item == item))
+    if found is None:
+        found = Price(item=item, kind=kind, description=description, amount=amount)
+        session.add(found)
+    found.amount, found.description = amount, description
+    found.updated_by, found.updated_at = author, utc_now()
+    session.flush()
+    return found
+
+
+def last_captured(session: Session) -> int:
+    return int(session.scalar(select(func.coalesce(func.max(Charge.consultation_id), 0))) or 0)
+
+
+def capture(session: Session, *, items: list[charges.Item], author: str) -> int:
+    """Charges for items not captured before (the pair consultation–item is unique)."""
+    taken = {
+        (c, i)
+        for c, i in session.execute(
+            select(Charge.consultation_id, Charge.item).where(
+                Charge.consultation_id.in_({item.consultation_id for item in items})
+            )
+        )
+    }
+    new = [item for item in items if (item.consultation_id, item.item) not in taken]
+    session.add_all(
+        Charge(
+            consultation_id=item.consultation_id,
+            item=item.item,
+            patient_rut=item.patient_rut,
+            kind=item.kind,
+            description=item.description,
+            amount=item.amount,
+            captured_by=author,
+        )
+        for item in new
+    )
+    session.flush()
+    return len(new)
+
+
+def pending_charges(session: Session, *, rut: str | None = None) -> list[Charge]:
+    query = select(Charge).where(Charge.invoice_number.is_(None))
+    if rut:
+        query = query.where(Charge.patient_rut == rut)
+    return list(session.scalars(query.order_by(Charge.consultation_id, Charge.id)))
+
+
+def reprice_pending(session: Session) -> None:
+    """Pending charges with no price take the list's, once the accountant sets it."""
+    prices = {p.item: p.amount for p in price_list(session)}
+    for charge in pending_charges(session):
+        if charge.amount is None and charge.item in prices:
+            charge.amount = prices[charge.item]
+
+
+def invoice_pending(session: Session, *, rut: str) -> Invoice:
+    """One invoice from the patient's priced pending charges, with the copay rules."""
+    ready = [c for c in pending_charges(session, rut=rut) if c.amount is not None]
+    if not ready:
+        raise InvalidInput("El paciente no tiene cargos pendientes con precio.")
+    issued = create_invoice(
+        session,
+        data=InvoiceIn(
+            patient_rut=rut,
+            lines=[
+                LineIn.model_validate(
+                    {"kind": c.kind, "description": c.description, "amount": c.amount}
+                )
+                for c in ready
+            ],
+        ),
+    )
+    for charge in ready:
+        charge.invoice_number = issued.number
+    return issued

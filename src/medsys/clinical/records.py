@@ -538,3 +538,14 @@ def block_range(
 def schedule_rules(session: Session, *, doctor_id: int) -> list[ScheduleRule]:
     query = select(ScheduleRule).where(ScheduleRule.doctor_id == doctor_id)
     return list(session.scalars(query.order_by(ScheduleRule.weekday, ScheduleRule.start_local)))
+
+
+def closed_after(session: Session, *, after: int, limit: int) -> list[Consultation]:
+    """Finished consultations with an id above ``after``, oldest first (billing's cursor)."""
+    query = (
+        select(Consultation)
+        .where(Consultation.id > after, Consultation.status == EncounterStatus.FINISHED)
+        .order_by(Consultation.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))

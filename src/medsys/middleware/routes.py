@@ -252,6 +252,29 @@ async def find_patients(
     )
 
 
+@router.get("/api/billable", tags=["payments"])
+async def billable(
+    request: Request,
+    caller: Annotated[Caller, Depends(_caller(Role.ACCOUNTANT))],
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    """Closed consultations for admin's charge capture (clinical, acting for an accountant)."""
+    return await _forward(
+        request,
+        "clinical",
+        _call(
+            request,
+            caller,
+            "clinical",
+            "GET",
+            "/api/billable",
+            params={"after": after, "limit": limit},
+        ),
+        "La agenda clínica",
+    )
+
+
 @router.get("/api/payments/{rut}", tags=["payments"])
 async def payments(rut: str, request: Request, caller: AdminReader) -> Any:
     wanted = patient_rut(rut)

@@ -23,7 +23,7 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 MAX_LINES = 3
 
 
-def _amount(text: str) -> Any:
+def amount_of(text: str) -> Any:
     """Pesos as typed ('45.000' or '45000'); what does not parse is left for the schema."""
     cleaned = text.strip().replace(".", "").replace("$", "").replace(" ", "")
     with contextlib.suppress(ValueError):
@@ -42,7 +42,7 @@ async def issue_invoice(request: Request, rut: str, caller: Accountant) -> Respo
             {
                 "kind": form.get(f"tipo{n}", "consultation"),
                 "description": form.get(f"detalle{n}", "").strip(),
-                "amount": _amount(form.get(f"monto{n}", "")),
+                "amount": amount_of(form.get(f"monto{n}", "")),
             }
             for n in range(1, MAX_LINES + 1)
             if form.get(f"detalle{n}", "").strip() or form.get(f"monto{n}", "").strip()
@@ -76,7 +76,7 @@ async def pay(request: Request, rut: str, caller: Accountant) -> Response:
     key = form.get("idempotency_key", "")
 
     def work(session: Session) -> str:
-        amount = _amount(form.get("monto", ""))
+        amount = amount_of(form.get("monto", ""))
         given: dict[str, Any] = {
             "patient_rut": wanted,
             "amount": amount,
@@ -102,7 +102,7 @@ async def refund(request: Request, payment_id: int, caller: Accountant) -> Respo
 
     def work(session: Session) -> str:
         data = validate(
-            RefundIn, {"amount": _amount(form.get("monto", "")), "reason": form.get("motivo", "")}
+            RefundIn, {"amount": amount_of(form.get("monto", "")), "reason": form.get("motivo", "")}
         )
         digest = records.digest({"refund_of": payment_id, **data.model_dump()})
         given, _ = records.refund(

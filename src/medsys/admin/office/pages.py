@@ -199,6 +199,14 @@ def patient_page(request: Request, rut: str, caller: Staff) -> HTMLResponse:
             **summary_json(session, wanted),
             "payments": [payment_json(p) for p in records.payments_of(session, rut=wanted)],
             "bookings": upcoming(bookings_of(session, wanted)),
+            "pending": [
+                {
+                    "consultation_id": c.consultation_id,
+                    "description": c.description,
+                    "amount": c.amount,
+                }
+                for c in records.pending_charges(session, rut=wanted)
+            ],
         }
 
     seen = request.app.state.database.write(read)

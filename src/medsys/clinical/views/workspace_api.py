@@ -32,7 +32,7 @@ from medsys.clinical.web import (
     requires,
     rut_param,
 )
-from medsys.core.clock import parse_instant, utc_now
+from medsys.core.clock import local_iso, parse_instant, utc_now
 from medsys.core.errors import Forbidden, InvalidInput
 from medsys.core.tokens import Role
 
@@ -180,3 +180,33 @@ def icd10_search() -> dict[str, Any]:
         "catalogue": "OMS CIE-10 2019 (títulos en inglés)",
         "results": [{"code": e.code, "title": e.title} for e in icd10.search(wanted, limit)],
     }
+
+
+@blueprint.get("/billable")
+@requires(Role.ACCOUNTANT)
+def billable() -> dict[str, Any]:
+    """Closed consultations after consultation `after`, with what billing needs and nothing
+    more (no notes, no diagnoses): for admin's charge capture, relayed for an accountant."""
+    after = int_arg("after", 0, low=0, high=2**31)
+    limit = int_arg("limit", 100, low=1, high=500)
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        found = records.closed_after(session, after=after, limit=limit)
+        for consultation in found:
+            audit(session, action="read", resource="billing", patient_rut=consultation.patient_rut)
+        return [
+            {
+                "consultation_id": c.id,
+                "patient_rut": c.patient_rut,
+                "starts_at": local_iso(c.starts_at),
+                "specialty": c.doctor.specialty or "Medicina General",
+                "procedures": [
+                    t.description
+                    for t in c.treatments
+                    if t.kind == "procedure" and t.status != "entered-in-error"
+                ],
+            }
+            for c in found
+        ]
+
+    return {"consultations": database().write(read)}
