@@ -86,6 +86,17 @@ def test_an_accountant_invoices_takes_a_payment_and_refunds_part(
     page.get_by_role("button", name="Ingresar").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Juan Pérez")
 
+    # Care turned into charges: the closed consultations come in, priced from the list.
+    page.get_by_role("link", name="Cargos").click()
+    page.get_by_role("button", name="Traer consultas cerradas").click()
+    expect(page.get_by_role("status")).to_contain_text("Consultas cerradas revisadas.")
+    expect(page.get_by_role("row").filter(has_text="11111111-1").first).to_be_visible()
+    shot(page, "office-04-charges")
+    page.get_by_role("link", name="11111111-1").first.click()
+    page.get_by_role("button", name="Facturar cargos pendientes").click()
+    expect(page.get_by_role("status")).to_contain_text("Factura emitida desde los cargos.")
+    shot(page, "office-04b-invoice-from-charges")
+
     page.get_by_label("Detalle línea 1").fill("Consulta medicina general")
     page.get_by_label("Monto línea 1 (CLP)").fill("30.000")
     page.get_by_label("Tipo línea 2").select_option("procedure")

@@ -5,6 +5,7 @@ dies, CSRF, roles refused by the server, HTML errors, and every read audited."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import pytest
@@ -303,3 +304,132 @@ def test_a_closed_consultation_becomes_charges_and_then_an_invoice(
     number = re.findall(r'id="factura-([A-Z0-9-]+)"', invoiced)[-1]
     total = rows(cluster, "SELECT total FROM invoices WHERE number = :n", n=number)
     assert total >= 9_000 + 35_000
+
+
+def test_a_form_in_flight_when_its_instance_is_killed_is_recorded_once(
+    cluster: MedsysCluster,
+) -> None:
+    """app2-1 is SIGKILLed a few milliseconds into the form's request; the person sends it
+    again (the same page, the same key) through nginx until it goes through: one patient,
+    whatever the first answer was (none, an error, or a success that was never shown)."""
+    import os
+    import signal
+    import threading
+
+    office = Office(cluster)
+    office.log_in("adm.vera")
+    page = office.client.get("/oficina/pacientes/nuevo").text
+    rut, key = fresh_rut(), uuid.uuid4().hex
+    form = {"csrf_token": csrf(page), "idempotency_key": key, "rut": rut, "nombre": "Inés Mora"}
+    pid = cluster.status()["app2-1"].pid
+    assert pid
+    first: list[str] = []
+
+    def send_to_the_doomed_instance() -> None:
+        direct = f"http://127.0.0.1:{cluster.settings.port('app2-1')}/oficina/pacientes"
+        try:
+            first.append(str(office.client.post(direct, data=form).status_code))
+        except Exception as error:  # the connection died with the instance
+            first.append(type(error).__name__)
+
+    sender = threading.Thread(target=send_to_the_doomed_instance)
+    sender.start()
+    time.sleep(0.005)
+    os.kill(pid, signal.SIGKILL)
+    sender.join()
+    try:
+        answers = []
+        for _ in range(20):
+            answer = office.client.post("/oficina/pacientes", data=form)
+            answers.append(answer.status_code)
+            if answer.status_code == 200 and "<h1>Inés Mora</h1>" in answer.text:
+                break
+        assert answers[-1] == 200, (first, answers)
+    finally:
+        cluster.start("app2-1")
+    assert rows(cluster, "SELECT COUNT(*) FROM patients WHERE rut = :r", r=rut) == 1, first
+
+
+def test_office_sessions_and_forms_go_on_through_a_postgresql_failover(
+    cluster: MedsysCluster,
+) -> None:
+    from tests.conftest import eventually
+
+    office = Office(cluster)
+    office.log_in("adm.vera")
+    primary, _ = cluster.roles("admin")
+    cluster.kill(primary)
+    try:
+        rut = fresh_rut()
+        made = office.post(
+            "/oficina/pacientes/nuevo", "/oficina/pacientes", {"rut": rut, "nombre": "Luz Paz"}
+        )
+        assert "Paciente inscrito." in made, "the form waited out the failover"
+        assert "<h1>Luz Paz</h1>" in office.client.get(f"/oficina/pacientes/{rut}").text
+    finally:
+        eventually(lambda: cluster.roles("admin")[0] != primary, within=30, what="failover")
+        cluster.start(primary)
+    assert rows(cluster, "SELECT COUNT(*) FROM patients WHERE rut = :r", r=rut) == 1
+
+
+def test_every_office_list_downloads_as_csv(cluster: MedsysCluster) -> None:
+    clerk = Office(cluster)
+    clerk.log_in("adm.vera")
+    found = clerk.client.get("/oficina/pacientes.csv", params={"q": "pérez"})
+    assert found.headers["content-type"].startswith("text/csv")
+    assert _csv_rows(found.text)[0][:2] == ["11111111-1", "Juan Pérez"]
+    accountant = Office(cluster)
+    accountant.log_in("cont.lagos")
+    for path, header in [
+        ("/oficina/cargos.csv", "rut;consulta;tipo;detalle;monto"),
+        ("/oficina/pacientes/11111111-1/movimientos.csv", "tipo;numero;fecha"),
+        ("/oficina/informes/caja.csv", "fecha;medio"),
+        ("/oficina/informes/morosidad.csv", "rut;0–30 días"),
+        ("/oficina/informes/ingresos.csv", "mes;prevision"),
+    ]:
+        answer = accountant.client.get(path)
+        assert answer.status_code == 200 and answer.text.lstrip("\ufeff").startswith(header), path
+    assert clerk.client.get("/oficina/cargos.csv").status_code == 403, (
+        "money lists are the accountant's"
+    )
+
+
+def test_the_office_login_asks_for_the_second_factor(cluster: MedsysCluster) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+    import pyotp
+
+    username = f"t.{uuid.uuid4().hex[:8]}"
+    made = cluster.medsys(
+        "user", "add", username, "--role", "accountant", "--name", "Contadora Prueba"
+    ).stdout
+    password = made.strip().rsplit("password ", 1)[1]
+    admin = f"http://127.0.0.1:{cluster.settings.port('nginx')}"
+    token = httpx.post(
+        f"{admin}/auth/login", json={"username": username, "password": password}
+    ).json()["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    secret = httpx.post(
+        f"{admin}/auth/second-factor", json={"password": password}, headers=bearer
+    ).json()["secret"]
+    totp = pyotp.TOTP(secret)
+    confirmed = httpx.post(
+        f"{admin}/auth/second-factor/confirm", json={"code": totp.now()}, headers=bearer
+    )
+    assert confirmed.status_code == 200, confirmed.text
+
+    asks = Office(cluster).log_in(username, password)
+    assert "Código de verificación" in asks and "<h1>Pacientes</h1>" not in asks
+    office = Office(cluster)
+    page = office.client.get("/oficina/ingresar")
+    inside = office.client.post(
+        "/oficina/ingresar",
+        data={
+            "csrf_token": csrf(page.text),
+            "usuario": username,
+            "clave": password,
+            "codigo": totp.at(datetime.now(UTC) + timedelta(seconds=30)),
+        },
+    )
+    assert "<h1>Pacientes</h1>" in inside.text

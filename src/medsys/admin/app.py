@@ -19,6 +19,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from medsys.admin.office import booking as office_booking
 from medsys.admin.office import charges_page as office_charges
+from medsys.admin.office import exports as office_exports
 from medsys.admin.office import money as office_money
 from medsys.admin.office import pages as office_pages
 from medsys.admin.office import reports_page as office_reports
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
     app.include_router(office_reports.router)
     app.include_router(office_booking.router)
     app.include_router(office_charges.router)
+    app.include_router(office_exports.router)
     app.mount("/look", StaticFiles(directory=look.STATIC), name="look")
     _register_meta(app)
     register_error_handlers(

@@ -137,7 +137,7 @@ def reports_page(request: Request, caller: Accountant, dia: str = "") -> HTMLRes
     )
 
 
-def _csv(text: str, name: str) -> Response:
+def csv_response(text: str, name: str) -> Response:
     return Response(
         text.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
@@ -154,7 +154,7 @@ def closing_csv(request: Request, caller: Accountant, dia: str = "") -> Response
         return closing(session, day)
 
     rows = request.app.state.database.write(read)
-    return _csv(
+    return csv_response(
         reports.csv_text(
             ["fecha", "medio", "registrado_por", "recibido", "reembolsado", "neto"],
             [
@@ -175,7 +175,7 @@ def aging_csv(request: Request, caller: Accountant) -> Response:
         return reports.aging(receivables(session), today)
 
     owed = request.app.state.database.write(read)
-    return _csv(
+    return csv_response(
         reports.csv_text(
             ["rut", *reports.BUCKETS],
             [(rut, *(row[b] for b in reports.BUCKETS)) for rut, row in owed.items()],
@@ -192,7 +192,7 @@ def income_csv(request: Request, caller: Accountant) -> Response:
         _audited(session, request, caller, "income")
         return income(session, today)
 
-    return _csv(
+    return csv_response(
         reports.csv_text(
             ["mes", "prevision", "aporte_prevision", "copago"],
             request.app.state.database.write(read),
