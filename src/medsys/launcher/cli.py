@@ -98,9 +98,16 @@ def _say_demo_logins(settings: Settings) -> None:
     for service, account, who in DEMO_ACCOUNTS:
         where = f"{service} :{ports[service]}"
         click.echo(f"  {where:16} {account:12} {demo_password(seed, account):18} {who}")
+    clinical, app1_replica = settings.port("app1"), settings.port("app1-replica")
+    office, portal = settings.port("nginx"), settings.port("app3")
     click.echo(
-        "staff: POST /auth/login (clinical :5001/:5002, admin :3002); patients: the "
-        "portal's /login.  medsys user add|list|deactivate|reset-password"
+        f"web pages: doctors and nurses http://127.0.0.1:{clinical}/clinica/ (or "
+        f":{app1_replica}), clerks and accountants http://127.0.0.1:{office}/oficina/, "
+        f"patients http://127.0.0.1:{portal}/"
+    )
+    click.echo(
+        "staff over JSON: POST /auth/login (clinical, admin).  "
+        "medsys user add|list|deactivate|reset-password"
     )
     click.echo(
         "tokens for curl: medsys token ROLE [--sub ID] [--aud SERVICE]  (roles: "
