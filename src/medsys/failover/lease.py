@@ -5,7 +5,8 @@ the node's agent, which may be cut off or frozen), the lease is what stops an is
 primary: its agent stops the server once the lease has run out while no replica streams
 from it, and the monitor waits the lease out before it promotes the other node — the
 leader key and watchdog of Patroni. Locally the monitor's fence is a SIGKILL through the
-process table of the same host, certain, so there is nothing to wait for.
+process table of the same host, certain, so there is nothing to wait for and the monitor
+keeps no lease at all.
 
 Writes (commits) need no lease: semi-sync and synchronous replication never acknowledge a
 commit without the replica. The lease bounds what an isolated primary would still *serve*:

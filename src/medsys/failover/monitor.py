@@ -113,13 +113,19 @@ class Monitor:
             node: self._pool.submit(self.adapter.probe, self.settings, self.secrets, node)
             for node in (state.primary, replica)
         }
-        lease = read_lease(self.settings, self.pair)
-        held = lease is not None and lease.holder == state.primary
         return Observation(
             primary=self._probe(futures[state.primary], state.primary),
             replica=self._probe(futures[replica], replica),
-            lease_expires_at=lease.expires_at if lease is not None and held else None,
+            lease_expires_at=self._lease_of(state.primary),
         )
+
+    def _lease_of(self, primary: str) -> float | None:
+        """Where the fence is certain (a SIGKILL on this host) no lease is kept: nothing
+        waits on it and no agent enforces it, so neither a read nor a write per cycle."""
+        if self.policy.fence_is_certain:
+            return None
+        lease = read_lease(self.settings, self.pair)
+        return lease.expires_at if lease is not None and lease.holder == primary else None
 
     def cycle(self) -> Decision:
         state = read_pair_state(self.settings, self.pair)
@@ -128,7 +134,8 @@ class Monitor:
         seen = self.observe(state)
         now = self.clock()
         decision = decide(self.memory, state, seen, self.policy, now)
-        if seen.primary.reachable and seen.primary.writable and not state.promotion_pending:
+        renew = not self.policy.fence_is_certain and not state.promotion_pending
+        if renew and seen.primary.reachable and seen.primary.writable:
             # Renewed only while the primary is seen taking writes (see failover.lease).
             write_lease(self.settings, self.pair, Lease(state.primary, state.term, now))
         routine = all(isinstance(a, RecordState) and a.quiet for a in decision.actions)
