@@ -17,13 +17,11 @@ from sqlalchemy.orm import Session
 
 from medsys.admin import records
 from medsys.admin.models import PhoneBooking
-from medsys.admin.office.pages import audit_money, patient_rut
-from medsys.admin.office.web import PREFIX, form_of, person, render, submitted
+from medsys.admin.office.pages import audited, patient_rut
+from medsys.admin.office.web import PREFIX, clinical, form_of, person, render, submitted
 from medsys.core.auth import Caller
 from medsys.core.clock import utc_now
-from medsys.core.errors import Conflict, NotFound
-from medsys.core.errors import Unavailable as AgendaUnavailable
-from medsys.core.relay import MiddlewareClient, Refused, Unavailable
+from medsys.core.errors import NotFound
 from medsys.core.tokens import Role
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -35,25 +33,6 @@ def clerk(request: Request) -> Caller:
 
 
 Clerk = Annotated[Caller, Depends(clerk)]
-
-
-def _agenda(request: Request) -> MiddlewareClient:
-    client: MiddlewareClient = request.app.state.middleware
-    return client
-
-
-def _ask(request: Request, caller: Caller, method: str, path: str, **extra: Any) -> Any:
-    """The clinical agenda through the middleware, acting for the clerk."""
-    try:
-        return _agenda(request).send(
-            method, path, role=caller.role, subject=caller.in_person(), **extra
-        )
-    except Unavailable:
-        raise AgendaUnavailable(
-            "La agenda clínica no está disponible ahora; intente en unos minutos."
-        ) from None
-    except Refused as refusal:
-        raise Conflict(refusal.message) from None
 
 
 def bookings_of(session: Session, rut: str) -> list[PhoneBooking]:
@@ -73,7 +52,7 @@ def find_slots(
     patient = request.app.state.database.read(lambda s: records.patient(s, rut=wanted))
     slots: list[dict[str, Any]] | None = None
     if especialidad:
-        found = _ask(
+        found = clinical(
             request, caller, "GET", "/api/slots", params={"specialty": especialidad, "limit": 30}
         )
         slots = list(found["slots"])
@@ -97,7 +76,7 @@ async def book(request: Request, rut: str, caller: Clerk) -> Response:
 
     def work(session: Session) -> str:
         slot_id = int(form.get("hora", "0") or 0)
-        reserved = _ask(
+        reserved = clinical(
             request,
             caller,
             "POST",
@@ -117,7 +96,7 @@ async def book(request: Request, rut: str, caller: Clerk) -> Response:
                 booked_by=caller.who,
             )
         )
-        audit_money(session, request, caller, wanted, "create", "appointment")
+        audited(session, request, caller, wanted, "create", "appointment")
         if form.get("reemplaza"):
             _cancel(session, request, caller, int(form["reemplaza"]), wanted)
         return page
@@ -132,7 +111,7 @@ def _cancel(session: Session, request: Request, caller: Caller, booking_id: int,
         raise NotFound("No existe esa hora para este paciente.")
     if booking.status == "cancelled":
         return
-    _ask(
+    clinical(
         request,
         caller,
         "POST",
@@ -142,7 +121,7 @@ def _cancel(session: Session, request: Request, caller: Caller, booking_id: int,
     booking.status = "cancelled"
     booking.cancelled_by = caller.who
     booking.cancelled_at = utc_now()
-    audit_money(session, request, caller, rut, "cancel", "appointment")
+    audited(session, request, caller, rut, "cancel", "appointment")
 
 
 @router.post("/horas/{booking_id}/anular", response_model=None)

@@ -12,11 +12,9 @@ from sqlalchemy.orm import Session
 
 from medsys.admin import charges, records
 from medsys.admin.office.money import amount_of
-from medsys.admin.office.pages import audit_money, patient_rut
-from medsys.admin.office.web import PREFIX, Accountant, form_of, render, submitted
-from medsys.core.errors import Conflict, InvalidInput
-from medsys.core.errors import Unavailable as ClinicalUnavailable
-from medsys.core.relay import MiddlewareClient, Refused, Unavailable
+from medsys.admin.office.pages import audited, patient_rut
+from medsys.admin.office.web import PREFIX, Accountant, clinical, form_of, render, submitted
+from medsys.core.errors import InvalidInput
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 PAGE = f"{PREFIX}/cargos"
@@ -63,29 +61,17 @@ async def set_price(request: Request, caller: Accountant) -> Response:
 @router.post("/cargos/traer", response_model=None)
 async def bring_in(request: Request, caller: Accountant) -> Response:
     form = await form_of(request)
-    client: MiddlewareClient = request.app.state.middleware
 
     def work(session: Session) -> str:
         after = records.last_captured(session)
-        try:
-            closed = client.send(
-                "GET",
-                "/api/billable",
-                role=caller.role,
-                subject=caller.in_person(),
-                params={"after": after, "limit": 500},
-            )["consultations"]
-        except Unavailable:
-            raise ClinicalUnavailable(
-                "La agenda clínica no está disponible ahora; intente en unos minutos."
-            ) from None
-        except Refused as refusal:
-            raise Conflict(refusal.message) from None
+        closed = clinical(
+            request, caller, "GET", "/api/billable", params={"after": after, "limit": 500}
+        )["consultations"]
         prices = {p.item: p.amount for p in records.price_list(session)}
         items = [item for c in closed for item in charges.items_of(c, prices)]
         added = records.capture(session, items=items, author=caller.who)
         for rut in {item.patient_rut for item in items}:
-            audit_money(session, request, caller, rut, "create", "charge")
+            audited(session, request, caller, rut, "create", "charge")
         return f"{PAGE}?traidos={added}"
 
     return submitted(request, caller, form, work, "Consultas cerradas revisadas.", PAGE)
@@ -99,7 +85,7 @@ async def invoice_charges(request: Request, rut: str, caller: Accountant) -> Res
 
     def work(session: Session) -> str:
         issued = records.invoice_pending(session, rut=wanted)
-        audit_money(session, request, caller, wanted, "create", "invoice")
+        audited(session, request, caller, wanted, "create", "invoice")
         return f"{page}#factura-{issued.number}"
 
     return submitted(request, caller, form, work, "Factura emitida desde los cargos.", page)

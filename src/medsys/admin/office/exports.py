@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from medsys.admin import records, reports
-from medsys.admin.office.pages import audit_money, patient_rut
+from medsys.admin.office.pages import audited, patient_rut
 from medsys.admin.office.reports_page import csv_response
 from medsys.admin.office.web import PREFIX, Accountant, person
 from medsys.admin.present import invoice_json, payment_json
@@ -33,7 +33,7 @@ def patients_csv(request: Request, caller: Staff, q: str = "") -> Response:
     def read(session: Session) -> list[list[object]]:
         found = records.search_patients(session, text=text, ruts=[], page=1, per_page=100)
         for patient in found:
-            audit_money(session, request, caller, patient.rut, "read")
+            audited(session, request, caller, patient.rut, "read")
         return [
             [p.rut, p.name, p.birth_date or "", p.sex or "", p.phone or "", p.email or ""]
             for p in found
@@ -61,7 +61,7 @@ def movements_csv(request: Request, rut: str, caller: Accountant) -> Response:
 
     def read(session: Session) -> list[list[object]]:
         records.patient(session, rut=wanted)
-        audit_money(session, request, caller, wanted, "read", "payment")
+        audited(session, request, caller, wanted, "read", "payment")
         invoices = [invoice_json(session, i) for i in records.invoices_of(session, rut=wanted)]
         payments = [payment_json(p) for p in records.payments_of(session, rut=wanted)]
         return [

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from medsys.admin import records
-from medsys.admin.office.pages import audit_money, patient_rut
+from medsys.admin.office.pages import audited, patient_rut
 from medsys.admin.office.web import PREFIX, Accountant, form_of, person, render, submitted
 from medsys.admin.present import invoice_json, patient_json, payment_json
 from medsys.admin.schemas import InvoiceIn, PaymentIn, RefundIn, VoidIn
@@ -49,7 +49,7 @@ async def issue_invoice(request: Request, rut: str, caller: Accountant) -> Respo
         ]
         data = validate(InvoiceIn, {"patient_rut": wanted, "lines": lines})
         issued = records.create_invoice(session, data=data)
-        audit_money(session, request, caller, wanted, "create", "invoice")
+        audited(session, request, caller, wanted, "create", "invoice")
         return f"{page}#factura-{issued.number}"
 
     return submitted(request, caller, form, work, "Factura emitida.", page)
@@ -62,7 +62,7 @@ async def void_invoice(request: Request, number: str, caller: Accountant) -> Res
     def work(session: Session) -> str:
         reason = validate(VoidIn, {"reason": form.get("motivo", "")}).reason
         voided = records.void_invoice(session, number=number, reason=reason)
-        audit_money(session, request, caller, voided.patient_rut, "void", "invoice")
+        audited(session, request, caller, voided.patient_rut, "void", "invoice")
         return f"{PREFIX}/pacientes/{voided.patient_rut}"
 
     return submitted(request, caller, form, work, "Factura anulada.", f"{PREFIX}/pacientes")
@@ -89,7 +89,7 @@ async def pay(request: Request, rut: str, caller: Accountant) -> Response:
         records.record_payment(
             session, data=data, key=key, request_digest=digest, author=caller.who
         )
-        audit_money(session, request, caller, wanted, "create", "payment")
+        audited(session, request, caller, wanted, "create", "payment")
         return page
 
     return submitted(request, caller, form, work, "Pago registrado.", page)
@@ -113,7 +113,7 @@ async def refund(request: Request, payment_id: int, caller: Accountant) -> Respo
             request_digest=digest,
             author=caller.who,
         )
-        audit_money(session, request, caller, given.patient_rut, "refund", "payment")
+        audited(session, request, caller, given.patient_rut, "refund", "payment")
         return f"{PREFIX}/pacientes/{given.patient_rut}"
 
     return submitted(request, caller, form, work, "Reembolso registrado.", f"{PREFIX}/pacientes")
@@ -132,7 +132,7 @@ def printable_invoice(
 
     def read(session: Session) -> dict[str, Any]:
         found = records.invoice(session, number=number)
-        audit_money(session, request, caller, found.patient_rut, "read", "invoice")
+        audited(session, request, caller, found.patient_rut, "read", "invoice")
         payments = [
             payment_json(p)
             for p in records.payments_of(session, rut=found.patient_rut)

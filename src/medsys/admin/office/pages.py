@@ -46,7 +46,7 @@ Staff = Annotated[Caller, Depends(staff)]
 Clerk = Annotated[Caller, Depends(clerk)]
 
 
-def audit_money(
+def audited(
     session: Session,
     request: Request,
     caller: Caller,
@@ -63,9 +63,6 @@ def audit_money(
         patient_rut=rut,
         request_id=getattr(request.state, "request_id", None),
     )
-
-
-_audit = audit_money
 
 
 # --- login ---------------------------------------------------------------------------------
@@ -133,7 +130,7 @@ def patients(request: Request, caller: Staff, q: str = "") -> HTMLResponse:
     def read(session: Session) -> list[dict[str, Any]]:
         found = records.search_patients(session, text=text, ruts=[], page=1, per_page=50)
         for patient in found:
-            _audit(session, request, caller, patient.rut, "read")
+            audited(session, request, caller, patient.rut, "read")
         return [
             {
                 **patient_json(p),
@@ -172,7 +169,7 @@ async def register(request: Request, caller: Clerk) -> Response:
     def work(session: Session) -> str:
         data = validate(PatientIn, {"rut": form.get("rut", ""), **_patient_fields(form)})
         created = records.create_patient(session, data=data)
-        _audit(session, request, caller, created.rut, "create")
+        audited(session, request, caller, created.rut, "create")
         return f"{PREFIX}/pacientes/{created.rut}"
 
     back = f"{PREFIX}/pacientes/nuevo"
@@ -194,7 +191,7 @@ def patient_page(request: Request, rut: str, caller: Staff) -> HTMLResponse:
 
     def read(session: Session) -> dict[str, Any]:
         records.patient(session, rut=wanted)
-        _audit(session, request, caller, wanted, "read")
+        audited(session, request, caller, wanted, "read")
         return {
             **summary_json(session, wanted),
             "payments": [payment_json(p) for p in records.payments_of(session, rut=wanted)],
@@ -229,7 +226,7 @@ async def edit(request: Request, rut: str, caller: Clerk) -> Response:
         fields = {k: v for k, v in _patient_fields(form).items() if v is not None}
         change = validate(PatientPatch, fields)
         records.update_patient(session, rut=wanted, change=change)
-        _audit(session, request, caller, wanted, "update")
+        audited(session, request, caller, wanted, "update")
         return f"{PREFIX}/pacientes/{wanted}"
 
     return submitted(
@@ -252,7 +249,7 @@ async def add_coverage(request: Request, rut: str, caller: Clerk) -> Response:
                 given["percent"] = int(given["percent"])
         data = validate(CoverageIn, given)
         records.add_coverage(session, rut=wanted, data=data)
-        _audit(session, request, caller, wanted, "update")
+        audited(session, request, caller, wanted, "update")
         return f"{PREFIX}/pacientes/{wanted}"
 
     return submitted(

@@ -27,8 +27,10 @@ from sqlalchemy.orm import Session
 from medsys.admin.models import FormSubmission
 from medsys.core.auth import Caller, authenticate
 from medsys.core.clock import SANTIAGO
-from medsys.core.errors import Forbidden, MedsysError, Unauthenticated
+from medsys.core.errors import Conflict, Forbidden, MedsysError, Unauthenticated
+from medsys.core.errors import Unavailable as ClinicalUnavailable
 from medsys.core.forms import once
+from medsys.core.relay import MiddlewareClient, Refused, Unavailable
 from medsys.core.tokens import Role
 
 PREFIX = "/oficina"
@@ -224,3 +226,18 @@ def accountant(request: Request) -> Caller:
 
 
 Accountant = Annotated[Caller, Depends(accountant)]
+
+
+def clinical(request: Request, caller: Caller, method: str, path: str, **extra: Any) -> Any:
+    """Clinical's answer through the middleware, acting for the person at the page (the
+    agenda for a clerk, closed consultations for an accountant); clinical away is a 503 page,
+    a refusal there a 409 with its own words."""
+    client: MiddlewareClient = request.app.state.middleware
+    try:
+        return client.send(method, path, role=caller.role, subject=caller.in_person(), **extra)
+    except Unavailable:
+        raise ClinicalUnavailable(
+            "La agenda clínica no está disponible ahora; intente en unos minutos."
+        ) from None
+    except Refused as refusal:
+        raise Conflict(refusal.message) from None
