@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import pyotp
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
@@ -194,3 +195,21 @@ def client_from(address: str, **options: object) -> httpx.Client:
     this machine): login lockout counts per address, so each lockout test has its own."""
     transport = httpx.HTTPTransport(local_address=address)
     return httpx.Client(transport=transport, timeout=30, **options)  # type: ignore[arg-type]
+
+
+def enrolled_with_second_factor(base_url: str, username: str, password: str) -> pyotp.TOTP:
+    """Log in over JSON, enrol a TOTP second factor and confirm it; the account's TOTP
+    (the confirming code is spent: the next login needs a later one)."""
+    token = httpx.post(
+        f"{base_url}/auth/login", json={"username": username, "password": password}
+    ).json()["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    secret = httpx.post(
+        f"{base_url}/auth/second-factor", json={"password": password}, headers=bearer
+    ).json()["secret"]
+    totp = pyotp.TOTP(secret)
+    confirmed = httpx.post(
+        f"{base_url}/auth/second-factor/confirm", json={"code": totp.now()}, headers=bearer
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    return totp

@@ -397,8 +397,7 @@ def test_every_office_list_downloads_as_csv(cluster: MedsysCluster) -> None:
 def test_the_office_login_asks_for_the_second_factor(cluster: MedsysCluster) -> None:
     from datetime import UTC, datetime, timedelta
 
-    import httpx
-    import pyotp
+    from tests.conftest import enrolled_with_second_factor
 
     username = f"t.{uuid.uuid4().hex[:8]}"
     made = cluster.medsys(
@@ -406,18 +405,7 @@ def test_the_office_login_asks_for_the_second_factor(cluster: MedsysCluster) -> 
     ).stdout
     password = made.strip().rsplit("password ", 1)[1]
     admin = f"http://127.0.0.1:{cluster.settings.port('nginx')}"
-    token = httpx.post(
-        f"{admin}/auth/login", json={"username": username, "password": password}
-    ).json()["token"]
-    bearer = {"Authorization": f"Bearer {token}"}
-    secret = httpx.post(
-        f"{admin}/auth/second-factor", json={"password": password}, headers=bearer
-    ).json()["secret"]
-    totp = pyotp.TOTP(secret)
-    confirmed = httpx.post(
-        f"{admin}/auth/second-factor/confirm", json={"code": totp.now()}, headers=bearer
-    )
-    assert confirmed.status_code == 200, confirmed.text
+    totp = enrolled_with_second_factor(admin, username, password)
 
     asks = Office(cluster).log_in(username, password)
     assert "Código de verificación" in asks and "<h1>Pacientes</h1>" not in asks

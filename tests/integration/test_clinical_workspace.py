@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pyotp
 import pytest
 from sqlalchemy import select, text
 
@@ -18,7 +17,12 @@ from medsys.clinical.models import Consultation, Staff
 from medsys.core.clock import SANTIAGO
 from medsys.core.rut import check_digit
 from medsys.core.tokens import Role
-from tests.conftest import MedsysCluster, client_from, next_address
+from tests.conftest import (
+    MedsysCluster,
+    client_from,
+    enrolled_with_second_factor,
+    next_address,
+)
 
 pytestmark = pytest.mark.integration
 PATIENT = "11111111-1"
@@ -162,20 +166,7 @@ def test_a_wrong_password_and_a_second_factor_at_the_login_page(cluster: MedsysC
         f"{body}-{check_digit(body)}",
     ).stdout
     password = made.strip().rsplit("password ", 1)[1]
-    token = httpx.post(
-        f"{clinical(cluster)}/auth/login", json={"username": username, "password": password}
-    ).json()["token"]
-    bearer = {"Authorization": f"Bearer {token}"}
-    secret = httpx.post(
-        f"{clinical(cluster)}/auth/second-factor", json={"password": password}, headers=bearer
-    ).json()["secret"]
-    totp = pyotp.TOTP(secret)
-    confirmed = httpx.post(
-        f"{clinical(cluster)}/auth/second-factor/confirm",
-        json={"code": totp.now()},
-        headers=bearer,
-    )
-    assert confirmed.status_code == 200, confirmed.text
+    totp = enrolled_with_second_factor(clinical(cluster), username, password)
 
     asks = Workspace(cluster).log_in(username, password)
     assert "Código de verificación" in asks.text and "Mi agenda" not in asks.text

@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -24,6 +25,9 @@ from medsys.launcher.identity_cli import register as register_identity_commands
 from medsys.launcher.provision import ProvisionError
 from medsys.launcher.supervisor import SupervisorError
 from medsys.nodes.base import NodeError
+
+if TYPE_CHECKING:  # imported lazily below: the CLI starts without the chaos lab
+    from medsys.chaos.lab import Lab
 
 
 def _settings() -> Settings:
@@ -374,6 +378,17 @@ def bench() -> None:
     """Benchmarks that print figures (not pass/fail tests)."""
 
 
+def _running_lab() -> Lab:
+    """The live system a benchmark measures (it must be up); quiet HTTP client logs."""
+    from medsys.chaos.lab import Lab
+
+    cluster = _cluster(quiet=True)
+    if not cluster.supervisor.is_running():
+        _fail("medsys is not running here; start it with `medsys up`", 3)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return Lab(cluster.settings, say=click.echo)
+
+
 @bench.command("startup")
 def bench_startup() -> None:
     """Seconds from cold (all stopped, data kept) to all healthy, and database memory.
@@ -401,13 +416,9 @@ def bench_middleware(requests: int) -> None:
     """Latency of the history through the middleware against a direct clinical call, and
     fail-fast latency with the breakers open (stops both clinical instances briefly)."""
     from medsys.chaos.bench import middleware_figures
-    from medsys.chaos.lab import Lab
 
-    cluster = _cluster(quiet=True)
-    if not cluster.supervisor.is_running():
-        _fail("medsys is not running here; start it with `medsys up`", 3)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    _run(lambda: middleware_figures(Lab(cluster.settings, say=click.echo), requests, click.echo))
+    lab = _running_lab()
+    _run(lambda: middleware_figures(lab, requests, click.echo))
 
 
 @bench.command("portal")
@@ -423,13 +434,8 @@ def bench_middleware(requests: int) -> None:
 def bench_portal(users: int, seconds: float, think: float, in_step: bool) -> None:
     """History-page latency (p50/p99) with many patients at once, on this machine."""
     from medsys.chaos.bench import portal_figures
-    from medsys.chaos.lab import Lab
 
-    cluster = _cluster(quiet=True)
-    if not cluster.supervisor.is_running():
-        _fail("medsys is not running here; start it with `medsys up`", 3)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    lab = Lab(cluster.settings, say=click.echo)
+    lab = _running_lab()
     _run(lambda: portal_figures(lab, users, seconds, think, click.echo, in_step=in_step))
 
 
@@ -440,13 +446,8 @@ def bench_portal(users: int, seconds: float, think: float, in_step: bool) -> Non
 def bench_staff(users: int, seconds: float, think: float) -> None:
     """Clinical workspace page latency (agenda, chart, consultation) with many staff."""
     from medsys.chaos.bench import staff_figures
-    from medsys.chaos.lab import Lab
 
-    cluster = _cluster(quiet=True)
-    if not cluster.supervisor.is_running():
-        _fail("medsys is not running here; start it with `medsys up`", 3)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    lab = Lab(cluster.settings, say=click.echo)
+    lab = _running_lab()
     _run(lambda: staff_figures(lab, users, seconds, think, click.echo))
 
 
@@ -457,13 +458,8 @@ def bench_staff(users: int, seconds: float, think: float) -> None:
 def bench_office(users: int, seconds: float, think: float) -> None:
     """Front-office page latency (search, patient, reports) with many clerks and accountants."""
     from medsys.chaos.bench import office_figures
-    from medsys.chaos.lab import Lab
 
-    cluster = _cluster(quiet=True)
-    if not cluster.supervisor.is_running():
-        _fail("medsys is not running here; start it with `medsys up`", 3)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    lab = Lab(cluster.settings, say=click.echo)
+    lab = _running_lab()
     _run(lambda: office_figures(lab, users, seconds, think, click.echo))
 
 
