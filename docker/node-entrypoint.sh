@@ -21,7 +21,7 @@ case "$node" in
 esac
 
 # A missing secret is a clear error here, not a half-initialised volume later.
-for name in MEDSYS_DB_ADMIN_PASSWORD MEDSYS_DB_REPLICATION_PASSWORD MEDSYS_DB_APP_PASSWORD MEDSYS_DEMO_SEED; do
+for name in MEDSYS_DB_ADMIN_PASSWORD MEDSYS_DB_REPLICATION_PASSWORD; do
     if [ -z "$(printenv "$name" || true)" ]; then
         echo "node-entrypoint: $name is not set; copy .env.example to .env and fill it in" >&2
         exit 3

@@ -122,7 +122,7 @@ def test_application_user_cannot_write_on_a_replica(cluster: MedsysCluster) -> N
 
     url = mariadb_url(
         user="app1",
-        password=cluster.secrets.app_password,
+        password=cluster.secrets.app_password("clinical"),
         port=cluster.settings.port(cluster.roles("clinical")[1]),
         database="app1",
     )

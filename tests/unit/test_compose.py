@@ -124,9 +124,30 @@ def test_databases_keep_data_in_named_volumes_and_share_only_the_cluster_state()
     assert "FROM mysql:8.4" in (ROOT / portal_image).read_text()
 
 
-def test_no_secret_is_committed_and_env_example_lists_every_secret() -> None:
+def test_no_secret_is_committed_and_each_container_gets_only_its_own() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
-    assert "PASSWORD" not in text and "TOKEN_KEY" not in text
+    assert "TOKEN_KEY" not in text and "env_file: [.env" not in text
+    # Every secret is a reference to .env, never a value.
+    values = re.findall(r"(MEDSYS_DB_[A-Z_]+|MEDSYS_DEMO_SEED): (.*)", text)
+    assert values and all(value.startswith(f"${{{name}:?") for name, value in values)
+    services = compose_file()["services"]
+
+    def secrets_given(name: str) -> set[str]:
+        environment = services[name].get("environment", {})
+        return {key for key in environment if key in SECRET_ENVIRONMENT.values()}
+
+    assert secrets_given("app1") == {"MEDSYS_DB_APP_PASSWORD_CLINICAL"}
+    assert secrets_given("app2-1") == {"MEDSYS_DB_APP_PASSWORD_ADMIN"}
+    assert secrets_given("app3") == {"MEDSYS_DB_APP_PASSWORD_PORTAL"}
+    assert secrets_given("middleware") == set()
+    data = {"MEDSYS_DB_ADMIN_PASSWORD", "MEDSYS_DB_REPLICATION_PASSWORD"}
+    assert secrets_given("mysql-monitor") == data
+    # A node's agent creates its own pair's users, and no other pair's.
+    assert secrets_given("postgres_primary") == data | {
+        "MEDSYS_DB_APP_PASSWORD_ADMIN",
+        "MEDSYS_DB_OWNER_PASSWORD_ADMIN",
+    }
+    assert secrets_given(SETUP_JOB) == set(SECRET_ENVIRONMENT.values())
     example = (ROOT / ".env.example").read_text()
     names = set(re.findall(r"^(MEDSYS_[A-Z_]+)=", example, flags=re.MULTILINE))
     assert names == set(SECRET_ENVIRONMENT.values())

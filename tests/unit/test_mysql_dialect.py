@@ -23,9 +23,11 @@ from medsys.nodes.mysql import (
 
 SETTINGS = Settings(state_dir=Path("/var/lib/medsys"), network=Network.COMPOSE)
 SECRETS = Secrets(
-    admin_password="admin-pass-123",
-    replication_password="it's-a-secret",
-    app_password="app-pass-12345",
+    {
+        "admin_password": "admin-pass-123",
+        "replication_password": "it's-a-secret",
+        "app_password_portal": "app-pass-12345",
+    }
 )
 
 

@@ -1,8 +1,17 @@
+import os
+import stat
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
-from medsys.core.secrets import SECRET_ENVIRONMENT, SecretsMissingError, secrets_from_environment
+from medsys.core.secrets import (
+    SECRET_ENVIRONMENT,
+    SecretNotHeldError,
+    SecretsMissingError,
+    secrets_from_environment,
+    write_private,
+)
 from medsys.core.settings import SettingsError, load_settings
 
 
@@ -66,14 +75,46 @@ def test_compose_network_names_every_service_as_its_host() -> None:
         load_settings({"MEDSYS_CONFIG": "", "MEDSYS_NETWORK": "overlay"})
 
 
-def test_secrets_from_the_environment_are_all_or_nothing() -> None:
+def test_each_process_is_given_only_its_own_secrets_and_never_a_weak_one() -> None:
     full = {name: f"secret-value-{i:04d}" for i, name in enumerate(SECRET_ENVIRONMENT.values())}
     secrets = secrets_from_environment(full)
     assert secrets is not None
     assert secrets.replication_password == full["MEDSYS_DB_REPLICATION_PASSWORD"]
     assert secrets_from_environment({}) is None
-    partial = {k: v for k, v in full.items() if k != "MEDSYS_DEMO_SEED"}
-    with pytest.raises(SecretsMissingError, match="missing: MEDSYS_DEMO_SEED"):
-        secrets_from_environment(partial)
-    with pytest.raises(SecretsMissingError, match="MEDSYS_DB_APP_PASSWORD must be at least"):
-        secrets_from_environment({**full, "MEDSYS_DB_APP_PASSWORD": "short"})
+    # A clinical container is given its own database password and nothing else.
+    clinical = secrets_from_environment(
+        {"MEDSYS_DB_APP_PASSWORD_CLINICAL": full["MEDSYS_DB_APP_PASSWORD_CLINICAL"]}
+    )
+    assert clinical is not None
+    assert clinical.app_password("clinical") == full["MEDSYS_DB_APP_PASSWORD_CLINICAL"]
+    with pytest.raises(SecretNotHeldError, match="app_password_admin"):
+        clinical.app_password("admin")
+    with pytest.raises(SecretNotHeldError, match="admin_password"):
+        _ = clinical.admin_password
+    for weak, why in (
+        ("change-me-application", "placeholder"),
+        ("CHANGE-ME-but-long-enough", "placeholder"),
+        ("short-secret", "at least 16"),
+        ("aaaaaaaaaaaaaaaaaaaaaaaa", "too few characters"),
+    ):
+        with pytest.raises(SecretsMissingError, match=why):
+            secrets_from_environment({**full, "MEDSYS_DB_APP_PASSWORD_ADMIN": weak})
+
+
+def test_secret_files_are_never_readable_by_others_even_for_an_instant(tmp_path: Path) -> None:
+    seen_modes: list[int] = []
+    real_open = os.open
+
+    def watching_open(path: str, flags: int, mode: int = 0o777) -> int:
+        seen_modes.append(mode)
+        return real_open(path, flags, mode)
+
+    target = tmp_path / "secret.json"
+    target.write_text("old")
+    target.chmod(0o644)
+    with mock.patch("os.open", watching_open):
+        write_private(target, '{"x": "y"}', 0o600)
+    assert seen_modes == [0o600]  # created owner-only, not chmod-ed afterwards
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert target.read_text() == '{"x": "y"}'
+    assert [p.name for p in tmp_path.iterdir()] == ["secret.json"]  # no temporary left

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from medsys.admin import demo
-from medsys.core.databases import pair_database
 from medsys.core.migrate import prepare as prepare_database
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings
@@ -14,7 +13,8 @@ from medsys.core.settings import Settings
 def prepare(settings: Settings) -> str:
     seed = load_secrets(settings).demo_seed
     return prepare_database(
-        pair_database(settings, "admin"),
+        settings,
+        "admin",
         Path(__file__).parent / "migrations",
         lambda session: demo.load(session, seed=seed),
     )

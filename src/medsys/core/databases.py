@@ -1,11 +1,12 @@
 """A database pair as an application (or an operator tool) opens it: every node of the
-pair, the app's own user (or the admin user), the shared primary-aware router."""
+pair, the app's own user (or the schema owner, or the admin user), the shared primary-aware
+router."""
 
 from __future__ import annotations
 
 from medsys.core.db import Node, ReplicatedDatabase, mariadb_url, postgres_url
 from medsys.core.secrets import load_secrets
-from medsys.core.settings import Settings
+from medsys.core.settings import Network, Settings
 from medsys.core.topology import Engine, pair_named
 
 
@@ -14,13 +15,18 @@ def pair_database(
     pair_name: str,
     *,
     admin: bool = False,
+    owner: bool = False,
     failover_deadline: float = 10.0,
     pool_size: int = 5,
 ) -> ReplicatedDatabase:
     pair = pair_named(pair_name)
     secrets = load_secrets(settings)
-    user = "medsys_admin" if admin else pair.app_user
-    password = secrets.admin_password if admin else secrets.app_password
+    if admin:
+        user, password = "medsys_admin", secrets.admin_password
+    elif owner:
+        user, password = pair.owner_user, secrets.owner_password(pair.name)
+    else:
+        user, password = pair.app_user, secrets.app_password(pair.name)
     make_url = postgres_url if pair.engine is Engine.POSTGRES else mariadb_url
     nodes = [
         Node(
@@ -36,3 +42,9 @@ def pair_database(
         for node in pair.nodes
     ]
     return ReplicatedDatabase(nodes, failover_deadline=failover_deadline, pool_size=pool_size)
+
+
+def mysql_account_host(settings: Settings) -> str:
+    """The host part of our MariaDB/MySQL accounts: locally every client comes from
+    loopback; in containers from the compose network."""
+    return "127.0.0.1" if settings.network is Network.LOOPBACK else "%"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import os
+import pwd
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +27,8 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
+from medsys.core.accounts import Part, account_name
+from medsys.core.secrets import write_private
 from medsys.core.settings import Settings
 from medsys.core.tokens import (
     MAX_LIFETIME,
@@ -95,25 +98,28 @@ def _public_variable(service: Service) -> str:
     return f"MEDSYS_PUBLIC_KEYS_{service.value.upper()}"
 
 
-def _write_atomically(path: Path, text: str, mode: int) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
-    temporary.chmod(mode)
-    temporary.replace(path)
+def _holder(settings: Settings, service: Service) -> int | None:
+    """The uid of the account whose processes sign as ``service`` (as root), else None."""
+    if os.geteuid() != 0:
+        return None
+    return pwd.getpwnam(account_name(settings, Part(service.value))).pw_uid
 
 
 def ensure_keys(settings: Settings) -> list[Service]:
-    """Make the key pair of every issuing service that has none; the ones made."""
+    """Make the key pair of every issuing service that has none; the ones made. Each
+    private key belongs to its service's account: no other service can read it."""
     folder = keys_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o700)
+    folder.chmod(0o711)  # walked through to one's own key; never listed
     made = []
     for service in Service:
-        if not _private_path(settings, service).exists():
+        private = _private_path(settings, service)
+        if not private.exists():
             _install(settings, service, Ed25519PrivateKey.generate(), previous=[])
             made.append(service)
+        elif (holder := _holder(settings, service)) is not None:
+            os.chown(private, holder, -1)
+            private.chmod(0o400)
     return made
 
 
@@ -122,8 +128,13 @@ def _install(
 ) -> None:
     public = [public_text(key.public_key()), *previous][:KEPT_PUBLIC_KEYS]
     # Public file first: a verifier must know the new key before anything signs with it.
-    _write_atomically(_public_path(settings, service), "\n".join(public) + "\n", 0o644)
-    _write_atomically(_private_path(settings, service), private_text(key) + "\n", 0o600)
+    write_private(_public_path(settings, service), "\n".join(public) + "\n", 0o644)
+    write_private(
+        _private_path(settings, service),
+        private_text(key) + "\n",
+        0o400,
+        owner=_holder(settings, service),
+    )
 
 
 def rotate(settings: Settings, service: Service) -> str:
@@ -138,7 +149,7 @@ def rotate(settings: Settings, service: Service) -> str:
 def retire(settings: Settings, service: Service) -> list[str]:
     """Stop trusting every public key of ``service`` but the current one; the ids retired."""
     lines = _public_lines(settings, service)
-    _write_atomically(_public_path(settings, service), lines[0] + "\n", 0o644)
+    write_private(_public_path(settings, service), lines[0] + "\n", 0o644)
     return [key_id(_public_key(line)) for line in lines[1:]]
 
 
@@ -206,7 +217,7 @@ def write_environment_files(folder: Path) -> list[Path]:
     written = []
     for service, text in environment_files().items():
         path = folder / f"{service.value}.env"
-        _write_atomically(path, text, 0o600)
+        write_private(path, text, 0o600)
         written.append(path)
     return written
 

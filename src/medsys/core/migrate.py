@@ -1,4 +1,10 @@
-"""Run a service's Alembic migrations on the current primary, from code (no alembic.ini)."""
+"""Run a service's Alembic migrations on the current primary, from code (no alembic.ini),
+as the schema's owner; then give the application's own user exactly the rights it needs.
+
+The application's user can read and change rows, and on the audit log only read and add:
+it cannot update, delete, truncate, alter or drop anything, nor touch the triggers, so the
+audit log is append-only by privileges and not only by triggers it could drop.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +13,49 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from medsys.core.db import ReplicatedDatabase
+from medsys.core.databases import mysql_account_host, pair_database
+from medsys.core.settings import Settings
+from medsys.core.topology import Engine as DatabaseEngine
+from medsys.core.topology import Pair, pair_named
+
+# Tables whose rows the application may read and add, never change.
+APPEND_ONLY = frozenset({"audit_log"})
+# Kept by the migrations alone.
+READ_ONLY = frozenset({"alembic_version"})
+NO_SUCH_GRANT = frozenset({1141, 1147})  # MariaDB/MySQL: nothing to revoke (database, table)
+
+
+def table_rights(table: str) -> str:
+    """What the application's user may do to ``table`` (pure; unit-tested)."""
+    if table in APPEND_ONLY:
+        return "SELECT, INSERT"
+    if table in READ_ONLY:
+        return "SELECT"
+    return "SELECT, INSERT, UPDATE, DELETE"
 
 
 def prepare(
-    database: ReplicatedDatabase, migrations: Path, load_demo: Callable[[Session], bool]
+    settings: Settings, pair_name: str, migrations: Path, load_demo: Callable[[Session], bool]
 ) -> str:
-    """Migrations on the primary, then demo data if the database is empty; one line to say."""
+    """Migrations and rights on the primary, then demo data (as the application) if the
+    database is empty; one line to say."""
+    pair = pair_named(pair_name)
+    owner = pair_database(settings, pair_name, owner=True)
+    application = pair_database(settings, pair_name)
     try:
-        upgrade(database.engine(database.find_primary()), migrations)
-        loaded = database.write(load_demo)
+        engine = owner.engine(owner.find_primary())
+        upgrade(engine, migrations)
+        with engine.begin() as connection:
+            grant_application_rights(connection, pair, mysql_account_host(settings))
+        loaded = application.write(load_demo)
         return "schema up to date; demo data loaded" if loaded else "schema up to date"
     finally:
-        database.dispose()
+        owner.dispose()
+        application.dispose()
 
 
 def upgrade(engine: Engine, migrations: Path) -> None:
@@ -31,3 +64,33 @@ def upgrade(engine: Engine, migrations: Path) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def grant_application_rights(connection: Connection, pair: Pair, host: str) -> None:
+    """Idempotent; new rights first, then the broad ones of earlier versions are taken
+    back, so a running application never loses what it needs midway."""
+    tables = inspect(connection).get_table_names()
+    if pair.engine is DatabaseEngine.POSTGRES:
+        role = f'"{pair.app_user}"'
+        for table in tables:
+            connection.execute(text(f'REVOKE ALL ON "{table}" FROM {role}'))
+            connection.execute(text(f'GRANT {table_rights(table)} ON "{table}" TO {role}'))
+        connection.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"))
+        connection.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+        connection.execute(text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+        return
+    account = f"'{pair.app_user}'@'{host}'"
+    for table in tables:
+        on_table = f"ON `{pair.database}`.`{table}`"
+        _revoke(connection, f"REVOKE ALL PRIVILEGES {on_table} FROM {account}")
+        connection.execute(text(f"GRANT {table_rights(table)} {on_table} TO {account}"))
+    # Earlier versions gave ALL on the whole database.
+    _revoke(connection, f"REVOKE ALL PRIVILEGES ON `{pair.database}`.* FROM {account}")
+
+
+def _revoke(connection: Connection, statement: str) -> None:
+    try:
+        connection.execute(text(statement))
+    except DBAPIError as error:
+        if getattr(error.orig, "args", (None,))[0] not in NO_SUCH_GRANT:
+            raise

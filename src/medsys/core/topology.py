@@ -29,6 +29,12 @@ class Pair:
     mysql_protocol: bool = False
 
     @property
+    def owner_user(self) -> str:
+        """Owns the schema and runs the migrations; the application's user only gets the
+        rights it needs on the tables (and only SELECT/INSERT on the audit log)."""
+        return f"{self.app_user}_owner"
+
+    @property
     def initial_primary(self) -> str:
         return self.nodes[0]
 

@@ -254,7 +254,7 @@ class Monitor:
 
 def _env_float(name: str, default: float) -> float:
     try:
-        return float(os.environ.get(name, default))
+        return float(os.environ.get(name) or default)  # compose passes unset as empty
     except ValueError:
         return default
 

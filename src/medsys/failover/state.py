@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from medsys.core.settings import Settings
 from medsys.core.topology import Pair
@@ -90,10 +90,20 @@ def write_pair_state(settings: Settings, pair: Pair, state: PairState) -> None:
     path.chmod(0o644)
 
 
+def _open_shared(path: Path) -> TextIO:
+    """Open for appending a file both root (the launcher) and the monitors (the service
+    user, who owns the folder) append to: made by root, it is given to the folder's owner."""
+    handle = path.open("a")
+    if os.geteuid() == 0:
+        folder = path.parent.stat()
+        os.fchown(handle.fileno(), folder.st_uid, folder.st_gid)
+    return handle
+
+
 @contextmanager
 def _locked(settings: Settings, pair: Pair) -> Iterator[None]:
     settings.cluster_dir.mkdir(parents=True, exist_ok=True)
-    with (settings.cluster_dir / f"{pair.name}.lock").open("a") as lock:
+    with _open_shared(settings.cluster_dir / f"{pair.name}.lock") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -143,7 +153,7 @@ def append_event(settings: Settings, pair: Pair, event: str, sentence: str, term
     }
     # A monitor may start before anything else wrote here (a fresh volume in containers).
     settings.cluster_dir.mkdir(parents=True, exist_ok=True)
-    with events_path(settings, pair).open("a") as handle:
+    with _open_shared(events_path(settings, pair)) as handle:
         handle.write(json.dumps(record) + "\n")
 
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass, replace
 
 import psutil
 
+from medsys.core.accounts import account_secrets
 from medsys.core.keys import ensure_keys
-from medsys.core.secrets import Secrets, ensure_secrets, load_secrets
+from medsys.core.secrets import Secrets, ensure_secrets, load_secrets, write_account_views
 from medsys.core.settings import Settings
 from medsys.core.topology import PAIRS, Pair, pair_named, pair_of_monitor
 from medsys.failover.state import (
@@ -89,10 +90,12 @@ class Cluster:
         """Bring everything up; returns the seconds it took."""
         self._started = time.monotonic()
         provision.ensure_packages(self.say)
-        provision.ensure_service_user(self.settings)
+        provision.ensure_service_accounts(self.settings)
         provision.check_state_dir_reachable(self.settings)
+        provision.prepare_state_folders(self.settings)
         self._check_state_folder()
         secrets = ensure_secrets(self.settings)
+        write_account_views(self.settings, secrets, account_secrets(self.settings))
         ensure_keys(self.settings)
         services = service_table(self.settings)
         self._check_ports(services)
@@ -184,8 +187,8 @@ class Cluster:
             self.say(f"{primary}: initialising data")
             adapter.initialise(self.settings, secrets, primary, Role.PRIMARY)
         self._start_node(pair, primary)
-        if not state.bootstrapped:
-            adapter.bootstrap_primary(self.settings, secrets, primary)
+        # At every up: users, passwords and ownership follow the secrets and this version.
+        adapter.bootstrap_primary(self.settings, secrets, primary)
         if not adapter.is_initialised(self.settings, replica):
             self.say(f"{replica}: initialising data from {primary}")
             adapter.initialise(self.settings, secrets, replica, Role.REPLICA)

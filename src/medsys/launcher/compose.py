@@ -15,20 +15,24 @@ What changes in containers, and only here:
 - the portal pair runs real MySQL 8.4 (``MEDSYS_MYSQL_SERVER=mysql``);
 - migrations and demo data are a one-shot service, ``medsys-setup`` (``medsys prepare``),
   that every application waits for;
-- secrets come from the ``.env`` file (``.env.example`` lists them).
+- secrets come from the ``.env`` file (``.env.example`` lists them), and each container is
+  given only its own (``core.accounts.secrets_of``), never the whole file.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from medsys.core.accounts import Part, secrets_of
+from medsys.core.secrets import SECRET_ENVIRONMENT
 from medsys.core.settings import Network, Settings
 from medsys.core.topology import DATABASE_NODES, Engine, pair_of_node
 from medsys.launcher import nginx
-from medsys.launcher.services import Kind, Service, service_table
+from medsys.launcher.services import MONITOR_TUNING, NODE_TUNING, Kind, Service, service_table
 
 NETWORK = "medical_system"
 STATE_DIR = "/var/lib/medsys"
@@ -75,6 +79,23 @@ def _common_environment() -> dict[str, str]:
         "MEDSYS_NETWORK": Network.COMPOSE.value,
         "MEDSYS_MYSQL_SERVER": "mysql",
     }
+
+
+def _from_env_file(names: Iterable[str], *, required: bool) -> dict[str, str]:
+    """Values docker-compose takes from .env when it reads this file: each container is
+    given only the variables named here, never the whole .env (core.accounts)."""
+    if required:
+        return {name: f"${{{name}:?set it in .env, see .env.example}}" for name in names}
+    return {name: f"${{{name}:-}}" for name in names}
+
+
+def _secrets_for(part: Part | None, *, bootstraps: str | None = None) -> dict[str, str]:
+    """``part``'s secrets (None: all of them); a database node's agent also creates its
+    pair's owner and application users (``bootstraps``)."""
+    names = set(secrets_of(part) if part is not None else SECRET_ENVIRONMENT.keys())
+    if bootstraps:
+        names |= {f"app_password_{bootstraps}", f"owner_password_{bootstraps}"}
+    return _from_env_file(sorted(SECRET_ENVIRONMENT[name] for name in names), required=True)
 
 
 def _healthcheck(test: list[str], *, start_period: str = "30s") -> dict[str, Any]:
@@ -128,7 +149,8 @@ def _container(
     definition["command"] = command
     if environment is not None:
         # Each app's own signing key and the public keys it trusts: `medsys keys env --write`.
-        definition["env_file"] = [".env", *([key_file] if key_file else [])]
+        if key_file:
+            definition["env_file"] = [key_file]
         definition["environment"] = environment
     if ports:
         definition["ports"] = ports
@@ -152,7 +174,12 @@ def _database(service: Service) -> dict[str, Any]:
         image=image,
         dockerfile=dockerfile,
         command=[service.name],  # the entrypoint's argument
-        environment={**_common_environment(), "MEDSYS_SERVICE_USER": user},
+        environment={
+            **_common_environment(),
+            "MEDSYS_SERVICE_USER": user,
+            **_secrets_for(Part.DATA, bootstraps=pair_of_node(service.name).name),
+            **_from_env_file(NODE_TUNING, required=False),
+        },
         ports=_ports(service),
         volumes=[f"{service.name}-data:{STATE_DIR}/data", f"cluster-state:{STATE_DIR}/cluster"],
         healthcheck=_healthcheck(
@@ -176,7 +203,12 @@ def _python_service(service: Service) -> dict[str, Any]:
             dockerfile="Dockerfile",
             command=list(service.command),
             # Tuning comes from .env here, never from where `medsys compose` ran.
-            environment={**_common_environment(), "MEDSYS_NODE_CONTROL": "agents"},
+            environment={
+                **_common_environment(),
+                "MEDSYS_NODE_CONTROL": "agents",
+                **_secrets_for(Part.DATA),
+                **_from_env_file(MONITOR_TUNING, required=False),
+            },
             volumes=[f"cluster-state:{STATE_DIR}/cluster"],
             depends_on=_depends_on(service),
             healthcheck=_healthcheck(
@@ -189,7 +221,12 @@ def _python_service(service: Service) -> dict[str, Any]:
         image=APP_IMAGE,
         dockerfile="Dockerfile",
         command=list(service.command),
-        environment={**_common_environment(), **service.environment, **_proxy(service)},
+        environment={
+            **_common_environment(),
+            **service.environment,
+            **_proxy(service),
+            **(_secrets_for(service.account) if service.account else {}),
+        },
         key_file=f"{KEYS_FOLDER}/{service.signs_as}.env" if service.signs_as else None,
         ports=_ports(service),
         depends_on=_depends_on(service),
@@ -226,7 +263,8 @@ def _setup_job(databases: list[str]) -> dict[str, Any]:
         image=APP_IMAGE,
         dockerfile="Dockerfile",
         command=["medsys", "prepare"],
-        environment=_common_environment(),
+        # Migrations run as each schema's owner; demo data needs the seed.
+        environment={**_common_environment(), **_secrets_for(None)},
         depends_on={name: {"condition": "service_healthy"} for name in databases},
         restart="no",
     )

@@ -8,9 +8,9 @@ that reached an instance, so only requests that are safe to repeat are retried.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from medsys.core.accounts import Part, account_name
 from medsys.core.settings import Network, Settings
 from medsys.nodes.base import owned_directory
 
@@ -25,6 +25,12 @@ def prefix(settings: Settings) -> Path:
     return settings.run_dir / "nginx"
 
 
+def access_log_dir(settings: Settings) -> Path:
+    """Its own folder under the logs: nginx runs unprivileged and cannot open the pipe
+    supervisord gives it as standard output."""
+    return settings.log_dir / "nginx"
+
+
 def config_path(settings: Settings) -> Path:
     return settings.conf_dir / "nginx.conf"
 
@@ -32,13 +38,23 @@ def config_path(settings: Settings) -> Path:
 def command(settings: Settings) -> tuple[str, ...]:
     if settings.network is Network.COMPOSE:
         return ("nginx", "-c", CONTAINER_CONFIG)
-    return ("/usr/sbin/nginx", "-p", str(prefix(settings)), "-c", str(config_path(settings)))
+    # -e: its own error log on stderr from the first instant (not the packaged path, which
+    # an unprivileged nginx cannot open).
+    return (
+        "/usr/sbin/nginx",
+        "-e",
+        "stderr",
+        "-p",
+        str(prefix(settings)),
+        "-c",
+        str(config_path(settings)),
+    )
 
 
 def render(settings: Settings, *, as_user: str | None) -> str:
     in_container = settings.network is Network.COMPOSE
     root = CONTAINER_ROOT if in_container else prefix(settings)
-    access_log = "/dev/stdout" if in_container else f"{settings.log_dir}/nginx-access.log"
+    access_log = "/dev/stdout" if in_container else f"{access_log_dir(settings)}/access.log"
     written_by = "medsys compose" if in_container else "medsys up"
     servers = "\n".join(
         f"        server {settings.host(name)}:{settings.port(name)} max_fails=1 fail_timeout=2s;"
@@ -88,11 +104,14 @@ http {{
 
 
 def write_config(settings: Settings) -> Path:
-    root = owned_directory(settings, prefix(settings), 0o755)
+    """Locally nginx runs as its own unprivileged account from the start (its port is
+    above 1024), so there is no ``user`` line: it owns its folder and nothing else."""
+    account = account_name(settings, Part.BALANCER)
+    root = owned_directory(settings, prefix(settings), 0o755, account=account)
     for folder in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        owned_directory(settings, root / folder)
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
+        owned_directory(settings, root / folder, account=account)
+    owned_directory(settings, access_log_dir(settings), 0o750, account=account)
     path = config_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(settings, as_user=settings.service_user if os.geteuid() == 0 else None))
+    path.write_text(render(settings, as_user=None))
     return path

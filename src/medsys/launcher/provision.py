@@ -4,7 +4,9 @@ person what is wrong and what to type; none of them deletes anything."""
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import psutil
 
+from medsys.core.accounts import control_group, every_account
 from medsys.core.settings import Settings
 from medsys.nodes.base import INITIALISED_MARKER
 
@@ -76,36 +79,84 @@ def ensure_packages(say: Callable[[str], None] = print) -> None:
             )
 
 
-def ensure_service_user(settings: Settings) -> None:
-    """As root, databases run as an unprivileged system user that we create if needed."""
+def _exists(command: str, name: str) -> bool:
+    return subprocess.run([command, name], capture_output=True, check=False).returncode == 0
+
+
+def _create(argv: list[str], what: str) -> None:
+    made = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if made.returncode != 0:
+        raise ProvisionError(f"could not create {what}: {made.stderr.strip()}")
+
+
+def ensure_service_accounts(settings: Settings) -> None:
+    """As root: one unprivileged system account per part of the system (core.accounts),
+    none with a shell or a home, and the group that may drive supervisord, whose only
+    member is the service user (the monitors rejoin old primaries through it)."""
     if os.geteuid() != 0:
         return
-    result = subprocess.run(["id", "-u", settings.service_user], capture_output=True, check=False)
-    if result.returncode == 0:
+    group = control_group(settings)
+    if not _group_exists(group):
+        _create(["groupadd", "--system", group], f"group {group}")
+    for account in every_account(settings).values():
+        if not _exists("id", account):
+            _create(
+                [
+                    "useradd",
+                    "--system",
+                    "--user-group",
+                    "--no-create-home",
+                    "--home-dir",
+                    "/nonexistent",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    account,
+                ],
+                f"user {account}",
+            )
+    members = grp.getgrnam(group).gr_mem
+    if settings.service_user not in members:
+        _create(["usermod", "--append", "--groups", group, settings.service_user], group)
+
+
+def _group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def prepare_state_folders(settings: Settings) -> None:
+    """Who may write where. The service user owns the data, the configuration it writes at
+    every boot and the pair state; root keeps the rest (logs, supervisord, the secrets);
+    every service account may walk through to its own files."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    settings.state_dir.chmod(0o755)
+    for folder in (settings.log_dir, settings.run_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o755)
+    if os.geteuid() != 0:
+        for folder in (settings.data_dir, settings.conf_dir, settings.cluster_dir):
+            folder.mkdir(parents=True, exist_ok=True)
         return
-    created = subprocess.run(
-        [
-            "useradd",
-            "--system",
-            "--no-create-home",
-            "--home-dir",
-            "/nonexistent",
-            "--shell",
-            "/usr/sbin/nologin",
-            settings.service_user,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if created.returncode != 0:
-        raise ProvisionError(
-            f"could not create user {settings.service_user}: {created.stderr.strip()}"
-        )
+    user = pwd.getpwnam(settings.service_user)
+    for folder, mode in (
+        (settings.data_dir, 0o700),
+        (settings.conf_dir, 0o755),
+        (settings.cluster_dir, 0o755),
+    ):
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(mode)
+        os.chown(folder, user.pw_uid, user.pw_gid)
+    # Files an earlier version (or a root command) left behind, so the monitors can
+    # append to them.
+    for path in settings.cluster_dir.iterdir():
+        os.chown(path, user.pw_uid, user.pw_gid)
 
 
 def check_state_dir_reachable(settings: Settings) -> None:
-    """The service user must be able to walk down to the state folder."""
+    """The service accounts must be able to walk down to the state folder."""
     if os.geteuid() != 0:
         return
     settings.state_dir.mkdir(parents=True, exist_ok=True)

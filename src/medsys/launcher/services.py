@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from medsys.core.accounts import Part
 from medsys.core.settings import Settings
 from medsys.core.topology import PAIRS, Engine, pair_named
 from medsys.launcher import nginx
@@ -40,6 +41,9 @@ class Service:
     health_path: str | None = None  # HTTP readiness (apps)
     # The token issuer whose signing key this process holds (core.keys), if any.
     signs_as: str | None = None
+    # The account it runs as (core.accounts); None: started as root, drops root itself
+    # (a database node's entry must first prepare the node's files).
+    account: Part | None = None
     # Services that must be healthy before this one starts, and ones that need only have
     # started: the order `medsys up` keeps, and compose's depends_on.
     needs_healthy: tuple[str, ...] = ()
@@ -141,6 +145,7 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
                 description="clinical service (App1), for doctors and nurses",
                 environment={"MEDSYS_INSTANCE": instance},
                 signs_as="clinical",
+                account=Part.CLINICAL,
                 health_path="/health",
                 needs_healthy=pair_named("clinical").nodes,
             )
@@ -156,6 +161,7 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
                 description="admin service (App2), for clerks and accountants",
                 environment={"MEDSYS_INSTANCE": instance},
                 signs_as="admin",
+                account=Part.ADMIN,
                 health_path="/health",
                 needs_healthy=pair_named("admin").nodes,
             )
@@ -169,6 +175,7 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
             stop_signal="QUIT",  # graceful: finish the requests in flight
             autorestart=True,
             description="load balancer in front of the admin instances",
+            account=Part.BALANCER,
             health_path="/health",
             needs_healthy=ADMIN_INSTANCES,
         )
@@ -183,6 +190,7 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
             description="integration gateway: breakers, retries, failover (/docs, /health)",
             health_path="/health",
             signs_as="middleware",
+            account=Part.MIDDLEWARE,
             # Its breakers cope with an upstream that is down; it need not wait for them.
             needs_started=("app1", "app1-replica", "nginx"),
         )
@@ -197,6 +205,7 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
             description="patient portal (App3)",
             health_path="/health",
             signs_as="portal",
+            account=Part.PORTAL,
             needs_healthy=pair_named("portal").nodes,
             needs_started=("middleware",),
         )
@@ -209,6 +218,7 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
                 command=(python, "-m", "medsys.failover.monitor", pair.name),
                 pair=pair.name,
                 autorestart=True,  # resumes from persisted state; never promotes twice
+                account=Part.DATA,
                 description=f"failover monitor of the {pair.name} pair",
                 environment={k: os.environ[k] for k in MONITOR_TUNING if k in os.environ},
                 # A monitor must run while a node is down: that is when it is needed.

@@ -10,12 +10,15 @@ import subprocess
 import sys
 import time
 import xmlrpc.client
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from supervisor.xmlrpc import SupervisorTransport
 
+from medsys.core.accounts import account_name, control_group
+from medsys.core.secrets import SECRET_ENVIRONMENT
 from medsys.core.settings import Settings
 from medsys.launcher.services import Service
 
@@ -44,10 +47,34 @@ def _quote_env(environment: dict[str, str]) -> str:
     return ",".join(f'{key}="{value}"' for key, value in sorted(environment.items()))
 
 
+def _account_lines(settings: Settings, service: Service) -> tuple[str, dict[str, str]]:
+    """``user=`` and the environment of a process that runs as its own account."""
+    if service.account is None or os.geteuid() != 0:
+        return "", {}
+    name = account_name(settings, service.account)
+    return f"user={name}\n", {"HOME": "/nonexistent", "USER": name, "LOGNAME": name}
+
+
+def _without_secrets(environment: Mapping[str, str]) -> dict[str, str]:
+    """supervisord passes its own environment to every child: no secret may be in it
+    (each process loads only its own, from its account's file)."""
+    return {
+        key: value
+        for key, value in environment.items()
+        if key not in SECRET_ENVIRONMENT.values() and not key.startswith("MEDSYS_SIGNING_KEY_")
+    }
+
+
 def render_config(settings: Settings, services: tuple[Service, ...]) -> str:
     run, log = settings.run_dir, settings.log_dir
+    # As root, only root and the control group (the monitors) may drive supervisord.
+    access = (
+        f"chmod=0770\nchown=root:{control_group(settings)}\n"
+        if os.geteuid() == 0
+        else "chmod=0700\n"
+    )
     sections = [
-        f"[unix_http_server]\nfile={socket_path(settings)}\nchmod=0700\n",
+        f"[unix_http_server]\nfile={socket_path(settings)}\n{access}",
         "[supervisord]\n"
         f"logfile={log / 'supervisord.log'}\npidfile={run / 'supervisord.pid'}\n"
         f"childlogdir={log}\nloglevel=info\nminfds=4096\n",
@@ -57,10 +84,12 @@ def render_config(settings: Settings, services: tuple[Service, ...]) -> str:
     ]
     base_environment = {**settings.to_environ(), "PYTHONUNBUFFERED": "1"}
     for service in services:
-        environment = {**base_environment, **service.environment}
+        user_line, account_environment = _account_lines(settings, service)
+        environment = {**base_environment, **account_environment, **service.environment}
         sections.append(
             f"[program:{service.name}]\n"
             f"command={shlex.join(service.command)}\n"
+            f"{user_line}"
             f"directory={settings.state_dir}\n"
             f"environment={_quote_env(environment)}\n"
             "autostart=false\n"
@@ -120,7 +149,7 @@ class Supervisor:
             capture_output=True,
             text=True,
             check=False,
-            env={**os.environ, **self._settings.to_environ()},
+            env={**_without_secrets(os.environ), **self._settings.to_environ()},
         )
         if result.returncode != 0:
             raise SupervisorError(f"supervisord did not start: {result.stderr.strip()}")

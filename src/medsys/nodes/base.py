@@ -95,11 +95,18 @@ def run_as_service_user(
     return result
 
 
-def owned_directory(settings: Settings, path: Path, mode: int = 0o700) -> Path:
+def owned_directory(
+    settings: Settings, path: Path, mode: int = 0o700, *, account: str | None = None
+) -> Path:
+    """A folder of the service user (or of ``account``), made if missing (as root)."""
     path.mkdir(parents=True, exist_ok=True)
-    user = service_user(settings)
     if os.geteuid() == 0:
-        os.chown(path, user.uid, user.gid)
+        if account is None:
+            user = service_user(settings)
+            os.chown(path, user.uid, user.gid)
+        else:
+            entry = pwd.getpwnam(account)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
     path.chmod(mode)
     return path
 

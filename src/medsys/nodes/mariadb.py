@@ -9,8 +9,8 @@ after ``binlog_retention_hours``; a node too far behind is rebuilt from a fresh 
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -66,7 +66,7 @@ def copy_position(copy: Path) -> str:
 def binlog_retention_seconds() -> int:
     """How long binary logs stay on a node (MEDSYS_BINLOG_RETENTION_HOURS, default 72):
     a replica away longer is rebuilt from a copy, so the history need not stay forever."""
-    hours = float(os.environ.get("MEDSYS_BINLOG_RETENTION_HOURS", "72"))
+    hours = float(os.environ.get("MEDSYS_BINLOG_RETENTION_HOURS") or "72")
     if hours <= 0:
         raise NodeError("MEDSYS_BINLOG_RETENTION_HOURS must be above 0")
     return int(hours * 3600)
@@ -228,7 +228,7 @@ class MariaDBAdapter:
 
     def _client(self, settings: Settings, node: str) -> list[str]:
         """The command-line client as the local superuser: unix_socket authentication."""
-        local_user = "root" if os.geteuid() == 0 else getpass.getuser()
+        local_user = pwd.getpwuid(os.geteuid()).pw_name  # root, or the service user
         return [
             "mariadb",
             f"--defaults-file={self._defaults_file(settings, node)}",
@@ -236,15 +236,12 @@ class MariaDBAdapter:
         ]
 
     def _root_sql(self, settings: Settings, node: str, sql: str) -> str:
-        """SQL as the local superuser over the node's socket (before our users exist)."""
+        """SQL as the local superuser over the node's socket (before our users exist). The
+        statements go on standard input: they may hold passwords, which a command line
+        would show to every local user (``ps``)."""
         result = subprocess.run(
-            [
-                *self._client(settings, node),
-                "--batch",
-                "--skip-column-names",
-                "-e",
-                sql,
-            ],
+            [*self._client(settings, node), "--batch", "--skip-column-names"],
+            input=sql,
             capture_output=True,
             text=True,
             check=False,
@@ -255,21 +252,30 @@ class MariaDBAdapter:
         return result.stdout
 
     def bootstrap_primary(self, settings: Settings, secrets: Secrets, node: str) -> None:
-        database, app_user = self.pair.database, self.pair.app_user
+        """Users and the application database; run at every ``up`` (passwords are set
+        again, so a changed secret takes effect). The owner runs the migrations; the
+        application's user gets its table rights from them (core.migrate)."""
+        pair = self.pair
         # Locally every client comes from loopback; in containers from the compose network.
         host = "'127.0.0.1'" if settings.network is Network.LOOPBACK else "'%'"
-        statements = [
-            f"CREATE USER IF NOT EXISTS '{ADMIN_USER}'@{host} "
-            f"IDENTIFIED BY {_quote(secrets.admin_password)}",
+        users = {
+            ADMIN_USER: secrets.admin_password,
+            REPLICATION_USER: secrets.replication_password,
+            pair.owner_user: secrets.owner_password(pair.name),
+            pair.app_user: secrets.app_password(pair.name),
+        }
+        statements = [f"CREATE DATABASE IF NOT EXISTS `{pair.database}` CHARACTER SET utf8mb4"]
+        for user, password in users.items():
+            statements += [
+                f"CREATE USER IF NOT EXISTS '{user}'@{host} IDENTIFIED BY {_quote(password)}",
+                f"ALTER USER '{user}'@{host} IDENTIFIED BY {_quote(password)}",
+            ]
+        statements += [
             f"GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@{host} WITH GRANT OPTION",
-            f"CREATE USER IF NOT EXISTS '{REPLICATION_USER}'@{host} "
-            f"IDENTIFIED BY {_quote(secrets.replication_password)}",
             f"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '{REPLICATION_USER}'@{host}",
-            f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4",
-            f"CREATE USER IF NOT EXISTS '{app_user}'@{host} "
-            f"IDENTIFIED BY {_quote(secrets.app_password)}",
-            # No global privilege: read_only=ON then really stops the application.
-            f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{app_user}'@{host}",
+            # No global privilege for either: read_only=ON then really stops them.
+            f"GRANT ALL PRIVILEGES ON `{pair.database}`.* TO '{pair.owner_user}'@{host} "
+            "WITH GRANT OPTION",
         ]
         self._root_sql(settings, node, ";\n".join(statements) + ";")
 

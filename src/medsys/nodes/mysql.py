@@ -16,13 +16,12 @@ installed there); its SQL is unit-tested as text, and the README says so.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
-from medsys.core.secrets import Secrets, load_secrets
+from medsys.core.secrets import Secrets, load_secrets, write_private
 from medsys.core.settings import Settings
-from medsys.nodes.base import NodeError, ProcessControl
+from medsys.nodes.base import NodeError, ProcessControl, service_user
 from medsys.nodes.mariadb import (
     REPLICATION_USER,
     SEMI_SYNC_TIMEOUT_MS,
@@ -152,19 +151,17 @@ class MySQLAdapter(MariaDBAdapter):
         ]
         settings.conf_dir.mkdir(parents=True, exist_ok=True)
         path = self._defaults_file(settings, node)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write("\n".join(lines))
+        write_private(path, "\n".join(lines), 0o600, owner=service_user(settings).uid)
         return path
 
     def _install(self, defaults: Path, user: str, secrets: Secrets) -> None:
         # root gets the admin password at birth: MySQL has no socket-only root by default.
         init_file = defaults.with_suffix(".init.sql")
-        descriptor = os.open(init_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(
-                f"ALTER USER 'root'@'localhost' IDENTIFIED BY {_quote(secrets.admin_password)};\n"
-            )
+        write_private(
+            init_file,
+            f"ALTER USER 'root'@'localhost' IDENTIFIED BY {_quote(secrets.admin_password)};\n",
+            0o600,
+        )
         try:
             result = subprocess.run(
                 [

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from medsys.core.secrets import Secrets
+from medsys.core.secrets import Secrets, write_private
 from medsys.core.settings import Network, Settings
 from medsys.core.topology import Pair
 from medsys.nodes.base import (
@@ -83,14 +83,13 @@ class PostgresAdapter:
     def _write_passfile(self, settings: Settings, secrets: Secrets, node: str) -> Path:
         settings.conf_dir.mkdir(parents=True, exist_ok=True)
         path = self._passfile(settings, node)
-        path.write_text(
+        write_private(
+            path,
             f"*:*:*:{REPLICATION_USER}:{secrets.replication_password}\n"
-            f"*:*:*:{ADMIN_USER}:{secrets.admin_password}\n"
+            f"*:*:*:{ADMIN_USER}:{secrets.admin_password}\n",
+            0o600,
+            owner=service_user(settings).uid,
         )
-        user = service_user(settings)
-        if os.geteuid() == 0:
-            os.chown(path, user.uid, user.gid)
-        path.chmod(0o600)
         return path
 
     def write_shared_config(self, settings: Settings, node: str) -> None:
@@ -121,7 +120,7 @@ class PostgresAdapter:
     def initialise(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> None:
         datadir = self.data_dir(settings, node)
         owned_directory(settings, datadir)
-        owned_directory(settings, self._socket_dir(settings, node), 0o755)
+        owned_directory(settings, self._socket_dir(settings, node), 0o700)
         passfile = self._write_passfile(settings, secrets, node)
         if role is Role.PRIMARY:
             run_as_service_user(
@@ -132,7 +131,7 @@ class PostgresAdapter:
                     str(datadir),
                     "-U",
                     SUPERUSER,
-                    "--auth-local=trust",
+                    "--auth-local=peer",
                     "--auth-host=scram-sha-256",
                     "--encoding=UTF8",
                     "--no-locale",
@@ -174,7 +173,7 @@ class PostgresAdapter:
         synchronous: bool = True,  # kept by the monitor in postgresql.auto.conf
     ) -> list[str]:
         datadir = self.data_dir(settings, node)
-        owned_directory(settings, self._socket_dir(settings, node), 0o755)
+        owned_directory(settings, self._socket_dir(settings, node), 0o700)
         self._write_passfile(settings, secrets, node)
         if role is Role.REPLICA and not (datadir / "standby.signal").exists():
             self._mark_standby(settings, node)
@@ -186,41 +185,61 @@ class PostgresAdapter:
             "cluster_name": node,
             "primary_conninfo": self._conninfo_to(settings, node, self.pair.other(node)),
         }
-        if settings.network is Network.COMPOSE:
-            per_node["hba_file"] = str(self._write_network_hba(settings, node))
+        hba, ident = self._write_access_rules(settings, node)
+        per_node["hba_file"] = str(hba)
+        per_node["ident_file"] = str(ident)
+        # Only the service user can enter the socket's folder or use the socket.
+        per_node["unix_socket_permissions"] = "0700"
         argv = [postgres_bin("postgres"), "-D", str(datadir)]
         for name, value in per_node.items():
             argv += ["-c", f"{name}={value}"]
         return argv
 
-    def _write_network_hba(self, settings: Settings, node: str) -> Path:
-        """In containers the clients are the compose network's neighbours, not loopback;
-        the socket stays trusted for the node's own agent, passwords everywhere else."""
+    def _write_access_rules(self, settings: Settings, node: str) -> tuple[Path, Path]:
+        """pg_hba.conf and pg_ident.conf of a node, outside its data folder (base backups
+        and rewinds copy that folder): on the socket, only the service user (and root) by
+        peer, as the superuser; everyone else with a password over TCP; nothing trusted."""
         settings.conf_dir.mkdir(parents=True, exist_ok=True)
-        path = settings.conf_dir / f"{node}.hba.conf"
-        path.write_text(
-            "local all all trust\n"
-            "host all all samenet scram-sha-256\n"
-            "host replication all samenet scram-sha-256\n"
+        clients = "samenet" if settings.network is Network.COMPOSE else "127.0.0.1/32"
+        hba = settings.conf_dir / f"{node}.hba.conf"
+        hba.write_text(
+            "# written by medsys at every boot\n"
+            f"local all {SUPERUSER} peer map=medsys\n"
+            "local all all reject\n"
+            f"host all all {clients} scram-sha-256\n"
+            f"host replication {REPLICATION_USER} {clients} scram-sha-256\n"
         )
-        path.chmod(0o644)
-        return path
+        ident = settings.conf_dir / f"{node}.ident.conf"
+        operators = sorted({service_user(settings).name, "root"})
+        ident.write_text("".join(f"medsys {name} {SUPERUSER}\n" for name in operators))
+        for path in (hba, ident):
+            path.chmod(0o644)
+        return hba, ident
 
-    def _superuser_connection(self, settings: Settings, node: str) -> psycopg.Connection[tuple]:  # type: ignore[type-arg]
+    def _superuser_connection(
+        self, settings: Settings, node: str, database: str = "postgres"
+    ) -> psycopg.Connection[tuple]:  # type: ignore[type-arg]
+        """Over the node's socket, as whoever runs us: peer authentication maps the service
+        user (and root) to the superuser; no password exists for it."""
         return psycopg.connect(
             host=str(self._socket_dir(settings, node)),
             port=settings.port(node),
             user=SUPERUSER,
-            dbname="postgres",
+            dbname=database,
             autocommit=True,
             connect_timeout=5,
         )
 
     def bootstrap_primary(self, settings: Settings, secrets: Secrets, node: str) -> None:
+        """Roles and the application database; run at every ``up``, so an installation made
+        before the owner role existed hands its schema over to it."""
+        pair = self.pair
+        unprivileged = "LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB"
         roles = {
             ADMIN_USER: ("LOGIN SUPERUSER", secrets.admin_password),
             REPLICATION_USER: ("LOGIN REPLICATION", secrets.replication_password),
-            self.pair.app_user: ("LOGIN", secrets.app_password),
+            pair.owner_user: (unprivileged, secrets.owner_password(pair.name)),
+            pair.app_user: (unprivileged, secrets.app_password(pair.name)),
         }
         with self._superuser_connection(settings, node) as connection:
             for role, (options, password) in roles.items():
@@ -233,15 +252,29 @@ class PostgresAdapter:
                         sql.SQL(verb), sql.Identifier(role), sql.Literal(password)
                     )
                 )
-            has_database = connection.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (self.pair.database,)
+            owner = connection.execute(
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
+                (pair.database,),
             ).fetchone()
-            if not has_database:
+            if owner is None:
                 connection.execute(
                     sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                        sql.Identifier(self.pair.database), sql.Identifier(self.pair.app_user)
+                        sql.Identifier(pair.database), sql.Identifier(pair.owner_user)
                     )
                 )
+            elif owner[0] != pair.owner_user:
+                connection.execute(
+                    sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                        sql.Identifier(pair.database), sql.Identifier(pair.owner_user)
+                    )
+                )
+        with self._superuser_connection(settings, node, pair.database) as connection:
+            # Tables made by an earlier version belong to the application's role.
+            connection.execute(
+                sql.SQL("REASSIGN OWNED BY {} TO {}").format(
+                    sql.Identifier(pair.app_user), sql.Identifier(pair.owner_user)
+                )
+            )
 
     def attach_replica(
         self, settings: Settings, secrets: Secrets, replica: str, primary: str

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medsys.core.databases import pair_database
 from medsys.core.migrate import prepare as prepare_database
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings
@@ -14,7 +13,8 @@ from medsys.portal import demo
 def prepare(settings: Settings) -> str:
     seed = load_secrets(settings).demo_seed
     return prepare_database(
-        pair_database(settings, "portal"),
+        settings,
+        "portal",
         Path(__file__).parent / "migrations",
         lambda session: demo.load(session, seed=seed),
     )
