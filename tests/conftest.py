@@ -129,7 +129,12 @@ class MedsysCluster:
         )
 
     def database(self, pair_name: str) -> ReplicatedDatabase:
-        """The pair as an application sees it: its own user, writes to the primary."""
+        """The pair through the application's router, as the schema's owner (tests make
+        scratch tables, which the application's own user may not)."""
+        return pair_database(self.settings, pair_name, owner=True, failover_deadline=30)
+
+    def application_database(self, pair_name: str) -> ReplicatedDatabase:
+        """The pair exactly as an application opens it: its own user and rights."""
         return pair_database(self.settings, pair_name, failover_deadline=30)
 
     def node_engine(self, node: str, database: str | None = None) -> Engine:

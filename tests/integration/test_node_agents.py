@@ -177,7 +177,7 @@ def agent_pair(request: pytest.FixtureRequest) -> Iterator[AgentPair]:
 
 
 def _insert(lab: AgentPair, table: str, first: int, count: int) -> None:
-    database = pair_database(lab.settings, lab.pair.name, failover_deadline=30)
+    database = pair_database(lab.settings, lab.pair.name, owner=True, failover_deadline=30)
     try:
         for key in range(first, first + count):
             database.write(
@@ -218,7 +218,7 @@ def test_agents_boot_the_pair_with_the_recorded_primary_writable(agent_pair: Age
 
 def test_a_crashed_primary_fails_over_and_comes_back_as_replica(agent_pair: AgentPair) -> None:
     lab = agent_pair
-    database = pair_database(lab.settings, lab.pair.name, failover_deadline=30)
+    database = pair_database(lab.settings, lab.pair.name, owner=True, failover_deadline=30)
     table = f"crash_{int(time.time())}"
     database.write(
         lambda s: s.execute(text(f"CREATE TABLE {table} (id INT PRIMARY KEY, note VARCHAR(20))"))
@@ -330,7 +330,7 @@ def test_a_diverged_replica_is_rebuilt_by_its_agent(agent_pair: AgentPair) -> No
         f"INSERT INTO {lab.pair.database}.{errant} VALUES (1)",
     )
     table = f"after_{int(time.time())}"
-    database = pair_database(lab.settings, lab.pair.name, failover_deadline=30)
+    database = pair_database(lab.settings, lab.pair.name, owner=True, failover_deadline=30)
     try:
         database.write(lambda s: s.execute(text(f"CREATE TABLE {table} (id INT PRIMARY KEY)")))
     finally:
@@ -363,7 +363,7 @@ def test_a_diverged_replica_is_rebuilt_by_its_agent(agent_pair: AgentPair) -> No
     kept = list(lab.settings.data_dir.glob(f"{replica}.diverged-*"))
     assert kept, "the diverged data is kept aside, never deleted"
     eventually(lambda: _count(lab, replica, table) == 0, what="the primary's table copied")
-    database = pair_database(lab.settings, lab.pair.name, failover_deadline=30)
+    database = pair_database(lab.settings, lab.pair.name, owner=True, failover_deadline=30)
     try:
         database.write(lambda s: s.execute(text(f"INSERT INTO {table} VALUES (7)")))
     finally:

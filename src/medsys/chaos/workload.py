@@ -68,8 +68,15 @@ class Workload:
         self._databases: list[ReplicatedDatabase] = []
 
     def _database(self, *, admin: bool = False) -> ReplicatedDatabase:
+        # Its own scratch table: made and written as the schema's owner (the application's
+        # user may create nothing).
         database = pair_database(
-            self.settings, self.pair.name, admin=admin, failover_deadline=30.0, pool_size=2
+            self.settings,
+            self.pair.name,
+            admin=admin,
+            owner=not admin,
+            failover_deadline=30.0,
+            pool_size=2,
         )
         self._databases.append(database)
         return database
