@@ -272,10 +272,10 @@ def test_the_application_user_may_create_nothing(cluster: MedsysCluster, pair: P
 def test_every_listening_socket_of_ours_is_on_loopback(cluster: MedsysCluster) -> None:
     ours = {process.pid for _, process in _service_processes(cluster)}
     listening = [
-        connection
+        (connection.laddr.ip, connection.laddr.port)
         for connection in psutil.net_connections(kind="inet")
-        if connection.pid in ours and connection.status == "LISTEN"
+        if connection.pid in ours and connection.status == "LISTEN" and connection.laddr
     ]
-    ports = {connection.laddr.port for connection in listening}
+    ports = {port for _, port in listening}
     assert {s.port for s in service_table(cluster.settings) if s.kind is Kind.APP} <= ports
-    assert all(connection.laddr.ip in ("127.0.0.1", "::1") for connection in listening)
+    assert all(address in ("127.0.0.1", "::1") for address, _ in listening)
