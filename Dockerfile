@@ -17,7 +17,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # read and write the shared cluster-state volume without running as root.
 RUN groupadd --system --gid 999 medsys \
     && useradd --system --uid 999 --gid 999 --home-dir /var/lib/medsys --shell /usr/sbin/nologin medsys \
-    && install -d -o medsys -g medsys /var/lib/medsys /var/lib/medsys/cluster /var/lib/medsys/log
+    && install -d -o medsys -g medsys /var/lib/medsys /var/lib/medsys/cluster /var/lib/medsys/log \
+    && install -d -m 0700 -o medsys -g medsys /var/lib/medsys/mail
 COPY requirements.lock /tmp/requirements.lock
 RUN python -m venv /opt/medsys \
     && /opt/medsys/bin/pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock

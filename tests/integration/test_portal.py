@@ -243,7 +243,7 @@ def test_password_reset_and_lockout_revoking_its_links(
         )
     )
     db.dispose()
-    outbox = cluster.settings.log_dir / "portal-outbox.log"
+    outbox = cluster.settings.mail_dir / "portal-outbox.log"
 
     def link() -> str:
         asked = portal.post("/recuperar", {"rut": rut}, "/recuperar")
@@ -415,3 +415,72 @@ def test_the_agenda_page_copes_with_a_doctor_without_a_specialty(
     assert portal.login("11111111-1").status_code == 302
     page = portal.client.get("/appointments")
     assert page.status_code == 200 and "Dr. Sin Especialidad" in page.text
+
+
+def test_reset_links_never_follow_the_host_header(
+    portal: Browserless, cluster: MedsysCluster
+) -> None:
+    outbox = cluster.settings.mail_dir / "portal-outbox.log"
+    before = outbox.read_text() if outbox.exists() else ""
+    token = portal.csrf("/recuperar")
+    forged = portal.client.post(
+        "/recuperar",
+        data={"rut": "11111111-1", "csrf_token": token},
+        headers={"Host": "attacker.example", "Referer": f"{portal.url}/recuperar"},
+    )
+    assert forged.status_code == 400
+    assert (outbox.read_text() if outbox.exists() else "") == before, "nothing was mailed"
+    asked = portal.post("/recuperar", {"rut": "11111111-1"}, "/recuperar")
+    assert asked.status_code == 302
+    sent = outbox.read_text()[len(before) :].splitlines()
+    assert sent and sent[-1].split("link=")[1].startswith(f"{portal.url}/restablecer/")
+    # The outbox holds live links: the portal's account alone reads it.
+    assert outbox.stat().st_mode & 0o077 == 0
+    assert outbox.parent.stat().st_mode & 0o077 == 0
+
+
+def test_personal_pages_and_answers_are_never_stored(
+    portal: Browserless, cluster: MedsysCluster
+) -> None:
+    portal.login("11111111-1")
+    for path in ("/", "/history", "/login"):
+        assert portal.client.get(path).headers["cache-control"] == "no-store", path
+    assert "no-store" not in portal.client.get("/look/medsys.css").headers.get("cache-control", "")
+    patient = cluster.token(Role.PATIENT, "11111111-1")
+    clerk = cluster.token(Role.CLERK, "adm.vera")
+    doctor = cluster.token(Role.DOCTOR, "dr.rojas")
+    answers = {
+        "middleware": (
+            cluster.settings.url("middleware"),
+            "/api/medical-history/11111111-1",
+            patient,
+        ),
+        "admin": (cluster.settings.url("nginx"), "/patients?rut=11111111-1", clerk),
+        "clinical": (cluster.settings.url("app1"), "/api/patients/11111111-1/history", doctor),
+    }
+    for name, (base, path, token) in answers.items():
+        answer = httpx.get(base + path, headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200, (name, answer.text[:200])
+        assert answer.headers["cache-control"] == "no-store", name
+        assert answer.headers["x-content-type-options"] == "nosniff", name
+
+
+def test_a_session_ends_at_its_absolute_lifetime_however_busy(
+    portal: Browserless, cluster: MedsysCluster
+) -> None:
+    assert portal.login("22222222-2").status_code == 302
+    assert portal.client.get("/history").status_code == 200
+    db = cluster.database("portal")
+    # Active a moment ago, but opened longer ago than a session may live.
+    db.write(
+        lambda s: s.execute(
+            text(
+                "UPDATE sessions SET expires_at = :past, last_seen_at = :now "
+                "WHERE account = '22222222-2' AND revoked_at IS NULL"
+            ),
+            {"past": utc_now() - timedelta(seconds=1), "now": utc_now()},
+        )
+    )
+    db.dispose()
+    ended = portal.client.get("/history")
+    assert ended.status_code == 302 and "/login" in ended.headers["location"]

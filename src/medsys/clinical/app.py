@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from medsys.clinical import icd10, labels
 from medsys.clinical.registry import PatientRegistry
-from medsys.core import look
+from medsys.core import look, privacy
 from medsys.core.auth import Verifier
 from medsys.core.clock import SANTIAGO
 from medsys.core.databases import pair_database
@@ -113,17 +113,7 @@ def _register_workspace(app: Flask) -> None:
     def instance() -> dict[str, Any]:
         return {"instance": app.config["INSTANCE"]}
 
-    @app.after_request
-    def page_headers(response: Any) -> Any:
-        if response.mimetype == "text/html":
-            response.headers["X-Content-Type-Options"] = "nosniff"
-            response.headers["X-Frame-Options"] = "DENY"
-            response.headers["Referrer-Policy"] = "same-origin"
-            response.headers["Content-Security-Policy"] = (
-                "default-src 'self'; img-src 'self' data:; form-action 'self'"
-            )
-            response.headers["Cache-Control"] = "no-store"  # medical data stays off disk
-        return response
+    privacy.install_flask(app)
 
     # The ICD-10 catalogue takes about 2 s to load: not on a doctor's first search.
     threading.Thread(target=icd10.warm, name="icd10-warm", daemon=True).start()

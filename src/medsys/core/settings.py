@@ -93,6 +93,11 @@ class Settings:
         return self.state_dir / "cluster"
 
     @property
+    def mail_dir(self) -> Path:
+        """Messages the system would mail (no mail server locally); private to the portal."""
+        return self.state_dir / "mail"
+
+    @property
     def secrets_dir(self) -> Path:
         return self.state_dir / "secrets"
 

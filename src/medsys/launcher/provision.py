@@ -16,9 +16,9 @@ from pathlib import Path
 
 import psutil
 
-from medsys.core.accounts import control_group, every_account
+from medsys.core.accounts import Part, account_name, control_group, every_account
 from medsys.core.settings import Settings
-from medsys.nodes.base import INITIALISED_MARKER
+from medsys.nodes.base import INITIALISED_MARKER, owned_directory
 
 
 class ProvisionError(RuntimeError):
@@ -136,6 +136,8 @@ def prepare_state_folders(settings: Settings) -> None:
     for folder in (settings.log_dir, settings.run_dir):
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o755)
+    # The portal's outbox holds live password-reset links: its account's alone.
+    owned_directory(settings, settings.mail_dir, 0o700, account=account_name(settings, Part.PORTAL))
     if os.geteuid() != 0:
         for folder in (settings.data_dir, settings.conf_dir, settings.cluster_dir):
             folder.mkdir(parents=True, exist_ok=True)

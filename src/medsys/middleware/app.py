@@ -22,6 +22,7 @@ from medsys.core.api_errors import register_error_handlers
 from medsys.core.auth import Verifier
 from medsys.core.keys import keyring, signing_key
 from medsys.core.logs import configure_logging
+from medsys.core.privacy import PrivateResponses
 from medsys.core.request_log import Observer, RequestLog
 from medsys.core.settings import Settings, load_settings
 from medsys.core.tokens import RELAY_LIFETIME, Service, TokenCache
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, policy: BreakerPolicy | None = 
     app.include_router(routes.router)
     _register_meta(app)
     register_error_handlers(app)
+    app.add_middleware(PrivateResponses)
     app.add_middleware(RequestLog, logger=log, observe=lambda: _metrics_observer(app))
     return app
 

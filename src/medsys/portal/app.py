@@ -14,13 +14,16 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from medsys.core import look
+from medsys.core import look, privacy
 from medsys.core.auth import Verifier
 from medsys.core.clock import local_iso
 from medsys.core.databases import pair_database
@@ -36,6 +39,32 @@ log = logging.getLogger("medsys.portal")
 
 IDLE_TIMEOUT = timedelta(minutes=15)
 csrf = CSRFProtect()
+
+
+def portal_url(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
+    """Where patients reach the portal (MEDSYS_PORTAL_URL; by default its local address):
+    the base of every link the portal sends, never taken from a request."""
+    environ = os.environ if environ is None else environ
+    configured = environ.get("MEDSYS_PORTAL_URL", "").strip().rstrip("/")
+    url = configured or f"http://127.0.0.1:{settings.port('app3')}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+        raise ValueError(f"MEDSYS_PORTAL_URL must be like https://portal.example.cl, got {url!r}")
+    return url
+
+
+def trusted_hosts(public_url: str, extra: str = "") -> list[str]:
+    """The portal's own name, loopback (health checks, the launcher) and any host listed
+    in MEDSYS_PORTAL_HOSTS (comma-separated)."""
+    names = [urlsplit(public_url).hostname or "", "127.0.0.1", "localhost"]
+    names += [name.strip() for name in extra.split(",") if name.strip()]
+    return list(dict.fromkeys(names))
+
+
+def outbox_path(settings: Settings) -> Path:
+    """Local mode has no mail server: messages (live reset links among them) go to a file
+    only the portal's account can read."""
+    return settings.mail_dir / "portal-outbox.log"
 
 
 def database() -> ReplicatedDatabase:
@@ -67,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_logging()
     settings = settings or load_settings()
     signer = signing_key(settings, Service.PORTAL)
+    public_url = portal_url(settings)
     session_secret = f"portal-session:{private_text(signer.private_key)}"
     app = Flask(__name__)
     app.config.update(
@@ -78,7 +108,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=IDLE_TIMEOUT,
         WTF_CSRF_TIME_LIMIT=3600,
         VERIFIER=Verifier(Service.PORTAL, keyring(settings, Service.PORTAL)),
-        OUTBOX=str(settings.log_dir / "portal-outbox.log"),
+        OUTBOX=str(outbox_path(settings)),
+        PUBLIC_URL=public_url,
+        # A Host header naming anyone else is refused (400): links the portal writes,
+        # such as a password reset's, never point to a stranger's site.
+        TRUSTED_HOSTS=trusted_hosts(public_url, os.environ.get("MEDSYS_PORTAL_HOSTS", "")),
     )
     app.extensions["medsys_db"] = pair_database(settings, "portal")
     app.extensions["medsys_middleware"] = Middleware(settings.url("middleware"), signer)
@@ -100,13 +134,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         g.started = time.monotonic()
         g.request_id = request.headers.get("X-Request-ID") or os.urandom(8).hex()
 
-    @app.after_request
-    def headers(response: Any) -> Any:
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers["Content-Security-Policy"] = "default-src 'self'; form-action 'self'"
-        return response
+    privacy.install_flask(app)
 
     return app
 

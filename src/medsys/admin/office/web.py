@@ -207,19 +207,6 @@ def register_office_handlers(app: FastAPI) -> None:
     async def to_login(request: Request, error: LoginRequired) -> RedirectResponse:
         return RedirectResponse(f"{PREFIX}/ingresar?next={quote(error.path)}", status_code=303)
 
-    @app.middleware("http")
-    async def page_headers(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
-        if request.url.path.startswith(PREFIX):
-            response.headers["X-Content-Type-Options"] = "nosniff"
-            response.headers["X-Frame-Options"] = "DENY"
-            response.headers["Referrer-Policy"] = "same-origin"
-            response.headers["Content-Security-Policy"] = (
-                "default-src 'self'; img-src 'self' data:; form-action 'self'"
-            )
-            response.headers["Cache-Control"] = "no-store"
-        return response
-
 
 def accountant(request: Request) -> Caller:
     return person(request, Role.ACCOUNTANT)

@@ -3,6 +3,8 @@ turn the second factor on (the current password is asked again)."""
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +87,8 @@ def forgot() -> Any:
         return render_template("forgot.html", error=str(error)), 422
     token = database().write(lambda s: resets.issue(s, rut=rut))
     if token:
-        _mail_link(rut, url_for("auth.reset", token=token, _external=True))
+        link = current_app.config["PUBLIC_URL"] + url_for("auth.reset", token=token)
+        _mail_link(rut, link)
     flash(SENT, "info")
     return redirect(url_for("auth.login"))
 
@@ -100,8 +103,13 @@ def _mail_link(rut: str, link: str) -> None:
     if not email:
         return
     stamp = utc_now().isoformat()
-    with Path(current_app.config["OUTBOX"]).open("a") as outbox:
-        outbox.write(f"{stamp} to={email} rut={rut} subject=Recuperar contraseña link={link}\n")
+    line = f"{stamp} to={email} rut={rut} subject=Recuperar contraseña link={link}\n"
+    # Created owner-only: the file holds live reset links.
+    descriptor = os.open(
+        current_app.config["OUTBOX"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600
+    )
+    with os.fdopen(descriptor, "a") as outbox:
+        outbox.write(line)
 
 
 @blueprint.route("/restablecer/<token>", methods=["GET", "POST"])
