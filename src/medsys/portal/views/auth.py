@@ -4,8 +4,6 @@ turn the second factor on (the current password is asked again)."""
 from __future__ import annotations
 
 import os
-
-from pathlib import Path
 from typing import Any
 
 from flask import (
