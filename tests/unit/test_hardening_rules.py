@@ -9,7 +9,10 @@ import pytest
 
 from medsys.core.migrate import table_rights
 from medsys.core.privacy import headers_for
+from medsys.core.request_guard import unstorable_in
 from medsys.core.settings import Settings
+from medsys.core.validation import contains_pattern
+from medsys.middleware.metrics import may_scrape, scrape_token
 from medsys.portal.app import portal_url, trusted_hosts
 
 
@@ -45,3 +48,34 @@ def test_the_portal_address_is_configured_never_taken_from_a_request() -> None:
             portal_url(settings, {"MEDSYS_PORTAL_URL": bad})
     hosts = trusted_hosts("https://portal.clinica.cl", " portal.interno , ")
     assert hosts == ["portal.clinica.cl", "127.0.0.1", "localhost", "portal.interno"]
+
+
+def test_metrics_answer_this_machine_or_the_scrape_token_only() -> None:
+    token = "s" * 16 + "t" * 16
+    assert may_scrape("127.0.0.1", None, "")
+    assert may_scrape("::1", None, token)
+    assert not may_scrape("172.18.0.5", None, token)
+    assert not may_scrape("172.18.0.5", "Bearer wrong", token)
+    assert may_scrape("172.18.0.5", f"Bearer {token}", token)
+    assert not may_scrape("172.18.0.5", "Bearer ", "")  # no token configured: none works
+    assert not may_scrape(None, None, "")
+    with pytest.raises(ValueError, match="at least 32"):
+        scrape_token("short")
+    assert scrape_token("") == ""
+
+
+def test_unstorable_characters_are_found_wherever_a_request_carries_them() -> None:
+    assert unstorable_in("/patients", "q=ana%00", "", b"") == "q"
+    assert unstorable_in("/patients/1%002", "", "", b"") == "(ruta)"
+    body = b'{"nombre": "Ana", "contacto": {"telefono": "9\\u0000"}}'
+    assert unstorable_in("/patients", "", "application/json", body) == "contacto.telefono"
+    assert unstorable_in("/x", "", "application/json", b'["a", "b\\u0000"]') == "1"
+    assert unstorable_in("/x", "", "application/x-www-form-urlencoded", b"a=1&b=%00") == "b"
+    assert unstorable_in("/x", "q=ana", "application/json", b'{"a": "\\\\u0000"}') is None
+    assert unstorable_in("/x", "", "application/json", b"{not json") is None
+
+
+def test_a_search_takes_percent_and_underscore_literally() -> None:
+    assert contains_pattern("50%") == "%50\\%%"
+    assert contains_pattern("a_b") == "%a\\_b%"
+    assert contains_pattern("c:\\x") == "%c:\\\\x%"

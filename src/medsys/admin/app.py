@@ -34,6 +34,7 @@ from medsys.core.keys import keyring, private_text, signing_key
 from medsys.core.logs import configure_logging
 from medsys.core.privacy import PrivateResponses
 from medsys.core.relay import MiddlewareClient
+from medsys.core.request_guard import MarkUnstorable
 from medsys.core.request_log import RequestLog
 from medsys.core.settings import Settings, load_settings
 from medsys.core.staff import StaffDirectory, StaffModels
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
         same_site="lax",
         https_only=os.environ.get("MEDSYS_SECURE_COOKIES") == "1",
     )
+    app.add_middleware(MarkUnstorable)
     app.add_middleware(PrivateResponses)
     app.add_middleware(
         RequestLog,

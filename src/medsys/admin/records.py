@@ -32,6 +32,7 @@ from medsys.admin.schemas import (
 )
 from medsys.core.clock import SANTIAGO, utc_now
 from medsys.core.errors import Conflict, InvalidInput, NotFound
+from medsys.core.validation import LIKE_ESCAPE, contains_pattern
 
 
 # --- patients and coverage ------------------------------------------------------------------
@@ -87,8 +88,13 @@ def search_patients(
     if ruts:
         query = query.where(Patient.rut.in_(ruts))
     if text:
-        pattern = f"%{text.lower()}%"
-        query = query.where(or_(func.lower(Patient.name).like(pattern), Patient.rut.like(pattern)))
+        pattern = contains_pattern(text.lower())
+        query = query.where(
+            or_(
+                func.lower(Patient.name).like(pattern, escape=LIKE_ESCAPE),
+                Patient.rut.like(pattern, escape=LIKE_ESCAPE),
+            )
+        )
     query = query.order_by(Patient.name, Patient.id).offset((page - 1) * per_page).limit(per_page)
     return list(session.scalars(query))
 

@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from medsys.clinical import icd10, labels
 from medsys.clinical.registry import PatientRegistry
-from medsys.core import look, privacy
+from medsys.core import look, privacy, request_guard
 from medsys.core.auth import Verifier
 from medsys.core.clock import SANTIAGO
 from medsys.core.databases import pair_database
@@ -114,6 +114,7 @@ def _register_workspace(app: Flask) -> None:
         return {"instance": app.config["INSTANCE"]}
 
     privacy.install_flask(app)
+    request_guard.install_flask(app)
 
     # The ICD-10 catalogue takes about 2 s to load: not on a doctor's first search.
     threading.Thread(target=icd10.warm, name="icd10-warm", daemon=True).start()

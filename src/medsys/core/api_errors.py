@@ -9,6 +9,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medsys.core.db import DatabaseRoutingError
@@ -50,6 +51,16 @@ def register_error_handlers(
             "details": problems(error.errors()),
         }
         return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, error: DataError) -> Response:
+        # A value the database refuses to store (a NUL, an out-of-range number): the
+        # transaction was rolled back, nothing is written.
+        log.info("value refused by the database: %s", str(error.orig)[:200])
+        message = "Datos inválidos: un valor no se puede guardar."
+        return page(request, 422, message) or JSONResponse(
+            {"error": "invalid_input", "message": message}, status_code=422
+        )
 
     @app.exception_handler(DatabaseRoutingError)
     async def no_database(request: Request, error: DatabaseRoutingError) -> Response:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from medsys.core.audit import record_access
 from medsys.core.db import ReplicatedDatabase
 from medsys.core.errors import Forbidden, Unauthenticated
+from medsys.core.request_guard import refuse_if_marked
 from medsys.core.tokens import (
     Claims,
     InvalidTokenError,
@@ -89,6 +90,7 @@ def caller_of(headers: Mapping[str, str], verifier: Verifier, allowed: Iterable[
     caller = Caller(claims)
     if caller.role not in set(allowed):
         raise Forbidden("Su rol no permite esta acción.")
+    refuse_if_marked(headers)  # only now: the unauthenticated hear 401 whatever they sent
     return caller
 
 

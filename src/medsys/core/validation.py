@@ -76,3 +76,40 @@ def validate(model: type[M], payload: object) -> M:
             "Datos inválidos.",
             details=problems(error.errors(include_url=False, include_input=False)),
         ) from None
+
+
+LIKE_ESCAPE = "\\"
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, its own ``%`` and ``_`` taken literally
+    (use with ``escape=LIKE_ESCAPE``): a search for "50%" finds "50%", not everything."""
+    escaped = (
+        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
+    return f"%{escaped}%"
+
+
+UNSTORABLE = "\x00"  # no database here can store it in text (PostgreSQL refuses it)
+
+
+def unstorable_at(value: object, where: str = "") -> str | None:
+    """Where in a request's data (query values, a JSON document, form fields) a character
+    the databases cannot store appears, as "campo.sub", or None."""
+    if isinstance(value, str):
+        return where or "(cuerpo)" if UNSTORABLE in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = unstorable_at(str(key), where) or unstorable_at(
+                item, f"{where}.{key}" if where else str(key)
+            )
+            if found:
+                return found
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = unstorable_at(item, f"{where}.{index}" if where else str(index))
+            if found:
+                return found
+    return None

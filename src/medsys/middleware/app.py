@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,14 +21,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from medsys.core.api_errors import register_error_handlers
 from medsys.core.auth import Verifier
+from medsys.core.errors import Forbidden
 from medsys.core.keys import keyring, signing_key
 from medsys.core.logs import configure_logging
 from medsys.core.privacy import PrivateResponses
+from medsys.core.request_guard import MarkUnstorable
 from medsys.core.request_log import Observer, RequestLog
 from medsys.core.settings import Settings, load_settings
 from medsys.core.tokens import RELAY_LIFETIME, Service, TokenCache
 from medsys.middleware import routes
-from medsys.middleware.metrics import Metrics
+from medsys.middleware.metrics import Metrics, may_scrape, scrape_token
 from medsys.middleware.resilience.breaker import BreakerPolicy, State
 from medsys.middleware.upstreams import (
     Gateway,
@@ -104,6 +107,7 @@ def create_app(settings: Settings | None = None, policy: BreakerPolicy | None = 
     app.include_router(routes.router)
     _register_meta(app)
     register_error_handlers(app)
+    app.add_middleware(MarkUnstorable)
     app.add_middleware(PrivateResponses)
     app.add_middleware(RequestLog, logger=log, observe=lambda: _metrics_observer(app))
     return app
@@ -145,7 +149,19 @@ def _register_meta(app: FastAPI) -> None:
             "retry_budget_refusals": {n: u.budget.refused for n, u in upstreams.items()},
         }
 
-    @app.get("/metrics", tags=["meta"], response_class=PlainTextResponse)
+    token = scrape_token(os.environ.get("MEDSYS_METRICS_TOKEN", ""))
+
+    @app.get(
+        "/metrics",
+        tags=["meta"],
+        response_class=PlainTextResponse,
+        responses={403: {"description": "Ni local ni con el token de lectura de métricas"}},
+    )
     def metrics(request: Request) -> Response:
+        """Prometheus text; only from this machine or with ``Authorization: Bearer
+        <MEDSYS_METRICS_TOKEN>``."""
+        client = request.client.host if request.client else None
+        if not may_scrape(client, request.headers.get("Authorization"), token):
+            raise Forbidden("Las métricas se leen solo desde este equipo o con su token.")
         body = generate_latest(request.app.state.metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)

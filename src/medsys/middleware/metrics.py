@@ -3,11 +3,35 @@ can build many apps in one process)."""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from medsys.middleware.resilience.breaker import State
 
 STATE_VALUE = {State.CLOSED: 0, State.HALF_OPEN: 1, State.OPEN: 2}
+MINIMUM_SCRAPE_TOKEN = 32
+
+
+def may_scrape(client_host: str | None, authorization: str | None, token: str) -> bool:
+    """``/metrics`` answers a process on this machine, or anyone presenting the scrape
+    token (MEDSYS_METRICS_TOKEN, for a Prometheus elsewhere); nobody else."""
+    if token and authorization is not None:
+        scheme, _, presented = authorization.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(presented.encode(), token.encode()):
+            return True
+    try:
+        return client_host is not None and ipaddress.ip_address(client_host).is_loopback
+    except ValueError:
+        return False
+
+
+def scrape_token(value: str) -> str:
+    """The configured token; a short one is refused rather than trusted."""
+    if value and len(value) < MINIMUM_SCRAPE_TOKEN:
+        raise ValueError(f"MEDSYS_METRICS_TOKEN must be at least {MINIMUM_SCRAPE_TOKEN} characters")
+    return value
 
 
 class Metrics:

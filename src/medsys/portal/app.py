@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from medsys.core import look, privacy
+from medsys.core import look, privacy, request_guard
 from medsys.core.auth import Verifier
 from medsys.core.clock import local_iso
 from medsys.core.databases import pair_database
@@ -135,6 +135,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         g.request_id = request.headers.get("X-Request-ID") or os.urandom(8).hex()
 
     privacy.install_flask(app)
+    request_guard.install_flask(app)
 
     return app
 

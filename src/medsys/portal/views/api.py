@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, request
 
-from medsys.core.auth import authenticate
+from medsys.core.auth import Caller, authenticate
 from medsys.core.clock import local_iso, parse_instant, utc_now
 from medsys.core.db import DatabaseRoutingError
 from medsys.core.errors import (
@@ -22,6 +22,7 @@ from medsys.core.errors import (
     Unauthenticated,
     Unavailable,
 )
+from medsys.core.request_guard import refuse_if_marked
 from medsys.core.tokens import Role
 from medsys.core.validation import validate
 from medsys.portal import booking
@@ -49,21 +50,24 @@ def health() -> tuple[dict[str, Any], int]:
     return body, 200 if primary else 503
 
 
-def _caller_rut(wanted: str) -> str:
-    """The patient the caller may book for: their own RUT only."""
+def _patient() -> Caller | str:
+    """Who asks, before anything in the body is looked at: a patient's token for the
+    portal, or the portal's own session (its RUT); anyone else hears 401."""
     if "Authorization" in request.headers:
-        caller = authenticate(
-            dict(request.headers), current_app.config["VERIFIER"], (Role.PATIENT,)
-        )
-        if not caller.may_reach(wanted):
-            raise Forbidden("Solo puede pedir horas para usted.")
-        return wanted
+        return authenticate(dict(request.headers), current_app.config["VERIFIER"], (Role.PATIENT,))
     own = current_rut()
     if own is None:
         raise Unauthenticated("Ingrese al portal o envíe un token (Authorization: Bearer ...).")
-    if own != wanted:
-        raise Forbidden("Solo puede pedir horas para usted.")
+    refuse_if_marked(request.headers)
     return own
+
+
+def _may_book_for(patient: Caller | str, wanted: str) -> str:
+    """Their own RUT only."""
+    allowed = patient.may_reach(wanted) if isinstance(patient, Caller) else patient == wanted
+    if not allowed:
+        raise Forbidden("Solo puede pedir horas para usted.")
+    return wanted
 
 
 @blueprint.post("/api/appointments")
@@ -71,8 +75,9 @@ def create_appointment() -> tuple[dict[str, Any], int]:
     from medsys.portal.schemas import AppointmentIn
 
     try:
+        patient = _patient()
         data = validate(AppointmentIn, request.get_json(silent=True))
-        rut = _caller_rut(data.patient_rut)
+        rut = _may_book_for(patient, data.patient_rut)
         when = parse_instant(data.appointment_date, "appointment_date")
         if when <= utc_now():
             raise InvalidInput("La fecha de la cita ya pasó.")

@@ -9,11 +9,12 @@ import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from flask import flash, g, redirect, session, url_for
+from flask import flash, g, redirect, render_template, request, session, url_for
 from sqlalchemy.orm import Session
 
 from medsys.core import identity
 from medsys.core.clock import utc_now
+from medsys.core.request_guard import MARK
 from medsys.portal.app import IDLE_TIMEOUT, database
 from medsys.portal.models import PortalSession
 
@@ -82,6 +83,9 @@ def login_required(view: Callable[P, R]) -> Callable[P, R]:
     def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
         if current_rut() is None:
             return redirect(url_for("auth.login"))  # type: ignore[return-value]
+        if request.headers.get(MARK):
+            message = "El formulario trae un carácter no permitido; no se guardó nada."
+            return render_template("error.html", message=message), 422  # type: ignore[return-value]
         return view(*args, **kwargs)
 
     return guarded
