@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from medsys.admin.answers import HealthOut, ServiceOut
 from medsys.admin.office import booking as office_booking
 from medsys.admin.office import charges_page as office_charges
 from medsys.admin.office import exports as office_exports
@@ -26,6 +27,7 @@ from medsys.admin.office import reports_page as office_reports
 from medsys.admin.office.web import PREFIX, page_error, register_office_handlers
 from medsys.admin.routers import accounts, money, patients
 from medsys.core import look
+from medsys.core.api_docs import BALANCED
 from medsys.core.api_errors import register_error_handlers
 from medsys.core.auth import Verifier
 from medsys.core.databases import pair_database
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
         description="Pacientes, previsión, facturación y pagos. Montos en pesos chilenos enteros.",
         version="1.0",
         lifespan=lifespan,
+        responses=BALANCED,  # every route is reached through nginx
     )
     app.include_router(accounts.router)
     app.include_router(patients.router)
@@ -115,11 +118,16 @@ def staff_directory_for(database: ReplicatedDatabase, settings: Settings) -> Sta
 
 
 def _register_meta(app: FastAPI) -> None:
-    @app.get("/", tags=["meta"])
+    @app.get("/", tags=["meta"], response_model=ServiceOut)
     def index(request: Request) -> dict[str, Any]:
         return {"service": "admin", "instance": request.app.state.instance}
 
-    @app.get("/health", tags=["meta"])
+    @app.get(
+        "/health",
+        tags=["meta"],
+        response_model=HealthOut,
+        responses={503: {"model": HealthOut, "description": "Sin base de datos primaria"}},
+    )
     def health(request: Request, response: Response) -> dict[str, Any]:
         try:
             primary: str | None = request.app.state.database.find_primary()

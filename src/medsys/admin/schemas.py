@@ -76,7 +76,10 @@ class PatientIn(Strict):
 
 
 class PatientPatch(Strict):
-    nombre: str | None = Field(default=None, min_length=1, max_length=120)
+    """Only the fields sent change; null empties an optional one. The name can change but
+    never be emptied (found by the API fuzzer: a null name was a server error)."""
+
+    nombre: str = Field(default=None, min_length=1, max_length=120)  # type: ignore[assignment]
     email: Email = None
     telefono: Phone = None
     direccion: str | None = Field(default=None, max_length=200)

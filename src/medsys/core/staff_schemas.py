@@ -39,3 +39,52 @@ class NewAccountIn(_Strict):
     administrator: bool = False
     rut: str | None = Field(default=None, max_length=12, description="solo clínica")
     specialty: str | None = Field(default=None, max_length=80, description="solo médicos")
+
+
+# --- answers ---------------------------------------------------------------------------
+class SessionOut(BaseModel):
+    """A login: the access token, and the session's secret that renews it."""
+
+    token: str
+    expires_in: int = Field(description="segundos")
+    session: str
+    username: str
+    role: str
+    name: str
+    administrator: bool
+
+
+class EndedSessionsOut(BaseModel):
+    ended_sessions: int
+
+
+class MessageOut(BaseModel):
+    message: str
+
+
+class PasswordChangedOut(MessageOut):
+    ended_sessions: int
+
+
+class EnrolmentOut(BaseModel):
+    secret: str
+    uri: str
+
+
+class AccountOut(BaseModel):
+    username: str
+    name: str
+    role: str
+    active: bool
+    administrator: bool
+    second_factor: bool
+    created_at: str
+
+
+class AccountsOut(BaseModel):
+    users: list[AccountOut]
+
+
+class IssuedPasswordOut(BaseModel):
+    username: str
+    password: str

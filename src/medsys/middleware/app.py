@@ -30,6 +30,7 @@ from medsys.core.request_log import Observer, RequestLog
 from medsys.core.settings import Settings, load_settings
 from medsys.core.tokens import RELAY_LIFETIME, Service, TokenCache
 from medsys.middleware import routes
+from medsys.middleware.answers import HealthOut, IndexOut
 from medsys.middleware.metrics import Metrics, may_scrape, scrape_token
 from medsys.middleware.resilience.breaker import BreakerPolicy, State
 from medsys.middleware.upstreams import (
@@ -126,11 +127,11 @@ def _metrics_observer(app: FastAPI) -> Observer | None:
 
 
 def _register_meta(app: FastAPI) -> None:
-    @app.get("/", tags=["meta"])
+    @app.get("/", tags=["meta"], response_model=IndexOut)
     def index() -> dict[str, Any]:
         return {"service": "middleware", "docs": "/docs", "health": "/health"}
 
-    @app.get("/health", tags=["meta"])
+    @app.get("/health", tags=["meta"], response_model=HealthOut)
     def health(request: Request) -> dict[str, Any]:
         """Every upstream instance with its breaker state, counters and last error."""
         upstreams = request.app.state.upstreams

@@ -11,14 +11,33 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from medsys.core.api_docs import PatientRut, errors
 from medsys.core.auth import Caller, authenticate
 from medsys.core.errors import Forbidden, InvalidInput, MalformedRequest
 from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.core.tokens import Actor, Role, Service
 from medsys.middleware import fhir, transform
+from medsys.middleware.answers import (
+    AccessLogOut,
+    BillablesOut,
+    DoctorsOut,
+    FhirBundleOut,
+    MedicalHistoryOut,
+    PatientWithCoverageOut,
+    PaymentOut,
+    SlotOut,
+    SlotsOut,
+    SummaryOut,
+)
 from medsys.middleware.upstreams import Call, UpstreamAnswer, UpstreamUnavailable
 
-router = APIRouter()
+router = APIRouter(responses=errors(400, 401, 403, 404, 409, 422, 502, 503, 504))
+
+
+class FhirResponse(JSONResponse):
+    media_type = "application/fhir+json"
+
+
 CLINICAL_READERS = (Role.PATIENT, Role.DOCTOR, Role.NURSE)
 ADMIN_READERS = (Role.PATIENT, Role.CLERK, Role.ACCOUNTANT)
 ANYONE = tuple(role for role in Role if role is not Role.SERVICE)
@@ -144,9 +163,9 @@ def _admin_part(result: Any) -> tuple[dict[str, Any] | None, list[str]]:
     return result, []
 
 
-@router.get("/api/medical-history/{rut}", tags=["patients"])
+@router.get("/api/medical-history/{rut}", tags=["patients"], response_model=MedicalHistoryOut)
 async def medical_history(
-    rut: str,
+    rut: PatientRut,
     request: Request,
     caller: ClinicalReader,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
@@ -169,8 +188,13 @@ async def medical_history(
     return JSONResponse(transform.medical_history(wanted, clinical, admin_part, missing))
 
 
-@router.get("/fhir/Patient/{rut}/$everything", tags=["fhir"])
-async def fhir_everything(rut: str, request: Request, caller: ClinicalReader) -> Any:
+@router.get(
+    "/fhir/Patient/{rut}/$everything",
+    tags=["fhir"],
+    response_model=FhirBundleOut,
+    response_class=FhirResponse,
+)
+async def fhir_everything(rut: PatientRut, request: Request, caller: ClinicalReader) -> Any:
     """The patient's record as a FHIR R4 Bundle (searchset)."""
     wanted = patient_rut(rut)
     authorize_patient(caller, wanted)
@@ -188,8 +212,8 @@ async def fhir_everything(rut: str, request: Request, caller: ClinicalReader) ->
     return JSONResponse(bundle, media_type="application/fhir+json")
 
 
-@router.get("/api/access-log/{rut}", tags=["patients"])
-async def access_log(rut: str, request: Request, caller: AdminReader) -> Any:
+@router.get("/api/access-log/{rut}", tags=["patients"], response_model=AccessLogOut)
+async def access_log(rut: PatientRut, request: Request, caller: AdminReader) -> Any:
     """Who looked at the patient's record, from both services, newest first."""
     wanted = patient_rut(rut)
     authorize_patient(caller, wanted)
@@ -210,11 +234,13 @@ async def access_log(rut: str, request: Request, caller: AdminReader) -> Any:
             continue
         entries += [{**entry, "service": service} for entry in result.body["entries"]]
     entries.sort(key=lambda entry: entry["at"], reverse=True)
-    return {"rut": wanted, "entries": entries, "partial": bool(missing), "missing": missing}
+    return JSONResponse(
+        {"rut": wanted, "entries": entries, "partial": bool(missing), "missing": missing}
+    )
 
 
-@router.get("/api/patient/{rut}", tags=["patients"])
-async def patient_summary(rut: str, request: Request, caller: AdminReader) -> Any:
+@router.get("/api/patient/{rut}", tags=["patients"], response_model=SummaryOut)
+async def patient_summary(rut: PatientRut, request: Request, caller: AdminReader) -> Any:
     """Demographics, coverage, invoices and balance (from admin)."""
     wanted = patient_rut(rut)
     authorize_patient(caller, wanted)
@@ -226,7 +252,7 @@ async def patient_summary(rut: str, request: Request, caller: AdminReader) -> An
     )
 
 
-@router.get("/api/patients", tags=["patients"])
+@router.get("/api/patients", tags=["patients"], response_model=list[PatientWithCoverageOut])
 async def find_patients(
     request: Request,
     caller: CareTeam,
@@ -252,7 +278,7 @@ async def find_patients(
     )
 
 
-@router.get("/api/billable", tags=["payments"])
+@router.get("/api/billable", tags=["payments"], response_model=BillablesOut)
 async def billable(
     request: Request,
     caller: Annotated[Caller, Depends(_caller(Role.ACCOUNTANT))],
@@ -275,8 +301,8 @@ async def billable(
     )
 
 
-@router.get("/api/payments/{rut}", tags=["payments"])
-async def payments(rut: str, request: Request, caller: AdminReader) -> Any:
+@router.get("/api/payments/{rut}", tags=["payments"], response_model=list[PaymentOut])
+async def payments(rut: PatientRut, request: Request, caller: AdminReader) -> Any:
     wanted = patient_rut(rut)
     authorize_patient(caller, wanted)
     return await _forward(
@@ -287,7 +313,15 @@ async def payments(rut: str, request: Request, caller: AdminReader) -> Any:
     )
 
 
-@router.post("/api/payments", tags=["payments"])
+@router.post(
+    "/api/payments",
+    tags=["payments"],
+    status_code=201,
+    response_model=PaymentOut,
+    responses={
+        200: {"model": PaymentOut, "description": "Ya registrado con esta Idempotency-Key."}
+    },
+)
 async def pay(
     request: Request,
     caller: Payer,
@@ -301,7 +335,7 @@ async def pay(
     return await _forward(request, "admin", call, "El registro de pagos")
 
 
-@router.get("/api/doctors", tags=["availability"])
+@router.get("/api/doctors", tags=["availability"], response_model=DoctorsOut)
 async def doctors(request: Request, caller: Anyone, specialty: str | None = None) -> Any:
     params = {"specialty": specialty} if specialty else None
     return await _forward(
@@ -312,7 +346,7 @@ async def doctors(request: Request, caller: Anyone, specialty: str | None = None
     )
 
 
-@router.get("/api/slots", tags=["availability"])
+@router.get("/api/slots", tags=["availability"], response_model=SlotsOut)
 async def slots(request: Request, caller: Anyone) -> Any:
     allowed = ("specialty", "doctor_id", "from", "to", "limit")
     params = {k: v for k, v in request.query_params.items() if k in allowed}
@@ -320,7 +354,7 @@ async def slots(request: Request, caller: Anyone) -> Any:
     return await _forward(request, "clinical", call, "La agenda")
 
 
-@router.post("/api/slots/{slot_id}/reserve", tags=["availability"])
+@router.post("/api/slots/{slot_id}/reserve", tags=["availability"], response_model=SlotOut)
 async def reserve(
     slot_id: int,
     request: Request,
@@ -335,7 +369,7 @@ async def reserve(
     return await _forward(request, "clinical", call, "La agenda")
 
 
-@router.post("/api/slots/{slot_id}/release", tags=["availability"])
+@router.post("/api/slots/{slot_id}/release", tags=["availability"], response_model=SlotOut)
 async def release(
     slot_id: int,
     request: Request,

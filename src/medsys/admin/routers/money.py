@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from medsys.admin import records
+from medsys.admin.answers import InvoiceOut, PaymentOut
 from medsys.admin.deps import (
     Accountant,
     DatabaseDep,
@@ -23,11 +24,16 @@ from medsys.admin.deps import (
 from medsys.admin.present import invoice_json, payment_json
 from medsys.admin.routers.patients import valid_rut
 from medsys.admin.schemas import InvoiceIn, PaymentIn, RefundIn, VoidIn
+from medsys.core.api_docs import AUTHENTICATED, PatientRut
 from medsys.core.auth import Caller, audit_access
 from medsys.core.db import ReplicatedDatabase
 from medsys.core.errors import Conflict, Forbidden
 
-router = APIRouter(tags=["billing"])
+router = APIRouter(tags=["billing"], responses=AUTHENTICATED)
+# The same Idempotency-Key again: the first answer, with 200.
+REPLAYED: dict[int | str, dict[str, Any]] = {
+    200: {"model": PaymentOut, "description": "Ya registrado con esta Idempotency-Key."}
+}
 
 
 def _audit(
@@ -38,7 +44,7 @@ def _audit(
     )
 
 
-@router.post("/invoices", status_code=201)
+@router.post("/invoices", status_code=201, response_model=InvoiceOut)
 def issue_invoice(
     data: InvoiceIn, database: DatabaseDep, caller: Accountant, request_id: RequestId
 ) -> dict[str, Any]:
@@ -52,9 +58,9 @@ def issue_invoice(
     return database.write(work)
 
 
-@router.get("/invoices/{rut}")
+@router.get("/invoices/{rut}", response_model=list[InvoiceOut])
 def patient_invoices(
-    rut: str, database: DatabaseDep, caller: Reader, request_id: RequestId
+    rut: PatientRut, database: DatabaseDep, caller: Reader, request_id: RequestId
 ) -> list[dict[str, Any]]:
     wanted = valid_rut(rut)
 
@@ -66,7 +72,7 @@ def patient_invoices(
     return database.write(work)
 
 
-@router.post("/invoices/{number}/void")
+@router.post("/invoices/{number}/void", response_model=InvoiceOut)
 def void_invoice(
     number: str, data: VoidIn, database: DatabaseDep, caller: Accountant, request_id: RequestId
 ) -> dict[str, Any]:
@@ -100,7 +106,7 @@ def _idempotent(
     return dict(answer)
 
 
-@router.post("/payments", status_code=201)
+@router.post("/payments", status_code=201, response_model=PaymentOut, responses=REPLAYED)
 def record_payment(
     data: PaymentIn,
     request: Request,
@@ -128,9 +134,9 @@ def record_payment(
     return _idempotent(database, key, digest, work, response)
 
 
-@router.get("/payments/{rut}")
+@router.get("/payments/{rut}", response_model=list[PaymentOut])
 def patient_payments(
-    rut: str, database: DatabaseDep, caller: Reader, request_id: RequestId
+    rut: PatientRut, database: DatabaseDep, caller: Reader, request_id: RequestId
 ) -> list[dict[str, Any]]:
     wanted = valid_rut(rut)
 
@@ -142,7 +148,9 @@ def patient_payments(
     return database.write(work)
 
 
-@router.post("/payments/{payment_id}/refund", status_code=201)
+@router.post(
+    "/payments/{payment_id}/refund", status_code=201, response_model=PaymentOut, responses=REPLAYED
+)
 def refund(
     payment_id: int,
     data: RefundIn,

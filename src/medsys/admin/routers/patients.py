@@ -9,6 +9,14 @@ from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
 from medsys.admin import records
+from medsys.admin.answers import (
+    AccessLogOut,
+    BalanceOut,
+    CoverageOut,
+    PatientOut,
+    PatientWithCoverageOut,
+    SummaryOut,
+)
 from medsys.admin.deps import (
     ChartReader,
     ClerkOnly,
@@ -19,13 +27,14 @@ from medsys.admin.deps import (
 )
 from medsys.admin.present import coverage_json, patient_json, summary_json
 from medsys.admin.schemas import CoverageIn, PatientIn, PatientPatch
+from medsys.core.api_docs import AUTHENTICATED, PatientRut
 from medsys.core.audit import access_log as read_access_log
 from medsys.core.auth import Caller, audit_access
 from medsys.core.errors import InvalidInput
 from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.core.tokens import Role
 
-router = APIRouter(tags=["patients"])
+router = APIRouter(tags=["patients"], responses=AUTHENTICATED)
 
 
 def valid_rut(text: str) -> str:
@@ -43,7 +52,7 @@ def _audit(
     )
 
 
-@router.get("/patients")
+@router.get("/patients", response_model=list[PatientWithCoverageOut])
 def list_patients(
     database: DatabaseDep,
     caller: Finder,
@@ -75,7 +84,7 @@ def list_patients(
     return database.write(work)
 
 
-@router.post("/patients", status_code=201)
+@router.post("/patients", status_code=201, response_model=PatientOut)
 def create_patient(
     data: PatientIn, database: DatabaseDep, caller: ClerkOnly, request_id: RequestId
 ) -> dict[str, Any]:
@@ -87,9 +96,9 @@ def create_patient(
     return database.write(work)
 
 
-@router.get("/patients/{rut}")
+@router.get("/patients/{rut}", response_model=PatientWithCoverageOut)
 def read_patient(
-    rut: str, database: DatabaseDep, caller: ChartReader, request_id: RequestId
+    rut: PatientRut, database: DatabaseDep, caller: ChartReader, request_id: RequestId
 ) -> dict[str, Any]:
     wanted = valid_rut(rut)
 
@@ -104,9 +113,13 @@ def read_patient(
     return database.write(work)
 
 
-@router.patch("/patients/{rut}")
+@router.patch("/patients/{rut}", response_model=PatientOut)
 def update_patient(
-    rut: str, change: PatientPatch, database: DatabaseDep, caller: ClerkOnly, request_id: RequestId
+    rut: PatientRut,
+    change: PatientPatch,
+    database: DatabaseDep,
+    caller: ClerkOnly,
+    request_id: RequestId,
 ) -> dict[str, Any]:
     wanted = valid_rut(rut)
 
@@ -118,9 +131,13 @@ def update_patient(
     return database.write(work)
 
 
-@router.post("/patients/{rut}/coverage", status_code=201)
+@router.post("/patients/{rut}/coverage", status_code=201, response_model=CoverageOut)
 def add_coverage(
-    rut: str, data: CoverageIn, database: DatabaseDep, caller: ClerkOnly, request_id: RequestId
+    rut: PatientRut,
+    data: CoverageIn,
+    database: DatabaseDep,
+    caller: ClerkOnly,
+    request_id: RequestId,
 ) -> dict[str, Any]:
     wanted = valid_rut(rut)
 
@@ -132,9 +149,9 @@ def add_coverage(
     return database.write(work) or {}
 
 
-@router.get("/patients/{rut}/summary")
+@router.get("/patients/{rut}/summary", response_model=SummaryOut)
 def summary(
-    rut: str, database: DatabaseDep, caller: ChartReader, request_id: RequestId
+    rut: PatientRut, database: DatabaseDep, caller: ChartReader, request_id: RequestId
 ) -> dict[str, Any]:
     """Demographics, current coverage, invoices and balance: what the middleware shows."""
     wanted = valid_rut(rut)
@@ -147,17 +164,17 @@ def summary(
     return database.write(work)
 
 
-@router.get("/patients/{rut}/access-log")
-def access_log(rut: str, database: DatabaseDep, caller: Reader) -> dict[str, Any]:
+@router.get("/patients/{rut}/access-log", response_model=AccessLogOut)
+def access_log(rut: PatientRut, database: DatabaseDep, caller: Reader) -> dict[str, Any]:
     """Who read or changed this patient's administrative records (for the patient)."""
     wanted = valid_rut(rut)
     entries = database.read(lambda s: read_access_log(s, patient_rut=wanted))
     return {"patient_rut": wanted, "entries": entries}
 
 
-@router.get("/patients/{rut}/balance")
+@router.get("/patients/{rut}/balance", response_model=BalanceOut)
 def balance(
-    rut: str, database: DatabaseDep, caller: Reader, request_id: RequestId
+    rut: PatientRut, database: DatabaseDep, caller: Reader, request_id: RequestId
 ) -> dict[str, Any]:
     wanted = valid_rut(rut)
 
