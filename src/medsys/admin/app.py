@@ -26,7 +26,7 @@ from medsys.admin.office import pages as office_pages
 from medsys.admin.office import reports_page as office_reports
 from medsys.admin.office.web import PREFIX, page_error, register_office_handlers
 from medsys.admin.routers import accounts, money, patients
-from medsys.core import look
+from medsys.core import api_explorer, look
 from medsys.core.api_docs import BALANCED
 from medsys.core.api_errors import register_error_handlers
 from medsys.core.auth import Verifier
@@ -66,8 +66,11 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
         description="Pacientes, previsión, facturación y pagos. Montos en pesos chilenos enteros.",
         version="1.0",
         lifespan=lifespan,
+        docs_url=None,  # served offline below
+        redoc_url=None,
         responses=BALANCED,  # every route is reached through nginx
     )
+    api_explorer.install_fastapi(app)
     app.include_router(accounts.router)
     app.include_router(patients.router)
     app.include_router(money.router)

@@ -20,8 +20,9 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from medsys.clinical import icd10, labels
+from medsys.clinical import openapi as clinical_openapi
 from medsys.clinical.registry import PatientRegistry
-from medsys.core import look, privacy, request_guard
+from medsys.core import api_explorer, look, privacy, request_guard
 from medsys.core.auth import Verifier
 from medsys.core.clock import SANTIAGO
 from medsys.core.databases import pair_database
@@ -46,6 +47,9 @@ def database() -> ReplicatedDatabase:
 def staff_directory() -> StaffDirectory:
     directory: StaffDirectory = current_app.extensions["medsys_staff"]
     return directory
+
+
+TITLE = "medsys clinical (App1)"
 
 
 def create_app(settings: Settings | None = None, instance: str | None = None) -> Flask:
@@ -114,6 +118,7 @@ def _register_workspace(app: Flask) -> None:
         return {"instance": app.config["INSTANCE"]}
 
     privacy.install_flask(app)
+    api_explorer.install_flask(app, TITLE, lambda: clinical_openapi.document(app, title=TITLE))
     request_guard.install_flask(app)
 
     # The ICD-10 catalogue takes about 2 s to load: not on a doctor's first search.

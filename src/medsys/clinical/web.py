@@ -69,6 +69,8 @@ def requires(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 raise
             return view(*args, **kwargs)
 
+        # Read by clinical.openapi: the document says who may call each route.
+        setattr(guarded, "medsys_roles", tuple(role.value for role in roles))  # noqa: B010
         return guarded
 
     return decorate

@@ -11,7 +11,7 @@ from flask import Flask, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 STATIC_PREFIXES = ("/look/", "/static/", "/docs/assets/")
-# The API explorers run their own inline start-up script.
+# The API explorers run their own inline start-up script (EXPLORER_POLICY).
 EXPLORER_PATHS = ("/docs", "/redoc")
 
 ALWAYS = {
@@ -19,6 +19,12 @@ ALWAYS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+# The explorers' start-up scripts are inline; everything they load must still be ours.
+EXPLORER_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+    "connect-src 'self'; frame-ancestors 'none'"
+)
 PAGES = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": (
@@ -34,8 +40,9 @@ def headers_for(path: str, content_type: str) -> dict[str, str]:
     headers = dict(ALWAYS)
     if content_type.startswith("text/html"):
         headers["X-Frame-Options"] = PAGES["X-Frame-Options"]
-        if path not in EXPLORER_PATHS:
-            headers["Content-Security-Policy"] = PAGES["Content-Security-Policy"]
+        headers["Content-Security-Policy"] = (
+            EXPLORER_POLICY if path in EXPLORER_PATHS else PAGES["Content-Security-Policy"]
+        )
     return headers
 
 

@@ -187,8 +187,8 @@ class Cluster:
             self.say(f"{primary}: initialising data")
             adapter.initialise(self.settings, secrets, primary, Role.PRIMARY)
         self._start_node(pair, primary)
-        # At every up: users, passwords and ownership follow the secrets and this version.
-        adapter.bootstrap_primary(self.settings, secrets, primary)
+        if not state.bootstrapped:
+            adapter.bootstrap_primary(self.settings, secrets, primary)
         if not adapter.is_initialised(self.settings, replica):
             self.say(f"{replica}: initialising data from {primary}")
             adapter.initialise(self.settings, secrets, replica, Role.REPLICA)
@@ -198,6 +198,10 @@ class Cluster:
             self._wait_replicating(pair, secrets, primary, replica)
             write_pair_state(self.settings, pair, replace(state, bootstrapped=True))
             self.say(f"{pair.name}: {replica} replicates from {primary}")
+        else:
+            # At every later up, users, passwords and ownership follow the secrets and this
+            # version; with the replica running, as these commits wait for it.
+            adapter.bootstrap_primary(self.settings, secrets, primary)
 
     def _start_node(self, pair: Pair, node: str) -> None:
         service = service_named(self.settings, node)

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from medsys.core import api_explorer
 from medsys.core.api_errors import register_error_handlers
 from medsys.core.auth import Verifier
 from medsys.core.errors import Forbidden
@@ -104,7 +105,10 @@ def create_app(settings: Settings | None = None, policy: BreakerPolicy | None = 
         "circuit breakers, reintentos, failover y transformación de datos.",
         version="1.0",
         lifespan=lifespan,
+        docs_url=None,  # served offline below
+        redoc_url=None,
     )
+    api_explorer.install_fastapi(app)
     app.include_router(routes.router)
     _register_meta(app)
     register_error_handlers(app)
