@@ -81,6 +81,13 @@ def _common_environment() -> dict[str, str]:
     }
 
 
+# Settings a service reads when .env sets them (README, Configuration).
+OPTIONAL_SETTINGS: dict[Part | None, tuple[str, ...]] = {
+    Part.PORTAL: ("MEDSYS_PORTAL_URL", "MEDSYS_PORTAL_HOSTS"),
+    Part.MIDDLEWARE: ("MEDSYS_METRICS_TOKEN",),
+}
+
+
 def _from_env_file(names: Iterable[str], *, required: bool) -> dict[str, str]:
     """Values docker-compose takes from .env when it reads this file: each container is
     given only the variables named here, never the whole .env (core.accounts)."""
@@ -226,6 +233,7 @@ def _python_service(service: Service) -> dict[str, Any]:
             **service.environment,
             **_proxy(service),
             **(_secrets_for(service.account) if service.account else {}),
+            **_from_env_file(OPTIONAL_SETTINGS.get(service.account, ()), required=False),
         },
         key_file=f"{KEYS_FOLDER}/{service.signs_as}.env" if service.signs_as else None,
         ports=_ports(service),
