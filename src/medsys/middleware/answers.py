@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from medsys.admin.answers import AccessEntryOut as AdminAccessEntryOut
 from medsys.admin.answers import (  # passed on as admin answers them
     PatientWithCoverageOut,
     PaymentOut,
@@ -62,15 +63,8 @@ class MedicalHistoryOut(Partial):
     page: int
 
 
-class AccessEntryOut(BaseModel):
-    at: str
-    who: str
-    role: str
-    action: str
-    what: str
-    via: str | None
-    patient: str | None
-    service: str
+class AccessEntryOut(AdminAccessEntryOut):
+    service: str = Field(description="clínico o administrativo")
 
 
 class AccessLogOut(Partial):
