@@ -8,6 +8,8 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import pwd
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -19,6 +21,7 @@ import pyotp
 import pytest
 from sqlalchemy import text
 
+from medsys.core.accounts import Part, account_name
 from medsys.core.keys import signing_key
 from medsys.core.tokens import Role, Service
 from tests.conftest import MedsysCluster, client_from, next_address
@@ -457,4 +460,7 @@ def test_a_key_rotation_keeps_old_tokens_valid_until_the_old_key_is_retired(
     assert stack.get(url, new).status_code == 200
     for name in ("clinical.key", "clinical.pub"):
         mode = (cluster.state_dir / "secrets/keys" / name).stat().st_mode & 0o777
-        assert mode == (0o600 if name.endswith(".key") else 0o644)
+        assert mode == (0o400 if name.endswith(".key") else 0o644)
+    if os.geteuid() == 0:  # the new private key is the clinical account's alone
+        owner = (cluster.state_dir / "secrets/keys/clinical.key").stat().st_uid
+        assert pwd.getpwuid(owner).pw_name == account_name(cluster.settings, Part.CLINICAL)

@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 
 import psutil
@@ -59,7 +58,7 @@ class AgentPair:
             "MEDSYS_CONFIG": "",
         }
         self.settings = load_settings(base)
-        secrets = asdict(ensure_secrets(self.settings))
+        secrets = ensure_secrets(self.settings).as_dict()
         # The agents and the monitor take their secrets from the environment, as in
         # containers; the test itself reads the same ones from the file.
         self.environ = {

@@ -84,8 +84,8 @@ def test_missing_packages_without_root_names_them_and_the_command(
 def test_a_replication_cut_marks_the_servers_connections_to_the_primary_only() -> None:
     from medsys.chaos.network import MARK, ReplicationCut
 
-    both = ReplicationCut(port=3306, uid=999).rules()
-    assert f"tcp dport 3306 meta skuid 999 ct mark set {MARK}" in both
+    both = ReplicationCut(port=3306, gid=999).rules()
+    assert f"tcp dport 3306 meta skgid 999 ct mark set {MARK}" in both
     assert "ct direction original drop" in both and "ct direction reply drop" in both
-    one_way = ReplicationCut(port=5433, uid=999, back=False).rules()
+    one_way = ReplicationCut(port=5433, gid=999, back=False).rules()
     assert "ct direction original drop" in one_way and "reply" not in one_way

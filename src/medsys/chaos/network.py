@@ -1,8 +1,9 @@
 """Cutting one network link on this machine with nftables, for partition scenarios.
 
 Everything runs on loopback, so a link is told apart by who opens it: the replica's
-replication connection is the only one the database servers' own user (``medsys``)
-opens to the primary's port; the applications and the monitors connect as other users.
+replication connection is the only one opened to the primary's port with the database
+servers' own group (``medsys-db``); the applications connect as other users, and the
+monitors as the servers' user but with its own group.
 A connection so opened is marked in conntrack, and every packet of a marked connection
 is dropped, in both directions or only one (an asymmetric cut), existing connections
 and reconnections alike. Needs root and the ``nft`` command (Debian's nftables).
@@ -39,11 +40,11 @@ def heal() -> None:
 
 @dataclass(frozen=True)
 class ReplicationCut:
-    """The link from the servers' user to ``port``: ``towards`` drops what the replica
+    """The link from the servers' group to ``port``: ``towards`` drops what the replica
     sends, ``back`` what the primary sends it."""
 
     port: int
-    uid: int
+    gid: int
     towards: bool = True
     back: bool = True
 
@@ -58,7 +59,7 @@ class ReplicationCut:
             f"table inet {TABLE} {{\n"
             "  chain out {\n"
             "    type filter hook output priority -10; policy accept;\n"
-            f"    tcp dport {self.port} meta skuid {self.uid} ct mark set {MARK}\n"
+            f"    tcp dport {self.port} meta skgid {self.gid} ct mark set {MARK}\n"
             f"    {body}\n"
             "  }\n"
             "}\n"

@@ -18,7 +18,7 @@ from medsys.core.topology import Pair
 from medsys.failover.state import PairState
 from medsys.launcher.cluster import LaunchError
 from medsys.launcher.supervisor import SupervisorError
-from medsys.nodes.base import NodeError, one_line, service_user
+from medsys.nodes.base import NodeError, one_line, server_gid
 
 DETECTION_TARGET = 3.0
 WRITES_BACK_TARGET = 5.0
@@ -295,7 +295,7 @@ def _cut_then_kill(
         f"cut the replication link to {old} ({direction}), SIGKILL {old} {delay:.2f} s "
         "later, heal the link once the monitor has decided"
     )
-    cut = ReplicationCut(lab.settings.port(old), service_user(lab.settings).uid, towards, back)
+    cut = ReplicationCut(lab.settings.port(old), server_gid(lab.settings), towards, back)
     fault_at = time.time()
     with cut:
         time.sleep(delay)
@@ -379,7 +379,7 @@ def isolate_primary(lab: Lab, pair: Pair, workload: Workload, figures: Figures) 
         f"SIGKILL {old}, resume the monitor"
     )
     monitor = lab.pid(pair.monitor)
-    cut = ReplicationCut(lab.settings.port(old), service_user(lab.settings).uid)
+    cut = ReplicationCut(lab.settings.port(old), server_gid(lab.settings))
     fault_at = time.time()
     os.kill(monitor, signal.SIGSTOP)
     try:
@@ -406,7 +406,7 @@ def isolate_replica(lab: Lab, pair: Pair, workload: Workload, figures: Figures) 
     before = lab.state(pair)
     figures.fault = f"cut {pair.other(before.primary)}'s replication link for 6 s, then heal"
     fault_at = time.time()
-    with ReplicationCut(lab.settings.port(before.primary), service_user(lab.settings).uid):
+    with ReplicationCut(lab.settings.port(before.primary), server_gid(lab.settings)):
         time.sleep(6)
     lab.wait_until("the replica back in sync", lambda: lab.state(pair).replica_in_sync, 60)
     figures.rejoin = time.time() - fault_at - 6

@@ -42,6 +42,13 @@ def control_group(settings: Settings) -> str:
     return f"{settings.service_user}-control"
 
 
+def server_group(settings: Settings) -> str:
+    """The primary group the database servers run with (the monitors share their user but
+    not this group): their replication connections are the only ones opened with it, which
+    is how a partition scenario cuts replication alone (chaos.network)."""
+    return f"{settings.service_user}-db"
+
+
 def secrets_of(part: Part) -> frozenset[str]:
     """The names (core.secrets) a process of ``part`` is given, and no other."""
     if part is Part.DATA:

@@ -16,7 +16,13 @@ from pathlib import Path
 
 import psutil
 
-from medsys.core.accounts import Part, account_name, control_group, every_account
+from medsys.core.accounts import (
+    Part,
+    account_name,
+    control_group,
+    every_account,
+    server_group,
+)
 from medsys.core.settings import Settings
 from medsys.nodes.base import INITIALISED_MARKER, owned_directory
 
@@ -95,9 +101,10 @@ def ensure_service_accounts(settings: Settings) -> None:
     member is the service user (the monitors rejoin old primaries through it)."""
     if os.geteuid() != 0:
         return
+    for group in (control_group(settings), server_group(settings)):
+        if not _group_exists(group):
+            _create(["groupadd", "--system", group], f"group {group}")
     group = control_group(settings)
-    if not _group_exists(group):
-        _create(["groupadd", "--system", group], f"group {group}")
     for account in every_account(settings).values():
         if not _exists("id", account):
             _create(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
 import pwd
 import subprocess
@@ -14,6 +15,7 @@ from typing import Protocol
 
 import psutil
 
+from medsys.core.accounts import server_group
 from medsys.core.secrets import Secrets
 from medsys.core.settings import Settings
 from medsys.core.topology import Pair
@@ -76,6 +78,19 @@ def service_user(settings: Settings) -> ServiceUser:
     else:
         entry = pwd.getpwuid(os.geteuid())
     return ServiceUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
+
+
+def server_gid(settings: Settings) -> int:
+    """The group a database server runs with (core.accounts.server_group) when started as
+    root; otherwise our own."""
+    if os.geteuid() != 0:
+        return os.getegid()
+    try:
+        return grp.getgrnam(server_group(settings)).gr_gid
+    except KeyError:
+        raise NodeError(
+            f"group {server_group(settings)!r} does not exist; `medsys up` creates it"
+        ) from None
 
 
 def run_as_service_user(

@@ -19,7 +19,7 @@ from medsys.core.settings import load_settings
 from medsys.core.topology import pair_of_node
 from medsys.failover.state import read_pair_state
 from medsys.nodes import adapter_for
-from medsys.nodes.base import NodeError, Role, processes_using, service_user
+from medsys.nodes.base import NodeError, Role, processes_using, server_gid, service_user
 from medsys.nodes.postgres import PostgresAdapter
 
 LEFTOVER_WAIT_SECONDS = 20.0
@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
     if os.geteuid() == 0:
         user = service_user(settings)
         os.setgroups([])
-        os.setgid(user.gid)
+        os.setgid(server_gid(settings))
         os.setuid(user.uid)
         os.environ["HOME"] = str(settings.state_dir)
         os.environ["USER"] = user.name
