@@ -92,10 +92,10 @@ class Cluster:
         provision.ensure_packages(self.say)
         provision.ensure_service_accounts(self.settings)
         provision.check_state_dir_reachable(self.settings)
+        self._check_state_folder()
         services = service_table(self.settings)
         self._check_ports(services)  # before anything is made: a refusal leaves no trace
         provision.prepare_state_folders(self.settings)
-        self._check_state_folder()
         secrets = ensure_secrets(self.settings)
         write_account_views(self.settings, secrets, account_secrets(self.settings))
         ensure_keys(self.settings)
