@@ -30,9 +30,9 @@ from medsys.core.settings import Settings, load_settings
 from medsys.core.tokens import Actor, Role, Service, issuer_of
 from medsys.core.topology import Engine as DbEngine
 from medsys.core.topology import pair_named
-from medsys.failover.state import read_pair_state
 from medsys.launcher.cluster import Cluster, ServiceStatus
 from medsys.launcher.identity_cli import mint_token
+from medsys.pairs.state import read_pair_state
 
 T = TypeVar("T")
 
@@ -67,7 +67,7 @@ class MedsysCluster:
 
     def medsys(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "medsys.launcher.cli", *args],
+            [sys.executable, "-m", "medsys.cli", *args],
             env=self.environ,
             capture_output=True,
             text=True,

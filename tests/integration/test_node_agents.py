@@ -37,9 +37,9 @@ from medsys.core.secrets import SECRET_ENVIRONMENT, ensure_secrets
 from medsys.core.settings import load_settings
 from medsys.core.topology import DEFAULT_PORTS, Pair, pair_named
 from medsys.core.topology import Engine as DbEngine
-from medsys.failover.state import read_pair_state
 from medsys.nodes import adapter_for
 from medsys.nodes.remote import read_status, write_request
+from medsys.pairs.state import read_pair_state
 from tests.conftest import eventually
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "agent-logs"
@@ -100,7 +100,7 @@ class AgentPair:
         self.agents[node] = self._spawn("medsys.nodes.agent", node, f"{node}.log")
 
     def start_monitor(self) -> None:
-        self.monitor = self._spawn("medsys.failover.monitor", self.pair.name, "monitor.log")
+        self.monitor = self._spawn("medsys.launcher.monitor_process", self.pair.name, "monitor.log")
 
     def healthy(self, node: str) -> bool:
         result = subprocess.run(

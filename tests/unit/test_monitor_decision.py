@@ -14,8 +14,8 @@ from medsys.failover.decision import (
     SetSynchronous,
     decide,
 )
-from medsys.failover.state import PairState
 from medsys.nodes.base import NodeProbe
+from medsys.pairs.state import PairState
 
 P, R = "postgres_primary", "postgres_replica"
 NOW = 1_000_000.0

@@ -9,8 +9,6 @@ import pytest
 
 from medsys.core.settings import Settings
 from medsys.core.topology import pair_named
-from medsys.failover.lease import HOLDER_MARGIN, Lease, lapsed_for, read_lease, write_lease
-from medsys.failover.state import PairState
 from medsys.nodes.base import Role
 from medsys.nodes.plan import (
     FAILOVER_GRACE_SECONDS,
@@ -20,6 +18,8 @@ from medsys.nodes.plan import (
     plan_boot,
     watch,
 )
+from medsys.pairs.lease import HOLDER_MARGIN, Lease, lapsed_for, read_lease, write_lease
+from medsys.pairs.state import PairState
 
 STATE = PairState(pair="admin", primary="postgres_primary", term=3, bootstrapped=True)
 NOW = 1_000_000.0

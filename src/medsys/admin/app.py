@@ -17,7 +17,6 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from medsys.admin.answers import HealthOut, ServiceOut
 from medsys.admin.office import booking as office_booking
 from medsys.admin.office import charges_page as office_charges
 from medsys.admin.office import exports as office_exports
@@ -27,6 +26,7 @@ from medsys.admin.office import reports_page as office_reports
 from medsys.admin.office.web import PREFIX, page_error, register_office_handlers
 from medsys.admin.routers import accounts, money, patients
 from medsys.core import api_explorer, look
+from medsys.core.admin_answers import HealthOut, ServiceOut
 from medsys.core.api_docs import BALANCED
 from medsys.core.api_errors import register_error_handlers
 from medsys.core.auth import Verifier

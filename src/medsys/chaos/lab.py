@@ -13,16 +13,16 @@ from typing import Any
 from medsys.core.secrets import Secrets, load_secrets
 from medsys.core.settings import Settings
 from medsys.core.topology import Pair
-from medsys.failover.state import (
+from medsys.launcher.cluster import Cluster
+from medsys.nodes import adapter_for
+from medsys.nodes.base import NodeProbe, processes_using
+from medsys.pairs.state import (
     PairState,
     read_events,
     read_monitor_status,
     read_pair_state,
     update_pair_state,
 )
-from medsys.launcher.cluster import Cluster
-from medsys.nodes import adapter_for
-from medsys.nodes.base import NodeProbe, processes_using
 
 
 class ScenarioError(RuntimeError):

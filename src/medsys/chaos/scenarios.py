@@ -15,10 +15,10 @@ from medsys.chaos.lab import Lab, ScenarioError
 from medsys.chaos.network import NetworkCutError, ReplicationCut
 from medsys.chaos.workload import Workload
 from medsys.core.topology import Pair
-from medsys.failover.state import PairState
 from medsys.launcher.cluster import LaunchError
 from medsys.launcher.supervisor import SupervisorError
 from medsys.nodes.base import NodeError, one_line, server_gid
+from medsys.pairs.state import PairState
 
 DETECTION_TARGET = 3.0
 WRITES_BACK_TARGET = 5.0

@@ -1,7 +1,7 @@
 """The fixed names and default ports of DESIGN.md: one source for launcher, monitors and apps.
 
 Node names are identities, not roles: which node of a pair is primary lives in the pair's
-persisted state (see ``medsys.failover.state``), never here.
+persisted state (see ``medsys.pairs.state``), never here.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ The rules, in the order they are checked each cycle:
 3. Primary not answering: count failed probes. After ``failures_to_declare`` of them the
    primary is dead only if the replica confirms it lost the primary as well (holistic
    detection: a monitor cut off alone must not promote). Where the fence is not certain
-   (containers), the old primary's lease is waited out first (``medsys.failover.lease``).
+   (containers), the old primary's lease is waited out first (``medsys.pairs.lease``).
    Then promote, unless the replica
    may lack acknowledged writes — it was not in sync at last sight, or what it holds does
    not cover the last position acknowledged as synchronous (GTIDs or LSN, compared by
@@ -29,8 +29,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from medsys.failover.positions import PositionError, covers
-from medsys.failover.state import PairState
 from medsys.nodes.base import NodeProbe
+from medsys.pairs.state import PairState
 
 
 class Health(StrEnum):

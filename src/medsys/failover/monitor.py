@@ -1,4 +1,5 @@
-"""A pair's monitor: ``python -m medsys.failover.monitor PAIR``, run by supervisord.
+"""A pair's monitor; its process is ``python -m medsys.launcher.monitor_process PAIR``,
+which hands it the means to start, stop and kill nodes (``serve``).
 
 Each cycle: probe both nodes on fresh connections with a hard deadline, ``decide``, apply the
 actions in order, log one timestamped sentence when something changed, append named events
@@ -9,24 +10,22 @@ MEDSYS_FAILURES_TO_DECLARE (3), MEDSYS_ANTI_FLAP_WINDOW (600), MEDSYS_NODE_CONTR
 ("supervisor": fence and restart nodes through the local supervisord; "agents": through
 each database container's agent, see ``medsys.nodes.remote``).
 
-``python -m medsys.failover.monitor --check PAIR`` is the container's healthcheck.
+``python -m medsys.launcher.monitor_process --check PAIR`` is the container's healthcheck.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
-from medsys.core.logs import configure_logging, name_and_check
 from medsys.core.secrets import load_secrets
-from medsys.core.settings import Settings, load_settings
-from medsys.core.topology import Pair, pair_named
+from medsys.core.settings import Settings
+from medsys.core.topology import Pair
 from medsys.failover.decision import (
     Action,
     Decision,
@@ -40,15 +39,6 @@ from medsys.failover.decision import (
     SetSynchronous,
     decide,
 )
-from medsys.failover.lease import Lease, read_lease, write_lease
-from medsys.failover.state import (
-    PairState,
-    append_event,
-    read_monitor_status,
-    read_pair_state,
-    replace_pair_state,
-    write_monitor_status,
-)
 from medsys.nodes import adapter_for
 from medsys.nodes.base import (
     NodeError,
@@ -58,6 +48,15 @@ from medsys.nodes.base import (
     one_line,
 )
 from medsys.nodes.remote import AgentControl
+from medsys.pairs.lease import Lease, read_lease, write_lease
+from medsys.pairs.state import (
+    PairState,
+    append_event,
+    read_monitor_status,
+    read_pair_state,
+    replace_pair_state,
+    write_monitor_status,
+)
 
 log = logging.getLogger("medsys.monitor")
 HEALTHY_WITHIN = 10.0  # seconds since the monitor last published a cycle
@@ -136,7 +135,7 @@ class Monitor:
         decision = decide(self.memory, state, seen, self.policy, now)
         renew = not self.policy.fence_is_certain and not state.promotion_pending
         if renew and seen.primary.reachable and seen.primary.writable:
-            # Renewed only while the primary is seen taking writes (see failover.lease).
+            # Renewed only while the primary is seen taking writes (see pairs.lease).
             write_lease(self.settings, self.pair, Lease(state.primary, state.term, now))
         routine = all(isinstance(a, RecordState) and a.quiet for a in decision.actions)
         if decision.event or not routine:
@@ -259,25 +258,15 @@ def _env_float(name: str, default: float) -> float:
         return default
 
 
-def main(argv: list[str]) -> int:
-    configure_logging()
-    parsed = name_and_check(argv, "usage: python -m medsys.failover.monitor [--check] PAIR")
-    if parsed is None:
-        return 2
-    pair_name, check = parsed
-    settings = load_settings()
-    pair = pair_named(pair_name)
-    if check:
-        status = read_monitor_status(settings, pair) or {}
-        return 0 if time.time() - float(status.get("time", 0)) < HEALTHY_WITHIN else 1
-    control: ProcessControl
-    agents = os.environ.get("MEDSYS_NODE_CONTROL", "supervisor") == "agents"
-    if agents:
-        control = AgentControl(settings)
-    else:
-        from medsys.launcher.supervisor import Supervisor
+def is_healthy(settings: Settings, pair: Pair) -> bool:
+    """For a container's health check: the monitor wrote its status lately."""
+    status = read_monitor_status(settings, pair) or {}
+    return time.time() - float(status.get("time", 0)) < HEALTHY_WITHIN
 
-        control = Supervisor(settings)
+
+def serve(settings: Settings, pair: Pair, control: ProcessControl, *, agents: bool) -> None:
+    """Watch ``pair`` forever with the hands it is given: the local supervisor, or the
+    node agents in containers (whose fence is not certain: they keep a lease)."""
     policy = Policy(
         failures_to_declare=int(_env_float("MEDSYS_FAILURES_TO_DECLARE", 3)),
         anti_flap_window=_env_float("MEDSYS_ANTI_FLAP_WINDOW", 600.0),
@@ -288,8 +277,3 @@ def main(argv: list[str]) -> int:
         probe_timeout=_env_float("MEDSYS_PROBE_TIMEOUT", 1.0),
     )
     Monitor(settings, pair, control, policy=policy, timing=timing).run_forever()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv))

@@ -6,12 +6,10 @@ Exit codes: 0 ok, 1 failure, 2 bad usage (unknown service, not running), 3 setup
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -19,15 +17,12 @@ from medsys.core.demo_logins import DEMO_ACCOUNTS, demo_password
 from medsys.core.secrets import SecretsMissingError, load_secrets
 from medsys.core.settings import Settings, SettingsError, load_settings
 from medsys.core.tokens import Role
-from medsys.failover.state import PairStateError
 from medsys.launcher.cluster import Cluster, LaunchError, ServiceStatus, database_memory
 from medsys.launcher.identity_cli import register as register_identity_commands
 from medsys.launcher.provision import ProvisionError
 from medsys.launcher.supervisor import SupervisorError
 from medsys.nodes.base import NodeError
-
-if TYPE_CHECKING:  # imported lazily below: the CLI starts without the chaos lab
-    from medsys.chaos.lab import Lab
+from medsys.pairs.state import PairStateError
 
 
 def _settings() -> Settings:
@@ -298,178 +293,10 @@ def _print_logs(paths: list[Path], lines: int, follow: bool) -> None:
                     click.echo(f"{path.stem.ljust(width)} | {line}")
 
 
-@cli.command()
-@click.argument("scenario")
-@click.option("--pair", "pair_name", help="clinical, admin or portal (default: per scenario).")
-@click.option("--writers", default=4, show_default=True, help="Concurrent writers.")
-@click.option("--duration", default=60.0, show_default=True, help="flip-flop: seconds.")
-@click.option(
-    "--runs", default=3, show_default=True, help="partitions: runs per pair (variants rotate)."
-)
-def chaos(scenario: str, pair_name: str | None, writers: int, duration: float, runs: int) -> None:
-    """Run a fault SCENARIO against the live system and print measured figures.
-
-    Scenarios: kill-primary, stop-primary, freeze-primary (SIGSTOP), kill-replica,
-    kill-monitor (mid-detection), late-monitor (started after its primary died),
-    flip-flop (failovers back and forth under load), stop-app1, stop-clinical (both
-    clinical instances: the middleware's breakers open), partition-kill (the replication
-    link cut both ways with nftables, then the primary SIGKILLed), partition-kill-towards
-    and partition-kill-back (the cut in one direction only), partition-kill-late (the
-    primary writes alone for 5 s first: the promotion must be refused), isolate-primary
-    (monitor frozen and replication cut while the apps still reach the primary: it must
-    acknowledge nothing alone), isolate-replica (its link cut 6 s: no failover),
-    isolate-monitor (frozen 10 s: nothing happens), `partitions` (--runs of those seven in
-    turn on every pair, or on --pair), or `all`. Exits 1 when a guarantee broke: an
-    acknowledged write lost, a row duplicated, two writable nodes, a failover that did not
-    happen or happened twice, an old primary back writable.
-    """
-    from medsys.chaos.lab import Lab
-    from medsys.chaos.scenarios import (
-        ALL,
-        APP_SCENARIOS,
-        PARTITION_SCENARIOS,
-        SCENARIOS,
-        render,
-        run,
-        summary,
-    )
-    from medsys.core.topology import pair_named
-
-    # Connections to a killed server fail on reset; the runner counts what clients see.
-    logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
-
-    known = (*SCENARIOS, *APP_SCENARIOS)
-    if scenario not in ("all", "partitions") and scenario not in known:
-        _fail(f"unknown scenario {scenario!r}; scenarios: {', '.join(known)}, partitions, all", 2)
-    try:
-        chosen = pair_named(pair_name) if pair_name else None
-    except KeyError as error:
-        _fail(str(error.args[0]), 2)
-        return
-    cluster = _cluster(quiet=True)
-    if not cluster.supervisor.is_running():
-        _fail("medsys is not running here; start it with `medsys up`", 3)
-    if scenario == "all":
-        plan = [(name, chosen or pair_named(default)) for name, default in ALL]
-    elif scenario == "partitions":
-        pairs = [chosen] if chosen else [pair_named(n) for n in ("clinical", "admin", "portal")]
-        plan = [
-            (PARTITION_SCENARIOS[i % len(PARTITION_SCENARIOS)], pair)
-            for pair in pairs
-            for i in range(runs)
-        ]
-    else:
-        plan = [(scenario, chosen or pair_named("clinical"))]
-    lab = Lab(cluster.settings, say=click.echo)
-    results = []
-    for name, pair in plan:
-        click.echo(f"\n--- {name} on {pair.name} ...")
-        figures = run(lab, name, pair, writers=writers, duration=duration)
-        click.echo(render(figures))
-        results.append(figures)
-    click.echo("\n" + summary(results))
-    failed = sum(not figures.passed for figures in results)
-    click.echo(f"\n{len(plan) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
-
-
-@cli.group()
-def bench() -> None:
-    """Benchmarks that print figures (not pass/fail tests)."""
-
-
-def _running_lab() -> Lab:
-    """The live system a benchmark measures (it must be up); quiet HTTP client logs."""
-    from medsys.chaos.lab import Lab
-
-    cluster = _cluster(quiet=True)
-    if not cluster.supervisor.is_running():
-        _fail("medsys is not running here; start it with `medsys up`", 3)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    return Lab(cluster.settings, say=click.echo)
-
-
-@bench.command("startup")
-def bench_startup() -> None:
-    """Seconds from cold (all stopped, data kept) to all healthy, and database memory.
-
-    Runs `down` then `up` on this state folder; run it on an installed machine.
-    """
-    cluster = _cluster(quiet=True)
-
-    def measure() -> None:
-        if not cluster.supervisor.is_running() and not cluster.settings.cluster_dir.exists():
-            click.echo("first `up` (initialises data; not the figure)...")
-            cluster.up()
-        cluster.down(delete_data=False)
-        seconds = cluster.up()
-        memory = database_memory(cluster.status())
-        click.echo(f"cold start to all healthy: {seconds:.2f} s (target <= 30 s)")
-        click.echo(f"database resident memory: {_mib(memory)} (target <= 1536 MiB)")
-
-    _run(measure)
-
-
-@bench.command("middleware")
-@click.option("--requests", default=300, show_default=True, help="Requests per series.")
-def bench_middleware(requests: int) -> None:
-    """Latency of the history through the middleware against a direct clinical call, and
-    fail-fast latency with the breakers open (stops both clinical instances briefly)."""
-    from medsys.chaos.bench import middleware_figures
-
-    lab = _running_lab()
-    _run(lambda: middleware_figures(lab, requests, click.echo))
-
-
-@bench.command("portal")
-@click.option("--users", default=50, show_default=True, help="Concurrent patients.")
-@click.option("--seconds", default=20.0, show_default=True, help="How long they load pages.")
-@click.option("--think", default=1.0, show_default=True, help="Seconds a patient reads a page.")
-@click.option(
-    "--in-step",
-    is_flag=True,
-    help="Every patient loads a page at the same instant, every round (the worst burst); "
-    "by default each reads at its own pace (0.5-1.5 x --think, random start).",
-)
-def bench_portal(users: int, seconds: float, think: float, in_step: bool) -> None:
-    """History-page latency (p50/p99) with many patients at once, on this machine."""
-    from medsys.chaos.bench import portal_figures
-
-    lab = _running_lab()
-    _run(lambda: portal_figures(lab, users, seconds, think, click.echo, in_step=in_step))
-
-
-@bench.command("staff")
-@click.option("--users", default=20, show_default=True, help="Concurrent doctors and nurses.")
-@click.option("--seconds", default=30.0, show_default=True, help="How long they work.")
-@click.option("--think", default=1.0, show_default=True, help="Seconds a page is read.")
-def bench_staff(users: int, seconds: float, think: float) -> None:
-    """Clinical workspace page latency (agenda, chart, consultation) with many staff."""
-    from medsys.chaos.bench import staff_figures
-
-    lab = _running_lab()
-    _run(lambda: staff_figures(lab, users, seconds, think, click.echo))
-
-
-@bench.command("office")
-@click.option("--users", default=20, show_default=True, help="Concurrent clerks and accountants.")
-@click.option("--seconds", default=30.0, show_default=True, help="How long they work.")
-@click.option("--think", default=1.0, show_default=True, help="Seconds a page is read.")
-def bench_office(users: int, seconds: float, think: float) -> None:
-    """Front-office page latency (search, patient, reports) with many clerks and accountants."""
-    from medsys.chaos.bench import office_figures
-
-    lab = _running_lab()
-    _run(lambda: office_figures(lab, users, seconds, think, click.echo))
-
-
 register_identity_commands(cli, _settings)
 
 
 def main() -> None:
+    """The launcher's verbs alone; ``medsys.cli`` adds the chaos and benchmark commands."""
     os.umask(0o022)
     cli()
-
-
-if __name__ == "__main__":
-    main()

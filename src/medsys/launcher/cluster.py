@@ -22,7 +22,12 @@ from medsys.core.keys import ensure_keys
 from medsys.core.secrets import Secrets, ensure_secrets, load_secrets, write_account_views
 from medsys.core.settings import Settings
 from medsys.core.topology import PAIRS, Pair, pair_named, pair_of_monitor
-from medsys.failover.state import (
+from medsys.launcher import nginx, provision
+from medsys.launcher.services import Kind, Service, service_named, service_table
+from medsys.launcher.supervisor import Supervisor, SupervisorError
+from medsys.nodes import adapter_for
+from medsys.nodes.base import NodeProbe, Role
+from medsys.pairs.state import (
     PairState,
     read_events,
     read_monitor_status,
@@ -30,11 +35,6 @@ from medsys.failover.state import (
     update_pair_state,
     write_pair_state,
 )
-from medsys.launcher import nginx, provision
-from medsys.launcher.services import Kind, Service, service_named, service_table
-from medsys.launcher.supervisor import Supervisor, SupervisorError
-from medsys.nodes import adapter_for
-from medsys.nodes.base import NodeProbe, Role
 
 Say = Callable[[str], None]
 RUNNING_STATES = frozenset({"RUNNING", "STARTING"})

@@ -219,7 +219,7 @@ def _python_service(service: Service) -> dict[str, Any]:
             volumes=[f"cluster-state:{STATE_DIR}/cluster"],
             depends_on=_depends_on(service),
             healthcheck=_healthcheck(
-                ["CMD", "python", "-m", "medsys.failover.monitor", "--check", service.pair]
+                ["CMD", "python", "-m", "medsys.launcher.monitor_process", "--check", service.pair]
             ),
             stop_signal=f"SIG{service.stop_signal}",
         )

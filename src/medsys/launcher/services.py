@@ -58,7 +58,7 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
 
-# Read by medsys.failover.monitor; passed explicitly so that `up` with a new value
+# Read by medsys.failover.monitor (serve); passed explicitly so that `up` with a new value
 # rewrites the supervisor config and restarts the monitors.
 MONITOR_TUNING = (
     "MEDSYS_PROBE_INTERVAL",
@@ -215,7 +215,7 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
             Service(
                 name=pair.monitor,
                 kind=Kind.MONITOR,
-                command=(python, "-m", "medsys.failover.monitor", pair.name),
+                command=(python, "-m", "medsys.launcher.monitor_process", pair.name),
                 pair=pair.name,
                 autorestart=True,  # resumes from persisted state; never promotes twice
                 account=Part.DATA,

@@ -1,6 +1,7 @@
 """What the middleware answers, as typed models for its OpenAPI document. Most routes
 send JSON they already hold (a ``JSONResponse``, for speed: see ``routes``), so these
-describe rather than re-validate; the admin data it passes on keeps admin's own models."""
+describe rather than re-validate; the admin data it passes on keeps admin's own models
+(``core.admin_answers``)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from medsys.admin.answers import AccessEntryOut as AdminAccessEntryOut
-from medsys.admin.answers import (  # passed on as admin answers them
+from medsys.core.admin_answers import AccessEntryOut as AdminAccessEntryOut
+from medsys.core.admin_answers import (  # passed on as admin answers them
     PatientWithCoverageOut,
     PaymentOut,
     SummaryOut,

@@ -3,10 +3,10 @@ local dates, nothing entered in error, and an honest note of what could not be f
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from medsys.core import vital_signs
+from medsys.core.clock import date_text
 
 STATUS = {
     "planned": "Agendada",
@@ -14,29 +14,7 @@ STATUS = {
     "finished": "Finalizada",
     "cancelled": "Cancelada",
 }
-MONTHS = (
-    "enero",
-    "febrero",
-    "marzo",
-    "abril",
-    "mayo",
-    "junio",
-    "julio",
-    "agosto",
-    "septiembre",
-    "octubre",
-    "noviembre",
-    "diciembre",
-)
 ROUTES = {"oral": "vía oral", "inhalatoria": "vía inhalatoria", "iv": "vía intravenosa"}
-
-
-def date_text(iso: str | None) -> str | None:
-    """'15 de marzo de 2026, 10:00' from a Santiago ISO time."""
-    if not iso:
-        return None
-    moment = datetime.fromisoformat(iso)
-    return f"{moment.day} de {MONTHS[moment.month - 1]} de {moment.year}, {moment:%H:%M}"
 
 
 def treatment_text(treatment: dict[str, Any]) -> str:

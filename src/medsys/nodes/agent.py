@@ -34,13 +34,6 @@ from medsys.core.logs import configure_logging, name_and_check
 from medsys.core.secrets import Secrets, load_secrets
 from medsys.core.settings import Settings, load_settings
 from medsys.core.topology import Engine, Pair, pair_of_node
-from medsys.failover.lease import LEASE_SECONDS, lapsed_for, read_lease
-from medsys.failover.state import (
-    PairState,
-    read_pair_state,
-    replace_pair_state,
-    update_pair_state,
-)
 from medsys.nodes import adapter_for
 from medsys.nodes.base import (
     NodeAdapter,
@@ -55,6 +48,13 @@ from medsys.nodes.mariadb import MariaDBAdapter
 from medsys.nodes.plan import BootStep, Verdict, plan_boot, watch
 from medsys.nodes.postgres import PostgresAdapter
 from medsys.nodes.remote import HEARTBEAT_STALE_SECONDS, read_request, read_status, write_status
+from medsys.pairs.lease import LEASE_SECONDS, lapsed_for, read_lease
+from medsys.pairs.state import (
+    PairState,
+    read_pair_state,
+    replace_pair_state,
+    update_pair_state,
+)
 
 log = logging.getLogger("medsys.agent")
 
@@ -303,7 +303,7 @@ class Agent:
         )
 
     def isolated_past_lease(self, state: PairState | None) -> bool:
-        """The primary's side of the lease (``medsys.failover.lease``): no monitor renewed
+        """The primary's side of the lease (``medsys.pairs.lease``): no monitor renewed
         it, its replica is out of reach, and the state says the replica was in sync, so
         the monitor may promote it once the lease is out. In reach means its agent beats
         and says it follows this node, and this server sees it streaming (a frozen

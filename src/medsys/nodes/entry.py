@@ -17,10 +17,10 @@ from pathlib import Path
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import load_settings
 from medsys.core.topology import pair_of_node
-from medsys.failover.state import read_pair_state
 from medsys.nodes import adapter_for
 from medsys.nodes.base import NodeError, Role, processes_using, server_gid, service_user
 from medsys.nodes.postgres import PostgresAdapter
+from medsys.pairs.state import read_pair_state
 
 LEFTOVER_WAIT_SECONDS = 20.0
 

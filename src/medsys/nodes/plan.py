@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from medsys.failover.state import PairState
 from medsys.nodes.base import Role
+from medsys.pairs.state import PairState
 
 # A kill request younger than this, for the recorded primary, means a failover is being
 # written right now: wait for the new state instead of booting writable again.

@@ -19,9 +19,9 @@ from typing import Any
 
 from medsys.core.settings import Settings
 from medsys.core.topology import pair_of_node
-from medsys.failover.state import read_pair_state
 from medsys.nodes.base import NodeError
 from medsys.nodes.plan import ControlRequest
+from medsys.pairs.state import read_pair_state
 
 HEARTBEAT_STALE_SECONDS = 3.0
 REJOIN_TIMEOUT_SECONDS = 180.0

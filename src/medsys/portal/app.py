@@ -25,7 +25,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from medsys.core import look, privacy, request_guard
 from medsys.core.auth import Verifier
-from medsys.core.clock import local_iso
+from medsys.core.clock import date_text, local_iso
 from medsys.core.databases import pair_database
 from medsys.core.db import ReplicatedDatabase
 from medsys.core.keys import keyring, private_text, signing_key
@@ -84,8 +84,6 @@ def _pesos(amount: int | None) -> str:
 def _fecha(iso: str | None) -> str:
     """'15 de marzo de 2026, 10:00' (Santiago) from ISO text in any offset."""
     from datetime import datetime
-
-    from medsys.middleware.transform import date_text
 
     if not iso:
         return ""

@@ -11,7 +11,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from medsys.admin import records
-from medsys.admin.answers import InvoiceOut, PaymentOut
 from medsys.admin.deps import (
     Accountant,
     DatabaseDep,
@@ -24,6 +23,7 @@ from medsys.admin.deps import (
 from medsys.admin.present import invoice_json, payment_json
 from medsys.admin.routers.patients import valid_rut
 from medsys.admin.schemas import InvoiceIn, PaymentIn, RefundIn, VoidIn
+from medsys.core.admin_answers import InvoiceOut, PaymentOut
 from medsys.core.api_docs import AUTHENTICATED, PatientRut
 from medsys.core.auth import Caller, audit_access
 from medsys.core.db import ReplicatedDatabase

@@ -9,14 +9,6 @@ from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
 from medsys.admin import records
-from medsys.admin.answers import (
-    AccessLogOut,
-    BalanceOut,
-    CoverageOut,
-    PatientOut,
-    PatientWithCoverageOut,
-    SummaryOut,
-)
 from medsys.admin.deps import (
     ChartReader,
     ClerkOnly,
@@ -27,6 +19,14 @@ from medsys.admin.deps import (
 )
 from medsys.admin.present import coverage_json, patient_json, summary_json
 from medsys.admin.schemas import CoverageIn, PatientIn, PatientPatch
+from medsys.core.admin_answers import (
+    AccessLogOut,
+    BalanceOut,
+    CoverageOut,
+    PatientOut,
+    PatientWithCoverageOut,
+    SummaryOut,
+)
 from medsys.core.api_docs import AUTHENTICATED, PatientRut
 from medsys.core.audit import access_log as read_access_log
 from medsys.core.auth import Caller, audit_access

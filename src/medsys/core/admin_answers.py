@@ -1,5 +1,7 @@
 """What the admin API answers, as typed models: its OpenAPI document says exactly what a
 client gets, and an answer that would not match is an error here, not a surprise there.
+In core, not in admin, because the middleware passes these answers on and documents them
+too, and one service never imports another.
 Patients keep the seed's Spanish keys; money is integer CLP; times are ISO 8601 in
 America/Santiago."""
 
