@@ -28,13 +28,16 @@ from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.core.secrets import Secrets, load_secrets
 from medsys.core.settings import Settings, load_settings
 from medsys.core.tokens import Actor, Role, Service, issuer_of
+from medsys.core.topology import DEFAULT_PORTS, pair_named
 from medsys.core.topology import Engine as DbEngine
-from medsys.core.topology import pair_named
 from medsys.launcher.cluster import Cluster, ServiceStatus
 from medsys.launcher.identity_cli import mint_token
 from medsys.pairs.state import read_pair_state
 
 T = TypeVar("T")
+# Where the kernel picks outgoing connections' local ports: a test system's servers must
+# listen below it, or a client connection may already hold one of their ports.
+EPHEMERAL_LOW = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
 
 
 def eventually(check: Callable[[], T], *, within: float = 20.0, what: str = "condition") -> T:
@@ -54,6 +57,11 @@ def eventually(check: Callable[[], T], *, within: float = 20.0, what: str = "con
 
 class MedsysCluster:
     def __init__(self, port_offset: int) -> None:
+        highest = max(DEFAULT_PORTS.values()) + port_offset
+        assert highest < EPHEMERAL_LOW, (
+            f"offset {port_offset} puts ports up to {highest} in the kernel's range for "
+            f"outgoing connections (from {EPHEMERAL_LOW}): one may be taken at random"
+        )
         folder = tempfile.mkdtemp(prefix="medsys-test-", dir="/var/tmp")
         Path(folder).chmod(0o755)  # the database user must reach it
         self.state_dir = Path(folder) / "var"

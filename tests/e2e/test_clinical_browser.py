@@ -30,7 +30,7 @@ PATIENT = "11111111-1"
 
 @pytest.fixture(scope="module")
 def clinic() -> Iterator[MedsysCluster]:
-    system = MedsysCluster(port_offset=27000)
+    system = MedsysCluster(port_offset=10000)
     try:
         system.up()
         yield system

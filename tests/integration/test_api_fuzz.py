@@ -40,7 +40,7 @@ MIDDLEWARE_CALLERS = (
 
 @pytest.fixture(scope="module")
 def fuzzed() -> Iterator[MedsysCluster]:
-    system = MedsysCluster(port_offset=28000)
+    system = MedsysCluster(port_offset=11000)
     try:
         system.up()
         yield system
