@@ -76,6 +76,7 @@ def _fuzz(system: MedsysCluster, service: str, role: Role, subject: str) -> str:
         timeout=240,
         check=False,
         env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_TELEMETRY": "false"},
+        cwd=REPORTS,  # its cache of earlier findings stays out of the checkout
     )
     said = result.stdout + result.stderr
     assert result.returncode == 0, f"{service} as {role.value}:\n{said[-4000:]}"
