@@ -85,10 +85,6 @@ def ensure_packages(say: Callable[[str], None] = print) -> None:
             )
 
 
-def _exists(command: str, name: str) -> bool:
-    return subprocess.run([command, name], capture_output=True, check=False).returncode == 0
-
-
 def _create(argv: list[str], what: str) -> None:
     made = subprocess.run(argv, capture_output=True, text=True, check=False)
     if made.returncode != 0:
@@ -106,7 +102,7 @@ def ensure_service_accounts(settings: Settings) -> None:
             _create(["groupadd", "--system", group], f"group {group}")
     group = control_group(settings)
     for account in every_account(settings).values():
-        if not _exists("id", account):
+        if not _user_exists(account):
             _create(
                 [
                     "useradd",
@@ -124,6 +120,14 @@ def ensure_service_accounts(settings: Settings) -> None:
     members = grp.getgrnam(group).gr_mem
     if settings.service_user not in members:
         _create(["usermod", "--append", "--groups", group, settings.service_user], group)
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def _group_exists(name: str) -> bool:

@@ -22,9 +22,10 @@ from typing import Any
 import pymysql
 import pymysql.cursors
 
+from medsys.core.databases import mysql_account_host
 from medsys.core.db import mysql_transport_options
 from medsys.core.secrets import Secrets
-from medsys.core.settings import Network, Settings
+from medsys.core.settings import Settings
 from medsys.core.topology import Pair
 from medsys.nodes.base import (
     INITIALISED_MARKER,
@@ -256,8 +257,7 @@ class MariaDBAdapter:
         again, so a changed secret takes effect). The owner runs the migrations; the
         application's user gets its table rights from them (core.migrate)."""
         pair = self.pair
-        # Locally every client comes from loopback; in containers from the compose network.
-        host = "'127.0.0.1'" if settings.network is Network.LOOPBACK else "'%'"
+        host = f"'{mysql_account_host(settings)}'"  # the grants in core.migrate use it too
         users = {
             ADMIN_USER: secrets.admin_password,
             REPLICATION_USER: secrets.replication_password,
