@@ -135,11 +135,8 @@ class AgentPair:
         return (self.folder / f"{name}.log").read_text(errors="replace")
 
     def writable_nodes(self) -> list[str]:
-        adapter = adapter_for(self.pair)
-        secrets = ensure_secrets(self.settings)
-        return [
-            node for node in self.pair.nodes if adapter.probe(self.settings, secrets, node).writable
-        ]
+        adapter = adapter_for(self.pair, self.settings, ensure_secrets(self.settings))
+        return [node for node in self.pair.nodes if adapter.probe(node).writable]
 
     def destroy(self) -> None:
         for process in [*self.agents.values(), self.monitor]:
@@ -317,12 +314,9 @@ def test_a_diverged_replica_is_rebuilt_by_its_agent(agent_pair: AgentPair) -> No
     lab = agent_pair
     primary = lab.primary()
     replica = lab.pair.other(primary)
-    adapter = adapter_for(lab.pair)
-    secrets = ensure_secrets(lab.settings)
+    adapter = adapter_for(lab.pair, lab.settings, ensure_secrets(lab.settings))
     errant = f"errant_{int(time.time())}"
     adapter._admin(  # type: ignore[attr-defined]
-        lab.settings,
-        secrets,
         replica,
         "STOP SLAVE",
         f"CREATE TABLE {lab.pair.database}.{errant} (id INT PRIMARY KEY)",
@@ -337,17 +331,17 @@ def test_a_diverged_replica_is_rebuilt_by_its_agent(agent_pair: AgentPair) -> No
 
     # Retention has purged the history: replaying it from the start cannot work, only a copy.
     def binary_logs() -> set[str]:
-        rows = adapter._admin(lab.settings, secrets, primary, "SHOW BINARY LOGS")  # type: ignore[attr-defined]
+        rows = adapter._admin(primary, "SHOW BINARY LOGS")  # type: ignore[attr-defined]
         return {row["Log_name"] for row in rows}
 
     history = binary_logs()
     current = adapter._admin(  # type: ignore[attr-defined]
-        lab.settings, secrets, primary, "FLUSH BINARY LOGS", "SHOW MASTER STATUS"
+        primary, "FLUSH BINARY LOGS", "SHOW MASTER STATUS"
     )[0]["File"]
 
     def purged() -> bool:
         # A log stays until its binlog checkpoint is written to the next one: try again.
-        adapter._admin(lab.settings, secrets, primary, f"PURGE BINARY LOGS TO '{current}'")  # type: ignore[attr-defined]
+        adapter._admin(primary, f"PURGE BINARY LOGS TO '{current}'")  # type: ignore[attr-defined]
         return not history & binary_logs()
 
     eventually(purged, within=20, what="every binary log written before purged")

@@ -10,7 +10,7 @@ import pytest
 from medsys.core.secrets import Secrets
 from medsys.core.settings import Network, Settings
 from medsys.core.topology import pair_named
-from medsys.nodes import adapter_for
+from medsys.nodes import adapter_class
 from medsys.nodes.base import NodeError
 from medsys.nodes.mariadb import MariaDBAdapter, copy_position
 from medsys.nodes.mysql import (
@@ -77,10 +77,10 @@ def test_server_options_keep_commits_durable_and_semi_synchronous() -> None:
 def test_the_portal_pair_speaks_mysql_only_where_asked(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     portal, clinical = pair_named("portal"), pair_named("clinical")
     monkeypatch.delenv("MEDSYS_MYSQL_SERVER", raising=False)
-    assert type(adapter_for(portal)) is MariaDBAdapter
+    assert adapter_class(portal) is MariaDBAdapter
     monkeypatch.setenv("MEDSYS_MYSQL_SERVER", "mysql")
-    assert isinstance(adapter_for(portal), MySQLAdapter)
-    assert type(adapter_for(clinical)) is MariaDBAdapter  # clinical is MariaDB everywhere
+    assert adapter_class(portal) is MySQLAdapter
+    assert adapter_class(clinical) is MariaDBAdapter  # clinical is MariaDB everywhere
 
 
 def test_each_server_boots_in_its_role_with_semi_sync_as_the_pair_state_says(
@@ -101,11 +101,11 @@ def test_each_server_boots_in_its_role_with_semi_sync_as_the_pair_state_says(
         ("portal", "mysql_primary", "rpl-semi-sync-source", ["--super-read-only=ON"]),
     ):
         adapter = (MariaDBAdapter if pair_name == "clinical" else MySQLAdapter)(
-            pair_named(pair_name)
+            pair_named(pair_name), settings, SECRETS
         )
 
         def flags(role: Role, synchronous: bool) -> list[str]:
-            argv = adapter.boot_argv(settings, SECRETS, node, role, synchronous=synchronous)  # noqa: B023
+            argv = adapter.boot_argv(node, role, synchronous=synchronous)  # noqa: B023
             return argv[2:]
 
         assert flags(Role.PRIMARY, True) == ["--read-only=OFF", f"--{semi_sync}-enabled=ON"]

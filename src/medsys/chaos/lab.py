@@ -15,7 +15,7 @@ from medsys.core.settings import Settings
 from medsys.core.topology import Pair
 from medsys.launcher.cluster import Cluster
 from medsys.nodes import adapter_for
-from medsys.nodes.base import NodeProbe, processes_using
+from medsys.nodes.base import NodeAdapter, NodeProbe, processes_using
 from medsys.pairs.state import (
     PairState,
     read_events,
@@ -33,6 +33,7 @@ class Lab:
     def __init__(self, settings: Settings, say: Callable[[str], None] = print) -> None:
         self.settings = settings
         self.secrets: Secrets = load_secrets(settings)
+        self._adapters: dict[str, NodeAdapter] = {}
         self.cluster = Cluster(settings)
         self.say = say
 
@@ -42,8 +43,13 @@ class Lab:
             raise ScenarioError(f"the {pair.name} pair has no state: run `medsys up`")
         return state
 
+    def adapter(self, pair: Pair) -> NodeAdapter:
+        if pair.name not in self._adapters:
+            self._adapters[pair.name] = adapter_for(pair, self.settings, self.secrets)
+        return self._adapters[pair.name]
+
     def probe(self, pair: Pair, node: str) -> NodeProbe:
-        return adapter_for(pair).probe(self.settings, self.secrets, node)
+        return self.adapter(pair).probe(node)
 
     def acknowledge(self, pair: Pair) -> None:
         update_pair_state(self.settings, pair, lambda s: replace(s, failover_acknowledged=True))
@@ -96,7 +102,7 @@ class Lab:
         """SIGSTOP every process of the server, as a hung host would be: stopping
         PostgreSQL's postmaster alone leaves its walsenders streaming."""
         self.pid(name)  # it must be running
-        pids = [p.pid for p in processes_using(adapter_for(pair).data_dir(self.settings, name))]
+        pids = [p.pid for p in processes_using(self.adapter(pair).data_dir(name))]
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)
         return pids

@@ -23,7 +23,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
-from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings
 from medsys.core.topology import Pair
 from medsys.failover.decision import (
@@ -39,15 +38,8 @@ from medsys.failover.decision import (
     SetSynchronous,
     decide,
 )
-from medsys.nodes import adapter_for
-from medsys.nodes.base import (
-    NodeError,
-    NodeProbe,
-    ProcessControl,
-    kill_processes_using,
-    one_line,
-)
-from medsys.nodes.remote import AgentControl
+from medsys.nodes.base import NodeAdapter, NodeError, NodeProbe, one_line
+from medsys.pairs.hands import Hands
 from medsys.pairs.lease import Lease, read_lease, write_lease
 from medsys.pairs.state import (
     PairState,
@@ -73,7 +65,8 @@ class Monitor:
         self,
         settings: Settings,
         pair: Pair,
-        control: ProcessControl,
+        adapter: NodeAdapter,
+        hands: Hands,
         *,
         policy: Policy,
         timing: Timing = Timing(),
@@ -81,20 +74,15 @@ class Monitor:
     ) -> None:
         self.settings = settings
         self.pair = pair
-        self.control = control
+        self.adapter = adapter
+        self.hands = hands
         self.policy = policy
         self.timing = timing
         self.clock = clock
-        self.adapter = adapter_for(pair)
-        self.secrets = load_secrets(settings)
         self.memory = Memory()
         # Probes of a frozen server may outlive their deadline; spare workers keep the
         # next cycle from waiting on them.
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
-        # A rejoin may rebuild a node from a copy of the primary (minutes on a big
-        # database): it runs beside the loop, which keeps probing and deciding meanwhile.
-        self._rejoiner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rejoin")
-        self._rejoining: Future[str] | None = None
 
     def _probe(self, future: Future[NodeProbe], node: str) -> NodeProbe:
         try:
@@ -109,8 +97,7 @@ class Monitor:
     def observe(self, state: PairState) -> Observation:
         replica = self.pair.other(state.primary)
         futures = {
-            node: self._pool.submit(self.adapter.probe, self.settings, self.secrets, node)
-            for node in (state.primary, replica)
+            node: self._pool.submit(self.adapter.probe, node) for node in (state.primary, replica)
         }
         return Observation(
             primary=self._probe(futures[state.primary], state.primary),
@@ -176,48 +163,25 @@ class Monitor:
         return "; ".join(done)
 
     def _act(self, action: Action) -> str:
-        settings, secrets = self.settings, self.secrets
         if isinstance(action, SetSynchronous):
-            self.adapter.set_synchronous(settings, secrets, action.node, action.on)
+            self.adapter.set_synchronous(action.node, action.on)
             return ""
         if isinstance(action, Fence):
-            was_running = self.control.is_process_running(action.node)
-            if was_running:
-                self.control.kill(action.node)
-            if isinstance(self.control, AgentControl):  # agents kill their own servers
-                if was_running:
-                    return f"{action.node} fence requested from its agent ({action.reason})"
-                return f"{action.node} already down"
-            stragglers = kill_processes_using(self.adapter.data_dir(settings, action.node))
-            if was_running or stragglers:
-                return f"{action.node} fenced (killed: {action.reason})"
-            return f"{action.node} already down"
+            return self.hands.fence(action.node, action.reason)
         if isinstance(action, Promote):
-            return self.adapter.promote(settings, secrets, action.node)
+            return self.adapter.promote(action.node)
         if isinstance(action, Rejoin):
-            if isinstance(self.control, AgentControl):
-                # The data to rewind or rebuild is in the node's container, not here.
-                return self.control.rejoin(action.node, action.primary)
-            if self._rejoining is not None and not self._rejoining.done():
-                return f"{action.node} is still being rejoined"
-            self._rejoining = self._rejoiner.submit(self._rejoin, action)
-            return f"rejoining {action.node} to {action.primary} beside the probe loop"
+            # The node is recorded out of sync before any rejoin is asked for, so a
+            # failover meanwhile never promotes it.
+            return self.hands.rejoin(action.node, action.primary, self._report)
         raise TypeError(f"unknown action {action!r}")
 
-    def _rejoin(self, action: Rejoin) -> str:
-        """A rejoin (or rebuild) in its own thread; its outcome goes to the log and the
-        event register when it ends. The node is recorded out of sync before any rejoin
-        is asked for, so a failover meanwhile never promotes it."""
-        try:
-            outcome = self.adapter.rejoin(
-                self.settings, self.secrets, action.node, action.primary, self.control
-            )
-        except Exception as error:  # reported like any failed action, never fatal
-            outcome = f"Rejoin failed: {one_line(error)}"
+    def _report(self, outcome: str) -> None:
+        """The outcome of work the hands did beside the loop (a rejoin), for the log and
+        the event register."""
         log.info("done: %s", outcome)
         state = read_pair_state(self.settings, self.pair)
         append_event(self.settings, self.pair, "outcome", outcome, state.term if state else 0)
-        return outcome
 
     def _publish(self, state: PairState, sentence: str) -> None:
         write_monitor_status(
@@ -264,16 +228,16 @@ def is_healthy(settings: Settings, pair: Pair) -> bool:
     return time.time() - float(status.get("time", 0)) < HEALTHY_WITHIN
 
 
-def serve(settings: Settings, pair: Pair, control: ProcessControl, *, agents: bool) -> None:
+def serve(settings: Settings, pair: Pair, adapter: NodeAdapter, hands: Hands) -> None:
     """Watch ``pair`` forever with the hands it is given: the local supervisor, or the
     node agents in containers (whose fence is not certain: they keep a lease)."""
     policy = Policy(
         failures_to_declare=int(_env_float("MEDSYS_FAILURES_TO_DECLARE", 3)),
         anti_flap_window=_env_float("MEDSYS_ANTI_FLAP_WINDOW", 600.0),
-        fence_is_certain=not agents,
+        fence_is_certain=hands.fence_is_certain,
     )
     timing = Timing(
         probe_interval=_env_float("MEDSYS_PROBE_INTERVAL", 0.5),
         probe_timeout=_env_float("MEDSYS_PROBE_TIMEOUT", 1.0),
     )
-    Monitor(settings, pair, control, policy=policy, timing=timing).run_forever()
+    Monitor(settings, pair, adapter, hands, policy=policy, timing=timing).run_forever()

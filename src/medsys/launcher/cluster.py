@@ -26,7 +26,7 @@ from medsys.launcher import nginx, provision
 from medsys.launcher.services import Kind, Service, service_named, service_table
 from medsys.launcher.supervisor import Supervisor, SupervisorError
 from medsys.nodes import adapter_for
-from medsys.nodes.base import NodeProbe, Role
+from medsys.nodes.base import NodeAdapter, NodeProbe, Role
 from medsys.pairs.state import (
     PairState,
     read_events,
@@ -80,6 +80,14 @@ class Cluster:
         self._started = time.monotonic()
         self._say_lock = threading.Lock()
         self._say = say or (lambda message: None)
+        self._adapters: dict[str, NodeAdapter] = {}
+
+    def adapter(self, pair: Pair) -> NodeAdapter:
+        """One per pair for this object's life; it reads the secrets when it first needs
+        them, which is after `up` has made them."""
+        if pair.name not in self._adapters:
+            self._adapters[pair.name] = adapter_for(pair, self.settings)
+        return self._adapters[pair.name]
 
     def say(self, message: str) -> None:
         with self._say_lock:
@@ -136,12 +144,12 @@ class Cluster:
 
     def _check_state_folder(self) -> None:
         for pair in PAIRS:
-            adapter = adapter_for(pair)
+            adapter = self.adapter(pair)
             state = read_pair_state(self.settings, pair)  # raises on a damaged file
             for node in pair.nodes:
-                data = adapter.data_dir(self.settings, node)
+                data = adapter.data_dir(node)
                 provision.check_node_folder(data, node)
-                if state is None and adapter.is_initialised(self.settings, node):
+                if state is None and adapter.is_initialised(node):
                     raise LaunchError(
                         f"{node} has data but the {pair.name} pair state "
                         f"({self.settings.cluster_dir}/{pair.name}.json) is missing, so "
@@ -177,38 +185,38 @@ class Cluster:
                 time.sleep(0.05)
 
     def _pair_up(self, pair: Pair, secrets: Secrets) -> None:
-        adapter = adapter_for(pair)
+        adapter = self.adapter(pair)
         state = read_pair_state(self.settings, pair)
         if state is None:
             state = PairState(pair=pair.name, primary=pair.initial_primary)
             write_pair_state(self.settings, pair, state)
         primary, replica = state.primary, pair.other(state.primary)
-        if not adapter.is_initialised(self.settings, primary):
+        if not adapter.is_initialised(primary):
             self.say(f"{primary}: initialising data")
-            adapter.initialise(self.settings, secrets, primary, Role.PRIMARY)
+            adapter.initialise(primary, Role.PRIMARY)
         self._start_node(pair, primary)
         if not state.bootstrapped:
-            adapter.bootstrap_primary(self.settings, secrets, primary)
-        if not adapter.is_initialised(self.settings, replica):
+            adapter.bootstrap_primary(primary)
+        if not adapter.is_initialised(replica):
             self.say(f"{replica}: initialising data from {primary}")
-            adapter.initialise(self.settings, secrets, replica, Role.REPLICA)
+            adapter.initialise(replica, Role.REPLICA)
         self._start_node(pair, replica)
         if not state.bootstrapped:
-            adapter.attach_replica(self.settings, secrets, replica, primary)
+            adapter.attach_replica(replica, primary)
             self._wait_replicating(pair, secrets, primary, replica)
             write_pair_state(self.settings, pair, replace(state, bootstrapped=True))
             self.say(f"{pair.name}: {replica} replicates from {primary}")
         else:
             # At every later up, users, passwords and ownership follow the secrets and this
             # version; with the replica running, as these commits wait for it.
-            adapter.bootstrap_primary(self.settings, secrets, primary)
+            adapter.bootstrap_primary(primary)
 
     def _start_node(self, pair: Pair, node: str) -> None:
         service = service_named(self.settings, node)
         self._start(service)
-        adapter = adapter_for(pair)
+        adapter = self.adapter(pair)
         deadline = time.monotonic() + READY_TIMEOUT
-        while not adapter.ping(self.settings, node):
+        while not adapter.ping(node):
             info = self.supervisor.info(node)
             if info.state not in RUNNING_STATES:
                 raise LaunchError(
@@ -222,10 +230,10 @@ class Cluster:
         self.say(f"{node} ready on port {service.port}")
 
     def _wait_replicating(self, pair: Pair, secrets: Secrets, primary: str, replica: str) -> None:
-        adapter = adapter_for(pair)
+        adapter = self.adapter(pair)
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
-            replica_probe = adapter.probe(self.settings, secrets, replica)
+            replica_probe = adapter.probe(replica)
             if replica_probe.receiving:
                 return
             if time.monotonic() > deadline:
@@ -333,7 +341,7 @@ class Cluster:
         nodes = [(pair, node) for pair in PAIRS for node in pair.nodes if node in processes]
         with ThreadPoolExecutor(max_workers=6) as pool:
             found = pool.map(
-                lambda item: adapter_for(item[0]).probe(self.settings, secrets, item[1]), nodes
+                lambda item: adapter_for(item[0], self.settings, secrets).probe(item[1]), nodes
             )
             return {probe.node: probe for probe in found}
 

@@ -30,9 +30,10 @@ import yaml
 from medsys.core.accounts import Part, secrets_of
 from medsys.core.secrets import SECRET_ENVIRONMENT
 from medsys.core.settings import Network, Settings
-from medsys.core.topology import DATABASE_NODES, Engine, pair_of_node
+from medsys.core.topology import DATABASE_NODES, pair_of_node
 from medsys.launcher import nginx
 from medsys.launcher.services import MONITOR_TUNING, NODE_TUNING, Kind, Service, service_table
+from medsys.nodes import adapter_class
 
 NETWORK = "medical_system"
 STATE_DIR = "/var/lib/medsys"
@@ -67,10 +68,8 @@ def compose_settings() -> Settings:
 
 
 def _server_flavour(node: str) -> str:
-    pair = pair_of_node(node)
-    if pair.engine is Engine.POSTGRES:
-        return "postgres"
-    return "mysql" if pair.mysql_protocol else "mariadb"
+    # Containers run real MySQL 8.4 for the MySQL-protocol pair (MEDSYS_MYSQL_SERVER below).
+    return adapter_class(pair_of_node(node), mysql_server=True).FLAVOUR
 
 
 def _common_environment() -> dict[str, str]:

@@ -12,12 +12,15 @@ import os
 import sys
 
 from medsys.core.logs import configure_logging, name_and_check
+from medsys.core.secrets import load_secrets
 from medsys.core.settings import load_settings
 from medsys.core.topology import pair_named
 from medsys.failover.monitor import is_healthy, serve
 from medsys.launcher.supervisor import Supervisor
-from medsys.nodes.base import ProcessControl
-from medsys.nodes.remote import AgentControl
+from medsys.nodes import adapter_for
+from medsys.nodes.local import LocalHands
+from medsys.nodes.remote import AgentControl, AgentHands
+from medsys.pairs.hands import Hands
 
 
 def main(argv: list[str]) -> int:
@@ -30,9 +33,13 @@ def main(argv: list[str]) -> int:
     pair = pair_named(pair_name)
     if check:
         return 0 if is_healthy(settings, pair) else 1
-    agents = os.environ.get("MEDSYS_NODE_CONTROL", "supervisor") == "agents"
-    control: ProcessControl = AgentControl(settings) if agents else Supervisor(settings)
-    serve(settings, pair, control, agents=agents)
+    adapter = adapter_for(pair, settings, load_secrets(settings))
+    hands: Hands
+    if os.environ.get("MEDSYS_NODE_CONTROL", "supervisor") == "agents":
+        hands = AgentHands(AgentControl(settings))
+    else:
+        hands = LocalHands(Supervisor(settings), adapter)
+    serve(settings, pair, adapter, hands)
     return 0
 
 

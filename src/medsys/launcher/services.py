@@ -14,9 +14,10 @@ from enum import StrEnum
 
 from medsys.core.accounts import Part
 from medsys.core.settings import Settings
-from medsys.core.topology import PAIRS, Engine, pair_named
+from medsys.core.topology import PAIRS, pair_named
 from medsys.launcher import nginx
 from medsys.launcher.nginx import ADMIN_INSTANCES
+from medsys.nodes import adapter_class
 
 
 class Kind(StrEnum):
@@ -120,7 +121,7 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
         return f"{settings.bind_address}:{settings.port(instance)}"
 
     for pair in PAIRS:
-        engine = "PostgreSQL" if pair.engine is Engine.POSTGRES else "MariaDB"
+        engine = adapter_class(pair)
         for node in pair.nodes:
             services.append(
                 Service(
@@ -129,8 +130,8 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
                     command=(python, "-m", "medsys.nodes.entry", node),
                     port=settings.port(node),
                     pair=pair.name,
-                    stop_signal="INT" if pair.engine is Engine.POSTGRES else "TERM",
-                    description=f"{pair.name} database ({engine})",
+                    stop_signal=engine.STOP_SIGNAL.name.removeprefix("SIG"),
+                    description=f"{pair.name} database ({engine.ENGINE_LABEL})",
                     environment={k: os.environ[k] for k in NODE_TUNING if k in os.environ},
                 )
             )

@@ -31,9 +31,9 @@ from dataclasses import replace
 from typing import Any
 
 from medsys.core.logs import configure_logging, name_and_check
-from medsys.core.secrets import Secrets, load_secrets
+from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings, load_settings
-from medsys.core.topology import Engine, Pair, pair_of_node
+from medsys.core.topology import Pair, pair_of_node
 from medsys.nodes import adapter_for
 from medsys.nodes.base import (
     NodeAdapter,
@@ -44,9 +44,7 @@ from medsys.nodes.base import (
     owned_directory,
     service_user,
 )
-from medsys.nodes.mariadb import MariaDBAdapter
 from medsys.nodes.plan import BootStep, Verdict, plan_boot, watch
-from medsys.nodes.postgres import PostgresAdapter
 from medsys.nodes.remote import HEARTBEAT_STALE_SECONDS, read_request, read_status, write_status
 from medsys.pairs.lease import LEASE_SECONDS, lapsed_for, read_lease
 from medsys.pairs.state import (
@@ -68,8 +66,7 @@ class Agent:
         self.settings = settings
         self.node = node
         self.pair: Pair = pair_of_node(node)
-        self.adapter: NodeAdapter = adapter_for(self.pair)
-        self.secrets: Secrets = load_secrets(settings)
+        self.adapter: NodeAdapter = adapter_for(self.pair, settings, load_secrets(settings))
         self.server: subprocess.Popen[bytes] | None = None
         self.role = Role.REPLICA
         self.served_as_primary = False
@@ -121,14 +118,12 @@ class Agent:
 
     def start_server(self, role: Role) -> None:
         in_sync = self.state().replica_in_sync
-        argv = self.adapter.boot_argv(
-            self.settings, self.secrets, self.node, role, synchronous=in_sync
-        )
+        argv = self.adapter.boot_argv(self.node, role, synchronous=in_sync)
         user = service_user(self.settings)
         as_root = os.geteuid() == 0
         self.server = subprocess.Popen(
             argv,
-            cwd=self.adapter.data_dir(self.settings, self.node),
+            cwd=self.adapter.data_dir(self.node),
             user=user.uid if as_root else None,
             group=user.gid if as_root else None,
             extra_groups=[] if as_root else None,
@@ -139,7 +134,7 @@ class Agent:
         self.boots += 1
         self.booted_at = time.time()
         deadline = time.monotonic() + READY_TIMEOUT
-        while not self.adapter.ping(self.settings, self.node):
+        while not self.adapter.ping(self.node):
             if not self.server_alive():
                 raise NodeError(f"the server exited while booting (status {self.server.poll()})")
             if time.monotonic() > deadline:
@@ -153,8 +148,7 @@ class Agent:
             if hard:
                 self.server.kill()
             else:
-                stop = signal.SIGINT if self.pair.engine is Engine.POSTGRES else signal.SIGTERM
-                self.server.send_signal(stop)
+                self.server.send_signal(self.adapter.STOP_SIGNAL)
                 try:
                     self.server.wait(timeout=STOP_TIMEOUT)
                 except subprocess.TimeoutExpired:
@@ -162,7 +156,7 @@ class Agent:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.server.wait(timeout=10)
         # PostgreSQL's backends leave the postmaster's group: no child may go on committing.
-        kill_processes_using(self.adapter.data_dir(self.settings, self.node))
+        kill_processes_using(self.adapter.data_dir(self.node))
         self.server = None
 
     # ProcessControl, for MariaDBAdapter.rejoin's rebuild of this node.
@@ -185,11 +179,9 @@ class Agent:
         fresh = False
         while True:
             state = self.state()
-            data_dir = self.adapter.data_dir(self.settings, self.node)
-            initialised = self.adapter.is_initialised(self.settings, self.node)
-            ex_primary = isinstance(self.adapter, PostgresAdapter) and self.adapter.needs_rewind(
-                self.settings, self.node
-            )
+            data_dir = self.adapter.data_dir(self.node)
+            initialised = self.adapter.is_initialised(self.node)
+            ex_primary = self.adapter.last_ran_as_primary(self.node)
             request = read_request(self.settings, self.node)
             plan = plan_boot(
                 self.node,
@@ -210,11 +202,10 @@ class Agent:
                 if plan.step is BootStep.INITIALISE:
                     owned_directory(self.settings, data_dir.parent, 0o755)
                     self.say(f"initialising as {plan.role} ({plan.why})")
-                    self.adapter.initialise(self.settings, self.secrets, self.node, plan.role)
+                    self.adapter.initialise(self.node, plan.role)
                     fresh = True
                     continue
                 if plan.step is BootStep.REWIND:
-                    assert isinstance(self.adapter, PostgresAdapter)
                     if not self.primary_takes_writes(plan.primary):
                         # Rewinding onto a standby still being promoted finds no fork
                         # to undo, and the node would then never stream again.
@@ -222,11 +213,7 @@ class Agent:
                         time.sleep(0.5)
                         continue
                     self.say(f"rewinding onto {plan.primary} ({plan.why})")
-                    self.say(
-                        self.adapter.rewind_or_rebuild(
-                            self.settings, self.secrets, self.node, plan.primary
-                        )
-                    )
+                    self.say(self.adapter.rewind_or_rebuild(self.node, plan.primary))
                     continue
             except NodeError as error:
                 # A replica copies from the primary, which may not be up yet.
@@ -239,22 +226,22 @@ class Agent:
         state = self.state()
         if role is Role.PRIMARY:
             if not state.bootstrapped:
-                self.adapter.bootstrap_primary(self.settings, self.secrets, self.node)
+                self.adapter.bootstrap_primary(self.node)
                 self.say("users and database made")
             return
-        if isinstance(self.adapter, MariaDBAdapter):
+        if self.adapter.ATTACHES_AFTER_BOOT:
             if fresh:
-                self.adapter.attach_replica(self.settings, self.secrets, self.node, primary)
+                self.adapter.attach_replica(self.node, primary)
             else:
                 self.wait_for_primary(primary)
-                self.say(self.adapter.rejoin(self.settings, self.secrets, self.node, primary, self))
+                self.say(self.adapter.rejoin(self.node, primary, self))
         self.wait_following(primary)
         if not state.bootstrapped:
             # Under the lock, on the state as it is now: the monitor writes it meanwhile.
             update_pair_state(self.settings, self.pair, lambda now: replace(now, bootstrapped=True))
 
     def primary_takes_writes(self, primary: str) -> bool:
-        probe = self.adapter.probe(self.settings, self.secrets, primary)
+        probe = self.adapter.probe(primary)
         return probe.reachable and probe.writable
 
     def wait_for_primary(self, primary: str) -> None:
@@ -269,7 +256,7 @@ class Agent:
     def wait_following(self, primary: str) -> None:
         wanted = self.settings.port(primary)
         while True:
-            probe = self.adapter.probe(self.settings, self.secrets, self.node)
+            probe = self.adapter.probe(self.node)
             if probe.receiving and probe.upstream_port == wanted:
                 self.following = primary
                 self.say(f"replica of {primary}")
@@ -320,7 +307,7 @@ class Agent:
         beating = now - float(replica.get("heartbeat", 0)) < HEARTBEAT_STALE_SECONDS
         if not (beating and replica.get("following") == self.node):
             return True
-        return not self.adapter.probe(self.settings, self.secrets, self.node).replica_streaming
+        return not self.adapter.probe(self.node).replica_streaming
 
     def act(self, verdict: Verdict) -> bool:
         """Carry out a verdict; False when the agent must exit (the server died)."""

@@ -6,17 +6,19 @@ import contextlib
 import grp
 import os
 import pwd
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import psutil
 
 from medsys.core.accounts import server_group
-from medsys.core.secrets import Secrets
+from medsys.core.secrets import Secrets, load_secrets
 from medsys.core.settings import Settings
 from medsys.core.topology import Pair
 
@@ -183,54 +185,77 @@ def move_aside(data_dir: Path) -> Path:
     return kept
 
 
+class EngineAdapter:
+    """What every engine's adapter is bound to: its pair, this system's settings, and the
+    secrets, read when first needed (a process that only looks at a node's files, such as
+    the chaos lab, holds none). Built once per pair by ``medsys.nodes.adapter_for``.
+
+    The class attributes answer, for its engine, what callers would otherwise ask by
+    naming the engine."""
+
+    ENGINE_LABEL: ClassVar[str]  # for people: "PostgreSQL", "MariaDB", "MySQL"
+    FLAVOUR: ClassVar[str]  # the container image's family: postgres, mariadb, mysql
+    STOP_SIGNAL: ClassVar[signal.Signals]  # the signal for a clean, fast shutdown
+    # True: a replica boots as a plain server and is attached (or rejoined) afterwards by
+    # SQL; False: it boots already following its primary (a standby's configuration).
+    ATTACHES_AFTER_BOOT: ClassVar[bool]
+
+    def __init__(self, pair: Pair, settings: Settings, secrets: Secrets | None = None) -> None:
+        self.pair = pair
+        self.settings = settings
+        self._given_secrets = secrets
+
+    @cached_property
+    def secrets(self) -> Secrets:
+        return self._given_secrets or load_secrets(self.settings)
+
+
 class NodeAdapter(Protocol):
+    """One database pair's engine, bound to its settings and secrets."""
+
     pair: Pair
+    settings: Settings
+    ENGINE_LABEL: ClassVar[str]
+    FLAVOUR: ClassVar[str]
+    STOP_SIGNAL: ClassVar[signal.Signals]
+    ATTACHES_AFTER_BOOT: ClassVar[bool]
 
-    def data_dir(self, settings: Settings, node: str) -> Path: ...
+    def data_dir(self, node: str) -> Path: ...
 
-    def is_initialised(self, settings: Settings, node: str) -> bool: ...
+    def is_initialised(self, node: str) -> bool: ...
 
-    def initialise(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> None:
+    def initialise(self, node: str, role: Role) -> None:
         """Create the node's data from nothing (a primary) or from the primary (a replica)."""
 
-    def boot_argv(
-        self,
-        settings: Settings,
-        secrets: Secrets,
-        node: str,
-        role: Role,
-        *,
-        synchronous: bool = True,
-    ) -> list[str]:
+    def boot_argv(self, node: str, role: Role, *, synchronous: bool = True) -> list[str]:
         """Prepare files and return the server's argv for booting in ``role``; a primary
         boots with synchronous replication on unless the pair state records the replica
         out of sync (``synchronous`` false)."""
 
-    def bootstrap_primary(self, settings: Settings, secrets: Secrets, node: str) -> None:
+    def last_ran_as_primary(self, node: str) -> bool:
+        """The data's own record that it last served writes, where the engine keeps one
+        that must be undone before it boots as a replica (a PostgreSQL timeline)."""
+
+    def rewind_or_rebuild(self, node: str, primary: str) -> str:
+        """Before booting as a replica of ``primary``: undo what ``node`` wrote alone, or
+        copy it anew; returns what was done, for the log."""
+
+    def bootstrap_primary(self, node: str) -> None:
         """Users and the application database; idempotent."""
 
-    def attach_replica(
-        self, settings: Settings, secrets: Secrets, replica: str, primary: str
-    ) -> None:
+    def attach_replica(self, replica: str, primary: str) -> None:
         """Make ``replica`` follow ``primary``; idempotent."""
 
-    def probe(self, settings: Settings, secrets: Secrets, node: str) -> NodeProbe: ...
+    def probe(self, node: str) -> NodeProbe: ...
 
-    def ping(self, settings: Settings, node: str) -> bool:
+    def ping(self, node: str) -> bool:
         """Answers SQL as the local superuser (before our own users exist)."""
 
-    def set_synchronous(self, settings: Settings, secrets: Secrets, node: str, on: bool) -> None:
+    def set_synchronous(self, node: str, on: bool) -> None:
         """Make the primary's commits wait for the replica (on) or not (off)."""
 
-    def promote(self, settings: Settings, secrets: Secrets, node: str) -> str:
+    def promote(self, node: str) -> str:
         """Make a replica the writable primary; returns what was done, for the log."""
 
-    def rejoin(
-        self,
-        settings: Settings,
-        secrets: Secrets,
-        node: str,
-        primary: str,
-        control: ProcessControl,
-    ) -> str:
+    def rejoin(self, node: str, primary: str, control: ProcessControl) -> str:
         """Make ``node`` a replica of ``primary``, rebuilding it if it diverged."""

@@ -14,12 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from medsys.core.secrets import load_secrets
 from medsys.core.settings import load_settings
 from medsys.core.topology import pair_of_node
 from medsys.nodes import adapter_for
-from medsys.nodes.base import NodeError, Role, processes_using, server_gid, service_user
-from medsys.nodes.postgres import PostgresAdapter
+from medsys.nodes.base import NodeError, processes_using, server_gid, service_user
+from medsys.nodes.plan import BootStep, plan_boot
 from medsys.pairs.state import read_pair_state
 
 LEFTOVER_WAIT_SECONDS = 20.0
@@ -44,25 +43,34 @@ def main(argv: list[str]) -> int:
     if state is None:
         print(f"{pair.name} has no recorded state; run `medsys up`", file=sys.stderr)
         return 3
-    role = Role.PRIMARY if state.primary == node else Role.REPLICA
-    adapter = adapter_for(pair)
-    secrets = load_secrets(settings)
-    _wait_for_leftovers(adapter.data_dir(settings, node))
-    ex_primary = isinstance(adapter, PostgresAdapter) and adapter.needs_rewind(settings, node)
-    if role is Role.REPLICA and isinstance(adapter, PostgresAdapter) and ex_primary:
+    adapter = adapter_for(pair, settings)
+    _wait_for_leftovers(adapter.data_dir(node))
+    # The same judgement as a container's agent (plan_boot); here the monitor asks
+    # supervisord, not this process, for fences, so there is no request to weigh.
+    plan = plan_boot(
+        node,
+        state,
+        initialised=adapter.is_initialised(node),
+        last_ran_as_primary=adapter.last_ran_as_primary(node),
+        latest_request=None,
+        now=time.time(),
+    )
+    if plan.step is BootStep.INITIALISE:
+        print(f"{node} has no data yet; `medsys up` makes it", file=sys.stderr)
+        return 3
+    if plan.step is BootStep.REWIND:
         # Its timeline may have forked from the new primary's: rewind before booting.
         try:
-            print(adapter.rewind_or_rebuild(settings, secrets, node, state.primary), flush=True)
+            print(adapter.rewind_or_rebuild(node, plan.primary), flush=True)
         except NodeError as error:
             print(
-                f"{node} last ran as a primary and cannot rejoin {state.primary} now "
-                f"({error}); start {state.primary} first, then {node}",
+                f"{node} last ran as a primary and cannot rejoin {plan.primary} now "
+                f"({error}); start {plan.primary} first, then {node}",
                 file=sys.stderr,
             )
             return 4
-    server_argv = adapter.boot_argv(
-        settings, secrets, node, role, synchronous=state.replica_in_sync
-    )
+    role = plan.role
+    server_argv = adapter.boot_argv(node, role, synchronous=state.replica_in_sync)
     print(
         f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} medsys: booting {node} as {role} "
         f"(term {state.term}, recorded primary {state.primary})",
@@ -75,7 +83,7 @@ def main(argv: list[str]) -> int:
         os.setuid(user.uid)
         os.environ["HOME"] = str(settings.state_dir)
         os.environ["USER"] = user.name
-    os.chdir(adapter.data_dir(settings, node))
+    os.chdir(adapter.data_dir(node))
     os.execv(server_argv[0], server_argv)  # noqa: S606 - becoming the server is the point
 
 

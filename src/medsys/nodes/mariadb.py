@@ -13,6 +13,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -24,11 +25,9 @@ import pymysql.cursors
 
 from medsys.core.databases import mysql_account_host
 from medsys.core.db import mysql_transport_options
-from medsys.core.secrets import Secrets
-from medsys.core.settings import Settings
-from medsys.core.topology import Pair
 from medsys.nodes.base import (
     INITIALISED_MARKER,
+    EngineAdapter,
     NodeError,
     NodeProbe,
     ProcessControl,
@@ -77,7 +76,11 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-class MariaDBAdapter:
+class MariaDBAdapter(EngineAdapter):
+    ENGINE_LABEL = "MariaDB"
+    FLAVOUR = "mariadb"
+    STOP_SIGNAL = signal.SIGTERM
+    ATTACHES_AFTER_BOOT = True  # CHANGE MASTER and START SLAVE once the server answers
     # The replication status as this server names it (MySQL 8.4 overrides these).
     SHOW_REPLICA_STATUS = "SHOW SLAVE STATUS"
     IO_RUNNING = "Slave_IO_Running"
@@ -106,37 +109,34 @@ class MariaDBAdapter:
     # and an interrupted commit of an ex-primary is rolled back, not replicated.
     REPLICA_BOOT_FLAGS: tuple[str, ...] = ("--read-only=ON", "--init-rpl-role=SLAVE")
 
-    def __init__(self, pair: Pair) -> None:
-        self.pair = pair
-
     # --- files -------------------------------------------------------------------------
-    def data_dir(self, settings: Settings, node: str) -> Path:
-        return settings.data_dir / node
+    def data_dir(self, node: str) -> Path:
+        return self.settings.data_dir / node
 
-    def _run_dir(self, settings: Settings, node: str) -> Path:
-        return settings.run_dir / node
+    def _run_dir(self, node: str) -> Path:
+        return self.settings.run_dir / node
 
-    def _socket(self, settings: Settings, node: str) -> Path:
-        return self._run_dir(settings, node) / "mariadb.sock"
+    def _socket(self, node: str) -> Path:
+        return self._run_dir(node) / "mariadb.sock"
 
-    def _defaults_file(self, settings: Settings, node: str) -> Path:
-        return settings.conf_dir / f"{node}.cnf"
+    def _defaults_file(self, node: str) -> Path:
+        return self.settings.conf_dir / f"{node}.cnf"
 
-    def is_initialised(self, settings: Settings, node: str) -> bool:
-        return (self.data_dir(settings, node) / INITIALISED_MARKER).exists()
+    def is_initialised(self, node: str) -> bool:
+        return (self.data_dir(node) / INITIALISED_MARKER).exists()
 
-    def _write_defaults(self, settings: Settings, node: str) -> Path:
+    def _write_defaults(self, node: str) -> Path:
         server_id = self.pair.nodes.index(node) + 1
-        datadir = self.data_dir(settings, node)
-        socket = self._socket(settings, node)
+        datadir = self.data_dir(node)
+        socket = self._socket(node)
         lines = [
             "[mariadbd]",
             f"datadir={datadir}",
-            f"port={settings.port(node)}",
-            f"bind-address={settings.bind_address}",
+            f"port={self.settings.port(node)}",
+            f"bind-address={self.settings.bind_address}",
             f"socket={socket}",
-            f"pid-file={self._run_dir(settings, node) / 'mariadb.pid'}",
-            f"tmpdir={self._run_dir(settings, node) / 'tmp'}",  # never shared between nodes
+            f"pid-file={self._run_dir(node) / 'mariadb.pid'}",
+            f"tmpdir={self._run_dir(node) / 'tmp'}",  # never shared between nodes
             f"server-id={server_id}",
             f"log-bin={node}-bin",
             f"relay-log={node}-relay",
@@ -164,35 +164,35 @@ class MariaDBAdapter:
             "slave-net-timeout=2",  # a frozen primary is noticed by its replica within ~2 s
             "[client]",
             f"socket={socket}",
-            f"port={settings.port(node)}",
+            f"port={self.settings.port(node)}",
             "",
         ]
-        settings.conf_dir.mkdir(parents=True, exist_ok=True)
-        path = self._defaults_file(settings, node)
+        self.settings.conf_dir.mkdir(parents=True, exist_ok=True)
+        path = self._defaults_file(node)
         path.write_text("\n".join(lines))
         path.chmod(0o644)
         return path
 
     # --- lifecycle ---------------------------------------------------------------------
-    def initialise(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> None:
+    def initialise(self, node: str, role: Role) -> None:
         """Both nodes start from an empty install; the replica then replays the primary."""
-        defaults = self._write_defaults(settings, node)
-        datadir = owned_directory(settings, self.data_dir(settings, node))
-        self._make_run_dirs(settings, node)
+        defaults = self._write_defaults(node)
+        datadir = owned_directory(self.settings, self.data_dir(node))
+        self._make_run_dirs(node)
         try:
-            self._install(defaults, service_user(settings).name, secrets)
+            self._install(defaults, service_user(self.settings).name)
         except NodeError:
             # Seen once with three installs at a time; the folder is ours, made just now.
             shutil.rmtree(datadir)
-            owned_directory(settings, datadir)
-            self._install(defaults, service_user(settings).name, secrets)
-        mark_initialised(settings, datadir, node)
+            owned_directory(self.settings, datadir)
+            self._install(defaults, service_user(self.settings).name)
+        mark_initialised(self.settings, datadir, node)
 
-    def _make_run_dirs(self, settings: Settings, node: str) -> None:
-        owned_directory(settings, self._run_dir(settings, node), 0o755)
-        owned_directory(settings, self._run_dir(settings, node) / "tmp")
+    def _make_run_dirs(self, node: str) -> None:
+        owned_directory(self.settings, self._run_dir(node), 0o755)
+        owned_directory(self.settings, self._run_dir(node) / "tmp")
 
-    def _install(self, defaults: Path, user: str, secrets: Secrets) -> None:
+    def _install(self, defaults: Path, user: str) -> None:
         result = subprocess.run(
             [
                 "mariadb-install-db",
@@ -211,15 +211,13 @@ class MariaDBAdapter:
 
     def boot_argv(
         self,
-        settings: Settings,
-        secrets: Secrets,
         node: str,
         role: Role,
         *,
         synchronous: bool = True,
     ) -> list[str]:
-        defaults = self._write_defaults(settings, node)
-        self._make_run_dirs(settings, node)
+        defaults = self._write_defaults(node)
+        self._make_run_dirs(node)
         argv = [self.SERVER, f"--defaults-file={defaults}"]
         semi_sync = f"--{self.SEMI_SYNC_SOURCE.replace('_', '-')}-enabled"
         if role is Role.PRIMARY:
@@ -227,21 +225,21 @@ class MariaDBAdapter:
             return [*argv, "--read-only=OFF", f"{semi_sync}={'ON' if synchronous else 'OFF'}"]
         return [*argv, *self.REPLICA_BOOT_FLAGS, f"{semi_sync}=OFF"]
 
-    def _client(self, settings: Settings, node: str) -> list[str]:
+    def _client(self, node: str) -> list[str]:
         """The command-line client as the local superuser: unix_socket authentication."""
         local_user = pwd.getpwuid(os.geteuid()).pw_name  # root, or the service user
         return [
             "mariadb",
-            f"--defaults-file={self._defaults_file(settings, node)}",
+            f"--defaults-file={self._defaults_file(node)}",
             f"--user={local_user}",
         ]
 
-    def _root_sql(self, settings: Settings, node: str, sql: str) -> str:
+    def _root_sql(self, node: str, sql: str) -> str:
         """SQL as the local superuser over the node's socket (before our users exist). The
         statements go on standard input: they may hold passwords, which a command line
         would show to every local user (``ps``)."""
         result = subprocess.run(
-            [*self._client(settings, node), "--batch", "--skip-column-names"],
+            [*self._client(node), "--batch", "--skip-column-names"],
             input=sql,
             capture_output=True,
             text=True,
@@ -252,17 +250,17 @@ class MariaDBAdapter:
             raise NodeError(f"SQL on {node} failed: {result.stderr.strip()[-800:]}")
         return result.stdout
 
-    def bootstrap_primary(self, settings: Settings, secrets: Secrets, node: str) -> None:
+    def bootstrap_primary(self, node: str) -> None:
         """Users and the application database; run at every ``up`` (passwords are set
         again, so a changed secret takes effect). The owner runs the migrations; the
         application's user gets its table rights from them (core.migrate)."""
         pair = self.pair
-        host = f"'{mysql_account_host(settings)}'"  # the grants in core.migrate use it too
+        host = f"'{mysql_account_host(self.settings)}'"  # the grants in core.migrate use it too
         users = {
-            ADMIN_USER: secrets.admin_password,
-            REPLICATION_USER: secrets.replication_password,
-            pair.owner_user: secrets.owner_password(pair.name),
-            pair.app_user: secrets.app_password(pair.name),
+            ADMIN_USER: self.secrets.admin_password,
+            REPLICATION_USER: self.secrets.replication_password,
+            pair.owner_user: self.secrets.owner_password(pair.name),
+            pair.app_user: self.secrets.app_password(pair.name),
         }
         statements = [f"CREATE DATABASE IF NOT EXISTS `{pair.database}` CHARACTER SET utf8mb4"]
         for user, password in users.items():
@@ -277,35 +275,31 @@ class MariaDBAdapter:
             f"GRANT ALL PRIVILEGES ON `{pair.database}`.* TO '{pair.owner_user}'@{host} "
             "WITH GRANT OPTION",
         ]
-        self._root_sql(settings, node, ";\n".join(statements) + ";")
+        self._root_sql(node, ";\n".join(statements) + ";")
 
-    def attach_replica(
-        self, settings: Settings, secrets: Secrets, replica: str, primary: str
-    ) -> None:
-        status = self._root_sql(settings, replica, f"{self.SHOW_REPLICA_STATUS}\\G")
-        wanted_port = f"{self.SOURCE_PORT}: {settings.port(primary)}"
+    def attach_replica(self, replica: str, primary: str) -> None:
+        status = self._root_sql(replica, f"{self.SHOW_REPLICA_STATUS}\\G")
+        wanted_port = f"{self.SOURCE_PORT}: {self.settings.port(primary)}"
         if wanted_port in status and f"{self.IO_RUNNING}: Yes" in status:
             return
-        self._attach_fresh(settings, secrets, replica, primary)
+        self._attach_fresh(replica, primary)
 
-    def _change_master(self, settings: Settings, secrets: Secrets, primary: str) -> str:
+    def _change_master(self, primary: str) -> str:
         return (
-            f"CHANGE MASTER TO MASTER_HOST={_quote(settings.host(primary))}, "
-            f"MASTER_PORT={settings.port(primary)}, MASTER_USER='{REPLICATION_USER}', "
-            f"MASTER_PASSWORD={_quote(secrets.replication_password)}, "
+            f"CHANGE MASTER TO MASTER_HOST={_quote(self.settings.host(primary))}, "
+            f"MASTER_PORT={self.settings.port(primary)}, MASTER_USER='{REPLICATION_USER}', "
+            f"MASTER_PASSWORD={_quote(self.secrets.replication_password)}, "
             "MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=0.5"
         )
 
     # --- observation -------------------------------------------------------------------
-    def connect_admin(
-        self, settings: Settings, secrets: Secrets, node: str, timeout: float = 1.0
-    ) -> pymysql.connections.Connection[Any]:
-        host = settings.host(node)
+    def connect_admin(self, node: str, timeout: float = 1.0) -> pymysql.connections.Connection[Any]:
+        host = self.settings.host(node)
         return pymysql.connect(
             host=host,
-            port=settings.port(node),
+            port=self.settings.port(node),
             user=ADMIN_USER,
-            password=secrets.admin_password,
+            password=self.secrets.admin_password,
             connect_timeout=timeout,
             read_timeout=max(2.0, timeout),
             write_timeout=max(2.0, timeout),
@@ -314,9 +308,9 @@ class MariaDBAdapter:
             **mysql_transport_options(host),
         )
 
-    def probe(self, settings: Settings, secrets: Secrets, node: str) -> NodeProbe:
+    def probe(self, node: str) -> NodeProbe:
         try:
-            connection = self.connect_admin(settings, secrets, node)
+            connection = self.connect_admin(node)
         except pymysql.MySQLError as error:
             return NodeProbe(node=node, reachable=False, error=one_line(error))
         try:
@@ -366,16 +360,16 @@ class MariaDBAdapter:
             error=(replica or {}).get("Last_IO_Error") or (replica or {}).get("Last_SQL_Error"),
         )
 
-    def ping(self, settings: Settings, node: str) -> bool:
+    def ping(self, node: str) -> bool:
         """Answers SQL over its local socket (works before our users exist)."""
         try:
-            self._root_sql(settings, node, "SELECT 1")
+            self._root_sql(node, "SELECT 1")
         except (NodeError, subprocess.TimeoutExpired):
             return False
         return True
 
-    def set_synchronous(self, settings: Settings, secrets: Secrets, node: str, on: bool) -> None:
-        connection = self.connect_admin(settings, secrets, node, timeout=2.0)
+    def set_synchronous(self, node: str, on: bool) -> None:
+        connection = self.connect_admin(node, timeout=2.0)
         try:
             with connection.cursor() as cursor:
                 value = "ON" if on else "OFF"
@@ -384,8 +378,8 @@ class MariaDBAdapter:
             connection.close()
 
     # --- failover ------------------------------------------------------------------------
-    def _admin(self, settings: Settings, secrets: Secrets, node: str, *statements: str) -> Any:
-        connection = self.connect_admin(settings, secrets, node, timeout=2.0)
+    def _admin(self, node: str, *statements: str) -> Any:
+        connection = self.connect_admin(node, timeout=2.0)
         try:
             with connection.cursor() as cursor:
                 result = None
@@ -396,21 +390,17 @@ class MariaDBAdapter:
         finally:
             connection.close()
 
-    def promote(self, settings: Settings, secrets: Secrets, node: str) -> str:
-        status = self._admin(settings, secrets, node, "SHOW SLAVE STATUS")
+    def promote(self, node: str) -> str:
+        status = self._admin(node, "SHOW SLAVE STATUS")
         applied = "nothing to apply"
         if status:
             received = status[0]["Gtid_IO_Pos"]
             # Everything the replica received (semi-sync acknowledged it) is applied first.
-            waited = self._admin(
-                settings, secrets, node, f"SELECT MASTER_GTID_WAIT({_quote(received)}, 10) AS w"
-            )
+            waited = self._admin(node, f"SELECT MASTER_GTID_WAIT({_quote(received)}, 10) AS w")
             if waited and int(waited[0]["w"]) != 0:
                 raise NodeError(f"{node} did not apply its relay log up to {received} in 10 s")
             applied = f"applied everything received ({received or 'empty'})"
         self._admin(
-            settings,
-            secrets,
             node,
             "STOP SLAVE",
             "RESET SLAVE ALL",
@@ -421,9 +411,9 @@ class MariaDBAdapter:
         )
         return f"{node} promoted: {applied}, replication reset, read_only off"
 
-    def _follow(self, settings: Settings, secrets: Secrets, node: str, primary: str) -> None:
-        status = self._admin(settings, secrets, node, "SHOW SLAVE STATUS")
-        following = bool(status) and int(status[0]["Master_Port"]) == settings.port(primary)
+    def _follow(self, node: str, primary: str) -> None:
+        status = self._admin(node, "SHOW SLAVE STATUS")
+        following = bool(status) and int(status[0]["Master_Port"]) == self.settings.port(primary)
         statements = ["STOP SLAVE", "SET GLOBAL rpl_semi_sync_master_enabled = OFF"]
         if not following:
             # An ex-primary resumes after everything it wrote itself.
@@ -431,21 +421,19 @@ class MariaDBAdapter:
                 "RESET SLAVE ALL",
                 "SET GLOBAL gtid_slave_pos = @@global.gtid_binlog_pos",
             ]
-        statements += [self._change_master(settings, secrets, primary), "START SLAVE"]
-        self._admin(settings, secrets, node, "SET GLOBAL read_only = ON", *statements)
+        statements += [self._change_master(primary), "START SLAVE"]
+        self._admin(node, "SET GLOBAL read_only = ON", *statements)
 
-    def _replication_error(
-        self, settings: Settings, secrets: Secrets, node: str, primary: str, wait: float = 10.0
-    ) -> str | None:
+    def _replication_error(self, node: str, primary: str, wait: float = 10.0) -> str | None:
         """None once ``node`` has applied everything ``primary`` had when asked; else the
         error. Both threads say "Yes" the moment replication starts, before a diverged
         node meets its first conflicting event (out-of-order GTID, 1236): only having
         caught up proves it follows."""
-        target = self._admin(settings, secrets, primary, self.PRIMARY_POSITION)[0]["p"]
+        target = self._admin(primary, self.PRIMARY_POSITION)[0]["p"]
         deadline = time.monotonic() + wait
         while True:
             try:
-                status = self._admin(settings, secrets, node, self.SHOW_REPLICA_STATUS)
+                status = self._admin(node, self.SHOW_REPLICA_STATUS)
             except pymysql.MySQLError as refused:
                 # A rebuilt node knows our users only once it has replayed their creation.
                 if time.monotonic() > deadline:
@@ -458,38 +446,38 @@ class MariaDBAdapter:
                 return str(error)
             running = row.get(self.IO_RUNNING) == "Yes" and row.get(self.SQL_RUNNING) == "Yes"
             if running:
-                waited = self._admin(
-                    settings, secrets, node, self.WAIT_FOR_POSITION.format(position=_quote(target))
-                )
+                waited = self._admin(node, self.WAIT_FOR_POSITION.format(position=_quote(target)))
                 if int(waited[0]["w"]) == 0:
                     return None
             if time.monotonic() > deadline:
                 return "replication did not start" if not running else "did not catch up"
             time.sleep(0.2)
 
+    def last_ran_as_primary(self, node: str) -> bool:
+        return False  # its ex-primary boots read-only and is judged by GTIDs after boot
+
+    def rewind_or_rebuild(self, node: str, primary: str) -> str:
+        return f"{node} rejoins {primary} once booted (rejoin), nothing to undo before"
+
     def rejoin(
         self,
-        settings: Settings,
-        secrets: Secrets,
         node: str,
         primary: str,
         control: ProcessControl,
     ) -> str:
-        if not self._has_our_users(settings, node):
+        if not self._has_our_users(node):
             # Installed, but its copy never arrived (the primary was not up yet).
-            self._attach_fresh(settings, secrets, node, primary)
+            self._attach_fresh(node, primary)
             return f"{node} loaded a copy of {primary} and replicates from it"
-        self._follow(settings, secrets, node, primary)
-        error = self._replication_error(settings, secrets, node, primary)
+        self._follow(node, primary)
+        error = self._replication_error(node, primary)
         if error is None:
             return f"{node} replicates from {primary}"
         # Errant transactions (it committed what the new primary never got).
-        return self._rebuild(settings, secrets, node, primary, control, reason=error)
+        return self._rebuild(node, primary, control, reason=error)
 
     def _rebuild(
         self,
-        settings: Settings,
-        secrets: Secrets,
         node: str,
         primary: str,
         control: ProcessControl,
@@ -498,55 +486,52 @@ class MariaDBAdapter:
     ) -> str:
         """Copy ``node`` afresh from ``primary``, keeping the diverged data aside."""
         control.stop(node)
-        kept = move_aside(self.data_dir(settings, node))
-        self.initialise(settings, secrets, node, Role.REPLICA)
+        kept = move_aside(self.data_dir(node))
+        self.initialise(node, Role.REPLICA)
         control.start(node)
         deadline = time.monotonic() + 30
-        while not self.ping(settings, node):
+        while not self.ping(node):
             if time.monotonic() > deadline:
                 raise NodeError(f"rebuilt {node} does not answer")
             time.sleep(0.1)
-        self._attach_fresh(settings, secrets, node, primary)
-        still = self._replication_error(settings, secrets, node, primary, wait=60)
+        self._attach_fresh(node, primary)
+        still = self._replication_error(node, primary, wait=60)
         if still is not None:
             raise NodeError(f"rebuilt {node} still cannot replicate: {still}")
         return f"{node} had diverged ({reason}); rebuilt from {primary}, old data kept in {kept}"
 
-    def _attach_fresh(self, settings: Settings, secrets: Secrets, node: str, primary: str) -> None:
+    def _attach_fresh(self, node: str, primary: str) -> None:
         """A just-installed node gets a consistent copy of the primary and replicates from
         the copy's GTID position on: no replay of the whole history, which binary-log
         retention purges anyway. Done as root over the socket (the copy brings our users)."""
-        position = self._copy_from(settings, secrets, node, primary)
-        change = self._change_master(settings, secrets, primary)
+        position = self._copy_from(node, primary)
+        change = self._change_master(primary)
         self._root_sql(
-            settings,
             node,
             "STOP SLAVE; RESET MASTER; "
             f"SET GLOBAL gtid_slave_pos = {_quote(position)}; {change}; START SLAVE;",
         )
 
-    def _has_our_users(self, settings: Settings, node: str) -> bool:
-        found = self._root_sql(
-            settings, node, f"SELECT COUNT(*) FROM mysql.user WHERE User = '{ADMIN_USER}'"
-        )
+    def _has_our_users(self, node: str) -> bool:
+        found = self._root_sql(node, f"SELECT COUNT(*) FROM mysql.user WHERE User = '{ADMIN_USER}'")
         return found.strip() not in ("", "0")
 
     def _copy_position(self, copy: Path) -> str:
         return copy_position(copy)
 
-    def _copy_from(self, settings: Settings, secrets: Secrets, node: str, primary: str) -> str:
+    def _copy_from(self, node: str, primary: str) -> str:
         """Load a logical copy of ``primary`` (one transaction, so consistent, with the
         GTID position it stands at) into ``node``, unlogged; returns that position.
 
         Logical, not ``mariadb-backup``: a physical copy must run beside the primary's
         files, and in containers the rebuilt node's agent has only the network."""
-        with tempfile.TemporaryDirectory(dir=self._run_dir(settings, node) / "tmp") as folder:
+        with tempfile.TemporaryDirectory(dir=self._run_dir(node) / "tmp") as folder:
             options = Path(folder) / "client.cnf"
             descriptor = os.open(options, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w") as handle:  # no password on a command line
                 handle.write(
-                    f"[client]\nuser={ADMIN_USER}\npassword={secrets.admin_password}\n"
-                    f"host={settings.host(primary)}\nport={settings.port(primary)}\n"
+                    f"[client]\nuser={ADMIN_USER}\npassword={self.secrets.admin_password}\n"
+                    f"host={self.settings.host(primary)}\nport={self.settings.port(primary)}\n"
                 )
             copy = Path(folder) / "copy.sql"
             with copy.open("wb") as output:
@@ -563,7 +548,7 @@ class MariaDBAdapter:
             position = self._copy_position(copy)
             with copy.open("rb") as source:
                 loaded = subprocess.run(
-                    [*self._client(settings, node), "--init-command=SET sql_log_bin=0"],
+                    [*self._client(node), "--init-command=SET sql_log_bin=0"],
                     stdin=source,
                     capture_output=True,
                     check=False,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from medsys.core.secrets import Secrets, load_secrets, write_private
+from medsys.core.secrets import Secrets, write_private
 from medsys.core.settings import Settings
 from medsys.nodes.base import NodeError, ProcessControl, service_user
 from medsys.nodes.mariadb import (
@@ -103,6 +103,8 @@ def follow_statements(settings: Settings, secrets: Secrets, primary: str) -> lis
 
 
 class MySQLAdapter(MariaDBAdapter):
+    ENGINE_LABEL = "MySQL"
+    FLAVOUR = "mysql"
     SHOW_REPLICA_STATUS = "SHOW REPLICA STATUS"
     IO_RUNNING = "Replica_IO_Running"
     SQL_RUNNING = "Replica_SQL_Running"
@@ -128,38 +130,37 @@ class MySQLAdapter(MariaDBAdapter):
     REPLICA_BOOT_FLAGS = ("--super-read-only=ON",)
 
     # --- files -------------------------------------------------------------------------
-    def _socket(self, settings: Settings, node: str) -> Path:
-        return self._run_dir(settings, node) / "mysqld.sock"
+    def _socket(self, node: str) -> Path:
+        return self._run_dir(node) / "mysqld.sock"
 
-    def _write_defaults(self, settings: Settings, node: str) -> Path:
+    def _write_defaults(self, node: str) -> Path:
         """Holds root's password in [client]: owner-only, like the secrets themselves."""
-        secrets = load_secrets(settings)
         lines = [
             "[mysqld]",
-            f"datadir={self.data_dir(settings, node)}",
+            f"datadir={self.data_dir(node)}",
             *server_options(
-                settings,
+                self.settings,
                 node,
                 server_id=self.pair.nodes.index(node) + 1,
-                run_dir=self._run_dir(settings, node),
+                run_dir=self._run_dir(node),
             ),
             "[client]",
             "user=root",
-            f"password={secrets.admin_password}",
-            f"socket={self._socket(settings, node)}",
+            f"password={self.secrets.admin_password}",
+            f"socket={self._socket(node)}",
             "",
         ]
-        settings.conf_dir.mkdir(parents=True, exist_ok=True)
-        path = self._defaults_file(settings, node)
-        write_private(path, "\n".join(lines), 0o600, owner=service_user(settings).uid)
+        self.settings.conf_dir.mkdir(parents=True, exist_ok=True)
+        path = self._defaults_file(node)
+        write_private(path, "\n".join(lines), 0o600, owner=service_user(self.settings).uid)
         return path
 
-    def _install(self, defaults: Path, user: str, secrets: Secrets) -> None:
+    def _install(self, defaults: Path, user: str) -> None:
         # root gets the admin password at birth: MySQL has no socket-only root by default.
         init_file = defaults.with_suffix(".init.sql")
         write_private(
             init_file,
-            f"ALTER USER 'root'@'localhost' IDENTIFIED BY {_quote(secrets.admin_password)};\n",
+            f"ALTER USER 'root'@'localhost' IDENTIFIED BY {_quote(self.secrets.admin_password)};\n",
             0o600,
         )
         try:
@@ -181,81 +182,71 @@ class MySQLAdapter(MariaDBAdapter):
         if result.returncode != 0:
             raise NodeError(f"mysqld --initialize failed: {result.stderr.strip()[-800:]}")
 
-    def _client(self, settings: Settings, node: str) -> list[str]:
+    def _client(self, node: str) -> list[str]:
         # root and its password are in the defaults file's [client] section.
-        return ["mysql", f"--defaults-file={self._defaults_file(settings, node)}"]
+        return ["mysql", f"--defaults-file={self._defaults_file(node)}"]
 
     # --- replication ---------------------------------------------------------------------
-    def _attach_fresh(self, settings: Settings, secrets: Secrets, node: str, primary: str) -> None:
+    def _attach_fresh(self, node: str, primary: str) -> None:
         # A fresh node loads a copy that sets its GTID_PURGED, then auto-positions from it.
         self._root_sql(
-            settings,
             node,
             "STOP REPLICA; SET GLOBAL super_read_only = OFF; RESET BINARY LOGS AND GTIDS;",
         )
-        self._copy_from(settings, secrets, node, primary)
+        self._copy_from(node, primary)
         self._root_sql(
-            settings,
             node,
             "SET GLOBAL super_read_only = ON; "
-            f"{change_source(settings, secrets, primary)}; START REPLICA;",
+            f"{change_source(self.settings, self.secrets, primary)}; START REPLICA;",
         )
 
     def _copy_position(self, copy: Path) -> str:
         return ""  # the copy sets @@GLOBAL.GTID_PURGED itself (--set-gtid-purged=ON)
 
-    def promote(self, settings: Settings, secrets: Secrets, node: str) -> str:
-        status = self._admin(settings, secrets, node, "SHOW REPLICA STATUS")
+    def promote(self, node: str) -> str:
+        status = self._admin(node, "SHOW REPLICA STATUS")
         applied = "nothing to apply"
         if status:
             received = " ".join(str(status[0]["Retrieved_Gtid_Set"]).split())
             waited = self._admin(
-                settings,
-                secrets,
                 node,
                 f"SELECT WAIT_FOR_EXECUTED_GTID_SET({_quote(received)}, 10) AS w",
             )
             if waited and int(waited[0]["w"]) != 0:
                 raise NodeError(f"{node} did not apply its relay log up to {received} in 10 s")
             applied = f"applied everything received ({received or 'empty'})"
-        self._admin(settings, secrets, node, *promotion_statements())
+        self._admin(node, *promotion_statements())
         return f"{node} promoted: {applied}, replication reset, super_read_only off"
 
-    def errant_transactions(
-        self, settings: Settings, secrets: Secrets, node: str, primary: str
-    ) -> str:
+    def errant_transactions(self, node: str, primary: str) -> str:
         """GTIDs ``node`` executed that ``primary`` never did ('' when none)."""
-        theirs = self._admin(settings, secrets, primary, "SELECT @@global.gtid_executed AS g")
+        theirs = self._admin(primary, "SELECT @@global.gtid_executed AS g")
         primary_set = str(theirs[0]["g"]) if theirs else ""
         mine = self._admin(
-            settings,
-            secrets,
             node,
             f"SELECT GTID_SUBTRACT(@@global.gtid_executed, {_quote(primary_set)}) AS errant",
         )
         return " ".join(str(mine[0]["errant"] if mine else "").split())
 
-    def _follow(self, settings: Settings, secrets: Secrets, node: str, primary: str) -> None:
-        self._admin(settings, secrets, node, *follow_statements(settings, secrets, primary))
+    def _follow(self, node: str, primary: str) -> None:
+        self._admin(node, *follow_statements(self.settings, self.secrets, primary))
 
     def rejoin(
         self,
-        settings: Settings,
-        secrets: Secrets,
         node: str,
         primary: str,
         control: ProcessControl,
     ) -> str:
-        if not self._has_our_users(settings, node):
-            self._attach_fresh(settings, secrets, node, primary)
+        if not self._has_our_users(node):
+            self._attach_fresh(node, primary)
             return f"{node} loaded a copy of {primary} and replicates from it"
-        errant = self.errant_transactions(settings, secrets, node, primary)
+        errant = self.errant_transactions(node, primary)
         if not errant:
-            self._follow(settings, secrets, node, primary)
-            error = self._replication_error(settings, secrets, node, primary)
+            self._follow(node, primary)
+            error = self._replication_error(node, primary)
             if error is None:
                 return f"{node} replicates from {primary}"
             reason = error
         else:
             reason = f"errant transactions {errant}"
-        return self._rebuild(settings, secrets, node, primary, control, reason=reason)
+        return self._rebuild(node, primary, control, reason=reason)

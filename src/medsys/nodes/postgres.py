@@ -10,16 +10,17 @@ synchronous commit waits forever.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from medsys.core.secrets import Secrets, write_private
-from medsys.core.settings import Network, Settings
-from medsys.core.topology import Pair
+from medsys.core.secrets import write_private
+from medsys.core.settings import Network
 from medsys.nodes.base import (
     INITIALISED_MARKER,
+    EngineAdapter,
     NodeError,
     NodeProbe,
     ProcessControl,
@@ -64,67 +65,69 @@ def postgres_bin(program: str) -> str:
     return str(candidates[-1])
 
 
-class PostgresAdapter:
-    def __init__(self, pair: Pair) -> None:
-        self.pair = pair
+class PostgresAdapter(EngineAdapter):
+    ENGINE_LABEL = "PostgreSQL"
+    FLAVOUR = "postgres"
+    STOP_SIGNAL = signal.SIGINT  # "fast" shutdown: SIGTERM waits for every session to end
+    ATTACHES_AFTER_BOOT = False  # a standby boots following primary_conninfo
 
-    def data_dir(self, settings: Settings, node: str) -> Path:
-        return settings.data_dir / node
+    def data_dir(self, node: str) -> Path:
+        return self.settings.data_dir / node
 
-    def _socket_dir(self, settings: Settings, node: str) -> Path:
-        return settings.run_dir / node
+    def _socket_dir(self, node: str) -> Path:
+        return self.settings.run_dir / node
 
-    def _passfile(self, settings: Settings, node: str) -> Path:
-        return settings.conf_dir / f"{node}.pgpass"
+    def _passfile(self, node: str) -> Path:
+        return self.settings.conf_dir / f"{node}.pgpass"
 
-    def is_initialised(self, settings: Settings, node: str) -> bool:
-        return (self.data_dir(settings, node) / INITIALISED_MARKER).exists()
+    def is_initialised(self, node: str) -> bool:
+        return (self.data_dir(node) / INITIALISED_MARKER).exists()
 
-    def _write_passfile(self, settings: Settings, secrets: Secrets, node: str) -> Path:
-        settings.conf_dir.mkdir(parents=True, exist_ok=True)
-        path = self._passfile(settings, node)
+    def _write_passfile(self, node: str) -> Path:
+        self.settings.conf_dir.mkdir(parents=True, exist_ok=True)
+        path = self._passfile(node)
         write_private(
             path,
-            f"*:*:*:{REPLICATION_USER}:{secrets.replication_password}\n"
-            f"*:*:*:{ADMIN_USER}:{secrets.admin_password}\n",
+            f"*:*:*:{REPLICATION_USER}:{self.secrets.replication_password}\n"
+            f"*:*:*:{ADMIN_USER}:{self.secrets.admin_password}\n",
             0o600,
-            owner=service_user(settings).uid,
+            owner=service_user(self.settings).uid,
         )
         return path
 
-    def write_shared_config(self, settings: Settings, node: str) -> None:
+    def write_shared_config(self, node: str) -> None:
         """postgresql.conf holds what both nodes share, and is the same on both, so its
         being copied by pg_basebackup/pg_rewind is harmless. Hot-standby parameters must
         live here, not on the command line: pg_rewind's crash recovery runs the server in
         single-user mode with this file only, and a standby refuses to start when the WAL
         says its primary ran with larger values (max_wal_senders, max_connections, ...)."""
         lines = [f"{name} = '{value}'" for name, value in SHARED_SETTINGS.items()]
-        path = self.data_dir(settings, node) / "postgresql.conf"
+        path = self.data_dir(node) / "postgresql.conf"
         path.write_text(
             "# written by medsys at every boot; per-node settings are on the command line\n"
             + "\n".join(lines)
             + "\n"
         )
-        user = service_user(settings)
+        user = service_user(self.settings)
         if os.geteuid() == 0:
             os.chown(path, user.uid, user.gid)
 
-    def _conninfo_to(self, settings: Settings, node: str, upstream: str) -> str:
+    def _conninfo_to(self, node: str, upstream: str) -> str:
         return (
-            f"host={settings.host(upstream)} port={settings.port(upstream)} "
+            f"host={self.settings.host(upstream)} port={self.settings.port(upstream)} "
             f"user={REPLICATION_USER} "
-            f"passfile={self._passfile(settings, node)} application_name={node} "
+            f"passfile={self._passfile(node)} application_name={node} "
             "connect_timeout=2"
         )
 
-    def initialise(self, settings: Settings, secrets: Secrets, node: str, role: Role) -> None:
-        datadir = self.data_dir(settings, node)
-        owned_directory(settings, datadir)
-        owned_directory(settings, self._socket_dir(settings, node), 0o700)
-        passfile = self._write_passfile(settings, secrets, node)
+    def initialise(self, node: str, role: Role) -> None:
+        datadir = self.data_dir(node)
+        owned_directory(self.settings, datadir)
+        owned_directory(self.settings, self._socket_dir(node), 0o700)
+        passfile = self._write_passfile(node)
         if role is Role.PRIMARY:
             run_as_service_user(
-                settings,
+                self.settings,
                 [
                     postgres_bin("initdb"),
                     "-D",
@@ -141,13 +144,13 @@ class PostgresAdapter:
         else:
             upstream = self.pair.other(node)
             run_as_service_user(
-                settings,
+                self.settings,
                 [
                     postgres_bin("pg_basebackup"),
                     "-h",
-                    settings.host(upstream),
+                    self.settings.host(upstream),
                     "-p",
-                    str(settings.port(upstream)),
+                    str(self.settings.port(upstream)),
                     "-U",
                     REPLICATION_USER,
                     "-D",
@@ -160,32 +163,30 @@ class PostgresAdapter:
             )
             # Marked as a standby from birth: data without standby.signal is an
             # ex-primary to the node entry, which would pg_rewind it.
-            self._mark_standby(settings, node)
-        mark_initialised(settings, datadir, node)
+            self._mark_standby(node)
+        mark_initialised(self.settings, datadir, node)
 
     def boot_argv(
         self,
-        settings: Settings,
-        secrets: Secrets,
         node: str,
         role: Role,
         *,
         synchronous: bool = True,  # kept by the monitor in postgresql.auto.conf
     ) -> list[str]:
-        datadir = self.data_dir(settings, node)
-        owned_directory(settings, self._socket_dir(settings, node), 0o700)
-        self._write_passfile(settings, secrets, node)
+        datadir = self.data_dir(node)
+        owned_directory(self.settings, self._socket_dir(node), 0o700)
+        self._write_passfile(node)
         if role is Role.REPLICA and not (datadir / "standby.signal").exists():
-            self._mark_standby(settings, node)
-        self.write_shared_config(settings, node)
+            self._mark_standby(node)
+        self.write_shared_config(node)
         per_node = {
-            "port": str(settings.port(node)),
-            "listen_addresses": settings.bind_address,
-            "unix_socket_directories": str(self._socket_dir(settings, node)),
+            "port": str(self.settings.port(node)),
+            "listen_addresses": self.settings.bind_address,
+            "unix_socket_directories": str(self._socket_dir(node)),
             "cluster_name": node,
-            "primary_conninfo": self._conninfo_to(settings, node, self.pair.other(node)),
+            "primary_conninfo": self._conninfo_to(node, self.pair.other(node)),
         }
-        hba, ident = self._write_access_rules(settings, node)
+        hba, ident = self._write_access_rules(node)
         per_node["hba_file"] = str(hba)
         per_node["ident_file"] = str(ident)
         # Only the service user can enter the socket's folder or use the socket.
@@ -195,13 +196,13 @@ class PostgresAdapter:
             argv += ["-c", f"{name}={value}"]
         return argv
 
-    def _write_access_rules(self, settings: Settings, node: str) -> tuple[Path, Path]:
+    def _write_access_rules(self, node: str) -> tuple[Path, Path]:
         """pg_hba.conf and pg_ident.conf of a node, outside its data folder (base backups
         and rewinds copy that folder): on the socket, only the service user (and root) by
         peer, as the superuser; everyone else with a password over TCP; nothing trusted."""
-        settings.conf_dir.mkdir(parents=True, exist_ok=True)
-        clients = "samenet" if settings.network is Network.COMPOSE else "127.0.0.1/32"
-        hba = settings.conf_dir / f"{node}.hba.conf"
+        self.settings.conf_dir.mkdir(parents=True, exist_ok=True)
+        clients = "samenet" if self.settings.network is Network.COMPOSE else "127.0.0.1/32"
+        hba = self.settings.conf_dir / f"{node}.hba.conf"
         hba.write_text(
             "# written by medsys at every boot\n"
             f"local all {SUPERUSER} peer map=medsys\n"
@@ -209,39 +210,39 @@ class PostgresAdapter:
             f"host all all {clients} scram-sha-256\n"
             f"host replication {REPLICATION_USER} {clients} scram-sha-256\n"
         )
-        ident = settings.conf_dir / f"{node}.ident.conf"
-        operators = sorted({service_user(settings).name, "root"})
+        ident = self.settings.conf_dir / f"{node}.ident.conf"
+        operators = sorted({service_user(self.settings).name, "root"})
         ident.write_text("".join(f"medsys {name} {SUPERUSER}\n" for name in operators))
         for path in (hba, ident):
             path.chmod(0o644)
         return hba, ident
 
     def _superuser_connection(
-        self, settings: Settings, node: str, database: str = "postgres"
+        self, node: str, database: str = "postgres"
     ) -> psycopg.Connection[tuple]:  # type: ignore[type-arg]
         """Over the node's socket, as whoever runs us: peer authentication maps the service
         user (and root) to the superuser; no password exists for it."""
         return psycopg.connect(
-            host=str(self._socket_dir(settings, node)),
-            port=settings.port(node),
+            host=str(self._socket_dir(node)),
+            port=self.settings.port(node),
             user=SUPERUSER,
             dbname=database,
             autocommit=True,
             connect_timeout=5,
         )
 
-    def bootstrap_primary(self, settings: Settings, secrets: Secrets, node: str) -> None:
+    def bootstrap_primary(self, node: str) -> None:
         """Roles and the application database; run at every ``up``, so an installation made
         before the owner role existed hands its schema over to it."""
         pair = self.pair
         unprivileged = "LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB"
         roles = {
-            ADMIN_USER: ("LOGIN SUPERUSER", secrets.admin_password),
-            REPLICATION_USER: ("LOGIN REPLICATION", secrets.replication_password),
-            pair.owner_user: (unprivileged, secrets.owner_password(pair.name)),
-            pair.app_user: (unprivileged, secrets.app_password(pair.name)),
+            ADMIN_USER: ("LOGIN SUPERUSER", self.secrets.admin_password),
+            REPLICATION_USER: ("LOGIN REPLICATION", self.secrets.replication_password),
+            pair.owner_user: (unprivileged, self.secrets.owner_password(pair.name)),
+            pair.app_user: (unprivileged, self.secrets.app_password(pair.name)),
         }
-        with self._superuser_connection(settings, node) as connection:
+        with self._superuser_connection(node) as connection:
             for role, (options, password) in roles.items():
                 exists = connection.execute(
                     "SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)
@@ -268,7 +269,7 @@ class PostgresAdapter:
                         sql.Identifier(pair.database), sql.Identifier(pair.owner_user)
                     )
                 )
-        with self._superuser_connection(settings, node, pair.database) as connection:
+        with self._superuser_connection(node, pair.database) as connection:
             # Tables made by an earlier version belong to the application's role.
             connection.execute(
                 sql.SQL("REASSIGN OWNED BY {} TO {}").format(
@@ -276,30 +277,26 @@ class PostgresAdapter:
                 )
             )
 
-    def attach_replica(
-        self, settings: Settings, secrets: Secrets, replica: str, primary: str
-    ) -> None:
+    def attach_replica(self, replica: str, primary: str) -> None:
         """A base backup booted with standby.signal already follows; nothing more to do."""
-        if not self.is_initialised(settings, replica):
+        if not self.is_initialised(replica):
             raise NodeError(f"{replica} has no data yet; initialise it from {primary} first")
 
-    def connect_admin(
-        self, settings: Settings, secrets: Secrets, node: str
-    ) -> psycopg.Connection[tuple]:  # type: ignore[type-arg]
+    def connect_admin(self, node: str) -> psycopg.Connection[tuple]:  # type: ignore[type-arg]
         return psycopg.connect(
-            host=settings.host(node),
-            port=settings.port(node),
+            host=self.settings.host(node),
+            port=self.settings.port(node),
             user=ADMIN_USER,
-            password=secrets.admin_password,
+            password=self.secrets.admin_password,
             dbname="postgres",
             autocommit=True,
             connect_timeout=2,
             options="-c statement_timeout=2000",
         )
 
-    def probe(self, settings: Settings, secrets: Secrets, node: str) -> NodeProbe:
+    def probe(self, node: str) -> NodeProbe:
         try:
-            with self.connect_admin(settings, secrets, node) as connection:
+            with self.connect_admin(node) as connection:
                 return self._probe_with(connection, node)
         except psycopg.Error as error:
             return NodeProbe(node=node, reachable=False, error=one_line(error))
@@ -351,10 +348,10 @@ class PostgresAdapter:
             lag=f"{int(streaming[0][2] or 0)} B" if streaming else None,
         )
 
-    def set_synchronous(self, settings: Settings, secrets: Secrets, node: str, on: bool) -> None:
+    def set_synchronous(self, node: str, on: bool) -> None:
         """Commits wait for the standby (on) or not (off): the monitor's lever."""
         value = "*" if on else ""
-        with self.connect_admin(settings, secrets, node) as connection:
+        with self.connect_admin(node) as connection:
             current = connection.execute("SHOW synchronous_standby_names").fetchone()
             if current and current[0] == value:
                 return
@@ -365,17 +362,17 @@ class PostgresAdapter:
             )
             connection.execute("SELECT pg_reload_conf()")
 
-    def ping(self, settings: Settings, node: str) -> bool:
+    def ping(self, node: str) -> bool:
         try:
-            with self._superuser_connection(settings, node) as connection:
+            with self._superuser_connection(node) as connection:
                 connection.execute("SELECT 1")
         except psycopg.Error:
             return False
         return True
 
     # --- failover ------------------------------------------------------------------------
-    def promote(self, settings: Settings, secrets: Secrets, node: str) -> str:
-        with self.connect_admin(settings, secrets, node) as connection:
+    def promote(self, node: str) -> str:
+        with self.connect_admin(node) as connection:
             connection.execute("SET statement_timeout = 0")
             in_recovery = connection.execute("SELECT pg_is_in_recovery()").fetchone()
             if not (in_recovery and in_recovery[0]):
@@ -390,32 +387,30 @@ class PostgresAdapter:
         position = replayed[0] if replayed else "?"
         return f"{node} promoted (pg_promote): all received WAL replayed, now at {position}"
 
-    def needs_rewind(self, settings: Settings, node: str) -> bool:
+    def last_ran_as_primary(self, node: str) -> bool:
         """Data that last ran as a primary (no standby.signal) must be rewound first."""
-        datadir = self.data_dir(settings, node)
-        return self.is_initialised(settings, node) and not (datadir / "standby.signal").exists()
+        datadir = self.data_dir(node)
+        return self.is_initialised(node) and not (datadir / "standby.signal").exists()
 
-    def rewind_or_rebuild(
-        self, settings: Settings, secrets: Secrets, node: str, primary: str
-    ) -> str:
+    def rewind_or_rebuild(self, node: str, primary: str) -> str:
         """With the node stopped: pg_rewind it onto ``primary``'s timeline; if that cannot
         work, rebuild it from a base backup, keeping the diverged data aside."""
-        datadir = self.data_dir(settings, node)
-        passfile = self._write_passfile(settings, secrets, node)
-        self.write_shared_config(settings, node)
+        datadir = self.data_dir(node)
+        passfile = self._write_passfile(node)
+        self.write_shared_config(node)
         source = (
-            f"host={settings.host(primary)} port={settings.port(primary)} user={ADMIN_USER} "
-            "dbname=postgres "
+            f"host={self.settings.host(primary)} port={self.settings.port(primary)} "
+            f"user={ADMIN_USER} dbname=postgres "
             f"passfile={passfile} connect_timeout=2"
         )
         try:
-            with self.connect_admin(settings, secrets, primary) as connection:
+            with self.connect_admin(primary) as connection:
                 connection.execute("CHECKPOINT")  # its timeline, as pg_rewind will read it
         except psycopg.Error as error:
             raise NodeError(f"{primary} is unreachable: {one_line(error)}") from None
         try:
             result = run_as_service_user(
-                settings,
+                self.settings,
                 [
                     postgres_bin("pg_rewind"),
                     f"--target-pgdata={datadir}",
@@ -426,24 +421,22 @@ class PostgresAdapter:
             said = one_line(result.stderr or result.stdout)[-200:]
             outcome = f"{node} rewound onto {primary}: {said}"
         except NodeError as error:
-            outcome = self._rebuild(settings, secrets, node, primary, reason=str(error))
-        self._mark_standby(settings, node)
+            outcome = self._rebuild(node, primary, reason=str(error))
+        self._mark_standby(node)
         return outcome
 
-    def _mark_standby(self, settings: Settings, node: str) -> None:
-        signal = self.data_dir(settings, node) / "standby.signal"
-        signal.touch()
-        user = service_user(settings)
+    def _mark_standby(self, node: str) -> None:
+        marker = self.data_dir(node) / "standby.signal"
+        marker.touch()
+        user = service_user(self.settings)
         if os.geteuid() == 0:
-            os.chown(signal, user.uid, user.gid)
+            os.chown(marker, user.uid, user.gid)
 
-    def _rebuild(
-        self, settings: Settings, secrets: Secrets, node: str, primary: str, reason: str
-    ) -> str:
-        datadir = self.data_dir(settings, node)
+    def _rebuild(self, node: str, primary: str, reason: str) -> str:
+        datadir = self.data_dir(node)
         kept = move_aside(datadir)
         try:
-            self.initialise(settings, secrets, node, Role.REPLICA)
+            self.initialise(node, Role.REPLICA)
         except NodeError:
             if datadir.exists():
                 datadir.rename(datadir.with_name(f"{kept.name}.failed-rebuild"))
@@ -453,13 +446,11 @@ class PostgresAdapter:
 
     def rejoin(
         self,
-        settings: Settings,
-        secrets: Secrets,
         node: str,
         primary: str,
         control: ProcessControl,
     ) -> str:
         control.stop(node)
-        outcome = self.rewind_or_rebuild(settings, secrets, node, primary)
+        outcome = self.rewind_or_rebuild(node, primary)
         control.start(node)
         return outcome

@@ -21,6 +21,7 @@ from medsys.core.settings import Settings
 from medsys.core.topology import pair_of_node
 from medsys.nodes.base import NodeError
 from medsys.nodes.plan import ControlRequest
+from medsys.pairs.hands import Report
 from medsys.pairs.state import read_pair_state
 
 HEARTBEAT_STALE_SECONDS = 3.0
@@ -145,3 +146,26 @@ class AgentControl:
         raise NodeError(
             f"{node}'s agent did not rejoin {primary} in {REJOIN_TIMEOUT_SECONDS:.0f} s"
         )
+
+
+class AgentHands:
+    """A monitor's hands in containers: requests its nodes' agents carry out. A frozen
+    agent acts only after it thaws, so such a fence is not certain (the lease backs it)."""
+
+    fence_is_certain = False
+
+    def __init__(self, control: AgentControl) -> None:
+        self.control = control
+
+    def is_running(self, node: str) -> bool:
+        return self.control.is_process_running(node)
+
+    def fence(self, node: str, reason: str) -> str:
+        if not self.control.is_process_running(node):
+            return f"{node} already down"
+        self.control.kill(node)
+        return f"{node} fence requested from its agent ({reason})"
+
+    def rejoin(self, node: str, primary: str, report: Report) -> str:
+        # The data to rewind or rebuild is in the node's container, not here.
+        return self.control.rejoin(node, primary)
