@@ -31,7 +31,7 @@ from medsys.core.api_docs import BALANCED
 from medsys.core.api_errors import register_error_handlers
 from medsys.core.auth import Verifier
 from medsys.core.databases import pair_database
-from medsys.core.db import DatabaseRoutingError, ReplicatedDatabase
+from medsys.core.db import Database, DatabaseRoutingError
 from medsys.core.keys import keyring, private_text, signing_key
 from medsys.core.logs import configure_logging
 from medsys.core.privacy import PrivateResponses
@@ -45,14 +45,20 @@ from medsys.core.tokens import Role, Service
 log = logging.getLogger("medsys.admin")
 
 
-def create_app(settings: Settings | None = None, instance: str | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    instance: str | None = None,
+    *,
+    database: Database | None = None,
+) -> FastAPI:
+    """One instance; tests hand it a ``database``, in service it opens the admin pair."""
     configure_logging()
     signer = signing_key(settings or load_settings(), Service.ADMIN)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or load_settings()
-        app.state.database = pair_database(resolved, "admin")
+        app.state.database = database or pair_database(resolved, "admin")
         app.state.verifier = Verifier(Service.ADMIN, keyring(resolved, Service.ADMIN))
         app.state.staff = staff_directory_for(app.state.database, resolved)
         app.state.instance = instance or os.environ.get("MEDSYS_INSTANCE", "app2")
@@ -108,7 +114,7 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
     return app
 
 
-def staff_directory_for(database: ReplicatedDatabase, settings: Settings) -> StaffDirectory:
+def staff_directory_for(database: Database, settings: Settings) -> StaffDirectory:
     """Clerks' and accountants' accounts; also what `medsys user` uses for these roles."""
     from medsys.admin.models import LoginCounter, StaffAccount, StaffSession
 

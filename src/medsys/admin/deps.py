@@ -7,7 +7,6 @@ database (a staff session, the audit row of a refusal) goes to a worker thread.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -16,15 +15,16 @@ from starlette.concurrency import run_in_threadpool
 
 from medsys.core.auth import SESSION_ENDED, Caller, caller_of, confine
 from medsys.core.auth import audit_refusal as core_audit_refusal
-from medsys.core.db import ReplicatedDatabase
-from medsys.core.errors import MalformedRequest, MedsysError, Unauthenticated
+from medsys.core.db import Database
+from medsys.core.errors import MedsysError, Unauthenticated
+from medsys.core.request_parts import idempotency_key_of, request_id_of
 from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.core.staff import StaffDirectory
 from medsys.core.tokens import Role
 
 
-async def get_database(request: Request) -> ReplicatedDatabase:
-    database: ReplicatedDatabase = request.app.state.database
+async def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
     return database
 
 
@@ -33,7 +33,7 @@ async def get_request_id(
 ) -> str:
     """The id the request log answers with (core.request_log), so logs and audit agree."""
     given: str | None = getattr(request.state, "request_id", None)
-    return (given or x_request_id or uuid.uuid4().hex)[:64]
+    return given or request_id_of(x_request_id)
 
 
 def _path_rut(request: Request) -> str | None:
@@ -79,13 +79,10 @@ def audit_refusal(request: Request, rut: str, refusal: MedsysError) -> None:
 
 
 async def idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str:
-    key = (idempotency_key or "").strip()
-    if not 8 <= len(key) <= 64:
-        raise MalformedRequest("Falta la cabecera Idempotency-Key (8 a 64 caracteres).")
-    return key
+    return idempotency_key_of(idempotency_key)
 
 
-DatabaseDep = Annotated[ReplicatedDatabase, Depends(get_database)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 RequestId = Annotated[str, Depends(get_request_id)]
 IdempotencyKey = Annotated[str, Depends(idempotency_key)]
 Staff = Annotated[Caller, Depends(caller_with(Role.CLERK, Role.ACCOUNTANT))]

@@ -9,17 +9,10 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from medsys.core.clock import SANTIAGO
-from medsys.core.rut import InvalidRutError, normalize_rut
+from medsys.core.request_parts import Rut
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 MAX_AMOUNT = 100_000_000  # CLP; a larger single amount is a typing mistake
-
-
-def _rut(value: str) -> str:
-    try:
-        return normalize_rut(value)
-    except InvalidRutError as error:
-        raise ValueError(str(error)) from None
 
 
 def _email(value: str | None) -> str | None:
@@ -41,7 +34,6 @@ def _phone(value: str | None) -> str | None:
     return "+56" + digits
 
 
-Rut = Annotated[str, AfterValidator(_rut)]
 Email = Annotated[str | None, AfterValidator(_email)]
 Phone = Annotated[str | None, AfterValidator(_phone)]
 Pesos = Annotated[int, Field(strict=True, gt=0, le=MAX_AMOUNT)]

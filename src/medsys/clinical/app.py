@@ -1,6 +1,6 @@
 """The clinical service (App1): ``create_app()`` builds one instance.
 
-Run by the launcher as ``gunicorn 'medsys.clinical.app:create_app()'`` twice: ``app1`` and
+Run by the launcher as ``gunicorn 'medsys.clinical.wsgi:application()'`` twice: ``app1`` and
 ``app1-replica`` (MEDSYS_INSTANCE). Both read and write through the shared database layer,
 so either survives the other's death and both follow a database failover.
 """
@@ -10,49 +10,47 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
 import time
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask import Flask, current_app, g, render_template, request
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask import Flask, g, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from medsys.clinical import icd10, labels
+from medsys.clinical import extensions, labels
 from medsys.clinical import openapi as clinical_openapi
 from medsys.clinical.registry import PatientRegistry
 from medsys.core import api_explorer, look, privacy, request_guard
 from medsys.core.auth import Verifier
 from medsys.core.clock import SANTIAGO
 from medsys.core.databases import pair_database
-from medsys.core.db import DatabaseRoutingError, ReplicatedDatabase
+from medsys.core.db import Database, DatabaseRoutingError
 from medsys.core.errors import MedsysError
 from medsys.core.keys import keyring, private_text, signing_key
 from medsys.core.logs import configure_logging
 from medsys.core.relay import MiddlewareClient
+from medsys.core.request_parts import request_id_of
 from medsys.core.settings import Settings, load_settings
 from medsys.core.staff import StaffDirectory, StaffModels
 from medsys.core.tokens import Role, Service
 
 log = logging.getLogger("medsys.clinical")
-csrf = CSRFProtect()
-
-
-def database() -> ReplicatedDatabase:
-    db: ReplicatedDatabase = current_app.extensions["medsys_db"]
-    return db
-
-
-def staff_directory() -> StaffDirectory:
-    directory: StaffDirectory = current_app.extensions["medsys_staff"]
-    return directory
-
 
 TITLE = "medsys clinical (App1)"
 
 
-def create_app(settings: Settings | None = None, instance: str | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    instance: str | None = None,
+    *,
+    test_config: Mapping[str, Any] | None = None,
+    database: Database | None = None,
+) -> Flask:
+    """One instance. Tests hand it ``test_config`` (Flask settings laid over ours) and a
+    ``database``; in service it opens the clinical pair. Work a serving process does in
+    the background is started by ``wsgi.application``, never here."""
     configure_logging()
     settings = settings or load_settings()
     signer = signing_key(settings, Service.CLINICAL)
@@ -72,12 +70,14 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         WTF_CSRF_TIME_LIMIT=8 * 3600,
     )
+    app.config.from_mapping(test_config or {})
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    database = pair_database(settings, "clinical")
-    app.extensions["medsys_db"] = database
-    app.extensions["medsys_staff"] = staff_directory_for(database, settings)
-    app.extensions["medsys_registry"] = PatientRegistry(
-        MiddlewareClient(settings.url("middleware"), signer, timeout=3.0)
+    database = database or pair_database(settings, "clinical")
+    extensions.init_app(
+        app,
+        database=database,
+        staff=staff_directory_for(database, settings),
+        registry=PatientRegistry(MiddlewareClient(settings.url("middleware"), signer, timeout=3.0)),
     )
     _register_errors(app)
     _register_request_log(app)
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None, instance: str | None = None) ->
 
     for module in (meta, auth, availability, consultations, workspace_api, legacy):
         app.register_blueprint(module.blueprint)
-        csrf.exempt(module.blueprint)  # bearer-token JSON: no cookie, so no CSRF
+        extensions.csrf.exempt(module.blueprint)  # bearer-token JSON: no cookie, no CSRF
     _register_workspace(app)
     return app
 
@@ -102,7 +102,7 @@ def _register_workspace(app: Flask) -> None:
     from medsys.clinical.workspace.common import blueprint, form_key
 
     del consultation, documents, pages, schedule  # imported for their routes
-    csrf.init_app(app)
+    extensions.csrf.init_app(app)
     look.install(app)
     app.register_blueprint(blueprint)
     app.jinja_env.globals["form_key"] = form_key
@@ -120,9 +120,6 @@ def _register_workspace(app: Flask) -> None:
     privacy.install_flask(app)
     api_explorer.install_flask(app, TITLE, lambda: clinical_openapi.document(app, title=TITLE))
     request_guard.install_flask(app)
-
-    # The ICD-10 catalogue takes about 2 s to load: not on a doctor's first search.
-    threading.Thread(target=icd10.warm, name="icd10-warm", daemon=True).start()
 
 
 def _local_time(moment: datetime | str | None) -> str:
@@ -156,7 +153,7 @@ def _wants_page() -> bool:
     return request.blueprint == "workspace"
 
 
-def staff_directory_for(database: ReplicatedDatabase, settings: Settings) -> StaffDirectory:
+def staff_directory_for(database: Database, settings: Settings) -> StaffDirectory:
     """Doctors' and nurses' accounts; also what `medsys user` uses for these roles."""
     from medsys.clinical.models import LoginCounter, Staff, StaffSession
 
@@ -212,7 +209,7 @@ def _register_request_log(app: Flask) -> None:
     @app.before_request
     def started() -> None:
         g.started = time.monotonic()
-        g.request_id = request.headers.get("X-Request-ID") or os.urandom(8).hex()
+        g.request_id = request_id_of(request.headers.get("X-Request-ID"))
 
     @app.after_request
     def finished(response: Any) -> Any:

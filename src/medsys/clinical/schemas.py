@@ -11,17 +11,10 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from medsys.clinical import icd10
 from medsys.core.clock import parse_instant
 from medsys.core.errors import InvalidInput
-from medsys.core.rut import InvalidRutError, normalize_rut
+from medsys.core.request_parts import Rut
 
 ICD10 = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$")
 HOUR = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-
-
-def _rut(value: str) -> str:
-    try:
-        return normalize_rut(value)
-    except InvalidRutError as error:
-        raise ValueError(str(error)) from None
 
 
 def _instant(value: object) -> datetime:
@@ -48,7 +41,6 @@ def _hour(value: str) -> str:
     return value
 
 
-Rut = Annotated[str, AfterValidator(_rut)]
 Instant = Annotated[datetime, BeforeValidator(_instant)]
 Icd10 = Annotated[str, AfterValidator(_icd10)]
 Hour = Annotated[str, AfterValidator(_hour)]

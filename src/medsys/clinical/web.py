@@ -10,7 +10,6 @@ records leaves an audit row.
 from __future__ import annotations
 
 import functools
-import uuid
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -18,7 +17,7 @@ from flask import current_app, g, request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from medsys.clinical.app import database, staff_directory
+from medsys.clinical.extensions import database, staff_directory
 from medsys.core.auth import (
     Caller,
     Verifier,
@@ -28,6 +27,7 @@ from medsys.core.auth import (
     confine,
 )
 from medsys.core.errors import Forbidden, InvalidInput, MedsysError
+from medsys.core.request_parts import request_id_of
 from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.core.tokens import Role
 from medsys.core.validation import validate
@@ -44,7 +44,7 @@ def current_caller() -> Caller:
 
 def request_id() -> str:
     if "request_id" not in g:
-        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        g.request_id = request_id_of(request.headers.get("X-Request-ID"))
     return str(g.request_id)
 
 
@@ -96,13 +96,6 @@ def _audit_refusal(rut_text: object, refusal: MedsysError) -> None:
 
 def body(model: type[M]) -> M:
     return validate(model, request.get_json(silent=True))
-
-
-def rut_param(text: str) -> str:
-    try:
-        return normalize_rut(text)
-    except InvalidRutError as error:
-        raise InvalidInput(str(error)) from None
 
 
 def int_arg(name: str, default: int, *, low: int, high: int) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from medsys.core.audit import record_access
-from medsys.core.db import ReplicatedDatabase
+from medsys.core.db import Database
 from medsys.core.errors import Forbidden, Unauthenticated
 from medsys.core.request_guard import refuse_if_marked
 from medsys.core.tokens import (
@@ -117,7 +117,7 @@ def confine(caller: Caller, rut: str) -> None:
 
 
 def audit_refusal(
-    database: ReplicatedDatabase,
+    database: Database,
     headers: Mapping[str, str],
     verifier: Verifier,
     *,

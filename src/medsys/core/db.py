@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from sqlalchemy import URL, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -142,6 +142,19 @@ def _is_transport_failure(error: DBAPIError) -> bool:
     if sqlstate is None:  # psycopg: failures before any server answer carry no SQLSTATE
         return isinstance(error, OperationalError)
     return str(sqlstate).startswith("08") or sqlstate in _PG_TRANSPORT_SQLSTATES
+
+
+class Database(Protocol):
+    """What an application asks of its database. In service it is a ``ReplicatedDatabase``;
+    the in-process tests hand the app one transaction that is rolled back after each test."""
+
+    def write(self, work: Callable[[Session], T]) -> T: ...
+
+    def read(self, work: Callable[[Session], T], *, prefer_replica: bool = False) -> T: ...
+
+    def find_primary(self) -> str: ...
+
+    def dispose(self) -> None: ...
 
 
 class ReplicatedDatabase:

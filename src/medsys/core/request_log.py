@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from medsys.core.request_parts import request_id_of
 
 # (route template, status, seconds) -> None
 Observer = Callable[[str, int, float], None]
@@ -45,7 +46,7 @@ class RequestLog:
             return
         started = time.monotonic()
         given = Headers(scope=scope).get("x-request-id")
-        request_id = (given or uuid.uuid4().hex)[:64]
+        request_id = request_id_of(given)
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from medsys.core import identity, totp
 from medsys.core.clock import local_iso, utc_now
-from medsys.core.db import ReplicatedDatabase
+from medsys.core.db import Database
 from medsys.core.errors import (
     Conflict,
     Forbidden,
@@ -92,7 +92,7 @@ def check_username(username: str) -> str:
 class StaffDirectory:
     def __init__(
         self,
-        database: ReplicatedDatabase,
+        database: Database,
         models: StaffModels,
         signer: SigningKey,
         *,

@@ -140,7 +140,7 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
             Service(
                 name=instance,
                 kind=Kind.APP,
-                command=_gunicorn(python, bind(instance), "medsys.clinical.app:create_app()"),
+                command=_gunicorn(python, bind(instance), "medsys.clinical.wsgi:application()"),
                 port=settings.port(instance),
                 autorestart=True,
                 description="clinical service (App1), for doctors and nurses",
@@ -200,7 +200,7 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
         Service(
             name="app3",
             kind=Kind.APP,
-            command=_gunicorn(python, bind("app3"), "medsys.portal.app:create_app()"),
+            command=_gunicorn(python, bind("app3"), "medsys.portal.wsgi:application()"),
             port=settings.port("app3"),
             autorestart=True,
             description="patient portal (App3)",

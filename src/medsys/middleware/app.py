@@ -35,6 +35,7 @@ from medsys.middleware.answers import HealthOut, IndexOut
 from medsys.middleware.metrics import Metrics, may_scrape, scrape_token
 from medsys.middleware.resilience.breaker import BreakerPolicy, State
 from medsys.middleware.upstreams import (
+    AiohttpTransport,
     Gateway,
     Upstream,
     make_session,
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None, policy: BreakerPolicy | None = 
             app.state.relay_tokens = relay
             app.state.upstreams = build_upstreams(resolved, metrics, policy or BreakerPolicy())
             app.state.gateway = Gateway(
-                client,
+                AiohttpTransport(client),
                 observe=metrics.observe_upstream,
                 on_retry=lambda upstream: metrics.retries.labels(upstream).inc(),
             )

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from medsys.core.api_docs import PatientRut, errors
 from medsys.core.auth import Caller, authenticate
 from medsys.core.errors import Forbidden, InvalidInput, MalformedRequest
-from medsys.core.rut import InvalidRutError, normalize_rut
+from medsys.core.request_parts import idempotency_key_of, rut_of
 from medsys.core.tokens import Actor, Role, Service
 from medsys.middleware import fhir, transform
 from medsys.middleware.answers import (
@@ -62,24 +62,10 @@ Booker = Annotated[Caller, Depends(_caller(Role.PATIENT, Role.DOCTOR, Role.NURSE
 CareTeam = Annotated[Caller, Depends(_caller(Role.DOCTOR, Role.NURSE))]
 
 
-def patient_rut(text: str) -> str:
-    try:
-        return normalize_rut(text)
-    except InvalidRutError as error:
-        raise InvalidInput(str(error)) from None
-
-
 def authorize_patient(caller: Caller, rut: str) -> None:
     """A patient reaches only their own records (the apps check it again)."""
     if not caller.may_reach(rut):
         raise Forbidden("Solo puede consultar sus propios datos.")
-
-
-def key_header(idempotency_key: str | None) -> str:
-    key = (idempotency_key or "").strip()
-    if not 8 <= len(key) <= 64:
-        raise MalformedRequest("Falta la cabecera Idempotency-Key (8 a 64 caracteres).")
-    return key
 
 
 def _call(
@@ -173,7 +159,7 @@ async def medical_history(
 ) -> Any:
     """The patient's clinical history in plain words, joined with demographics. Admin
     down: served, marked partial. Both clinical instances down: 503 at once."""
-    wanted = patient_rut(rut)
+    wanted = rut_of(rut)
     authorize_patient(caller, wanted)
     clinical, admin = await _both(request, caller, wanted, page, per_page, f"/patients/{wanted}")
     if isinstance(clinical, UpstreamAnswer):
@@ -196,7 +182,7 @@ async def medical_history(
 )
 async def fhir_everything(rut: PatientRut, request: Request, caller: ClinicalReader) -> Any:
     """The patient's record as a FHIR R4 Bundle (searchset)."""
-    wanted = patient_rut(rut)
+    wanted = rut_of(rut)
     authorize_patient(caller, wanted)
     clinical, admin = await _both(request, caller, wanted, 1, 100, f"/patients/{wanted}/summary")
     if isinstance(clinical, UpstreamAnswer):
@@ -215,7 +201,7 @@ async def fhir_everything(rut: PatientRut, request: Request, caller: ClinicalRea
 @router.get("/api/access-log/{rut}", tags=["patients"], response_model=AccessLogOut)
 async def access_log(rut: PatientRut, request: Request, caller: AdminReader) -> Any:
     """Who looked at the patient's record, from both services, newest first."""
-    wanted = patient_rut(rut)
+    wanted = rut_of(rut)
     authorize_patient(caller, wanted)
     state = request.app.state
     parts = {
@@ -242,7 +228,7 @@ async def access_log(rut: PatientRut, request: Request, caller: AdminReader) -> 
 @router.get("/api/patient/{rut}", tags=["patients"], response_model=SummaryOut)
 async def patient_summary(rut: PatientRut, request: Request, caller: AdminReader) -> Any:
     """Demographics, coverage, invoices and balance (from admin)."""
-    wanted = patient_rut(rut)
+    wanted = rut_of(rut)
     authorize_patient(caller, wanted)
     return await _forward(
         request,
@@ -262,7 +248,7 @@ async def find_patients(
 ) -> Any:
     """Patients by name or RUT fragment (`q`) or by RUTs, with current coverage (from
     admin): the clinical workspace's agenda and patient search, for the care team."""
-    ruts = [patient_rut(text) for text in rut or []]
+    ruts = [rut_of(text) for text in rut or []]
     params: dict[str, Any] = {"per_page": per_page}
     if q:
         params["q"] = q
@@ -303,7 +289,7 @@ async def billable(
 
 @router.get("/api/payments/{rut}", tags=["payments"], response_model=list[PaymentOut])
 async def payments(rut: PatientRut, request: Request, caller: AdminReader) -> Any:
-    wanted = patient_rut(rut)
+    wanted = rut_of(rut)
     authorize_patient(caller, wanted)
     return await _forward(
         request,
@@ -328,9 +314,9 @@ async def pay(
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Passed to admin with the client's Idempotency-Key: a retry never pays twice."""
-    key = key_header(idempotency_key)
+    key = idempotency_key_of(idempotency_key)
     body = await _json_body(request)
-    authorize_patient(caller, patient_rut(str(body.get("patient_rut", ""))))
+    authorize_patient(caller, rut_of(str(body.get("patient_rut", ""))))
     call = _call(request, caller, "admin", "POST", "/payments", json=body, idempotency_key=key)
     return await _forward(request, "admin", call, "El registro de pagos")
 
@@ -361,9 +347,9 @@ async def reserve(
     caller: Booker,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Any:
-    key = key_header(idempotency_key)
+    key = idempotency_key_of(idempotency_key)
     body = await _json_body(request)
-    authorize_patient(caller, patient_rut(str(body.get("patient_rut", ""))))
+    authorize_patient(caller, rut_of(str(body.get("patient_rut", ""))))
     path = f"/api/slots/{slot_id}/reserve"
     call = _call(request, caller, "clinical", "POST", path, json=body, idempotency_key=key)
     return await _forward(request, "clinical", call, "La agenda")
@@ -376,7 +362,7 @@ async def release(
     caller: Booker,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Any:
-    key = key_header(idempotency_key)
+    key = idempotency_key_of(idempotency_key)
     path = f"/api/slots/{slot_id}/release"
     call = _call(request, caller, "clinical", "POST", path, idempotency_key=key)
     return await _forward(request, "clinical", call, "La agenda")

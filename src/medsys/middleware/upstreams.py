@@ -20,7 +20,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from tenacity import (
@@ -122,6 +122,40 @@ class Call:
 Observer = Callable[[str, str, float], None]  # (instance, outcome, seconds)
 
 
+class Transport(Protocol):
+    """One HTTP exchange: (status, body), or an aiohttp client error / asyncio timeout.
+    In service ``AiohttpTransport``; the gateway's tests hand it a scripted one."""
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        params: list[tuple[str, str]] | None,
+        json: Any,
+    ) -> tuple[int, bytes]: ...
+
+
+class AiohttpTransport:
+    def __init__(self, client: aiohttp.ClientSession) -> None:
+        self.client = client
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        params: list[tuple[str, str]] | None,
+        json: Any,
+    ) -> tuple[int, bytes]:
+        async with self.client.request(
+            method, url, headers=headers, params=params, json=json
+        ) as response:
+            return response.status, await response.read()
+
+
 def make_upstream(
     name: str,
     instances: list[tuple[str, str]],
@@ -140,14 +174,14 @@ def make_upstream(
 class Gateway:
     def __init__(
         self,
-        client: aiohttp.ClientSession,
+        transport: Transport,
         *,
         deadline: float = 8.0,
         rounds: int = 3,
         observe: Observer | None = None,
         on_retry: Callable[[str], None] | None = None,
     ) -> None:
-        self.client = client
+        self.transport = transport
         self.deadline = deadline
         self.rounds = rounds
         self._observe = observe or (lambda instance, outcome, seconds: None)
@@ -200,14 +234,13 @@ class Gateway:
             tried += 1
             started = time.monotonic()
             try:
-                async with self.client.request(
+                status, raw = await self.transport.send(
                     call.method,
                     instance.base_url + call.path,
                     headers=call.headers,
                     params=_query(call.params),
                     json=call.json,
-                ) as response:
-                    status, raw = response.status, await response.read()
+                )
             except _TRANSPORT_ERRORS as error:
                 elapsed = time.monotonic() - started
                 why = f"{type(error).__name__}: {error}"[:160] or type(error).__name__

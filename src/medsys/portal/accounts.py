@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medsys.core import identity
-from medsys.core.db import ReplicatedDatabase
+from medsys.core.db import Database
 from medsys.core.passwords import verify_password
 from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.portal.models import Account, LoginAttempt, LoginCounter
@@ -55,7 +55,7 @@ def _canonical(rut_text: str) -> str:
 
 
 def _finish(
-    database: ReplicatedDatabase,
+    database: Database,
     gate: identity.Gate,
     rut: str,
     address: str,
@@ -73,7 +73,7 @@ def _finish(
     database.write(settle)
 
 
-def _admit(database: ReplicatedDatabase, gate: identity.Gate, rut: str) -> str | None:
+def _admit(database: Database, gate: identity.Gate, rut: str) -> str | None:
     def admit(session: Session) -> str | None:
         refusal = identity.admit(session, LoginCounter, gate)
         if refusal:
@@ -83,9 +83,7 @@ def _admit(database: ReplicatedDatabase, gate: identity.Gate, rut: str) -> str |
     return database.write(admit)
 
 
-def check_login(
-    database: ReplicatedDatabase, *, rut_text: str, password: str, address: str
-) -> Verdict:
+def check_login(database: Database, *, rut_text: str, password: str, address: str) -> Verdict:
     rut = _canonical(rut_text)
     gate = identity.Gate.for_login(rut, address)
     refusal = _admit(database, gate, rut)
@@ -103,7 +101,7 @@ def check_login(
     return Verdict(rut=account.rut, name=account.name)
 
 
-def check_code(database: ReplicatedDatabase, *, rut: str, code: str, address: str) -> Verdict:
+def check_code(database: Database, *, rut: str, code: str, address: str) -> Verdict:
     """The second step, for a patient whose password was right a moment ago."""
     gate = identity.Gate.for_login(rut, address)
     refusal = _admit(database, gate, rut)

@@ -12,33 +12,30 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Mapping
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, g, render_template, request
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask import Flask, g, render_template, request
+from flask_wtf.csrf import CSRFError
 
 from medsys.core import look, privacy, request_guard
 from medsys.core.auth import Verifier
 from medsys.core.clock import date_text, local_iso
 from medsys.core.databases import pair_database
-from medsys.core.db import ReplicatedDatabase
+from medsys.core.db import Database
 from medsys.core.keys import keyring, private_text, signing_key
 from medsys.core.logs import configure_logging
+from medsys.core.request_parts import request_id_of
 from medsys.core.settings import Settings, load_settings
 from medsys.core.tokens import Service
-from medsys.portal.booking import reconcile_pending
+from medsys.portal import extensions
+from medsys.portal.extensions import IDLE_TIMEOUT
 from medsys.portal.gateway import Middleware
 
 log = logging.getLogger("medsys.portal")
-
-IDLE_TIMEOUT = timedelta(minutes=15)
-csrf = CSRFProtect()
 
 
 def portal_url(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
@@ -67,16 +64,6 @@ def outbox_path(settings: Settings) -> Path:
     return settings.mail_dir / "portal-outbox.log"
 
 
-def database() -> ReplicatedDatabase:
-    db: ReplicatedDatabase = current_app.extensions["medsys_db"]
-    return db
-
-
-def middleware() -> Middleware:
-    client: Middleware = current_app.extensions["medsys_middleware"]
-    return client
-
-
 def _pesos(amount: int | None) -> str:
     return "$" + f"{amount or 0:,}".replace(",", ".")
 
@@ -90,7 +77,16 @@ def _fecha(iso: str | None) -> str:
     return date_text(local_iso(datetime.fromisoformat(iso))) or ""
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    test_config: Mapping[str, Any] | None = None,
+    database: Database | None = None,
+    middleware: Middleware | None = None,
+) -> Flask:
+    """The portal. Tests hand it ``test_config`` (Flask settings laid over ours), a
+    ``database`` and a ``middleware`` client; in service it opens its own. The booking
+    reconciler is started by ``wsgi.application``, never here."""
     configure_logging()
     settings = settings or load_settings()
     signer = signing_key(settings, Service.PORTAL)
@@ -112,9 +108,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         # such as a password reset's, never point to a stranger's site.
         TRUSTED_HOSTS=trusted_hosts(public_url, os.environ.get("MEDSYS_PORTAL_HOSTS", "")),
     )
-    app.extensions["medsys_db"] = pair_database(settings, "portal")
-    app.extensions["medsys_middleware"] = Middleware(settings.url("middleware"), signer)
-    csrf.init_app(app)
+    app.config.from_mapping(test_config or {})
+    extensions.init_app(
+        app,
+        database=database or pair_database(settings, "portal"),
+        middleware=middleware or Middleware(settings.url("middleware"), signer),
+    )
+    extensions.csrf.init_app(app)
     app.jinja_env.filters["pesos"] = _pesos
     app.jinja_env.filters["fecha"] = _fecha
     from medsys.portal.views import api, auth, pages
@@ -123,39 +123,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(api.blueprint)
-    csrf.exempt(api.blueprint)  # bearer-token JSON API: no cookies, so no CSRF
+    extensions.csrf.exempt(api.blueprint)  # bearer-token JSON API: no cookies, so no CSRF
     _register_errors(app)
-    _start_reconciler(app)
 
     @app.before_request
     def stamp() -> None:
         g.started = time.monotonic()
-        g.request_id = request.headers.get("X-Request-ID") or os.urandom(8).hex()
+        g.request_id = request_id_of(request.headers.get("X-Request-ID"))
 
     privacy.install_flask(app)
     request_guard.install_flask(app)
 
     return app
-
-
-RECONCILE_EVERY = 60.0  # seconds between looks for abandoned bookings
-
-
-def _start_reconciler(app: Flask) -> None:
-    """Each portal process looks for bookings abandoned half-way (booking.reconcile_pending);
-    releasing with the booking's own key is idempotent, so two processes may both look."""
-    database = app.extensions["medsys_db"]
-    middleware = app.extensions["medsys_middleware"]
-
-    def loop() -> None:
-        while True:
-            time.sleep(RECONCILE_EVERY)
-            try:
-                reconcile_pending(database, middleware)
-            except Exception:  # the database or the agenda is away: next round
-                log.exception("booking reconciliation failed; trying again later")
-
-    threading.Thread(target=loop, name="booking-reconciler", daemon=True).start()
 
 
 def _register_errors(app: Flask) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from medsys.core.clock import parse_instant, utc_now
-from medsys.core.db import DatabaseRoutingError, ReplicatedDatabase
+from medsys.core.db import Database, DatabaseRoutingError
 from medsys.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from medsys.portal.gateway import Middleware, Refused
 from medsys.portal.gateway import Unavailable as MiddlewareUnavailable
@@ -35,7 +35,7 @@ log = logging.getLogger("medsys.portal.booking")
 
 
 def _set_status(
-    database: ReplicatedDatabase, appointment_id: int, status: str, note: str | None = None
+    database: Database, appointment_id: int, status: str, note: str | None = None
 ) -> None:
     def work(session: Session) -> None:
         found = session.get(Appointment, appointment_id)
@@ -48,7 +48,7 @@ def _set_status(
 
 
 def book(
-    database: ReplicatedDatabase, middleware: Middleware, *, rut: str, slot: dict[str, Any]
+    database: Database, middleware: Middleware, *, rut: str, slot: dict[str, Any]
 ) -> dict[str, Any]:
     starts_at = parse_instant(slot["starts_at"])
     if starts_at <= utc_now():
@@ -96,7 +96,7 @@ def _reserve(middleware: Middleware, rut: str, slot_id: int, key: str) -> dict[s
 
 
 def _compensate(
-    database: ReplicatedDatabase,
+    database: Database,
     middleware: Middleware,
     rut: str,
     slot_id: int,
@@ -119,9 +119,7 @@ def _compensate(
         log.error("slot %s released but appointment %s not marked failed", slot_id, appointment_id)
 
 
-def cancel(
-    database: ReplicatedDatabase, middleware: Middleware, *, rut: str, appointment_id: int
-) -> None:
+def cancel(database: Database, middleware: Middleware, *, rut: str, appointment_id: int) -> None:
     found = database.read(lambda s: s.get(Appointment, appointment_id))
     if found is None or found.patient_rut != rut:
         raise NotFound("No existe esa cita.")
@@ -138,7 +136,7 @@ def cancel(
     _set_status(database, appointment_id, "cancelled")
 
 
-def appointments(database: ReplicatedDatabase, rut: str) -> list[Appointment]:
+def appointments(database: Database, rut: str) -> list[Appointment]:
     query = (
         select(Appointment)
         .where(Appointment.patient_rut == rut, Appointment.status.in_(("booked", "cancelled")))
@@ -153,7 +151,7 @@ NOT_HELD = frozenset({404, 409})  # no such slot, or held with another key
 
 
 def reconcile_pending(
-    database: ReplicatedDatabase,
+    database: Database,
     middleware: Middleware,
     *,
     now: datetime | None = None,

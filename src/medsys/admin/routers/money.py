@@ -21,13 +21,13 @@ from medsys.admin.deps import (
     audit_refusal,
 )
 from medsys.admin.present import invoice_json, payment_json
-from medsys.admin.routers.patients import valid_rut
 from medsys.admin.schemas import InvoiceIn, PaymentIn, RefundIn, VoidIn
 from medsys.core.admin_answers import InvoiceOut, PaymentOut
 from medsys.core.api_docs import AUTHENTICATED, PatientRut
 from medsys.core.auth import Caller, audit_access
-from medsys.core.db import ReplicatedDatabase
+from medsys.core.db import Database
 from medsys.core.errors import Conflict, Forbidden
+from medsys.core.request_parts import rut_of
 
 router = APIRouter(tags=["billing"], responses=AUTHENTICATED)
 # The same Idempotency-Key again: the first answer, with 200.
@@ -62,7 +62,7 @@ def issue_invoice(
 def patient_invoices(
     rut: PatientRut, database: DatabaseDep, caller: Reader, request_id: RequestId
 ) -> list[dict[str, Any]]:
-    wanted = valid_rut(rut)
+    wanted = rut_of(rut)
 
     def work(session: Session) -> list[dict[str, Any]]:
         records.patient(session, rut=wanted)
@@ -85,7 +85,7 @@ def void_invoice(
 
 
 def _idempotent(
-    database: ReplicatedDatabase, key: str, digest: str, work: Any, response: Response
+    database: Database, key: str, digest: str, work: Any, response: Response
 ) -> dict[str, Any]:
     """Run ``work`` once per key: it returns (answer, created). A replay, or a concurrent
     twin that lost the race for the unique key, gets the first answer with 200 instead of
@@ -138,7 +138,7 @@ def record_payment(
 def patient_payments(
     rut: PatientRut, database: DatabaseDep, caller: Reader, request_id: RequestId
 ) -> list[dict[str, Any]]:
-    wanted = valid_rut(rut)
+    wanted = rut_of(rut)
 
     def work(session: Session) -> list[dict[str, Any]]:
         records.patient(session, rut=wanted)

@@ -31,17 +31,10 @@ from medsys.core.api_docs import AUTHENTICATED, PatientRut
 from medsys.core.audit import access_log as read_access_log
 from medsys.core.auth import Caller, audit_access
 from medsys.core.errors import InvalidInput
-from medsys.core.rut import InvalidRutError, normalize_rut
+from medsys.core.request_parts import rut_of
 from medsys.core.tokens import Role
 
 router = APIRouter(tags=["patients"], responses=AUTHENTICATED)
-
-
-def valid_rut(text: str) -> str:
-    try:
-        return normalize_rut(text)
-    except InvalidRutError as error:
-        raise InvalidInput(str(error)) from None
 
 
 def _audit(
@@ -65,7 +58,7 @@ def list_patients(
     """All patients, or those with the given `rut`s (the seed's `?rut=`, repeatable) or
     matching a name/RUT fragment `q`, each with their current coverage. The care team
     (relayed from the clinical workspace) must say whom it looks for."""
-    wanted = [valid_rut(text) for text in rut or []]
+    wanted = [rut_of(text) for text in rut or []]
     if caller.role in (Role.DOCTOR, Role.NURSE) and not (wanted or (q and q.strip())):
         raise InvalidInput("Indique a quién busca: un nombre o un RUT.")
 
@@ -100,7 +93,7 @@ def create_patient(
 def read_patient(
     rut: PatientRut, database: DatabaseDep, caller: ChartReader, request_id: RequestId
 ) -> dict[str, Any]:
-    wanted = valid_rut(rut)
+    wanted = rut_of(rut)
 
     def work(session: Session) -> dict[str, Any]:
         found = records.patient(session, rut=wanted)
@@ -121,7 +114,7 @@ def update_patient(
     caller: ClerkOnly,
     request_id: RequestId,
 ) -> dict[str, Any]:
-    wanted = valid_rut(rut)
+    wanted = rut_of(rut)
 
     def work(session: Session) -> dict[str, Any]:
         updated = records.update_patient(session, rut=wanted, change=change)
@@ -139,7 +132,7 @@ def add_coverage(
     caller: ClerkOnly,
     request_id: RequestId,
 ) -> dict[str, Any]:
-    wanted = valid_rut(rut)
+    wanted = rut_of(rut)
 
     def work(session: Session) -> dict[str, Any] | None:
         added = records.add_coverage(session, rut=wanted, data=data)
@@ -154,7 +147,7 @@ def summary(
     rut: PatientRut, database: DatabaseDep, caller: ChartReader, request_id: RequestId
 ) -> dict[str, Any]:
     """Demographics, current coverage, invoices and balance: what the middleware shows."""
-    wanted = valid_rut(rut)
+    wanted = rut_of(rut)
 
     def work(session: Session) -> dict[str, Any]:
         records.patient(session, rut=wanted)
@@ -167,7 +160,7 @@ def summary(
 @router.get("/patients/{rut}/access-log", response_model=AccessLogOut)
 def access_log(rut: PatientRut, database: DatabaseDep, caller: Reader) -> dict[str, Any]:
     """Who read or changed this patient's administrative records (for the patient)."""
-    wanted = valid_rut(rut)
+    wanted = rut_of(rut)
     entries = database.read(lambda s: read_access_log(s, patient_rut=wanted))
     return {"patient_rut": wanted, "entries": entries}
 
@@ -176,7 +169,7 @@ def access_log(rut: PatientRut, database: DatabaseDep, caller: Reader) -> dict[s
 def balance(
     rut: PatientRut, database: DatabaseDep, caller: Reader, request_id: RequestId
 ) -> dict[str, Any]:
-    wanted = valid_rut(rut)
+    wanted = rut_of(rut)
 
     def work(session: Session) -> dict[str, Any]:
         records.patient(session, rut=wanted)

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from medsys.clinical.app import staff_directory
+from medsys.clinical.extensions import staff_directory
 from medsys.clinical.web import body, current_caller, requires
 from medsys.core.errors import InvalidInput
 from medsys.core.rut import InvalidRutError, normalize_rut

@@ -8,12 +8,13 @@ from typing import Any
 from flask import Blueprint, request
 
 from medsys.clinical import records
-from medsys.clinical.app import database
+from medsys.clinical.extensions import database
 from medsys.clinical.present import doctor_json, slot_json
 from medsys.clinical.schemas import BlockIn, ReserveIn, ScheduleIn
 from medsys.clinical.web import body, current_caller, int_arg, may_reach_patient, requires
 from medsys.core.clock import parse_instant, utc_now
 from medsys.core.errors import Forbidden, InvalidInput
+from medsys.core.request_parts import idempotency_key_of
 from medsys.core.tokens import Role
 
 blueprint = Blueprint("availability", __name__, url_prefix="/api")
@@ -23,10 +24,7 @@ BOOKERS = (Role.DOCTOR, Role.NURSE, Role.CLERK, Role.PATIENT)
 
 
 def idempotency_key() -> str:
-    key = (request.headers.get("Idempotency-Key") or "").strip()
-    if not 8 <= len(key) <= 64:
-        raise InvalidInput("Falta la cabecera Idempotency-Key (8 a 64 caracteres).")
-    return key
+    return idempotency_key_of(request.headers.get("Idempotency-Key"))
 
 
 @blueprint.get("/doctors")

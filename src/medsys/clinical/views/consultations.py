@@ -9,7 +9,7 @@ from flask import Blueprint
 from sqlalchemy.orm import Session
 
 from medsys.clinical import records
-from medsys.clinical.app import database
+from medsys.clinical.extensions import database
 from medsys.clinical.present import (
     consultation_json,
     diagnosis_json,
@@ -30,9 +30,9 @@ from medsys.clinical.web import (
     int_arg,
     may_reach_patient,
     requires,
-    rut_param,
 )
 from medsys.core.audit import access_log as read_access_log
+from medsys.core.request_parts import rut_of
 from medsys.core.tokens import Role
 
 blueprint = Blueprint("consultations", __name__, url_prefix="/api")
@@ -147,7 +147,7 @@ def add_observation(consultation_id: int) -> tuple[dict[str, Any], int]:
 @blueprint.get("/patients/<rut>/access-log")
 @requires(Role.PATIENT)
 def access_log(rut: str) -> dict[str, Any]:
-    patient = rut_param(rut)
+    patient = rut_of(rut)
     may_reach_patient(patient)
     return {
         "patient_rut": patient,
@@ -163,7 +163,7 @@ def history(rut: str) -> dict[str, Any]:
 
 def history_page(rut: str) -> dict[str, Any]:
     """The audited history read, for any view whose caller was already authorised."""
-    patient = rut_param(rut)
+    patient = rut_of(rut)
     may_reach_patient(patient)
     page = int_arg("page", 1, low=1, high=10_000)
     per_page = int_arg("per_page", 20, low=1, high=100)

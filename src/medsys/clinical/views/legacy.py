@@ -16,12 +16,13 @@ from flask import Blueprint, request
 from sqlalchemy.orm import Session
 
 from medsys.clinical import records
-from medsys.clinical.app import database
+from medsys.clinical.extensions import database
 from medsys.clinical.present import consultation_json, doctor_json
 from medsys.clinical.schemas import ConsultationIn, ScheduleIn
 from medsys.clinical.views import consultations
-from medsys.clinical.web import audit, current_caller, requires, rut_param
+from medsys.clinical.web import audit, current_caller, requires
 from medsys.core.errors import Forbidden, InvalidInput, MalformedRequest
+from medsys.core.request_parts import rut_of
 from medsys.core.tokens import Role
 from medsys.core.validation import validate
 
@@ -56,7 +57,7 @@ def create_consultation() -> tuple[dict[str, Any], int]:
     def work(session: Session) -> dict[str, Any]:
         doctor_id = payload.get("medico_id")
         if doctor_id is None and "medico_rut" in payload:
-            doctor_id = records.doctor_by_rut(session, rut=rut_param(str(payload["medico_rut"]))).id
+            doctor_id = records.doctor_by_rut(session, rut=rut_of(str(payload["medico_rut"]))).id
         data = validate(
             ConsultationIn,
             {

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from medsys.clinical.app import database
+from medsys.clinical.extensions import database
 from medsys.core.db import DatabaseRoutingError
 
 blueprint = Blueprint("meta", __name__)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medsys.clinical import icd10, records
-from medsys.clinical.app import database
+from medsys.clinical.extensions import database
 from medsys.clinical.models import Consultation, DiagnosisStatus
 from medsys.clinical.present import (
     allergy_json,
@@ -30,10 +30,10 @@ from medsys.clinical.web import (
     int_arg,
     may_reach_patient,
     requires,
-    rut_param,
 )
 from medsys.core.clock import local_iso, parse_instant, utc_now
 from medsys.core.errors import Forbidden, InvalidInput
+from medsys.core.request_parts import rut_of
 from medsys.core.tokens import Role
 
 blueprint = Blueprint("workspace_api", __name__, url_prefix="/api")
@@ -143,7 +143,7 @@ def stop_treatment(treatment_id: int) -> dict[str, Any]:
 @blueprint.get("/patients/<rut>/allergies")
 @requires(*STAFF, Role.PATIENT)
 def allergies(rut: str) -> dict[str, Any]:
-    patient = rut_param(rut)
+    patient = rut_of(rut)
     may_reach_patient(patient)
 
     def work(session: Session) -> list[dict[str, Any]]:
@@ -156,7 +156,7 @@ def allergies(rut: str) -> dict[str, Any]:
 @blueprint.post("/patients/<rut>/allergies")
 @requires(*STAFF)
 def add_allergy(rut: str) -> tuple[dict[str, Any], int]:
-    patient = rut_param(rut)
+    patient = rut_of(rut)
     data = body(AllergyIn)
     who = current_caller().who
 

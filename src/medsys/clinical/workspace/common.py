@@ -8,14 +8,14 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import TypeVar
 
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from medsys.clinical.app import database
+from medsys.clinical.extensions import database, registry
 from medsys.clinical.models import FormSubmission
-from medsys.clinical.registry import Lookup, PatientRegistry
+from medsys.clinical.registry import Lookup
 from medsys.clinical.web import request_id
 from medsys.clinical.workspace.session import caller
 from medsys.core.clock import SANTIAGO
@@ -39,11 +39,6 @@ def detached(db: Session, value: T) -> T:
 def form_key() -> str:
     """A fresh idempotency key for a form being drawn (templates call it)."""
     return uuid.uuid4().hex
-
-
-def registry() -> PatientRegistry:
-    found: PatientRegistry = current_app.extensions["medsys_registry"]
-    return found
 
 
 def names_of(ruts: list[str]) -> Lookup:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from medsys.clinical import icd10, records, vitals
-from medsys.clinical.app import database
+from medsys.clinical.extensions import database
 from medsys.clinical.models import Consultation, DiagnosisStatus
 from medsys.clinical.schemas import (
     ConsultationPatch,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from medsys.clinical import records
-from medsys.clinical.app import database
+from medsys.clinical.extensions import database
 from medsys.clinical.models import Document, Staff, TreatmentStatus
 from medsys.clinical.web import audit
 from medsys.clinical.workspace.common import blueprint, detached, names_of, submitted

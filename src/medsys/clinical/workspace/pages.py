@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from medsys.clinical import records, vitals
-from medsys.clinical.app import database, staff_directory
+from medsys.clinical.extensions import database, registry, staff_directory
 from medsys.clinical.models import (
     Consultation,
     DiagnosisStatus,
@@ -29,7 +29,6 @@ from medsys.clinical.workspace.common import (
     detached,
     local_day,
     names_of,
-    registry,
     submitted,
 )
 from medsys.clinical.workspace.session import caller, log_in, staff_page

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from medsys.clinical import records
-from medsys.clinical.app import database
+from medsys.clinical.extensions import database
 from medsys.clinical.models import Slot
 from medsys.clinical.schemas import BlockIn, ScheduleIn
 from medsys.clinical.workspace.common import blueprint, day_start, local_day, submitted

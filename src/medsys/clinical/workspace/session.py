@@ -13,7 +13,7 @@ from typing import ParamSpec, TypeVar
 
 from flask import flash, g, redirect, render_template, request, session, url_for
 
-from medsys.clinical.app import staff_directory
+from medsys.clinical.extensions import staff_directory
 from medsys.clinical.web import verifier
 from medsys.core.auth import Caller, authenticate
 from medsys.core.errors import Forbidden, Unauthenticated

@@ -26,7 +26,7 @@ from medsys.core.request_guard import refuse_if_marked
 from medsys.core.tokens import Role
 from medsys.core.validation import validate
 from medsys.portal import booking
-from medsys.portal.app import database, middleware
+from medsys.portal.extensions import database, middleware
 from medsys.portal.gateway import Refused
 from medsys.portal.gateway import Unavailable as MiddlewareUnavailable
 from medsys.portal.views.session import current_rut

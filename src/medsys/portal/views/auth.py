@@ -24,7 +24,7 @@ from medsys.core.passwords import verify_password
 from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.portal import resets
 from medsys.portal.accounts import check_code, check_login
-from medsys.portal.app import database, middleware
+from medsys.portal.extensions import database, middleware
 from medsys.portal.gateway import Refused, Unavailable
 from medsys.portal.models import Account
 from medsys.portal.views.session import current_rut, log_in, log_out, login_required

@@ -23,7 +23,7 @@ from medsys.core.clock import SANTIAGO, parse_instant, utc_now
 from medsys.core.errors import MedsysError
 from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.portal import booking
-from medsys.portal.app import database, middleware
+from medsys.portal.extensions import database, middleware
 from medsys.portal.gateway import Refused, Unavailable
 from medsys.portal.views.session import current_rut, login_required
 

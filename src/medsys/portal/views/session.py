@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from medsys.core import identity
 from medsys.core.clock import utc_now
 from medsys.core.request_guard import MARK
-from medsys.portal.app import IDLE_TIMEOUT, database
+from medsys.portal.extensions import IDLE_TIMEOUT, database
 from medsys.portal.models import PortalSession
 
 P = ParamSpec("P")
