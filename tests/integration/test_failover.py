@@ -11,8 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from medsys.chaos.figures import Figures
 from medsys.chaos.lab import Lab
-from medsys.chaos.scenarios import Figures, run
+from medsys.chaos.scenarios import run
 from medsys.core.topology import pair_named
 from tests.conftest import MedsysCluster, eventually
 

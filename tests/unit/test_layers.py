@@ -1,6 +1,7 @@
 """The package layers, read from the import graph: a package imports only from layers
-below it, and the four services never import one another. A new upward import fails here
-with the file that makes it."""
+below it, the four services never import one another, and no module is part of an import
+circle (an app factory and its views, say). A new upward import or circle fails here with
+the modules that make it."""
 
 from __future__ import annotations
 
@@ -55,3 +56,45 @@ def test_nothing_imports_upward_or_sideways() -> None:
             if LEVEL[target] >= LEVEL[package]:
                 wrong.append(f"{path.relative_to(SOURCE)} imports medsys.{target}")
     assert wrong == []
+
+
+def _module_names() -> dict[str, Path]:
+    names = {}
+    for path in SOURCE.rglob("*.py"):
+        parts = path.relative_to(SOURCE.parent).with_suffix("").parts
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return names
+
+
+def _module_imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """The medsys modules a module imports, lazy imports included: ``from a import b``
+    counts as importing ``a.b`` when that is a module, else ``a``."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("medsys"):
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                found.add(full if full in modules else node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("medsys")}
+    return found & set(modules)
+
+
+def test_no_module_is_part_of_an_import_circle() -> None:
+    modules = _module_names()
+    graph = {name: _module_imports(path, modules) - {name} for name, path in modules.items()}
+    circles = []
+    for start in sorted(graph):
+        # Walk from each module; a path back to it is a circle (reported once, from its
+        # alphabetically first member).
+        stack = [(start, (start,))]
+        seen = set()
+        while stack:
+            name, path = stack.pop()
+            for target in sorted(graph[name]):
+                if target == start:
+                    circles.append(" -> ".join((*path, start)))
+                elif target > start and target not in seen:
+                    seen.add(target)
+                    stack.append((target, (*path, target)))
+    assert circles == []

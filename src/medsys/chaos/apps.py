@@ -7,9 +7,9 @@ import time
 
 import httpx
 
+from medsys.chaos.figures import Figures
 from medsys.chaos.http_load import Reader, percentile
 from medsys.chaos.lab import Lab
-from medsys.chaos.scenarios import Figures
 from medsys.core.keys import operator_token
 from medsys.core.tokens import Role, Service
 

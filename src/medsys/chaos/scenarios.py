@@ -9,8 +9,9 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
+from medsys.chaos import apps
+from medsys.chaos.figures import Figures
 from medsys.chaos.lab import Lab, ScenarioError
 from medsys.chaos.network import NetworkCutError, ReplicationCut
 from medsys.chaos.workload import Workload
@@ -22,32 +23,6 @@ from medsys.pairs.state import PairState
 
 DETECTION_TARGET = 3.0
 WRITES_BACK_TARGET = 5.0
-
-
-@dataclass
-class Figures:
-    scenario: str
-    pair: str
-    fault: str = ""
-    detection: float | None = None
-    promotion: float | None = None
-    write_gap: float | None = None
-    writes: int = 0
-    write_errors: int = 0
-    outcome_unknown: int = 0
-    reads: int = 0
-    read_errors: int = 0
-    lost: int | None = 0  # None: not a database scenario
-    duplicated: int | None = 0
-    both_writable: bool = False
-    failovers: int = 0
-    rejoin: float | None = None
-    notes: list[str] = field(default_factory=list)
-    broken: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return not self.broken
 
 
 def _seconds(value: float | None, target: float | None = None) -> str:
@@ -489,8 +464,6 @@ APP_SCENARIOS = ("stop-app1", "stop-clinical")
 def run(lab: Lab, name: str, pair: Pair, *, writers: int = 4, duration: float = 60.0) -> Figures:
     figures = Figures(scenario=name, pair=pair.name)
     if name in APP_SCENARIOS:
-        from medsys.chaos import apps
-
         try:
             (apps.stop_app1 if name == "stop-app1" else apps.stop_clinical)(lab, figures)
         except (ScenarioError, LaunchError, SupervisorError) as error:

@@ -7,12 +7,10 @@ slot, then cancelling the old one, in one form."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medsys.admin import records
@@ -33,11 +31,6 @@ def clerk(request: Request) -> Caller:
 
 
 Clerk = Annotated[Caller, Depends(clerk)]
-
-
-def bookings_of(session: Session, rut: str) -> list[PhoneBooking]:
-    query = select(PhoneBooking).where(PhoneBooking.patient_rut == rut)
-    return list(session.scalars(query.order_by(PhoneBooking.starts_at)))
 
 
 @router.get("/pacientes/{rut}/agendar", response_class=HTMLResponse)
@@ -136,18 +129,3 @@ async def cancel(request: Request, booking_id: int, caller: Clerk) -> Response:
         return f"{PREFIX}/pacientes/{booking.patient_rut}"
 
     return submitted(request, caller, form, work, "Hora anulada.", f"{PREFIX}/pacientes")
-
-
-def upcoming(bookings: list[PhoneBooking]) -> list[dict[str, Any]]:
-    now = datetime.now().astimezone()
-    return [
-        {
-            "id": b.id,
-            "when": datetime.fromisoformat(b.starts_at),
-            "doctor": b.doctor,
-            "specialty": b.specialty,
-            "status": b.status,
-            "past": datetime.fromisoformat(b.starts_at) < now,
-        }
-        for b in bookings
-    ]

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from medsys.admin import records
+from medsys.admin.office.phone_bookings import bookings_of, upcoming
 from medsys.admin.office.web import (
     PREFIX,
     form_of,
@@ -186,8 +187,6 @@ def patient_rut(text: str) -> str:
 @router.get("/pacientes/{rut}", response_class=HTMLResponse)
 def patient_page(request: Request, rut: str, caller: Staff) -> HTMLResponse:
     wanted = patient_rut(rut)
-
-    from medsys.admin.office.booking import bookings_of, upcoming
 
     def read(session: Session) -> dict[str, Any]:
         records.patient(session, rut=wanted)

@@ -1,0 +1,145 @@
+"""The middleware's Gateway (failover between instances, retries, breakers) with a
+scripted transport in place of the network: each case is the decision alone, on exact
+sequences that live sockets only produce by chance."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from medsys.middleware.resilience.breaker import BreakerPolicy, State
+from medsys.middleware.upstreams import (
+    Answer,
+    Call,
+    Gateway,
+    Upstream,
+    UpstreamAnswer,
+    UpstreamUnavailable,
+    make_upstream,
+)
+
+Reply = tuple[int, bytes] | BaseException
+FIRST, SECOND = "http://first", "http://second"
+
+
+class Scripted:
+    """Answers each instance from its own script, in order; records what was sent."""
+
+    def __init__(self, **scripts: list[Reply]) -> None:
+        self.scripts = {f"http://{name}": list(replies) for name, replies in scripts.items()}
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        params: list[tuple[str, str]] | None,
+        json: Any,
+    ) -> tuple[int, bytes]:
+        base = url[: url.index("/", len("http://"))]
+        self.sent.append((method, base))
+        reply = self.scripts[base].pop(0)
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+
+def refused() -> aiohttp.ClientConnectorError:
+    """A connection refused: the request never left this side."""
+    return aiohttp.ClientConnectorError(
+        aiohttp.client_reqrep.ConnectionKey("x", 1, False, True, None, None, None),
+        ConnectionRefusedError(111, "refused"),
+    )
+
+
+OK = (200, b'{"ok": true}')
+GET = Call("GET", "/api/history/11111111-1", headers={})
+POST = Call("POST", "/api/slots/7/reserve", headers={}, json={"patient_rut": "11111111-1"})
+KEYED_POST = Call(
+    "POST", "/api/slots/7/reserve", headers={}, json={}, idempotency_key="key-00000001"
+)
+
+
+def two_instances(policy: BreakerPolicy | None = None) -> Upstream:
+    return make_upstream(
+        "clinical", [("first", FIRST), ("second", SECOND)], policy or BreakerPolicy()
+    )
+
+
+def run(transport: Scripted, call: Call, upstream: Upstream | None = None) -> Answer:
+    gateway = Gateway(transport, deadline=5.0, rounds=3)
+    return asyncio.run(gateway.call(upstream or two_instances(), call))
+
+
+def test_a_refused_instance_hands_the_call_to_the_next_one() -> None:
+    transport = Scripted(first=[refused()], second=[OK])
+    answer = run(transport, POST)
+    assert answer.status == 200 and answer.body == {"ok": True}
+    # Even an unkeyed POST may move on: a refused connection never reached the server.
+    assert transport.sent == [("POST", FIRST), ("POST", SECOND)]
+
+
+def test_an_unkeyed_write_that_may_have_landed_is_never_sent_again() -> None:
+    transport = Scripted(first=[aiohttp.ServerDisconnectedError()], second=[OK])
+    with pytest.raises(UpstreamUnavailable) as raised:
+        run(transport, POST)
+    assert transport.sent == [("POST", FIRST)]
+    assert "ServerDisconnectedError" in str(raised.value)
+
+
+def test_a_keyed_write_goes_on_to_the_next_instance_after_a_lost_answer() -> None:
+    transport = Scripted(first=[aiohttp.ServerDisconnectedError()], second=[OK])
+    answer = run(transport, KEYED_POST)
+    assert answer.status == 200
+    assert transport.sent == [("POST", FIRST), ("POST", SECOND)]
+
+
+def test_a_4xx_is_the_upstreams_answer_and_no_breaker_failure() -> None:
+    upstream = two_instances(BreakerPolicy(consecutive_failures=1))
+    transport = Scripted(first=[(409, b'{"message": "ocupado"}')] * 6, second=[])
+    for _ in range(6):
+        with pytest.raises(UpstreamAnswer) as raised:
+            run(transport, GET, upstream)
+        assert raised.value.status == 409 and raised.value.body == {"message": "ocupado"}
+    assert transport.sent == [("GET", FIRST)] * 6
+    assert upstream.instances[0].breaker.state is State.CLOSED
+
+
+def test_a_5xx_round_is_retried_and_the_next_round_succeeds() -> None:
+    transport = Scripted(first=[(503, b"down"), OK], second=[(500, b"oops")])
+    answer = run(transport, GET)
+    assert answer.status == 200
+    assert transport.sent == [("GET", FIRST), ("GET", SECOND), ("GET", FIRST)]
+
+
+def test_open_breakers_answer_at_once_without_a_call() -> None:
+    upstream = two_instances(BreakerPolicy(consecutive_failures=1, cool_down=60.0))
+    transport = Scripted(first=[refused()], second=[refused()])
+    gateway = Gateway(transport, deadline=5.0, rounds=3)
+    with pytest.raises(UpstreamUnavailable):
+        asyncio.run(gateway.call(upstream, GET))
+    assert [i.breaker.state for i in upstream.instances] == [State.OPEN, State.OPEN]
+    sent = len(transport.sent)
+    with pytest.raises(UpstreamUnavailable, match="circuit open"):
+        asyncio.run(gateway.call(upstream, GET))
+    assert len(transport.sent) == sent, "no instance is called while every breaker is open"
+
+
+def test_the_retry_budget_stops_a_retry_storm() -> None:
+    upstream = make_upstream("clinical", [("first", FIRST)], BreakerPolicy(consecutive_failures=99))
+    failures: Callable[[], list[Reply]] = lambda: [(503, b"down")] * 100  # noqa: E731
+    transport = Scripted(first=failures())
+    gateway = Gateway(transport, deadline=5.0, rounds=3)
+    for _ in range(20):
+        with pytest.raises(UpstreamUnavailable):
+            asyncio.run(gateway.call(upstream, GET))
+    # 20 requests, 3 rounds each if unbudgeted (60 calls); the budget allows about a fifth
+    # of the requests as retries, with a floor of 3.
+    assert len(transport.sent) < 30
+    assert upstream.budget.refused > 0
