@@ -14,7 +14,7 @@ from medsys.failover.decision import (
     SetSynchronous,
     decide,
 )
-from medsys.nodes.base import NodeProbe
+from medsys.pairs.node import NodeProbe
 from medsys.pairs.state import PairState
 
 P, R = "postgres_primary", "postgres_replica"

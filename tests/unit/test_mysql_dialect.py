@@ -87,7 +87,7 @@ def test_each_server_boots_in_its_role_with_semi_sync_as_the_pair_state_says(
     tmp_path: Path,
 ) -> None:
     from medsys.core.secrets import ensure_secrets
-    from medsys.nodes.base import Role
+    from medsys.pairs.node import Role
 
     settings = Settings(state_dir=tmp_path)
     ensure_secrets(settings)  # MySQL's defaults file carries the root password

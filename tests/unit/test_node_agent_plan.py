@@ -9,7 +9,6 @@ import pytest
 
 from medsys.core.settings import Settings
 from medsys.core.topology import pair_named
-from medsys.nodes.base import Role
 from medsys.nodes.plan import (
     FAILOVER_GRACE_SECONDS,
     BootStep,
@@ -19,6 +18,7 @@ from medsys.nodes.plan import (
     watch,
 )
 from medsys.pairs.lease import HOLDER_MARGIN, Lease, lapsed_for, read_lease, write_lease
+from medsys.pairs.node import Role
 from medsys.pairs.state import PairState
 
 STATE = PairState(pair="admin", primary="postgres_primary", term=3, bootstrapped=True)

@@ -15,7 +15,8 @@ from medsys.core.settings import Settings
 from medsys.core.topology import Pair
 from medsys.launcher.cluster import Cluster
 from medsys.nodes import adapter_for
-from medsys.nodes.base import NodeAdapter, NodeProbe, processes_using
+from medsys.nodes.base import NodeAdapter, processes_using
+from medsys.pairs.node import NodeProbe
 from medsys.pairs.state import (
     PairState,
     read_events,

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from medsys.failover.positions import PositionError, covers
-from medsys.nodes.base import NodeProbe
+from medsys.pairs.node import NodeProbe
 from medsys.pairs.state import PairState
 
 

@@ -38,9 +38,10 @@ from medsys.failover.decision import (
     SetSynchronous,
     decide,
 )
-from medsys.nodes.base import NodeAdapter, NodeError, NodeProbe, one_line
+from medsys.nodes.base import NodeAdapter, NodeError, one_line
 from medsys.pairs.hands import Hands
 from medsys.pairs.lease import Lease, read_lease, write_lease
+from medsys.pairs.node import NodeProbe
 from medsys.pairs.state import (
     PairState,
     append_event,

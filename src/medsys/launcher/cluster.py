@@ -26,7 +26,8 @@ from medsys.launcher import nginx, provision
 from medsys.launcher.services import Kind, Service, service_named, service_table
 from medsys.launcher.supervisor import Supervisor, SupervisorError
 from medsys.nodes import adapter_for
-from medsys.nodes.base import NodeAdapter, NodeProbe, Role
+from medsys.nodes.base import NodeAdapter
+from medsys.pairs.node import NodeProbe, Role
 from medsys.pairs.state import (
     PairState,
     read_events,

@@ -38,7 +38,6 @@ from medsys.nodes import adapter_for
 from medsys.nodes.base import (
     NodeAdapter,
     NodeError,
-    Role,
     kill_processes_using,
     one_line,
     owned_directory,
@@ -47,6 +46,7 @@ from medsys.nodes.base import (
 from medsys.nodes.plan import BootStep, Verdict, plan_boot, watch
 from medsys.nodes.remote import HEARTBEAT_STALE_SECONDS, read_request, read_status, write_status
 from medsys.pairs.lease import LEASE_SECONDS, lapsed_for, read_lease
+from medsys.pairs.node import Role
 from medsys.pairs.state import (
     PairState,
     read_pair_state,

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -21,39 +20,13 @@ from medsys.core.accounts import server_group
 from medsys.core.secrets import Secrets, load_secrets
 from medsys.core.settings import Settings
 from medsys.core.topology import Pair
+from medsys.pairs.node import NodeProbe, Role
 
 INITIALISED_MARKER = ".medsys-initialised"
 
 
-class Role(StrEnum):
-    PRIMARY = "primary"
-    REPLICA = "replica"
-
-
 class NodeError(RuntimeError):
     """A node could not be initialised, bootstrapped or changed; the message says why."""
-
-
-@dataclass(frozen=True)
-class NodeProbe:
-    """One look at a node. ``reachable`` False means every other field is unknown."""
-
-    node: str
-    reachable: bool
-    writable: bool = False
-    upstream_port: int | None = None  # the primary a replica is configured to follow
-    receiving: bool = False  # replica: connected to its upstream and streaming
-    follows_someone: bool = False  # replica: replication is configured at all
-    replica_streaming: bool = False  # primary: a replica is attached and streaming
-    sync_configured: bool = False  # primary: synchronous/semi-sync replication switched on
-    sync_active: bool = False  # primary: commits wait for the replica right now
-    position: str | None = None  # GTID position or LSN, engine's own notation
-    # replica: everything it holds, received or applied (positions joined by commas)
-    received: str | None = None
-    # primary: the position its synchronous replica confirmed, where the engine says
-    acknowledged: str | None = None
-    lag: str | None = None  # for people: "0 B", "3 s"
-    error: str | None = None
 
 
 def one_line(error: object) -> str:

@@ -29,15 +29,14 @@ from medsys.nodes.base import (
     INITIALISED_MARKER,
     EngineAdapter,
     NodeError,
-    NodeProbe,
     ProcessControl,
-    Role,
     mark_initialised,
     move_aside,
     one_line,
     owned_directory,
     service_user,
 )
+from medsys.pairs.node import NodeProbe, Role
 
 ADMIN_USER = "medsys_admin"
 REPLICATION_USER = "medsys_repl"

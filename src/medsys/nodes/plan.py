@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from medsys.nodes.base import Role
+from medsys.pairs.node import Role
 from medsys.pairs.state import PairState
 
 # A kill request younger than this, for the recorded primary, means a failover is being

@@ -22,9 +22,7 @@ from medsys.nodes.base import (
     INITIALISED_MARKER,
     EngineAdapter,
     NodeError,
-    NodeProbe,
     ProcessControl,
-    Role,
     mark_initialised,
     move_aside,
     one_line,
@@ -32,6 +30,7 @@ from medsys.nodes.base import (
     run_as_service_user,
     service_user,
 )
+from medsys.pairs.node import NodeProbe, Role
 
 ADMIN_USER = "medsys_admin"
 REPLICATION_USER = "medsys_repl"
