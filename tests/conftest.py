@@ -170,6 +170,16 @@ class MedsysCluster:
         shutil.rmtree(self.state_dir.parent, ignore_errors=True)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With pytest-xdist's ``--dist loadgroup`` (scripts/test runs two workers): every test
+    of the shared system goes to one worker, and every other module, which starts its own
+    system on its own ports, stays whole on one worker, so no system is started twice."""
+    for item in items:
+        shared = "cluster" in getattr(item, "fixturenames", ())
+        group = "shared-system" if shared else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[MedsysCluster]:
     """The shared running system; tests that break it for good use their own."""

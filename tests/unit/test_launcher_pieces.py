@@ -82,10 +82,13 @@ def test_missing_packages_without_root_names_them_and_the_command(
 
 
 def test_a_replication_cut_marks_the_servers_connections_to_the_primary_only() -> None:
-    from medsys.chaos.network import MARK, ReplicationCut
+    from medsys.chaos.network import ReplicationCut
 
-    both = ReplicationCut(port=3306, gid=999).rules()
-    assert f"tcp dport 3306 meta skgid 999 ct mark set {MARK}" in both
+    cut = ReplicationCut(port=3306, gid=999)
+    both = cut.rules()
+    assert f"tcp dport 3306 meta skgid 999 ct mark set {cut.mark}" in both
+    assert "table inet medsys_chaos_3306" in both
+    assert ReplicationCut(port=23306, gid=999).mark != cut.mark  # another system's cut
     assert "ct direction original drop" in both and "ct direction reply drop" in both
     one_way = ReplicationCut(port=5433, gid=999, back=False).rules()
     assert "ct direction original drop" in one_way and "reply" not in one_way

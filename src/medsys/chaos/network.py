@@ -15,8 +15,10 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-TABLE = "medsys_chaos"
-MARK = "0x4d5e"
+# One table and one conntrack mark per cut port: systems on other ports (another test
+# system running beside this one) keep their own cuts, and their links stay whole.
+TABLE_PREFIX = "medsys_chaos_"
+MARK_BASE = 0x4D5E0000
 
 
 class NetworkCutError(RuntimeError):
@@ -33,9 +35,10 @@ def _nft(script: str) -> None:
         raise NetworkCutError(f"nft refused the rules: {result.stderr.strip()}")
 
 
-def heal() -> None:
-    """Remove every cut (harmless when there is none)."""
-    _nft(f"table inet {TABLE} {{}}\ndelete table inet {TABLE}\n")
+def heal(port: int) -> None:
+    """Remove the cut of ``port`` (harmless when there is none)."""
+    table = f"{TABLE_PREFIX}{port}"
+    _nft(f"table inet {table} {{}}\ndelete table inet {table}\n")
 
 
 @dataclass(frozen=True)
@@ -48,27 +51,31 @@ class ReplicationCut:
     towards: bool = True
     back: bool = True
 
+    @property
+    def mark(self) -> str:
+        return hex(MARK_BASE + self.port)
+
     def rules(self) -> str:
         drop_out = []
         if self.towards:
-            drop_out.append(f"ct mark {MARK} ct direction original drop")
+            drop_out.append(f"ct mark {self.mark} ct direction original drop")
         if self.back:
-            drop_out.append(f"ct mark {MARK} ct direction reply drop")
+            drop_out.append(f"ct mark {self.mark} ct direction reply drop")
         body = "\n    ".join(drop_out)
         return (
-            f"table inet {TABLE} {{\n"
+            f"table inet {TABLE_PREFIX}{self.port} {{\n"
             "  chain out {\n"
             "    type filter hook output priority -10; policy accept;\n"
-            f"    tcp dport {self.port} meta skgid {self.gid} ct mark set {MARK}\n"
+            f"    tcp dport {self.port} meta skgid {self.gid} ct mark set {self.mark}\n"
             f"    {body}\n"
             "  }\n"
             "}\n"
         )
 
     def __enter__(self) -> ReplicationCut:
-        heal()
+        heal(self.port)
         _nft(self.rules())
         return self
 
     def __exit__(self, *_: object) -> None:
-        heal()
+        heal(self.port)

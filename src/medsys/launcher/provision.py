@@ -4,6 +4,7 @@ person what is wrong and what to type; none of them deletes anything."""
 
 from __future__ import annotations
 
+import fcntl
 import grp
 import os
 import pwd
@@ -91,12 +92,23 @@ def _create(argv: list[str], what: str) -> None:
         raise ProvisionError(f"could not create {what}: {made.stderr.strip()}")
 
 
+ACCOUNTS_LOCK = Path("/run/medsys-accounts.lock")
+
+
 def ensure_service_accounts(settings: Settings) -> None:
     """As root: one unprivileged system account per part of the system (core.accounts),
     none with a shell or a home, and the group that may drive supervisord, whose only
     member is the service user (the monitors rejoin old primaries through it)."""
     if os.geteuid() != 0:
         return
+    # Two systems brought up at once on one machine (test systems side by side) must not
+    # both run useradd for the same account: one would fail on the other's.
+    with ACCOUNTS_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _ensure_accounts(settings)
+
+
+def _ensure_accounts(settings: Settings) -> None:
     for group in (control_group(settings), server_group(settings)):
         if not _group_exists(group):
             _create(["groupadd", "--system", group], f"group {group}")
