@@ -37,6 +37,10 @@ from medsys.pairs.state import read_pair_state
 T = TypeVar("T")
 # Where the kernel picks outgoing connections' local ports: a test system's servers must
 # listen below it, or a client connection may already hold one of their ports.
+SHARED_OFFSET = 20000  # the shared system: ports 23002-28000
+# Systems of their own (offsets 10000-15000: ports 13002-23000) start and stop one after
+# another, beside the shared one; the node agents' databases use 25000 and 25100.
+PORT_SPAN = (min(DEFAULT_PORTS.values()), max(DEFAULT_PORTS.values()))
 EPHEMERAL_LOW = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
 
 
@@ -57,10 +61,15 @@ def eventually(check: Callable[[], T], *, within: float = 20.0, what: str = "con
 
 class MedsysCluster:
     def __init__(self, port_offset: int) -> None:
-        highest = max(DEFAULT_PORTS.values()) + port_offset
+        lowest, highest = (bound + port_offset for bound in PORT_SPAN)
         assert highest < EPHEMERAL_LOW, (
             f"offset {port_offset} puts ports up to {highest} in the kernel's range for "
             f"outgoing connections (from {EPHEMERAL_LOW}): one may be taken at random"
+        )
+        shared_low, shared_high = (bound + SHARED_OFFSET for bound in PORT_SPAN)
+        assert port_offset == SHARED_OFFSET or highest < shared_low or lowest > shared_high, (
+            f"offset {port_offset} puts ports {lowest}-{highest} among the shared system's "
+            f"({shared_low}-{shared_high}), which runs beside it"
         )
         folder = tempfile.mkdtemp(prefix="medsys-test-", dir="/var/tmp")
         Path(folder).chmod(0o755)  # the database user must reach it
@@ -170,20 +179,26 @@ class MedsysCluster:
         shutil.rmtree(self.state_dir.parent, ignore_errors=True)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """With pytest-xdist's ``--dist loadgroup`` (scripts/test runs two workers): every test
-    of the shared system goes to one worker, and every other module, which starts its own
-    system on its own ports, stays whole on one worker, so no system is started twice."""
-    for item in items:
-        shared = "cluster" in getattr(item, "fixturenames", ())
-        group = "shared-system" if shared else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Two workers (pytest-xdist, ``--dist loadgroup``; scripts/test): the shared system's
+    tests are one group, and the modules that start a system of their own are another, run
+    one after another on one worker, so at most two systems run at once and their port
+    ranges never meet. Every other module (no system) goes wherever a worker is free.
+    (Marked as each test is collected: xdist reads the marks in its own
+    ``pytest_collection_modifyitems``.)"""
+    if "cluster" in getattr(item, "fixturenames", ()):
+        group = "shared-system"
+    elif item.path.parent.name in ("integration", "e2e"):
+        group = "systems-of-their-own"
+    else:
+        group = item.path.name
+    item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[MedsysCluster]:
     """The shared running system; tests that break it for good use their own."""
-    system = MedsysCluster(port_offset=20000)
+    system = MedsysCluster(port_offset=SHARED_OFFSET)
     try:
         system.up()
         yield system

@@ -325,7 +325,7 @@ def test_reservation_is_idempotent_and_release_needs_its_key(
     assert clinical.call("POST", f"{path}/release", service, headers=other).status_code == 409
     assert clinical.call("POST", f"{path}/release", service, headers=key).json()["status"] == "free"
     assert clinical.call("POST", f"{path}/release", service, headers=key).status_code == 200
-    assert clinical.call("POST", f"{path}/reserve", service, json=body).status_code == 422
+    assert clinical.call("POST", f"{path}/reserve", service, json=body).status_code == 400
     blocked = clinical.call("POST", f"{path}/block", nurse, json={"reason": "Reunión clínica"})
     assert blocked.json()["status"] == "blocked"
     taken = clinical.call("POST", f"{path}/reserve", service, json=body, headers=key)

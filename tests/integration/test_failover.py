@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def system() -> Iterator[MedsysCluster]:
-    system = MedsysCluster(port_offset=24000)
+    system = MedsysCluster(port_offset=15000)
     try:
         system.up()
         yield system

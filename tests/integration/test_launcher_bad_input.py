@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def fresh() -> Iterator[MedsysCluster]:
-    system = MedsysCluster(port_offset=22000)
+    system = MedsysCluster(port_offset=13000)
     try:
         yield system
     finally:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def system() -> Iterator[MedsysCluster]:
-    system = MedsysCluster(port_offset=21000)
+    system = MedsysCluster(port_offset=12000)
     try:
         yield system
     finally:

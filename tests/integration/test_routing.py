@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def system() -> Iterator[MedsysCluster]:
-    system = MedsysCluster(port_offset=23000)
+    system = MedsysCluster(port_offset=14000)
     try:
         system.up()
         system.stop("mysql-monitor", "postgres-monitor")  # we play the monitor here
