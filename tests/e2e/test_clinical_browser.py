@@ -21,7 +21,7 @@ from sqlalchemy import select
 from medsys.clinical.models import Staff
 from medsys.core.clock import SANTIAGO
 from medsys.core.tokens import Role
-from tests.conftest import MedsysCluster, eventually
+from tests.conftest import MedsysCluster, eventually, own_system
 from tests.e2e.conftest import SHOTS, shot
 
 pytestmark = pytest.mark.integration
@@ -30,7 +30,7 @@ PATIENT = "11111111-1"
 
 @pytest.fixture(scope="module")
 def clinic() -> Iterator[MedsysCluster]:
-    system = MedsysCluster(port_offset=10000)
+    system = own_system(__file__)
     try:
         system.up()
         yield system

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from medsys.core.tokens import Role, Service
-from tests.conftest import MedsysCluster
+from tests.conftest import MedsysCluster, own_system
 
 pytestmark = pytest.mark.integration
 REPORTS = Path(__file__).resolve().parents[2] / "artifacts" / "schemathesis"
@@ -40,7 +40,7 @@ MIDDLEWARE_CALLERS = (
 
 @pytest.fixture(scope="module")
 def fuzzed() -> Iterator[MedsysCluster]:
-    system = MedsysCluster(port_offset=11000)
+    system = own_system(__file__)
     try:
         system.up()
         yield system

@@ -15,14 +15,14 @@ from medsys.chaos.figures import Figures
 from medsys.chaos.lab import Lab
 from medsys.chaos.scenarios import run
 from medsys.core.topology import pair_named
-from tests.conftest import MedsysCluster, eventually
+from tests.conftest import MedsysCluster, eventually, own_system
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def system() -> Iterator[MedsysCluster]:
-    system = MedsysCluster(port_offset=15000)
+    system = own_system(__file__)
     try:
         system.up()
         yield system

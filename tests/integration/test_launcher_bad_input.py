@@ -7,14 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import MedsysCluster
+from tests.conftest import MedsysCluster, own_system
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def fresh() -> Iterator[MedsysCluster]:
-    system = MedsysCluster(port_offset=13000)
+    system = own_system(__file__)
     try:
         yield system
     finally:

@@ -10,14 +10,14 @@ from sqlalchemy import text
 
 from medsys.core.keys import keyring
 from medsys.core.tokens import Role, Service, verify_token
-from tests.conftest import MedsysCluster, count_rows, scratch_table
+from tests.conftest import MedsysCluster, count_rows, own_system, scratch_table
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def system() -> Iterator[MedsysCluster]:
-    system = MedsysCluster(port_offset=12000)
+    system = own_system(__file__)
     try:
         yield system
     finally:

@@ -9,14 +9,14 @@ import pytest
 from sqlalchemy import text
 
 from medsys.core.db import SplitBrainError
-from tests.conftest import MedsysCluster, count_rows, eventually, scratch_table
+from tests.conftest import MedsysCluster, count_rows, eventually, own_system, scratch_table
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def system() -> Iterator[MedsysCluster]:
-    system = MedsysCluster(port_offset=14000)
+    system = own_system(__file__)
     try:
         system.up()
         system.stop("mysql-monitor", "postgres-monitor")  # we play the monitor here
