@@ -156,3 +156,13 @@ def test_the_portal_signs_a_patient_in_against_its_own_accounts(
     )
     assert right.status_code == 302
     assert portal.get("/history?rut=22222222-2").status_code == 403
+
+
+def test_flask_metrics_answer_only_this_machine(portal: FlaskClient, clinical: FlaskClient) -> None:
+    for app in (portal, clinical):
+        app.get("/health")
+        local = app.get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+        assert local.status_code == 200
+        assert 'route="/health"' in local.get_data(as_text=True)
+        remote = app.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+        assert remote.status_code == 403 and "medsys_http" not in remote.get_data(as_text=True)

@@ -32,6 +32,8 @@ from medsys.core.api_errors import register_error_handlers
 from medsys.core.auth import Verifier
 from medsys.core.databases import pair_database
 from medsys.core.db import Database, DatabaseRoutingError
+from medsys.core.http_metrics import HttpMetrics
+from medsys.core.http_metrics import fastapi_route as http_metrics_route
 from medsys.core.keys import keyring, private_text, signing_key
 from medsys.core.logs import configure_logging
 from medsys.core.privacy import PrivateResponses
@@ -53,6 +55,7 @@ def create_app(
 ) -> FastAPI:
     """One instance; tests hand it a ``database``, in service it opens the admin pair."""
     configure_logging()
+    http_metrics = HttpMetrics()
     signer = signing_key(settings or load_settings(), Service.ADMIN)
 
     @asynccontextmanager
@@ -105,9 +108,11 @@ def create_app(
     )
     app.add_middleware(MarkUnstorable)
     app.add_middleware(PrivateResponses)
+    app.include_router(http_metrics_route(http_metrics))
     app.add_middleware(
         RequestLog,
         logger=log,
+        metrics=http_metrics,
         # Which instance answered, for whoever debugs the balancer.
         extra_headers=lambda: {"X-Served-By": getattr(app.state, "instance", "")},
     )

@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from medsys.clinical import extensions, labels
 from medsys.clinical import openapi as clinical_openapi
 from medsys.clinical.registry import PatientRegistry
-from medsys.core import api_explorer, look, privacy, request_guard
+from medsys.core import api_explorer, http_metrics, look, privacy, request_guard
 from medsys.core.auth import Verifier
 from medsys.core.clock import SANTIAGO
 from medsys.core.databases import pair_database
@@ -118,6 +118,7 @@ def _register_workspace(app: Flask) -> None:
         return {"instance": app.config["INSTANCE"]}
 
     privacy.install_flask(app)
+    http_metrics.install_flask(app)
     api_explorer.install_flask(app, TITLE, lambda: clinical_openapi.document(app, title=TITLE))
     request_guard.install_flask(app)
 

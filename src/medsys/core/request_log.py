@@ -1,5 +1,5 @@
-"""One JSON log line per request, a request id and optional metrics, for the FastAPI
-services (middleware, admin), as a plain ASGI middleware.
+"""One JSON log line per request, a request id and the HTTP metrics (core.http_metrics),
+for the FastAPI services (middleware, admin), as a plain ASGI middleware.
 
 Not Starlette's ``BaseHTTPMiddleware`` (``@app.middleware("http")``): it runs every
 request through an extra task and memory streams, measurable on hops that every portal
@@ -16,10 +16,8 @@ from collections.abc import Callable
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from medsys.core.http_metrics import HttpMetrics
 from medsys.core.request_parts import request_id_of
-
-# (route template, status, seconds) -> None
-Observer = Callable[[str, int, float], None]
 
 
 class RequestLog:
@@ -32,12 +30,12 @@ class RequestLog:
         app: ASGIApp,
         *,
         logger: logging.Logger,
-        observe: Callable[[], Observer | None] = lambda: None,
+        metrics: HttpMetrics | None = None,
         extra_headers: Callable[[], dict[str, str]] = dict,
     ) -> None:
         self.app = app
         self.logger = logger
-        self.observe = observe
+        self.metrics = metrics
         self.extra_headers = extra_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -60,13 +58,16 @@ class RequestLog:
                     headers[name] = value
             await send(message)
 
+        if self.metrics is not None:
+            self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.monotonic() - started
-            observer = self.observe()
-            if observer is not None:
-                observer(getattr(scope.get("route"), "path", "unmatched"), status, elapsed)
+            if self.metrics is not None:
+                self.metrics.in_flight.dec()
+                route = getattr(scope.get("route"), "path", "unmatched")
+                self.metrics.observe(scope["method"], route, status, elapsed)
             self.logger.info(
                 json.dumps(
                     {

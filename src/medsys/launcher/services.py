@@ -76,6 +76,8 @@ def _gunicorn(python: str, bind: str, application: str) -> tuple[str, ...]:
         python,
         "-m",
         "gunicorn",
+        "--config",
+        "python:medsys.launcher.gunicorn_hooks",
         "--workers",
         "2",
         "--threads",

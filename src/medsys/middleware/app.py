@@ -9,30 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import FastAPI, Request
 
 from medsys.core import api_explorer
 from medsys.core.api_errors import register_error_handlers
 from medsys.core.auth import Verifier
-from medsys.core.errors import Forbidden
+from medsys.core.http_metrics import HttpMetrics
+from medsys.core.http_metrics import fastapi_route as http_metrics_route
 from medsys.core.keys import keyring, signing_key
 from medsys.core.logs import configure_logging
 from medsys.core.privacy import PrivateResponses
 from medsys.core.request_guard import MarkUnstorable
-from medsys.core.request_log import Observer, RequestLog
+from medsys.core.request_log import RequestLog
 from medsys.core.settings import Settings, load_settings
 from medsys.core.tokens import RELAY_LIFETIME, Service, TokenCache
 from medsys.middleware import routes
 from medsys.middleware.answers import HealthOut, IndexOut
-from medsys.middleware.metrics import Metrics, may_scrape, scrape_token
+from medsys.middleware.metrics import Metrics
 from medsys.middleware.resilience.breaker import BreakerPolicy, State
 from medsys.middleware.upstreams import (
     AiohttpTransport,
@@ -79,6 +77,7 @@ async def _probe_forever(client: aiohttp.ClientSession, upstreams: list[Upstream
 
 def create_app(settings: Settings | None = None, policy: BreakerPolicy | None = None) -> FastAPI:
     configure_logging()
+    http_metrics = HttpMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -115,20 +114,9 @@ def create_app(settings: Settings | None = None, policy: BreakerPolicy | None = 
     register_error_handlers(app)
     app.add_middleware(MarkUnstorable)
     app.add_middleware(PrivateResponses)
-    app.add_middleware(RequestLog, logger=log, observe=lambda: _metrics_observer(app))
+    app.include_router(http_metrics_route(http_metrics, lambda: [app.state.metrics.registry]))
+    app.add_middleware(RequestLog, logger=log, metrics=http_metrics)
     return app
-
-
-def _metrics_observer(app: FastAPI) -> Observer | None:
-    metrics = getattr(app.state, "metrics", None)  # made in lifespan
-    if metrics is None:
-        return None
-
-    def observe(template: str, status: int, seconds: float) -> None:
-        metrics.requests.labels(template, str(status)).inc()
-        metrics.latency.labels(template).observe(seconds)
-
-    return observe
 
 
 def _register_meta(app: FastAPI) -> None:
@@ -154,20 +142,3 @@ def _register_meta(app: FastAPI) -> None:
             "upstreams": report,
             "retry_budget_refusals": {n: u.budget.refused for n, u in upstreams.items()},
         }
-
-    token = scrape_token(os.environ.get("MEDSYS_METRICS_TOKEN", ""))
-
-    @app.get(
-        "/metrics",
-        tags=["meta"],
-        response_class=PlainTextResponse,
-        responses={403: {"description": "Ni local ni con el token de lectura de métricas"}},
-    )
-    def metrics(request: Request) -> Response:
-        """Prometheus text; only from this machine or with ``Authorization: Bearer
-        <MEDSYS_METRICS_TOKEN>``."""
-        client = request.client.host if request.client else None
-        if not may_scrape(client, request.headers.get("Authorization"), token):
-            raise Forbidden("Las métricas se leen solo desde este equipo o con su token.")
-        body = generate_latest(request.app.state.metrics.registry)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)

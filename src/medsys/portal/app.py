@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
 
-from medsys.core import look, privacy, request_guard
+from medsys.core import http_metrics, look, privacy, request_guard
 from medsys.core.auth import Verifier
 from medsys.core.clock import date_text, local_iso
 from medsys.core.databases import pair_database
@@ -133,6 +133,7 @@ def create_app(
 
     privacy.install_flask(app)
     request_guard.install_flask(app)
+    http_metrics.install_flask(app)
 
     return app
 
