@@ -35,6 +35,9 @@ def test_status_when_nothing_runs(fresh: MedsysCluster) -> None:
 def test_taken_port_is_named_with_its_holder_and_nothing_is_started(fresh: MedsysCluster) -> None:
     port = fresh.settings.port("postgres_replica")
     with socket.socket() as squatter:
+        # As any server would: a connection of an earlier system to this port, still in
+        # TIME_WAIT, must not keep the squatter from listening.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
         result = fresh.medsys("up", check=False)

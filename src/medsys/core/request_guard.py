@@ -100,7 +100,10 @@ class MarkUnstorable:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app({**scope, "headers": headers}, replay, send)
+        # The same scope, changed in place: the router records the matched route in it,
+        # and the request log outside reads that route for its metrics.
+        scope["headers"] = headers
+        await self.app(scope, replay, send)
 
 
 def install_flask(app: Any) -> None:
