@@ -50,6 +50,7 @@ BANDS = {
     "test_lifecycle.py": 15000,
     "test_routing.py": 15000,
 }
+LOGS_KEPT = Path(__file__).resolve().parents[1] / "artifacts" / "test-logs"
 PORT_SPAN = (min(DEFAULT_PORTS.values()), max(DEFAULT_PORTS.values()))
 EPHEMERAL_LOW = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
 
@@ -185,6 +186,12 @@ class MedsysCluster:
         return mariadb_url(user=user, password=password, port=port, database=database)
 
     def destroy(self) -> None:
+        self.medsys("down", check=False)
+        # Every service's log outlives the system, for whoever reads a failure later.
+        kept = LOGS_KEPT / f"offset-{self.settings.port_offset}"
+        shutil.rmtree(kept, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            shutil.copytree(self.state_dir / "log", kept)
         self.medsys("down", "-v", check=False)
         shutil.rmtree(self.state_dir.parent, ignore_errors=True)
 
