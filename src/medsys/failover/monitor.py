@@ -138,9 +138,7 @@ class Monitor:
         sentence = decision.sentence
         if outcome:
             sentence = f"{decision.sentence} -> {outcome}"
-            log.info("done: %s", outcome)
-            term = (read_pair_state(self.settings, self.pair) or state).term
-            append_event(self.settings, self.pair, "outcome", outcome, term)
+            self._report(outcome, state.term)
         self._publish(state, sentence)
         return decision
 
@@ -177,12 +175,15 @@ class Monitor:
             return self.hands.rejoin(action.node, action.primary, self._report)
         raise TypeError(f"unknown action {action!r}")
 
-    def _report(self, outcome: str) -> None:
-        """The outcome of work the hands did beside the loop (a rejoin), for the log and
-        the event register."""
+    def _report(self, outcome: str, term_seen: int = 0) -> None:
+        """What an action came to, for the log and the event register, at the term the
+        pair has now (an action may have moved it); also how the hands report work they
+        did beside the loop (a rejoin)."""
         log.info("done: %s", outcome)
         state = read_pair_state(self.settings, self.pair)
-        append_event(self.settings, self.pair, "outcome", outcome, state.term if state else 0)
+        append_event(
+            self.settings, self.pair, "outcome", outcome, state.term if state else term_seen
+        )
 
     def _publish(self, state: PairState, sentence: str) -> None:
         write_monitor_status(

@@ -180,7 +180,9 @@ class EngineAdapter:
 
     @cached_property
     def secrets(self) -> Secrets:
-        return self._given_secrets or load_secrets(self.settings)
+        if self._given_secrets is not None:
+            return self._given_secrets
+        return load_secrets(self.settings)
 
 
 class NodeAdapter(Protocol):

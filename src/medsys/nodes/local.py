@@ -19,9 +19,6 @@ class LocalHands:
         self._rejoiner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rejoin")
         self._rejoining: Future[None] | None = None
 
-    def is_running(self, node: str) -> bool:
-        return self.control.is_process_running(node)
-
     def fence(self, node: str, reason: str) -> str:
         was_running = self.control.is_process_running(node)
         if was_running:

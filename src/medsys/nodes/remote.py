@@ -157,9 +157,6 @@ class AgentHands:
     def __init__(self, control: AgentControl) -> None:
         self.control = control
 
-    def is_running(self, node: str) -> bool:
-        return self.control.is_process_running(node)
-
     def fence(self, node: str, reason: str) -> str:
         if not self.control.is_process_running(node):
             return f"{node} already down"

@@ -20,8 +20,6 @@ class Hands(Protocol):
     # agent carries out when it can, so the primary's lease must back it up.
     fence_is_certain: bool
 
-    def is_running(self, node: str) -> bool: ...
-
     def fence(self, node: str, reason: str) -> str:
         """Make sure ``node``'s server takes no more writes; returns what was done."""
 
