@@ -113,6 +113,32 @@ class AgentPair:
     def status(self, node: str) -> dict[str, object]:
         return read_status(self.settings, node) or {}
 
+    def wait_healthy(self, node: str, *, within: float) -> None:
+        """Docker's part while the pair boots: an agent that exits is started again
+        (``restart: unless-stopped``). A node not healthy in time fails with what its
+        agent and the monitor said, so a failure on CI can be read from the output."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.healthy(node):
+                return
+            if self.agents[node].poll() is not None:
+                self.start_agent(node)
+            time.sleep(0.2)
+        raise AssertionError(
+            f"{node} not healthy within {within:.0f} s; its status: {self.status(node)}\n"
+            f"--- {node}'s agent, last lines:\n{self.tail(node)}\n"
+            f"--- the monitor, last lines:\n{self.tail('monitor')}"
+        )
+
+    def tail(self, name: str, lines: int = 30) -> str:
+        """The agent's and medsys's own lines and the server's errors, not its notes."""
+        said = [
+            line
+            for line in self.log(name).splitlines()
+            if "medsys." in line or "[ERROR]" in line or "Traceback" in line
+        ]
+        return "\n".join(said[-lines:])
+
     def wait_in_sync(self) -> None:
         """The monitor promotes only a replica it last saw in sync: wait for that view."""
 
@@ -165,7 +191,7 @@ def agent_pair(request: pytest.FixtureRequest) -> Iterator[AgentPair]:
             lab.start_agent(node)
         lab.start_monitor()
         for node in lab.pair.nodes:
-            eventually(lambda n=node: lab.healthy(n), within=90, what=f"{node} healthy")
+            lab.wait_healthy(node, within=90)
         lab.wait_in_sync()
         yield lab
     finally:

@@ -139,6 +139,8 @@ class Agent:
                 raise NodeError(f"the server exited while booting (status {self.server.poll()})")
             if time.monotonic() > deadline:
                 raise NodeError(f"the server did not answer within {READY_TIMEOUT:.0f} s")
+            # A slow boot is not a dead agent: the monitor reads a stale heartbeat so.
+            self.publish()
             time.sleep(0.2)
 
     def stop_server(self, *, hard: bool) -> None:
