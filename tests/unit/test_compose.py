@@ -128,7 +128,8 @@ def test_no_secret_is_committed_and_each_container_gets_only_its_own() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     assert "TOKEN_KEY" not in text and "env_file: [.env" not in text
     # Every secret is a reference to .env, never a value.
-    values = re.findall(r"(MEDSYS_DB_[A-Z_]+|MEDSYS_DEMO_SEED): (.*)", text)
+    secret = r"MEDSYS_DB_[A-Z_]+|MEDSYS_PROBE_[A-Z]+_PASSWORD|MEDSYS_DEMO_SEED"
+    values = re.findall(rf"({secret}): (.*)", text)
     assert values and all(value.startswith(f"${{{name}:?") for name, value in values)
     services = compose_file()["services"]
 
@@ -140,7 +141,12 @@ def test_no_secret_is_committed_and_each_container_gets_only_its_own() -> None:
     assert secrets_given("app2-1") == {"MEDSYS_DB_APP_PASSWORD_ADMIN"}
     assert secrets_given("app3") == {"MEDSYS_DB_APP_PASSWORD_PORTAL"}
     assert secrets_given("middleware") == set()
-    data = {"MEDSYS_DB_ADMIN_PASSWORD", "MEDSYS_DB_REPLICATION_PASSWORD"}
+    # The probe user is made with the others when a primary boots (medsys.sla).
+    data = {
+        "MEDSYS_DB_ADMIN_PASSWORD",
+        "MEDSYS_DB_REPLICATION_PASSWORD",
+        "MEDSYS_PROBE_DB_PASSWORD",
+    }
     assert secrets_given("mysql-monitor") == data
     # A node's agent creates its own pair's users, and no other pair's.
     assert secrets_given("postgres_primary") == data | {

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from medsys.core.http_metrics import may_scrape, scrape_token
 from medsys.core.migrate import table_rights
 from medsys.core.privacy import headers_for
 from medsys.core.request_guard import unstorable_in
+from medsys.core.scrape import may_scrape, scrape_token
 from medsys.core.settings import Settings
 from medsys.core.validation import contains_pattern
 from medsys.portal.app import portal_url, trusted_hosts

@@ -15,7 +15,7 @@ LAYERS: list[set[str]] = [
     {"pairs"},  # pair state and lease: shared by everything that controls a pair
     {"nodes"},
     {"failover"},
-    {"clinical", "admin", "portal", "middleware"},
+    {"clinical", "admin", "portal", "middleware", "sla"},  # sla: measures them from outside
     {"launcher"},
     {"chaos"},
     {"cli"},  # the `medsys` command: the launcher's verbs and the chaos lab's

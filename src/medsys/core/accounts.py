@@ -21,6 +21,7 @@ class Part(StrEnum):
     PORTAL = "portal"
     MIDDLEWARE = "middleware"
     BALANCER = "nginx"
+    OBSERVER = "observer"  # Prometheus, its blackbox exporter and the journey prober
 
 
 APPLICATION_PAIRS = {Part.CLINICAL: "clinical", Part.ADMIN: "admin", Part.PORTAL: "portal"}
@@ -52,7 +53,10 @@ def server_group(settings: Settings) -> str:
 def secrets_of(part: Part) -> frozenset[str]:
     """The names (core.secrets) a process of ``part`` is given, and no other."""
     if part is Part.DATA:
-        return frozenset({"admin_password", "replication_password"})
+        # The probe account is made with the others when a primary boots.
+        return frozenset({"admin_password", "replication_password", "probe_db_password"})
+    if part is Part.OBSERVER:
+        return frozenset({"probe_db_password", "probe_portal_password"})
     pair = APPLICATION_PAIRS.get(part)
     return frozenset({f"app_password_{pair}"}) if pair else frozenset()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from medsys.core.db import Node, ReplicatedDatabase, mariadb_url, postgres_url
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import Network, Settings
-from medsys.core.topology import Engine, pair_named
+from medsys.core.topology import PROBE_DATABASE, PROBE_USER, Engine, pair_named
 
 
 def pair_database(
@@ -16,12 +16,17 @@ def pair_database(
     *,
     admin: bool = False,
     owner: bool = False,
+    probe: bool = False,
     failover_deadline: float = 10.0,
     pool_size: int = 5,
 ) -> ReplicatedDatabase:
+    """``probe``: the journey prober's account, on its own database (core.topology)."""
     pair = pair_named(pair_name)
     secrets = load_secrets(settings)
-    if admin:
+    database = pair.database
+    if probe:
+        user, password, database = PROBE_USER, secrets.probe_db_password, PROBE_DATABASE
+    elif admin:
         user, password = "medsys_admin", secrets.admin_password
     elif owner:
         user, password = pair.owner_user, secrets.owner_password(pair.name)
@@ -35,7 +40,7 @@ def pair_database(
                 user=user,
                 password=password,
                 port=settings.port(node),
-                database=pair.database,
+                database=database,
                 host=settings.host(node),
             ),
         )

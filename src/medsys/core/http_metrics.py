@@ -18,8 +18,6 @@ uvicorn (admin, the middleware) one process holds them.
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import os
 import time
 from collections.abc import Callable
@@ -39,10 +37,9 @@ from prometheus_client import (
 )
 
 from medsys.core.errors import Forbidden
+from medsys.core.scrape import REFUSED, configured_token, may_scrape
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)  # 3 s: the SLA
-MINIMUM_SCRAPE_TOKEN = 32
-REFUSED = "Las métricas se leen solo desde este equipo o con su token."
 
 
 class HttpMetrics:
@@ -88,30 +85,10 @@ class HttpMetrics:
         return text + b"".join(generate_latest(registry) for registry in extra)
 
 
-def may_scrape(client_host: str | None, authorization: str | None, token: str) -> bool:
-    """``/metrics`` answers a process on this machine, or anyone presenting the scrape
-    token (MEDSYS_METRICS_TOKEN, for a Prometheus elsewhere); nobody else."""
-    if token and authorization is not None:
-        scheme, _, presented = authorization.partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(presented.encode(), token.encode()):
-            return True
-    try:
-        return client_host is not None and ipaddress.ip_address(client_host).is_loopback
-    except ValueError:
-        return False
-
-
-def scrape_token(value: str) -> str:
-    """The configured token; a short one is refused rather than trusted."""
-    if value and len(value) < MINIMUM_SCRAPE_TOKEN:
-        raise ValueError(f"MEDSYS_METRICS_TOKEN must be at least {MINIMUM_SCRAPE_TOKEN} characters")
-    return value
-
-
 def install_flask(app: Flask) -> HttpMetrics:
     """Count every request of a Flask app and serve ``/metrics``."""
     metrics = HttpMetrics()
-    token = scrape_token(os.environ.get("MEDSYS_METRICS_TOKEN", ""))
+    token = configured_token()
     app.extensions["medsys_metrics"] = metrics
 
     @app.before_request
@@ -148,7 +125,7 @@ def fastapi_route(
     metrics: HttpMetrics, extra: Callable[[], list[CollectorRegistry]] = list
 ) -> APIRouter:
     """``/metrics`` for a FastAPI service; ``extra``: registries of its own to add."""
-    token = scrape_token(os.environ.get("MEDSYS_METRICS_TOKEN", ""))
+    token = configured_token()
     router = APIRouter(tags=["meta"])
 
     @router.get(

@@ -40,6 +40,10 @@ def _names() -> dict[str, str]:
         "admin_password": "MEDSYS_DB_ADMIN_PASSWORD",
         "replication_password": "MEDSYS_DB_REPLICATION_PASSWORD",
         "demo_seed": "MEDSYS_DEMO_SEED",
+        # The journey prober's (medsys.sla): its database account on every pair, which
+        # may write only its own heartbeat table, and its synthetic patient's portal login.
+        "probe_db_password": "MEDSYS_PROBE_DB_PASSWORD",
+        "probe_portal_password": "MEDSYS_PROBE_PORTAL_PASSWORD",
     }
     for pair in PAIRS:
         names[f"app_password_{pair.name}"] = f"MEDSYS_DB_APP_PASSWORD_{pair.name.upper()}"
@@ -76,6 +80,14 @@ class Secrets:
     @property
     def demo_seed(self) -> str:
         return self._get("demo_seed")
+
+    @property
+    def probe_db_password(self) -> str:
+        return self._get("probe_db_password")
+
+    @property
+    def probe_portal_password(self) -> str:
+        return self._get("probe_portal_password")
 
     def app_password(self, pair: str) -> str:
         return self._get(f"app_password_{pair}")

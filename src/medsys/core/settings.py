@@ -47,6 +47,9 @@ class Settings:
     port_overrides: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     service_user: str = "medsys"
     network: Network = Network.LOOPBACK
+    # Prometheus, the blackbox exporter and the journey prober (medsys.sla); off for a
+    # system that only needs to run, such as most test systems on a two-core machine.
+    measurement: bool = True
 
     def host(self, service: str) -> str:
         """Where other processes reach ``service``."""
@@ -98,6 +101,12 @@ class Settings:
         return self.state_dir / "mail"
 
     @property
+    def measurement_dir(self) -> Path:
+        """Prometheus' configuration and samples, the blackbox exporter's modules: the
+        observer account's alone (medsys.sla)."""
+        return self.state_dir / "measurement"
+
+    @property
     def secrets_dir(self) -> Path:
         return self.state_dir / "secrets"
 
@@ -108,6 +117,7 @@ class Settings:
             "MEDSYS_PORT_OFFSET": str(self.port_offset),
             "MEDSYS_SERVICE_USER": self.service_user,
             "MEDSYS_NETWORK": self.network.value,
+            "MEDSYS_MEASUREMENT": "on" if self.measurement else "off",
         }
         for service, port in self.port_overrides.items():
             environ[_env_key(service)] = str(port)
@@ -119,6 +129,17 @@ def _as_int(value: object, what: str) -> int:
         return int(str(value))
     except ValueError:
         raise SettingsError(f"{what} must be a whole number, got {value!r}") from None
+
+
+def _on_or_off(value: object, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    spoken = str(value).strip().lower()
+    if spoken in ("on", "true", "yes", "1"):
+        return True
+    if spoken in ("off", "false", "no", "0"):
+        return False
+    raise SettingsError(f"{what} must be on or off, got {value!r}")
 
 
 def _read_config_file(environ: Mapping[str, str]) -> dict[str, object]:
@@ -165,12 +186,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except ValueError:
         choices = ", ".join(n.value for n in Network)
         raise SettingsError(f"network must be one of {choices}, got {network_name!r}") from None
+    measurement = _on_or_off(
+        environ.get("MEDSYS_MEASUREMENT") or file_values.get("measurement", True), "measurement"
+    )
     settings = Settings(
         state_dir=Path(state_dir).absolute(),
         port_offset=offset,
         port_overrides=MappingProxyType(overrides),
         service_user=user,
         network=network,
+        measurement=measurement,
     )
     for service in DEFAULT_PORTS:
         if not 1 <= settings.port(service) <= 65535:

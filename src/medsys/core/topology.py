@@ -75,6 +75,18 @@ PAIRS: tuple[Pair, ...] = (
     ),
 )
 
+# The journey prober's own corner of every pair (medsys.sla.journeys): a database holding
+# one table of heartbeats, and an account that may write that table and nothing else.
+PROBE_USER = "medsys_probe"
+PROBE_DATABASE = "medsys_probe"
+PROBE_TABLE = "heartbeat"
+# Its synthetic patient on the portal (medsys.portal.probe): RUT 1 is never a person's.
+PROBE_RUT = "1-9"
+# One row per prober, rewritten at every probe: the table never grows. (Both dialects.)
+PROBE_COLUMNS = (
+    "writer VARCHAR(64) PRIMARY KEY, written_at DOUBLE PRECISION NOT NULL, sequence BIGINT NOT NULL"
+)
+
 DEFAULT_PORTS: dict[str, int] = {
     "app1": 5001,
     "app1-replica": 5002,
@@ -89,6 +101,14 @@ DEFAULT_PORTS: dict[str, int] = {
     "postgres_replica": 5434,
     "mysql_primary": 3307,
     "mysql_replica": 3308,
+    # Metrics and SLA measurement. Kept below 8000 on purpose: test systems run side by
+    # side at port offsets (tests/conftest.py) that need every port in one narrow band.
+    "mariadb-monitor": 7301,
+    "postgres-monitor": 7302,
+    "mysql-monitor": 7303,
+    "prometheus": 7090,
+    "blackbox": 7115,
+    "prober": 7116,
 }
 
 

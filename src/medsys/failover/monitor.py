@@ -10,6 +10,8 @@ MEDSYS_FAILURES_TO_DECLARE (3), MEDSYS_ANTI_FLAP_WINDOW (600), MEDSYS_NODE_CONTR
 ("supervisor": fence and restart nodes through the local supervisord; "agents": through
 each database container's agent, see ``medsys.nodes.remote``).
 
+Its metrics (``failover.metrics``) are served on the monitor's own port, ``/metrics``.
+
 ``python -m medsys.launcher.monitor_process --check PAIR`` is the container's healthcheck.
 """
 
@@ -23,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
+from medsys.core.scrape import serve_metrics_in_background
 from medsys.core.settings import Settings
 from medsys.core.topology import Pair
 from medsys.failover.decision import (
@@ -38,6 +41,7 @@ from medsys.failover.decision import (
     SetSynchronous,
     decide,
 )
+from medsys.failover.metrics import MonitorMetrics
 from medsys.nodes.base import NodeAdapter, NodeError, one_line
 from medsys.pairs.hands import Hands
 from medsys.pairs.lease import Lease, read_lease, write_lease
@@ -81,6 +85,7 @@ class Monitor:
         self.timing = timing
         self.clock = clock
         self.memory = Memory()
+        self.metrics = MonitorMetrics(pair)
         # Probes of a frozen server may outlive their deadline; spare workers keep the
         # next cycle from waiting on them.
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
@@ -118,7 +123,9 @@ class Monitor:
         state = read_pair_state(self.settings, self.pair)
         if state is None:
             raise NodeError(f"the {self.pair.name} pair has no state yet")
+        started = time.monotonic()
         seen = self.observe(state)
+        self.metrics.observed(state, (seen.primary, seen.replica))
         now = self.clock()
         decision = decide(self.memory, state, seen, self.policy, now)
         renew = not self.policy.fence_is_certain and not state.promotion_pending
@@ -140,6 +147,9 @@ class Monitor:
             sentence = f"{decision.sentence} -> {outcome}"
             self._report(outcome, state.term)
         self._publish(state, sentence)
+        self.metrics.judged(
+            self.memory.health, decision.event, time.monotonic() - started, self.clock()
+        )
         return decision
 
     def _apply(self, state: PairState, actions: tuple[Action, ...]) -> str:
@@ -242,4 +252,8 @@ def serve(settings: Settings, pair: Pair, adapter: NodeAdapter, hands: Hands) ->
         probe_interval=_env_float("MEDSYS_PROBE_INTERVAL", 0.5),
         probe_timeout=_env_float("MEDSYS_PROBE_TIMEOUT", 1.0),
     )
-    Monitor(settings, pair, adapter, hands, policy=policy, timing=timing).run_forever()
+    monitor = Monitor(settings, pair, adapter, hands, policy=policy, timing=timing)
+    serve_metrics_in_background(
+        monitor.metrics.registry, settings.bind_address, settings.port(pair.monitor)
+    )
+    monitor.run_forever()

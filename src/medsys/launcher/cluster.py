@@ -22,7 +22,7 @@ from medsys.core.keys import ensure_keys
 from medsys.core.secrets import Secrets, ensure_secrets, load_secrets, write_account_views
 from medsys.core.settings import Settings
 from medsys.core.topology import PAIRS, Pair, pair_named, pair_of_monitor
-from medsys.launcher import nginx, provision
+from medsys.launcher import measurement, nginx, provision
 from medsys.launcher.services import Kind, Service, service_named, service_table
 from medsys.launcher.supervisor import Supervisor, SupervisorError
 from medsys.nodes import adapter_for
@@ -123,6 +123,14 @@ class Cluster:
         for service in monitors:
             self._start(service, wait=False)
         self._wait_running(monitors)
+        observers = [service for service in services if service.kind is Kind.OBSERVER]
+        if observers:
+            measurement.write_files(self.settings)
+            # A Prometheus already running reads its new configuration and rules.
+            self.supervisor.signal("prometheus", "HUP")
+            for service in observers:
+                self._start(service, wait=False)
+            self._wait_healthy(observers)
         self.say("all services started")
         return time.monotonic() - self._started
 
@@ -351,7 +359,7 @@ class Cluster:
     ) -> tuple[str, str]:
         if service.kind is Kind.MONITOR:
             return self._monitor_role_and_health(service, state)
-        if service.kind is Kind.APP:
+        if service.kind in (Kind.APP, Kind.OBSERVER):
             if state not in RUNNING_STATES:
                 return "-", "down"
             code = http_health(service)

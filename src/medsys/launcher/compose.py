@@ -63,8 +63,15 @@ KEYS_FOLDER = "keys"
 
 
 def compose_settings() -> Settings:
-    """The settings every container runs with: default ports, names as hosts."""
-    return Settings(state_dir=Path(STATE_DIR), network=Network.COMPOSE, service_user="medsys")
+    """The settings every container runs with: default ports, names as hosts. Without
+    the measurement services for now: in containers Prometheus must present the scrape
+    token to every service, which the compose file does not hand out yet."""
+    return Settings(
+        state_dir=Path(STATE_DIR),
+        network=Network.COMPOSE,
+        service_user="medsys",
+        measurement=False,
+    )
 
 
 def _server_flavour(node: str) -> str:
@@ -216,6 +223,7 @@ def _python_service(service: Service) -> dict[str, Any]:
                 **_from_env_file(MONITOR_TUNING, required=False),
             },
             volumes=[f"cluster-state:{STATE_DIR}/cluster"],
+            ports=_ports(service),
             depends_on=_depends_on(service),
             healthcheck=_healthcheck(
                 ["CMD", "python", "-m", "medsys.launcher.monitor_process", "--check", service.pair]

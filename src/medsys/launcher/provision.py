@@ -38,6 +38,9 @@ class ProvisionError(RuntimeError):
 class Requirement:
     executable: str
     package: str
+    # A service the package starts by itself under systemd, on every interface and with
+    # its own configuration: medsys runs its own copy under supervisord instead.
+    packaged_service: str | None = None
 
 
 REQUIREMENTS = (
@@ -46,6 +49,13 @@ REQUIREMENTS = (
     Requirement("/usr/lib/postgresql/15/bin/postgres", "postgresql-15"),
     Requirement("/usr/sbin/nginx", "nginx-light"),
     Requirement("/usr/bin/setpriv", "util-linux"),
+    # Measurement (medsys.sla), installed without the node exporter Prometheus recommends.
+    Requirement("/usr/bin/prometheus", "prometheus", "prometheus"),
+    Requirement(
+        "/usr/bin/prometheus-blackbox-exporter",
+        "prometheus-blackbox-exporter",
+        "prometheus-blackbox-exporter",
+    ),
 )
 
 
@@ -78,12 +88,22 @@ def ensure_packages(say: Callable[[str], None] = print) -> None:
         )
     say(f"installing {', '.join(missing)} (apt-get)")
     environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
+    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]
+    for argv in (["apt-get", "update", "-qq"], install):
         result = subprocess.run(argv, capture_output=True, text=True, env=environment, check=False)
         if result.returncode != 0:
             raise ProvisionError(
                 f"`{' '.join(argv)}` failed:\n{result.stderr.strip()[-1500:]}", exit_code=4
             )
+    _stop_packaged_services([r for r in REQUIREMENTS if r.package in missing])
+
+
+def _stop_packaged_services(installed: list[Requirement]) -> None:
+    """Under systemd, Debian starts a service as its package is installed (Prometheus on
+    every interface at 9090); ours runs under supervisord on loopback instead."""
+    units = [r.packaged_service for r in installed if r.packaged_service]
+    if units and Path("/run/systemd/system").is_dir():
+        subprocess.run(["systemctl", "disable", "--now", *units], capture_output=True, check=False)
 
 
 def _create(argv: list[str], what: str) -> None:

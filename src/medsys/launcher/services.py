@@ -15,7 +15,7 @@ from enum import StrEnum
 from medsys.core.accounts import Part
 from medsys.core.settings import Settings
 from medsys.core.topology import PAIRS, pair_named
-from medsys.launcher import nginx
+from medsys.launcher import measurement, nginx
 from medsys.launcher.nginx import ADMIN_INSTANCES
 from medsys.nodes import adapter_class
 
@@ -24,6 +24,7 @@ class Kind(StrEnum):
     DATABASE = "database"
     MONITOR = "monitor"
     APP = "app"
+    OBSERVER = "observer"  # measures the others (medsys.sla); started last
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
                 name=pair.monitor,
                 kind=Kind.MONITOR,
                 command=(python, "-m", "medsys.launcher.monitor_process", pair.name),
+                port=settings.port(pair.monitor),  # /metrics (failover.metrics)
                 pair=pair.name,
                 autorestart=True,  # resumes from persisted state; never promotes twice
                 account=Part.DATA,
@@ -228,7 +230,50 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
                 needs_started=pair.nodes,
             )
         )
+    if settings.measurement:
+        services += _observers(settings, python)
     return tuple(services)
+
+
+def _observers(settings: Settings, python: str) -> list[Service]:
+    watched = ("app1", "app1-replica", "nginx", "middleware", "app3")
+    return [
+        Service(
+            name="blackbox",
+            kind=Kind.OBSERVER,
+            command=measurement.blackbox_command(settings),
+            port=settings.port("blackbox"),
+            autorestart=True,
+            description="Prometheus blackbox exporter: the HTTP journeys",
+            account=Part.OBSERVER,
+            health_path="/-/healthy",
+        ),
+        Service(
+            name="prober",
+            kind=Kind.OBSERVER,
+            command=(python, "-m", "medsys.sla.prober"),
+            port=settings.port("prober"),
+            autorestart=True,
+            description="journey prober: a patient's history, a write on each pair",
+            account=Part.OBSERVER,
+            health_path="/health",
+            needs_started=watched,
+        ),
+        Service(
+            name="prometheus",
+            kind=Kind.OBSERVER,
+            command=measurement.prometheus_command(settings),
+            port=settings.port("prometheus"),
+            autorestart=True,
+            description="Prometheus: every service's metrics and journeys, alerts (medsys sla)",
+            account=Part.OBSERVER,
+            health_path="/-/ready",
+            environment={
+                k: os.environ[k] for k in ("MEDSYS_PROMETHEUS_RETENTION",) if k in os.environ
+            },
+            needs_started=("blackbox", "prober"),
+        ),
+    ]
 
 
 def service_named(settings: Settings, name: str) -> Service:

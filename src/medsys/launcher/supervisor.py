@@ -203,6 +203,14 @@ class Supervisor:
         except xmlrpc.client.Fault as fault:
             raise SupervisorError(f"{name} cannot be killed: {fault.faultString}") from None
 
+    def signal(self, name: str, signal_name: str) -> None:
+        """Signal a running service (HUP: reload); one that is not running is left so."""
+        try:
+            self._proxy().signalProcess(name, signal_name)
+        except xmlrpc.client.Fault as fault:
+            if "NOT_RUNNING" not in fault.faultString:
+                raise SupervisorError(f"{name} was not signalled: {fault.faultString}") from None
+
     def is_process_running(self, name: str) -> bool:
         return self.info(name).state in ("RUNNING", "STARTING")
 

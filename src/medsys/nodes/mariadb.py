@@ -25,6 +25,7 @@ import pymysql.cursors
 
 from medsys.core.databases import mysql_account_host
 from medsys.core.db import mysql_transport_options
+from medsys.core.topology import PROBE_COLUMNS, PROBE_DATABASE, PROBE_TABLE, PROBE_USER
 from medsys.nodes.base import (
     INITIALISED_MARKER,
     EngineAdapter,
@@ -260,8 +261,13 @@ class MariaDBAdapter(EngineAdapter):
             REPLICATION_USER: self.secrets.replication_password,
             pair.owner_user: self.secrets.owner_password(pair.name),
             pair.app_user: self.secrets.app_password(pair.name),
+            PROBE_USER: self.secrets.probe_db_password,
         }
-        statements = [f"CREATE DATABASE IF NOT EXISTS `{pair.database}` CHARACTER SET utf8mb4"]
+        statements = [
+            f"CREATE DATABASE IF NOT EXISTS `{pair.database}` CHARACTER SET utf8mb4",
+            f"CREATE DATABASE IF NOT EXISTS `{PROBE_DATABASE}` CHARACTER SET utf8mb4",
+            f"CREATE TABLE IF NOT EXISTS `{PROBE_DATABASE}`.`{PROBE_TABLE}` ({PROBE_COLUMNS})",
+        ]
         for user, password in users.items():
             statements += [
                 f"CREATE USER IF NOT EXISTS '{user}'@{host} IDENTIFIED BY {_quote(password)}",
@@ -273,6 +279,8 @@ class MariaDBAdapter(EngineAdapter):
             # No global privilege for either: read_only=ON then really stops them.
             f"GRANT ALL PRIVILEGES ON `{pair.database}`.* TO '{pair.owner_user}'@{host} "
             "WITH GRANT OPTION",
+            f"GRANT SELECT, INSERT, UPDATE ON `{PROBE_DATABASE}`.`{PROBE_TABLE}` "
+            f"TO '{PROBE_USER}'@{host}",
         ]
         self._root_sql(node, ";\n".join(statements) + ";")
 
@@ -340,9 +348,8 @@ class MariaDBAdapter(EngineAdapter):
         if replica:
             relayed = " ".join(str(replica.get(self.RECEIVED_POSITION) or "").split())
             received = ",".join(part for part in (relayed, position) if part)
-        lag = None
-        if replica and replica.get(self.SECONDS_BEHIND) is not None:
-            lag = f"{replica[self.SECONDS_BEHIND]} s"
+        behind = replica.get(self.SECONDS_BEHIND) if replica else None
+        lag_seconds = float(behind) if behind is not None else None
         return NodeProbe(
             node=node,
             reachable=True,
@@ -355,7 +362,8 @@ class MariaDBAdapter(EngineAdapter):
             sync_active=bool(semi) and semi["Value"] == "ON",
             position=position,
             received=received,
-            lag=lag,
+            lag=f"{behind} s" if behind is not None else None,
+            lag_seconds=lag_seconds,
             error=(replica or {}).get("Last_IO_Error") or (replica or {}).get("Last_SQL_Error"),
         )
 

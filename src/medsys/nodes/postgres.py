@@ -18,6 +18,7 @@ from psycopg import sql
 
 from medsys.core.secrets import write_private
 from medsys.core.settings import Network
+from medsys.core.topology import PROBE_COLUMNS, PROBE_DATABASE, PROBE_TABLE, PROBE_USER
 from medsys.nodes.base import (
     INITIALISED_MARKER,
     EngineAdapter,
@@ -240,6 +241,7 @@ class PostgresAdapter(EngineAdapter):
             REPLICATION_USER: ("LOGIN REPLICATION", self.secrets.replication_password),
             pair.owner_user: (unprivileged, self.secrets.owner_password(pair.name)),
             pair.app_user: (unprivileged, self.secrets.app_password(pair.name)),
+            PROBE_USER: (unprivileged, self.secrets.probe_db_password),
         }
         with self._superuser_connection(node) as connection:
             for role, (options, password) in roles.items():
@@ -268,6 +270,23 @@ class PostgresAdapter(EngineAdapter):
                         sql.Identifier(pair.database), sql.Identifier(pair.owner_user)
                     )
                 )
+            if not connection.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (PROBE_DATABASE,)
+            ).fetchone():
+                connection.execute(
+                    sql.SQL("CREATE DATABASE {}").format(sql.Identifier(PROBE_DATABASE))
+                )
+        with self._superuser_connection(node, PROBE_DATABASE) as connection:
+            connection.execute(
+                sql.SQL("CREATE TABLE IF NOT EXISTS {} (" + PROBE_COLUMNS + ")").format(
+                    sql.Identifier(PROBE_TABLE)
+                )
+            )
+            connection.execute(
+                sql.SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(
+                    sql.Identifier(PROBE_TABLE), sql.Identifier(PROBE_USER)
+                )
+            )
         with self._superuser_connection(node, pair.database) as connection:
             # Tables made by an earlier version belong to the application's role.
             connection.execute(
@@ -323,6 +342,7 @@ class PostgresAdapter(EngineAdapter):
                 position=position[0] if position else None,
                 received=",".join(held) or None,
                 lag=f"{int(position[1] or 0)} B" if position else None,
+                lag_bytes=int(position[1] or 0) if position else None,
             )
         replicas = connection.execute(
             "SELECT state, sync_state, "
@@ -345,6 +365,7 @@ class PostgresAdapter(EngineAdapter):
             position=position[0] if position else None,
             acknowledged=flushed[0] if flushed else None,
             lag=f"{int(streaming[0][2] or 0)} B" if streaming else None,
+            lag_bytes=int(streaming[0][2] or 0) if streaming else None,
         )
 
     def set_synchronous(self, node: str, on: bool) -> None:

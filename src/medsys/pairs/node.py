@@ -31,4 +31,6 @@ class NodeProbe:
     # primary: the position its synchronous replica confirmed, where the engine says
     acknowledged: str | None = None
     lag: str | None = None  # for people: "0 B", "3 s"
+    lag_seconds: float | None = None  # MariaDB/MySQL replica: seconds behind its source
+    lag_bytes: int | None = None  # PostgreSQL: WAL not yet replayed (replica) or sent (primary)
     error: str | None = None
