@@ -71,7 +71,9 @@ def eventually(check: Callable[[], T], *, within: float = 20.0, what: str = "con
 
 
 class MedsysCluster:
-    def __init__(self, port_offset: int) -> None:
+    def __init__(self, port_offset: int, *, measurement: bool = False) -> None:
+        """``measurement``: Prometheus and the probes too (medsys.sla); only the shared
+        system runs them, two cores cannot spare them for every system."""
         lowest, highest = (bound + port_offset for bound in PORT_SPAN)
         assert highest < EPHEMERAL_LOW, (
             f"offset {port_offset} puts ports up to {highest} in the kernel's range for "
@@ -90,6 +92,7 @@ class MedsysCluster:
             "MEDSYS_STATE_DIR": str(self.state_dir),
             "MEDSYS_PORT_OFFSET": str(port_offset),
             "MEDSYS_CONFIG": "",
+            "MEDSYS_MEASUREMENT": "on" if measurement else "off",
         }
         self.settings: Settings = load_settings(self.environ)
 
@@ -221,7 +224,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[MedsysCluster]:
     """The shared running system; tests that break it for good use their own."""
-    system = MedsysCluster(port_offset=SHARED_OFFSET)
+    system = MedsysCluster(port_offset=SHARED_OFFSET, measurement=True)
     try:
         system.up()
         yield system

@@ -70,7 +70,6 @@ def register(cli: click.Group) -> None:
             chosen = pair_named(pair_name) if pair_name else None
         except KeyError as error:
             _fail(str(error.args[0]), 2)
-            return
         cluster = _cluster(quiet=True)
         if not cluster.supervisor.is_running():
             _fail("medsys is not running here; start it with `medsys up`", 3)

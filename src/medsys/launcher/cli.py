@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -36,7 +37,7 @@ def _cluster(quiet: bool = False) -> Cluster:
     return Cluster(_settings(), say=None if quiet else click.echo)
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     click.secho(f"medsys: {message}", fg="red", err=True)
     sys.exit(code)
 
@@ -199,6 +200,75 @@ def status() -> None:
         click.echo("\nrecent failover events:")
         for event in events:
             click.echo(f"  {event['at']} {event['pair']}: {event['sentence']}")
+    if cluster.settings.measurement:
+        click.echo("\n" + _alerts_line(cluster.settings))
+
+
+def _alerts_line(settings: Settings) -> str:
+    from medsys.sla.gather import prometheus_for
+    from medsys.sla.prometheus_api import PrometheusError
+
+    api = prometheus_for(settings)
+    try:
+        firing = api.firing_alerts()
+    except PrometheusError:
+        return "alerts: unknown (Prometheus does not answer)"
+    finally:
+        api.close()
+    if not firing:
+        return "alerts firing: none"
+    lines = [f"alerts firing: {len(firing)}"]
+    for alert in firing:
+        labels, notes = alert.get("labels", {}), alert.get("annotations", {})
+        lines.append(
+            f"  {labels.get('severity', '?')} {labels.get('alertname')}: {notes.get('summary')}"
+        )
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option(
+    "--since",
+    default="1h",
+    show_default=True,
+    help="The window: minutes, hours or days back from now (90m, 24h, 30d).",
+)
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False),
+    help="Also write an HTML report with plots.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table."
+)
+def sla(since: str, html_file: str | None, as_json: bool) -> None:
+    """Availability, error budget and latency per service and journey against the seed's
+    SLA (96 % a month, answers within 3 s), and every failover in the window with its
+    detection, promotion and write gap; read from Prometheus and the failure registers."""
+    from medsys.sla import render
+    from medsys.sla.gather import gather, prometheus_for
+    from medsys.sla.prometheus_api import PrometheusError
+    from medsys.sla.report import window_seconds
+
+    settings = _settings()
+    try:
+        window = window_seconds(since)
+    except ValueError as error:
+        _fail(str(error), 2)
+    if not settings.measurement:
+        _fail("measurement is off here (MEDSYS_MEASUREMENT=off): nothing was measured", 3)
+    api = prometheus_for(settings)
+    try:
+        report = gather(settings, api, window)
+    except PrometheusError as error:
+        _fail(f"{error}; is medsys up? (`medsys status`)", 3)
+    finally:
+        api.close()
+    click.echo(render.as_json(report) if as_json else render.text(report))
+    if html_file:
+        Path(html_file).write_text(render.page(report), encoding="utf-8")
+        click.echo(f"wrote {html_file}", err=as_json)
 
 
 @cli.command()
