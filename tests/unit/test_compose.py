@@ -8,6 +8,7 @@ hadolint and shellcheck pass; the database entrypoint refuses what it must refus
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -27,6 +28,7 @@ from medsys.launcher.compose import (
     NGINX_CONFIG_FILE,
     SETUP_JOB,
     compose_settings,
+    measurement_files,
     render,
     render_nginx_config,
 )
@@ -61,6 +63,8 @@ def test_committed_compose_file_is_what_medsys_compose_renders() -> None:
     assert (ROOT / NGINX_CONFIG_FILE).read_text() == render_nginx_config(), (
         f"{NGINX_CONFIG_FILE} is stale: run `medsys compose --write`"
     )
+    for path, text in measurement_files().items():
+        assert (ROOT / path).read_text() == text, f"{path} is stale: run `medsys compose --write`"
 
 
 def test_medsys_compose_prints_the_same_file() -> None:
@@ -73,7 +77,7 @@ def test_medsys_compose_prints_the_same_file() -> None:
 def test_every_service_of_the_table_runs_with_its_seed_name_port_and_command() -> None:
     services = compose_file()["services"]
     table = service_table(compose_settings(), python="python")
-    assert set(services) == {service.name for service in table} | {SETUP_JOB}
+    assert set(services) == {service.name for service in table} | {SETUP_JOB, "grafana"}
     assert set(services) >= SEED_CONTAINERS
     for service in table:
         definition = services[service.name]
@@ -86,6 +90,8 @@ def test_every_service_of_the_table_runs_with_its_seed_name_port_and_command() -
             assert service.port == DEFAULT_PORTS[service.name]
         if service.kind is Kind.DATABASE:
             assert definition["command"] == [service.name]  # the entrypoint's argument
+        elif service.name in ("prometheus", "blackbox"):  # the official images, paths inside
+            assert f":{service.port}" in " ".join(definition["command"])
         else:
             assert definition["command"] == list(service.command)
         assert "healthcheck" in definition, f"{service.name} has no healthcheck"
@@ -156,7 +162,18 @@ def test_no_secret_is_committed_and_each_container_gets_only_its_own() -> None:
     assert secrets_given(SETUP_JOB) == set(SECRET_ENVIRONMENT.values())
     example = (ROOT / ".env.example").read_text()
     names = set(re.findall(r"^(MEDSYS_[A-Z_]+)=", example, flags=re.MULTILINE))
-    assert names == set(SECRET_ENVIRONMENT.values())
+    compose_only = {"MEDSYS_METRICS_TOKEN", "MEDSYS_GRAFANA_ADMIN_PASSWORD"}
+    assert names == set(SECRET_ENVIRONMENT.values()) | compose_only
+    # Prometheus presents the token to every service it scrapes; each is given it.
+    token = "${MEDSYS_METRICS_TOKEN:?set it in .env, see .env.example}"
+    for name in ("app1", "app2-1", "app3", "middleware", "mysql-monitor", "prober"):
+        assert services[name]["environment"]["MEDSYS_METRICS_TOKEN"] == token, name
+    assert services["prometheus"]["environment"]["MEDSYS_METRICS_TOKEN"] == token
+    assert secrets_given("prober") == {
+        "MEDSYS_PROBE_DB_PASSWORD",
+        "MEDSYS_PROBE_PORTAL_PASSWORD",
+    }
+    assert "environment" not in services["blackbox"]
     assert ".env" in (ROOT / ".gitignore").read_text().split()
     tracked = subprocess.run(
         ["git", "ls-files", ".env"], cwd=ROOT, capture_output=True, text=True, check=True
@@ -301,3 +318,19 @@ class TestNodeEntrypoint:
         assert result.returncode == 3
         assert "MEDSYS_DB_REPLICATION_PASSWORD is not set" in result.stderr
         assert result.stdout == ""
+
+
+def test_prometheus_in_compose_scrapes_by_service_name_with_the_token() -> None:
+    scraped = yaml.safe_load((ROOT / "docker/measurement/prometheus.yml").read_text())
+    clinical = next(j for j in scraped["scrape_configs"] if j["job_name"] == "clinical")
+    assert clinical["static_configs"][0]["targets"] == ["app1:5001", "app1-replica:5002"]
+    assert clinical["authorization"]["credentials_file"] == "/prometheus/.scrape-token"
+    services = compose_file()["services"]
+    start = services["prometheus"]["command"][0]
+    assert "/prometheus/.scrape-token" in start and "$$MEDSYS_METRICS_TOKEN" in start
+    grafana = services["grafana"]
+    assert grafana["ports"] == ["127.0.0.1:3000:3000"]
+    assert grafana["depends_on"] == {"prometheus": {"condition": "service_healthy"}}
+    dashboard = json.loads((ROOT / "docker/measurement/grafana/medsys.json").read_text())
+    queries = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert "avg_over_time(medsys:service_up[5m])" in queries

@@ -50,6 +50,8 @@ def test_the_portal_address_is_configured_never_taken_from_a_request() -> None:
             portal_url(settings, {"MEDSYS_PORTAL_URL": bad})
     hosts = trusted_hosts("https://portal.clinica.cl", " portal.interno , ")
     assert hosts == ["portal.clinica.cl", "127.0.0.1", "localhost", "portal.interno"]
+    in_compose = trusted_hosts("https://portal.clinica.cl", service_name="app3")
+    assert in_compose == ["portal.clinica.cl", "127.0.0.1", "localhost", "app3"]
 
 
 def test_metrics_answer_this_machine_or_the_scrape_token_only() -> None:

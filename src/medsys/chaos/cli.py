@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from medsys.launcher.cli import _cluster, _fail, _mib, _run
-from medsys.launcher.cluster import database_memory
+from medsys.launcher.cluster import database_memory, measurement_memory
 
 if TYPE_CHECKING:
     from medsys.chaos.lab import Lab
@@ -27,8 +29,26 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--runs", default=3, show_default=True, help="partitions: runs per pair (variants rotate)."
     )
+    @click.option("--minutes", default=10.0, show_default=True, help="soak: how long.")
+    @click.option(
+        "--every", default=60.0, show_default=True, help="soak: seconds between faults (±20 %)."
+    )
+    @click.option(
+        "--html",
+        "html_file",
+        default="sla-soak.html",
+        show_default=True,
+        help="soak: where the SLA report is written.",
+    )
     def chaos(
-        scenario: str, pair_name: str | None, writers: int, duration: float, runs: int
+        scenario: str,
+        pair_name: str | None,
+        writers: int,
+        duration: float,
+        runs: int,
+        minutes: float,
+        every: float,
+        html_file: str,
     ) -> None:
         """Run a fault SCENARIO against the live system and print measured figures.
 
@@ -42,7 +62,10 @@ def register(cli: click.Group) -> None:
         (monitor frozen and replication cut while the apps still reach the primary: it must
         acknowledge nothing alone), isolate-replica (its link cut 6 s: no failover),
         isolate-monitor (frozen 10 s: nothing happens), `partitions` (--runs of those seven in
-        turn on every pair, or on --pair), or `all`. Exits 1 when a guarantee broke: an
+        turn on every pair, or on --pair), or `all`. `soak`: --minutes of load on every pair
+        while a random primary, replica or application instance is killed or frozen about
+        --every seconds, then the SLA Prometheus measured (table and --html report; needs
+        measurement on). Exits 1 when a guarantee broke: an
         acknowledged write lost, a row duplicated, two writable nodes, a failover that did not
         happen or happened twice, an old primary back writable.
         """
@@ -61,6 +84,9 @@ def register(cli: click.Group) -> None:
         # Connections to a killed server fail on reset; the runner counts what clients see.
         logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
 
+        if scenario == "soak":
+            _soak(minutes, every, html_file)
+            return
         known = (*SCENARIOS, *APP_SCENARIOS)
         if scenario not in ("all", "partitions") and scenario not in known:
             _fail(
@@ -96,6 +122,34 @@ def register(cli: click.Group) -> None:
         click.echo(f"\n{len(plan) - failed} passed, {failed} failed")
         sys.exit(1 if failed else 0)
 
+    def _soak(minutes: float, every: float, html_file: str) -> None:
+        from medsys.chaos.lab import Lab
+        from medsys.chaos.soak import render, soak
+        from medsys.sla import render as sla_render
+        from medsys.sla.gather import gather, prometheus_for
+
+        cluster = _cluster(quiet=True)
+        if not cluster.supervisor.is_running():
+            _fail("medsys is not running here; start it with `medsys up`", 3)
+        if not cluster.settings.measurement:
+            _fail("the soak reads its SLA from Prometheus: set MEDSYS_MEASUREMENT=on, `up`", 3)
+        if minutes <= 0 or every < 20:
+            _fail("--minutes must be positive and --every at least 20 seconds", 2)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        result = soak(Lab(cluster.settings, say=click.echo), minutes, every=every, say=click.echo)
+        click.echo("\n" + render(result))
+        time.sleep(12)  # the last journeys' samples, scraped every 5 s
+        api = prometheus_for(cluster.settings)
+        try:
+            window = int(time.time() - result.started) + 1
+            report = gather(cluster.settings, api, window)
+        finally:
+            api.close()
+        click.echo("\n" + sla_render.text(report))
+        Path(html_file).write_text(sla_render.page(report), encoding="utf-8")
+        click.echo(f"\nwrote {html_file}")
+        sys.exit(1 if result.broken else 0)
+
     @cli.group()
     def bench() -> None:
         """Benchmarks that print figures (not pass/fail tests)."""
@@ -124,9 +178,16 @@ def register(cli: click.Group) -> None:
                 cluster.up()
             cluster.down(delete_data=False)
             seconds = cluster.up()
-            memory = database_memory(cluster.status())
+            rows = cluster.status()
             click.echo(f"cold start to all healthy: {seconds:.2f} s (target <= 30 s)")
-            click.echo(f"database resident memory: {_mib(memory)} (target <= 1536 MiB)")
+            click.echo(
+                f"database resident memory: {_mib(database_memory(rows))} (target <= 1536 MiB)"
+            )
+            if cluster.settings.measurement:
+                click.echo(
+                    "Prometheus, blackbox exporter and prober resident memory: "
+                    f"{_mib(measurement_memory(rows))} (target <= 150 MiB)"
+                )
 
         _run(measure)
 

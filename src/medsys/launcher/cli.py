@@ -140,23 +140,34 @@ def up() -> None:
 @click.option(
     "--write",
     is_flag=True,
-    help="Write docker-compose.yml and docker/nginx/medsys.conf here instead of printing.",
+    help="Write docker-compose.yml, docker/nginx/medsys.conf and docker/measurement/ here "
+    "instead of printing.",
 )
 def compose(write: bool) -> None:
     """Print the docker-compose file, generated from the same service table as `up`.
 
     The committed docker-compose.yml is this output (a test fails when they differ); the
-    nginx configuration it mounts is rendered alongside with --write.
+    nginx configuration and the measurement files (Prometheus, its rules, the blackbox
+    exporter, Grafana's provisioning and dashboard) it mounts are rendered alongside with
+    --write.
     """
-    from medsys.launcher.compose import NGINX_CONFIG_FILE, render, render_nginx_config
+    from medsys.launcher.compose import (
+        MEASUREMENT_FOLDER,
+        NGINX_CONFIG_FILE,
+        measurement_files,
+        render,
+        render_nginx_config,
+    )
 
     if not write:
         click.echo(render(), nl=False)
         return
     Path("docker-compose.yml").write_text(render())
-    NGINX_CONFIG_FILE.parent.mkdir(parents=True, exist_ok=True)
-    NGINX_CONFIG_FILE.write_text(render_nginx_config())
-    click.echo(f"wrote docker-compose.yml and {NGINX_CONFIG_FILE}")
+    files = {NGINX_CONFIG_FILE: render_nginx_config(), **measurement_files()}
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    click.echo(f"wrote docker-compose.yml, {NGINX_CONFIG_FILE} and {MEASUREMENT_FOLDER}/")
 
 
 @cli.command()

@@ -414,6 +414,11 @@ def database_memory(rows: list[ServiceStatus]) -> int:
     return sum(row.rss_bytes for row in rows if row.service.kind is Kind.DATABASE)
 
 
+def measurement_memory(rows: list[ServiceStatus]) -> int:
+    """Resident memory of Prometheus, the blackbox exporter and the journey prober."""
+    return sum(row.rss_bytes for row in rows if row.service.kind is Kind.OBSERVER)
+
+
 def http_health(service: Service, timeout: float = 1.0) -> int | None:
     """The status code of the service's health URL, None when it does not answer."""
     if service.port is None or service.health_path is None:

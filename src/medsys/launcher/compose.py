@@ -34,6 +34,7 @@ from medsys.core.topology import DATABASE_NODES, pair_of_node
 from medsys.launcher import nginx
 from medsys.launcher.services import MONITOR_TUNING, NODE_TUNING, Kind, Service, service_table
 from medsys.nodes import adapter_class
+from medsys.sla import config as sla_config
 
 NETWORK = "medical_system"
 STATE_DIR = "/var/lib/medsys"
@@ -63,15 +64,8 @@ KEYS_FOLDER = "keys"
 
 
 def compose_settings() -> Settings:
-    """The settings every container runs with: default ports, names as hosts. Without
-    the measurement services for now: in containers Prometheus must present the scrape
-    token to every service, which the compose file does not hand out yet."""
-    return Settings(
-        state_dir=Path(STATE_DIR),
-        network=Network.COMPOSE,
-        service_user="medsys",
-        measurement=False,
-    )
+    """The settings every container runs with: default ports, names as hosts."""
+    return Settings(state_dir=Path(STATE_DIR), network=Network.COMPOSE, service_user="medsys")
 
 
 def _server_flavour(node: str) -> str:
@@ -90,8 +84,16 @@ def _common_environment() -> dict[str, str]:
 # Settings a service reads when .env sets them (README, Configuration).
 OPTIONAL_SETTINGS: dict[Part | None, tuple[str, ...]] = {
     Part.PORTAL: ("MEDSYS_PORTAL_URL", "MEDSYS_PORTAL_HOSTS"),
-    Part.MIDDLEWARE: ("MEDSYS_METRICS_TOKEN",),
 }
+# Prometheus reads every service's /metrics across the network: each is given the token
+# it must present (core.scrape), and Prometheus the same one.
+SCRAPE_TOKEN = "MEDSYS_METRICS_TOKEN"  # noqa: S105 - the variable that holds it
+PROMETHEUS_IMAGE = "prom/prometheus:v2.42.0"  # Debian 12's version, as locally
+BLACKBOX_IMAGE = "prom/blackbox-exporter:v0.23.0"
+GRAFANA_IMAGE = "grafana/grafana-oss:10.4.2"
+GRAFANA_PORT = 3000
+MEASUREMENT_FOLDER = Path("docker/measurement")  # committed, rendered like this file
+TOKEN_IN_PROMETHEUS = "/prometheus/.scrape-token"  # noqa: S105 - where, not what
 
 
 def _from_env_file(names: Iterable[str], *, required: bool) -> dict[str, str]:
@@ -143,7 +145,7 @@ def _container(
     name: str,
     *,
     image: str,
-    command: list[str],
+    command: list[str] | None,
     dockerfile: str | None = None,
     environment: dict[str, str] | None = None,
     ports: list[str] | None = None,
@@ -153,13 +155,17 @@ def _container(
     restart: str = "unless-stopped",
     stop_signal: str | None = None,
     key_file: str | None = None,
+    entrypoint: list[str] | None = None,
 ) -> dict[str, Any]:
     """One service's definition, its keys always in the same order."""
     definition: dict[str, Any] = {}
     if dockerfile is not None:
         definition["build"] = {"context": ".", "dockerfile": dockerfile}
     definition.update({"image": image, "container_name": name, "hostname": name})
-    definition["command"] = command
+    if entrypoint is not None:
+        definition["entrypoint"] = entrypoint
+    if command is not None:  # None: the image's own
+        definition["command"] = command
     if environment is not None:
         # Each app's own signing key and the public keys it trusts: `medsys keys env --write`.
         if key_file:
@@ -220,6 +226,7 @@ def _python_service(service: Service) -> dict[str, Any]:
                 **_common_environment(),
                 "MEDSYS_NODE_CONTROL": "agents",
                 **_secrets_for(Part.DATA),
+                **_from_env_file((SCRAPE_TOKEN,), required=True),
                 **_from_env_file(MONITOR_TUNING, required=False),
             },
             volumes=[f"cluster-state:{STATE_DIR}/cluster"],
@@ -240,6 +247,7 @@ def _python_service(service: Service) -> dict[str, Any]:
             **service.environment,
             **_proxy(service),
             **(_secrets_for(service.account) if service.account else {}),
+            **_from_env_file((SCRAPE_TOKEN,), required=True),
             **_from_env_file(OPTIONAL_SETTINGS.get(service.account, ()), required=False),
         },
         key_file=f"{KEYS_FOLDER}/{service.signs_as}.env" if service.signs_as else None,
@@ -285,6 +293,102 @@ def _setup_job(databases: list[str]) -> dict[str, Any]:
     )
 
 
+def _wget_health(url: str) -> dict[str, Any]:
+    return _healthcheck(["CMD", "wget", "-q", "-O", "/dev/null", url])
+
+
+def _prometheus(service: Service) -> dict[str, Any]:
+    # The image has no secrets mechanism of its own: its shell writes the token where the
+    # configuration reads it (the data volume, the image's user's), then runs Prometheus.
+    start = (
+        f'umask 077 && printf %s "$${SCRAPE_TOKEN}" > {TOKEN_IN_PROMETHEUS} && '
+        "exec /bin/prometheus --config.file=/etc/prometheus/prometheus.yml "
+        "--storage.tsdb.path=/prometheus "
+        "--storage.tsdb.retention.time=$${MEDSYS_PROMETHEUS_RETENTION:-31d} "
+        f"--web.listen-address=:{service.port} --log.level=warn"
+    )
+    return _container(
+        service.name,
+        image=PROMETHEUS_IMAGE,
+        entrypoint=["/bin/sh", "-c"],
+        command=[start],
+        environment={
+            **_from_env_file((SCRAPE_TOKEN,), required=True),
+            **_from_env_file(("MEDSYS_PROMETHEUS_RETENTION",), required=False),
+        },
+        ports=_ports(service),
+        volumes=[
+            f"./{MEASUREMENT_FOLDER}/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+            f"./{MEASUREMENT_FOLDER}/rules.yml:/etc/prometheus/rules.yml:ro",
+            "prometheus-data:/prometheus",
+        ],
+        depends_on=_depends_on(service),
+        healthcheck=_wget_health(f"http://127.0.0.1:{service.port}/-/ready"),
+    )
+
+
+def _blackbox(service: Service) -> dict[str, Any]:
+    return _container(
+        service.name,
+        image=BLACKBOX_IMAGE,
+        command=[
+            "--config.file=/etc/blackbox/blackbox.yml",
+            f"--web.listen-address=:{service.port}",
+            "--log.level=warn",
+        ],
+        ports=_ports(service),
+        volumes=[f"./{MEASUREMENT_FOLDER}/blackbox.yml:/etc/blackbox/blackbox.yml:ro"],
+        healthcheck=_wget_health(f"http://127.0.0.1:{service.port}/-/healthy"),
+    )
+
+
+def _grafana() -> dict[str, Any]:
+    folder = f"./{MEASUREMENT_FOLDER}/grafana"
+    return _container(
+        "grafana",
+        image=GRAFANA_IMAGE,
+        command=None,
+        environment={
+            "GF_SECURITY_ADMIN_USER": "admin",
+            "GF_SECURITY_ADMIN_PASSWORD": (
+                "${MEDSYS_GRAFANA_ADMIN_PASSWORD:?set it in .env, see .env.example}"
+            ),
+            "GF_USERS_ALLOW_SIGN_UP": "false",
+            "GF_AUTH_ANONYMOUS_ENABLED": "false",
+            "GF_ANALYTICS_REPORTING_ENABLED": "false",  # no network calls out
+            "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+            "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": "/etc/grafana/dashboards/medsys.json",
+        },
+        ports=[f"127.0.0.1:{GRAFANA_PORT}:{GRAFANA_PORT}"],
+        volumes=[
+            f"{folder}/datasources.yml:/etc/grafana/provisioning/datasources/medsys.yml:ro",
+            f"{folder}/dashboards.yml:/etc/grafana/provisioning/dashboards/medsys.yml:ro",
+            f"{folder}/medsys.json:/etc/grafana/dashboards/medsys.json:ro",
+            "grafana-data:/var/lib/grafana",
+        ],
+        depends_on={"prometheus": {"condition": "service_healthy"}},
+        healthcheck=_wget_health(f"http://127.0.0.1:{GRAFANA_PORT}/api/health"),
+    )
+
+
+def measurement_files() -> dict[Path, str]:
+    """What the measurement containers mount, rendered by `medsys compose --write`."""
+    settings = compose_settings()
+    folder = MEASUREMENT_FOLDER
+    return {
+        folder / "prometheus.yml": sla_config.prometheus_config(
+            settings, rules_file="/etc/prometheus/rules.yml", token_file=TOKEN_IN_PROMETHEUS
+        ),
+        folder / "rules.yml": sla_config.alert_rules(settings),
+        folder / "blackbox.yml": sla_config.blackbox_config(),
+        folder / "grafana" / "datasources.yml": sla_config.grafana_datasource(settings),
+        folder / "grafana" / "dashboards.yml": sla_config.grafana_dashboards_provider(
+            "/etc/grafana/dashboards"
+        ),
+        folder / "grafana" / "medsys.json": sla_config.grafana_dashboard(),
+    }
+
+
 def render_services() -> dict[str, Any]:
     settings = compose_settings()
     services: dict[str, Any] = {}
@@ -295,6 +399,11 @@ def render_services() -> dict[str, Any]:
             services[service.name] = _database(service)
         elif service.name == "nginx":
             services[service.name] = _nginx(service)
+        elif service.name == "prometheus":
+            services[service.name] = _prometheus(service)
+            services["grafana"] = _grafana()
+        elif service.name == "blackbox":
+            services[service.name] = _blackbox(service)
         else:
             services[service.name] = _python_service(service)
         if service.name == databases[-1]:
@@ -305,6 +414,8 @@ def render_services() -> dict[str, Any]:
         "volumes": {
             **{f"{name}-data": {} for name in databases},
             "cluster-state": {},
+            "prometheus-data": {},
+            "grafana-data": {},
         },
     }
 

@@ -50,12 +50,13 @@ def portal_url(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     return url
 
 
-def trusted_hosts(public_url: str, extra: str = "") -> list[str]:
-    """The portal's own name, loopback (health checks, the launcher) and any host listed
-    in MEDSYS_PORTAL_HOSTS (comma-separated)."""
-    names = [urlsplit(public_url).hostname or "", "127.0.0.1", "localhost"]
+def trusted_hosts(public_url: str, extra: str = "", *, service_name: str = "") -> list[str]:
+    """The portal's own name, loopback (health checks, the launcher), the name other
+    containers reach it by (the SLA probes in docker-compose) and any host listed in
+    MEDSYS_PORTAL_HOSTS (comma-separated)."""
+    names = [urlsplit(public_url).hostname or "", "127.0.0.1", "localhost", service_name]
     names += [name.strip() for name in extra.split(",") if name.strip()]
-    return list(dict.fromkeys(names))
+    return [name for name in dict.fromkeys(names) if name]
 
 
 def outbox_path(settings: Settings) -> Path:
@@ -106,7 +107,11 @@ def create_app(
         PUBLIC_URL=public_url,
         # A Host header naming anyone else is refused (400): links the portal writes,
         # such as a password reset's, never point to a stranger's site.
-        TRUSTED_HOSTS=trusted_hosts(public_url, os.environ.get("MEDSYS_PORTAL_HOSTS", "")),
+        TRUSTED_HOSTS=trusted_hosts(
+            public_url,
+            os.environ.get("MEDSYS_PORTAL_HOSTS", ""),
+            service_name=settings.host("app3"),
+        ),
     )
     app.config.from_mapping(test_config or {})
     extensions.init_app(

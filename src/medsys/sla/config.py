@@ -10,6 +10,7 @@ availability of a journey is the mean of its ``probe_success`` samples.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -130,8 +131,10 @@ def prometheus_config(settings: Settings, *, rules_file: str, token_file: str | 
 
     def probes(via: str, exporter: str, parameter: str) -> dict[str, Any]:
         chosen = [j for j in journeys(settings) if j.via == via]
+        auth = {"type": "Bearer", "credentials_file": token_file} if token_file else None
         return {
             "job_name": f"journeys-{via}",
+            **({"authorization": auth} if auth else {}),
             "metrics_path": "/probe",
             "scrape_timeout": PROBE_TIMEOUT,
             "static_configs": [
@@ -275,3 +278,111 @@ def alert_rules(settings: Settings) -> str:
         {"name": "medsys-alerts", "rules": rules},
     ]
     return yaml.safe_dump({"groups": groups}, sort_keys=False)
+
+
+def grafana_datasource(settings: Settings) -> str:
+    """Grafana's provisioned Prometheus (docker-compose)."""
+    source = {
+        "name": "Prometheus",
+        "uid": "medsys-prometheus",
+        "type": "prometheus",
+        "access": "proxy",
+        "url": settings.url("prometheus"),
+        "isDefault": True,
+        "editable": False,
+    }
+    return yaml.safe_dump({"apiVersion": 1, "datasources": [source]}, sort_keys=False)
+
+
+def grafana_dashboards_provider(folder: str) -> str:
+    provider = {
+        "name": "medsys",
+        "type": "file",
+        "disableDeletion": True,
+        "allowUiUpdates": False,
+        "options": {"path": folder},
+    }
+    return yaml.safe_dump({"apiVersion": 1, "providers": [provider]}, sort_keys=False)
+
+
+def grafana_dashboard() -> str:
+    """The dashboard of the SLA: what ``medsys sla --html`` draws, live."""
+    source = {"type": "prometheus", "uid": "medsys-prometheus"}
+
+    def panel(
+        number: int, title: str, query: str, legend: str, unit: str, y: int, **extra: Any
+    ) -> dict[str, Any]:
+        return {
+            "id": number,
+            "type": "timeseries",
+            "title": title,
+            "datasource": source,
+            "gridPos": {"h": 8, "w": 12, "x": 0 if number % 2 else 12, "y": y},
+            "fieldConfig": {"defaults": {"unit": unit, **extra}, "overrides": []},
+            "targets": [
+                {"refId": "A", "datasource": source, "expr": query, "legendFormat": legend}
+            ],
+        }
+
+    panels = [
+        panel(
+            1,
+            "Disponibilidad por servicio (5 min)",
+            "avg_over_time(medsys:service_up[5m])",
+            "{{service}}",
+            "percentunit",
+            0,
+            min=0,
+            max=1,
+        ),
+        panel(
+            2,
+            "Tiempo de respuesta por recorrido",
+            "probe_duration_seconds",
+            "{{journey}}",
+            "s",
+            0,
+        ),
+        panel(
+            3,
+            "Retraso de réplica (MariaDB/MySQL)",
+            "medsys_monitor_replica_lag_seconds",
+            "{{pair}}",
+            "s",
+            8,
+        ),
+        panel(
+            4,
+            "Retraso de réplica (PostgreSQL)",
+            "medsys_monitor_replica_lag_bytes",
+            "{{pair}}",
+            "bytes",
+            8,
+        ),
+        panel(
+            5,
+            "Conmutaciones por falla (1 h)",
+            'increase(medsys_monitor_events_total{event="promoted"}[1h])',
+            "{{pair}}",
+            "short",
+            16,
+        ),
+        panel(
+            6,
+            "Presupuesto de error usado, 30 días",
+            f"(1 - avg_over_time(medsys:service_up[30d])) / {1 - SLA_AVAILABILITY}",
+            "{{service}}",
+            "percentunit",
+            16,
+        ),
+    ]
+    dashboard = {
+        "uid": "medsys-sla",
+        "title": "medsys: nivel de servicio",
+        "timezone": "America/Santiago",
+        "refresh": "10s",
+        "time": {"from": "now-1h", "to": "now"},
+        "schemaVersion": 39,
+        "panels": panels,
+    }
+    return json.dumps(dashboard, indent=2, ensure_ascii=False) + "\n"
