@@ -43,7 +43,6 @@ from medsys.core.topology import PROBE_RUT
 from medsys.sla.journeys import Attempt, Journeys, every_journey
 
 log = logging.getLogger("medsys.prober")
-logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per attempt drowns the log
 
 
 def probe_answer(attempt: Attempt) -> bytes:
