@@ -71,7 +71,11 @@ def test_no_service_runs_as_root_and_each_runs_as_its_own_account(
             assert users == {expected[name]}, name
     if AS_ROOT:  # one account per application: none can read another's files
         applications = {expected[s.name] for s in service_table(cluster.settings)}
-        assert len(applications) == 6
+        assert len(applications) == 7  # data, four services, nginx, the measurement
+        measured = cluster.settings.measurement_dir.stat()
+        observer = account_name(cluster.settings, Part.OBSERVER)
+        assert pwd.getpwuid(measured.st_uid).pw_name == observer
+        assert stat.S_IMODE(measured.st_mode) == 0o700
 
 
 @pytest.mark.skipif(not AS_ROOT, reason="separate accounts exist only when started as root")
@@ -277,5 +281,6 @@ def test_every_listening_socket_of_ours_is_on_loopback(cluster: MedsysCluster) -
         if connection.pid in ours and connection.status == "LISTEN" and connection.laddr
     ]
     ports = {port for _, port in listening}
-    assert {s.port for s in service_table(cluster.settings) if s.kind is Kind.APP} <= ports
+    listeners = (Kind.APP, Kind.MONITOR, Kind.OBSERVER)
+    assert {s.port for s in service_table(cluster.settings) if s.kind in listeners} <= ports
     assert all(address in ("127.0.0.1", "::1") for address, _ in listening)

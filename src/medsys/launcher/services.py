@@ -235,6 +235,11 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
     return tuple(services)
 
 
+# Go collects garbage when the heap doubles by default; at half that, Prometheus and the
+# blackbox exporter hold about a fifth less for a little more CPU (medsys bench startup).
+LEAN_GO = {"GOGC": "50"}
+
+
 def _observers(settings: Settings, python: str) -> list[Service]:
     watched = ("app1", "app1-replica", "nginx", "middleware", "app3")
     return [
@@ -247,6 +252,7 @@ def _observers(settings: Settings, python: str) -> list[Service]:
             description="Prometheus blackbox exporter: the HTTP journeys",
             account=Part.OBSERVER,
             health_path="/-/healthy",
+            environment=dict(LEAN_GO),
         ),
         Service(
             name="prober",
@@ -257,6 +263,8 @@ def _observers(settings: Settings, python: str) -> list[Service]:
             description="journey prober: a patient's history, a write on each pair",
             account=Part.OBSERVER,
             health_path="/health",
+            # Few threads, little memory each: glibc's per-thread arenas are waste here.
+            environment={"MALLOC_ARENA_MAX": "2"},
             needs_started=watched,
         ),
         Service(
@@ -269,7 +277,8 @@ def _observers(settings: Settings, python: str) -> list[Service]:
             account=Part.OBSERVER,
             health_path="/-/ready",
             environment={
-                k: os.environ[k] for k in ("MEDSYS_PROMETHEUS_RETENTION",) if k in os.environ
+                **LEAN_GO,
+                **{k: os.environ[k] for k in ("MEDSYS_PROMETHEUS_RETENTION",) if k in os.environ},
             },
             needs_started=("blackbox", "prober"),
         ),
