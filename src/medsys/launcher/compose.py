@@ -313,6 +313,7 @@ def _prometheus(service: Service) -> dict[str, Any]:
         entrypoint=["/bin/sh", "-c"],
         command=[start],
         environment={
+            "GOGC": service.environment["GOGC"],
             **_from_env_file((SCRAPE_TOKEN,), required=True),
             **_from_env_file(("MEDSYS_PROMETHEUS_RETENTION",), required=False),
         },
@@ -336,6 +337,7 @@ def _blackbox(service: Service) -> dict[str, Any]:
             f"--web.listen-address=:{service.port}",
             "--log.level=warn",
         ],
+        environment=dict(service.environment),
         ports=_ports(service),
         volumes=[f"./{MEASUREMENT_FOLDER}/blackbox.yml:/etc/blackbox/blackbox.yml:ro"],
         healthcheck=_wget_health(f"http://127.0.0.1:{service.port}/-/healthy"),
