@@ -184,9 +184,10 @@ def register(cli: click.Group) -> None:
                 f"database resident memory: {_mib(database_memory(rows))} (target <= 1536 MiB)"
             )
             if cluster.settings.measurement:
+                resident, proportional = measurement_memory(rows)
                 click.echo(
-                    "Prometheus, blackbox exporter and prober resident memory: "
-                    f"{_mib(measurement_memory(rows))} (target <= 150 MiB)"
+                    f"Prometheus, blackbox exporter and prober: {_mib(proportional)} PSS "
+                    f"(target <= 150 MiB), {_mib(resident)} resident"
                 )
 
         _run(measure)

@@ -414,9 +414,22 @@ def database_memory(rows: list[ServiceStatus]) -> int:
     return sum(row.rss_bytes for row in rows if row.service.kind is Kind.DATABASE)
 
 
-def measurement_memory(rows: list[ServiceStatus]) -> int:
-    """Resident memory of Prometheus, the blackbox exporter and the journey prober."""
-    return sum(row.rss_bytes for row in rows if row.service.kind is Kind.OBSERVER)
+def measurement_memory(rows: list[ServiceStatus]) -> tuple[int, int]:
+    """Resident and proportional (PSS) memory of Prometheus, the blackbox exporter and the
+    journey prober. PSS is what they cost the machine: a Python process's resident pages
+    include the interpreter's, shared with every other Python service."""
+    observers = [row for row in rows if row.service.kind is Kind.OBSERVER]
+    proportional = 0
+    for row in observers:
+        if row.pid is None:
+            continue
+        try:
+            process = psutil.Process(row.pid)
+            for each in (process, *process.children(recursive=True)):
+                proportional += each.memory_full_info().pss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return sum(row.rss_bytes for row in observers), proportional
 
 
 def http_health(service: Service, timeout: float = 1.0) -> int | None:
