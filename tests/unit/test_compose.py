@@ -77,9 +77,12 @@ def test_medsys_compose_prints_the_same_file() -> None:
 def test_every_service_of_the_table_runs_with_its_seed_name_port_and_command() -> None:
     services = compose_file()["services"]
     table = service_table(compose_settings(), python="python")
-    assert set(services) == {service.name for service in table} | {SETUP_JOB, "grafana"}
+    backups = {service.name for service in table if service.kind is Kind.BACKUP}
+    assert set(services) == {s.name for s in table} - backups | {SETUP_JOB, "grafana"}
     assert set(services) >= SEED_CONTAINERS
     for service in table:
+        if service.kind is Kind.BACKUP:
+            continue
         definition = services[service.name]
         assert definition["container_name"] == service.name
         assert definition["networks"] == [NETWORK]
@@ -134,7 +137,7 @@ def test_no_secret_is_committed_and_each_container_gets_only_its_own() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     assert "TOKEN_KEY" not in text and "env_file: [.env" not in text
     # Every secret is a reference to .env, never a value.
-    secret = r"MEDSYS_DB_[A-Z_]+|MEDSYS_PROBE_[A-Z]+_PASSWORD|MEDSYS_DEMO_SEED"
+    secret = r"MEDSYS_DB_[A-Z_]+|MEDSYS_PROBE_[A-Z]+_PASSWORD|MEDSYS_DEMO_SEED|MEDSYS_BACKUP_KEY"
     values = re.findall(rf"({secret}): (.*)", text)
     assert values and all(value.startswith(f"${{{name}:?") for name, value in values)
     services = compose_file()["services"]
@@ -152,6 +155,7 @@ def test_no_secret_is_committed_and_each_container_gets_only_its_own() -> None:
         "MEDSYS_DB_ADMIN_PASSWORD",
         "MEDSYS_DB_REPLICATION_PASSWORD",
         "MEDSYS_PROBE_DB_PASSWORD",
+        "MEDSYS_BACKUP_KEY",  # the PostgreSQL nodes archive WAL into the repository
     }
     assert secrets_given("mysql-monitor") == data
     # A node's agent creates its own pair's users, and no other pair's.

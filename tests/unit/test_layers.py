@@ -14,7 +14,7 @@ LAYERS: list[set[str]] = [
     {"core"},
     {"pairs"},  # pair state and lease: shared by everything that controls a pair
     {"nodes"},
-    {"failover"},
+    {"failover", "backups"},  # each drives pairs through the engine adapters
     {"clinical", "admin", "portal", "middleware", "sla"},  # sla: measures them from outside
     {"launcher"},
     {"chaos"},

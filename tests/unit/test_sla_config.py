@@ -67,7 +67,7 @@ def test_prometheus_own_checker_accepts_the_configuration_and_rules(tmp_path: Pa
         [str(PROMTOOL), "check", "config", str(main)], capture_output=True, text=True, check=False
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    recorded, alerts = len(config.services(SETTINGS)), 6
+    recorded, alerts = len(config.services(SETTINGS)), 8
     assert f"SUCCESS: {recorded + alerts} rules found" in checked.stdout
 
 

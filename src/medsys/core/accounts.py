@@ -54,7 +54,9 @@ def secrets_of(part: Part) -> frozenset[str]:
     """The names (core.secrets) a process of ``part`` is given, and no other."""
     if part is Part.DATA:
         # The probe account is made with the others when a primary boots.
-        return frozenset({"admin_password", "replication_password", "probe_db_password"})
+        return frozenset(
+            {"admin_password", "replication_password", "probe_db_password", "backup_key"}
+        )
     if part is Part.OBSERVER:
         return frozenset({"probe_db_password", "probe_portal_password"})
     pair = APPLICATION_PAIRS.get(part)

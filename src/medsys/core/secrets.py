@@ -44,6 +44,8 @@ def _names() -> dict[str, str]:
         # may write only its own heartbeat table, and its synthetic patient's portal login.
         "probe_db_password": "MEDSYS_PROBE_DB_PASSWORD",
         "probe_portal_password": "MEDSYS_PROBE_PORTAL_PASSWORD",
+        # Encrypts the backup repositories (medsys.backups); kept here, never beside them.
+        "backup_key": "MEDSYS_BACKUP_KEY",
     }
     for pair in PAIRS:
         names[f"app_password_{pair.name}"] = f"MEDSYS_DB_APP_PASSWORD_{pair.name.upper()}"
@@ -88,6 +90,10 @@ class Secrets:
     @property
     def probe_portal_password(self) -> str:
         return self._get("probe_portal_password")
+
+    @property
+    def backup_key(self) -> str:
+        return self._get("backup_key")
 
     def app_password(self, pair: str) -> str:
         return self._get(f"app_password_{pair}")

@@ -50,6 +50,7 @@ class Settings:
     # Prometheus, the blackbox exporter and the journey prober (medsys.sla); off for a
     # system that only needs to run, such as most test systems on a two-core machine.
     measurement: bool = True
+    backups_at: Path | None = None  # see backup_dir
 
     def host(self, service: str) -> str:
         """Where other processes reach ``service``."""
@@ -101,6 +102,13 @@ class Settings:
         return self.state_dir / "mail"
 
     @property
+    def backup_dir(self) -> Path:
+        """The backup repositories (medsys.backups): MEDSYS_BACKUP_DIR puts them on another
+        disk, as they should be; by default beside the state, which protects against a
+        dropped table but not a lost disk."""
+        return self.backups_at or self.state_dir / "backups"
+
+    @property
     def measurement_dir(self) -> Path:
         """Prometheus' configuration and samples, the blackbox exporter's modules: the
         observer account's alone (medsys.sla)."""
@@ -119,6 +127,8 @@ class Settings:
             "MEDSYS_NETWORK": self.network.value,
             "MEDSYS_MEASUREMENT": "on" if self.measurement else "off",
         }
+        if self.backups_at is not None:
+            environ["MEDSYS_BACKUP_DIR"] = str(self.backups_at)
         for service, port in self.port_overrides.items():
             environ[_env_key(service)] = str(port)
         return environ
@@ -189,6 +199,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     measurement = _on_or_off(
         environ.get("MEDSYS_MEASUREMENT") or file_values.get("measurement", True), "measurement"
     )
+    backups_at = environ.get("MEDSYS_BACKUP_DIR") or file_values.get("backup_dir")
     settings = Settings(
         state_dir=Path(state_dir).absolute(),
         port_offset=offset,
@@ -196,6 +207,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         service_user=user,
         network=network,
         measurement=measurement,
+        backups_at=Path(str(backups_at)).absolute() if backups_at else None,
     )
     for service in DEFAULT_PORTS:
         if not 1 <= settings.port(service) <= 65535:

@@ -109,6 +109,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "prometheus": 7090,
     "blackbox": 7115,
     "prober": 7116,
+    "backups": 7120,  # the backup scheduler's /metrics
 }
 
 

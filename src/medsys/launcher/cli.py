@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -211,8 +212,29 @@ def status() -> None:
         click.echo("\nrecent failover events:")
         for event in events:
             click.echo(f"  {event['at']} {event['pair']}: {event['sentence']}")
+    click.echo("\n" + _backups_line(cluster.settings))
     if cluster.settings.measurement:
         click.echo("\n" + _alerts_line(cluster.settings))
+
+
+NO_MARIADB_BACKUPS = "clinical and portal: no backups (MariaDB/MySQL backups are not built yet)"
+
+
+def _backups_line(settings: Settings) -> str:
+    from medsys.nodes import pgbackrest
+    from medsys.nodes.base import NodeError
+
+    try:
+        found = pgbackrest.catalogue(settings)
+    except (NodeError, OSError) as error:
+        return f"backups: admin: unknown ({error})"
+    if found.last is None or found.restorable_from is None:
+        return f"backups: admin: none yet; {NO_MARIADB_BACKUPS}"
+    return (
+        f"backups: admin: last {found.last.kind} backup ended "
+        f"{found.last.stopped:%Y-%m-%d %H:%M:%S} UTC, restorable from "
+        f"{found.restorable_from:%Y-%m-%d %H:%M:%S} UTC to the last minute; {NO_MARIADB_BACKUPS}"
+    )
 
 
 def _alerts_line(settings: Settings) -> str:
@@ -381,3 +403,159 @@ def main() -> None:
     """The launcher's verbs alone; ``medsys.cli`` adds the chaos and benchmark commands."""
     os.umask(0o022)
     cli()
+
+
+@cli.group()
+def backup() -> None:
+    """Backups of the admin pair (pgBackRest): take one now, list them, verify them.
+
+    WAL is archived continuously and the `backups` service takes a full backup daily and a
+    differential hourly (MEDSYS_BACKUP_FULL_EVERY, MEDSYS_BACKUP_DIFF_EVERY, in hours;
+    MEDSYS_BACKUP_KEEP_FULL full ones kept, 7). The repository is MEDSYS_BACKUP_DIR
+    (another disk, ideally), encrypted with a key kept in the secrets.
+    """
+
+
+def _backups_ready() -> Settings:
+    from medsys.core.secrets import ensure_secrets
+    from medsys.nodes import pgbackrest
+
+    settings = _settings()
+    pgbackrest.write_config(settings, ensure_secrets(settings))
+    return settings
+
+
+@backup.command("now")
+@click.option(
+    "--kind",
+    type=click.Choice(["full", "diff", "incr"]),
+    default="full",
+    show_default=True,
+    help="full: everything; diff: changed since the last full; incr: since the last backup.",
+)
+def backup_now(kind: str) -> None:
+    """Take a backup of the admin pair now (from the replica where it streams)."""
+    from medsys.nodes import pgbackrest
+    from medsys.nodes.base import NodeError
+
+    settings = _backups_ready()
+    started = time.monotonic()
+    try:
+        taken = pgbackrest.take(settings, kind)
+    except NodeError as error:
+        _fail(str(error), 1)
+    click.echo(
+        f"{taken.kind} backup {taken.label} of admin in {time.monotonic() - started:.1f} s: "
+        f"{_mib(taken.size)} of data, {_mib(taken.stored)} stored (compressed, encrypted)"
+    )
+
+
+@backup.command("list")
+def backup_list() -> None:
+    """Every backup of the admin pair and the window a restore can reach."""
+    from medsys.nodes import pgbackrest
+    from medsys.nodes.base import NodeError
+
+    settings = _backups_ready()
+    try:
+        found = pgbackrest.catalogue(settings)
+    except NodeError as error:
+        _fail(str(error), 1)
+    if not found.backups:
+        click.echo("admin: no backup yet")
+        return
+    click.echo(f"{'label':<26}{'kind':<6}{'ended (UTC)':<22}{'data':>10}{'stored':>10}")
+    for b in found.backups:
+        click.echo(
+            f"{b.label:<26}{b.kind:<6}{b.stopped:%Y-%m-%d %H:%M:%S}  {_mib(b.size):>10}"
+            f"{_mib(b.stored):>10}"
+        )
+    assert found.restorable_from is not None
+    click.echo(
+        f"admin can be restored to any moment from {found.restorable_from:%Y-%m-%d %H:%M:%S} "
+        f"UTC until the last archived WAL segment ({found.archive_max}); WAL is archived at "
+        f"least every {pgbackrest.ARCHIVE_TIMEOUT_SECONDS} s"
+    )
+
+
+@backup.command("verify")
+def backup_verify() -> None:
+    """Read every backup and archived WAL segment back and check its checksum."""
+    from medsys.nodes import pgbackrest
+    from medsys.nodes.base import NodeError
+
+    settings = _backups_ready()
+    try:
+        click.echo(pgbackrest.verify(settings))
+    except NodeError as error:
+        _fail(str(error), 1)
+
+
+def _moment(text: str) -> datetime:
+    """--to: ISO 8601; without an offset, Chile's time (America/Santiago)."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"--to {text!r}: give a time such as '2026-12-04 18:30:00' or with its offset", 2)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo("America/Santiago"))
+    return moment
+
+
+@cli.command()
+@click.argument("pair", type=click.Choice(["admin"]))
+@click.option("--to", "to", help="The moment to restore to (ISO 8601; no offset: Chile's time).")
+@click.option(
+    "--into",
+    type=click.Path(file_okay=False),
+    help="An empty or new folder (default: var/restores/PAIR-<time>).",
+)
+@click.option("--port", default=15440, show_default=True, help="Port of the restored copy.")
+@click.option(
+    "--stop",
+    "stop_folder",
+    type=click.Path(file_okay=False),
+    help="Stop the copy served from this folder.",
+)
+def restore(
+    pair: str, to: str | None, into: str | None, port: int, stop_folder: str | None
+) -> None:
+    """Restore PAIR as it was at --to into a folder of its own and serve it on 127.0.0.1
+    --port, beside the running pair, which is left alone. Look at it with the
+    applications' users, copy back what was lost, then `medsys restore PAIR --stop DIR`.
+    """
+    from medsys.nodes import pgbackrest
+    from medsys.nodes.base import NodeError
+    from medsys.nodes.postgres import postgres_bin
+
+    settings = _backups_ready()
+    if stop_folder:
+        try:
+            pgbackrest.stop_restored(
+                settings, Path(stop_folder).absolute(), postgres_bin("postgres")
+            )
+        except NodeError as error:
+            _fail(str(error), 1)
+        click.echo(f"stopped the copy in {stop_folder} (its files are kept)")
+        return
+    if to is None:
+        _fail("say when to restore to: --to '2026-12-04 18:30:00'", 2)
+    moment = _moment(to)
+    stamp = moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = Path(into).absolute() if into else settings.state_dir / "restores" / f"{pair}-{stamp}"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.parent.chmod(0o755)
+    started = time.monotonic()
+    try:
+        pgbackrest.restore_into(settings, folder, moment)
+        pgbackrest.serve_restored(settings, folder, port, postgres_bin("postgres"))
+    except NodeError as error:
+        _fail(str(error), 1)
+    click.echo(
+        f"{pair} as of {moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC restored into {folder} "
+        f"in {time.monotonic() - started:.1f} s and served on 127.0.0.1:{port} "
+        f"(database app2; the applications' users and passwords as they were then).\n"
+        f"stop it with: medsys restore {pair} --stop {folder}"
+    )

@@ -25,7 +25,7 @@ from medsys.core.topology import PAIRS, Pair, pair_named, pair_of_monitor
 from medsys.launcher import measurement, nginx, provision
 from medsys.launcher.services import Kind, Service, service_named, service_table
 from medsys.launcher.supervisor import Supervisor, SupervisorError
-from medsys.nodes import adapter_for
+from medsys.nodes import adapter_for, pgbackrest
 from medsys.nodes.base import NodeAdapter
 from medsys.pairs.node import NodeProbe, Role
 from medsys.pairs.state import (
@@ -115,6 +115,10 @@ class Cluster:
             for future in [pool.submit(self._pair_up, pair, secrets) for pair in PAIRS]:
                 future.result()
         self._prepare_applications()
+        # The repository must know the admin cluster before its WAL can be archived.
+        pgbackrest.write_config(self.settings, secrets)
+        pgbackrest.ensure_stanza(self.settings)
+        self.say("backup repository ready (admin: WAL archived by pgBackRest)")
         apps = [service for service in services if service.kind is Kind.APP]
         for service in apps:
             self._start(service, wait=False)
@@ -123,6 +127,10 @@ class Cluster:
         for service in monitors:
             self._start(service, wait=False)
         self._wait_running(monitors)
+        schedulers = [service for service in services if service.kind is Kind.BACKUP]
+        for service in schedulers:
+            self._start(service, wait=False)
+        self._wait_healthy(schedulers)
         observers = [service for service in services if service.kind is Kind.OBSERVER]
         if observers:
             measurement.write_files(self.settings)
@@ -359,7 +367,7 @@ class Cluster:
     ) -> tuple[str, str]:
         if service.kind is Kind.MONITOR:
             return self._monitor_role_and_health(service, state)
-        if service.kind in (Kind.APP, Kind.OBSERVER):
+        if service.kind in (Kind.APP, Kind.OBSERVER, Kind.BACKUP):
             if state not in RUNNING_STATES:
                 return "-", "down"
             code = http_health(service)

@@ -200,7 +200,12 @@ def _database(service: Service) -> dict[str, Any]:
             **_from_env_file(NODE_TUNING, required=False),
         },
         ports=_ports(service),
-        volumes=[f"{service.name}-data:{STATE_DIR}/data", f"cluster-state:{STATE_DIR}/cluster"],
+        volumes=[
+            f"{service.name}-data:{STATE_DIR}/data",
+            f"cluster-state:{STATE_DIR}/cluster",
+            # Whichever PostgreSQL node is primary archives its WAL here (medsys.backups).
+            *([f"pg-backups:{STATE_DIR}/backups"] if service.pair == "admin" else []),
+        ],
         healthcheck=_healthcheck(
             ["CMD", "python", "-m", "medsys.nodes.agent", "--check", service.name],
             start_period="120s",
@@ -397,6 +402,10 @@ def render_services() -> dict[str, Any]:
     table = service_table(settings, python="python")
     databases = [service.name for service in table if service.kind is Kind.DATABASE]
     for service in table:
+        if service.kind is Kind.BACKUP:
+            # pgBackRest's backup reads both nodes' data folders; each is in its own
+            # container here (it would need its TLS server on each). Not run in compose yet.
+            continue
         if service.kind is Kind.DATABASE:
             services[service.name] = _database(service)
         elif service.name == "nginx":
@@ -416,6 +425,7 @@ def render_services() -> dict[str, Any]:
         "volumes": {
             **{f"{name}-data": {} for name in databases},
             "cluster-state": {},
+            "pg-backups": {},
             "prometheus-data": {},
             "grafana-data": {},
         },

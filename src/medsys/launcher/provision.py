@@ -49,6 +49,7 @@ REQUIREMENTS = (
     Requirement("/usr/lib/postgresql/15/bin/postgres", "postgresql-15"),
     Requirement("/usr/sbin/nginx", "nginx-light"),
     Requirement("/usr/bin/setpriv", "util-linux"),
+    Requirement("/usr/bin/pgbackrest", "pgbackrest"),  # the admin pair's backups
     # Measurement (medsys.sla), installed without the node exporter Prometheus recommends.
     Requirement("/usr/bin/prometheus", "prometheus", "prometheus"),
     Requirement(

@@ -25,6 +25,7 @@ class Kind(StrEnum):
     MONITOR = "monitor"
     APP = "app"
     OBSERVER = "observer"  # measures the others (medsys.sla); started last
+    BACKUP = "backup"  # the backup scheduler (medsys.backups)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,9 @@ MONITOR_TUNING = (
     "MEDSYS_ANTI_FLAP_WINDOW",
 )
 # Read by the MariaDB/MySQL nodes when they write their server options.
-NODE_TUNING = ("MEDSYS_BINLOG_RETENTION_HOURS",)
+NODE_TUNING = ("MEDSYS_BINLOG_RETENTION_HOURS", "MEDSYS_BACKUP_KEEP_FULL")
+# Read by the backup scheduler (medsys.backups.schedule).
+BACKUP_TUNING = ("MEDSYS_BACKUP_FULL_EVERY", "MEDSYS_BACKUP_DIFF_EVERY", "MEDSYS_BACKUP_KEEP_FULL")
 
 
 def _gunicorn(python: str, bind: str, application: str) -> tuple[str, ...]:
@@ -230,6 +233,20 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
                 needs_started=pair.nodes,
             )
         )
+    services.append(
+        Service(
+            name="backups",
+            kind=Kind.BACKUP,
+            command=(python, "-m", "medsys.backups.scheduler"),
+            port=settings.port("backups"),
+            autorestart=True,
+            account=Part.DATA,  # reads the servers' data folders
+            description="backup scheduler: pgBackRest full and differential backups (admin)",
+            environment={k: os.environ[k] for k in BACKUP_TUNING if k in os.environ},
+            health_path="/health",
+            needs_started=pair_named("admin").nodes,
+        )
+    )
     if settings.measurement:
         services += _observers(settings, python)
     return tuple(services)

@@ -19,6 +19,7 @@ from psycopg import sql
 from medsys.core.secrets import write_private
 from medsys.core.settings import Network
 from medsys.core.topology import PROBE_COLUMNS, PROBE_DATABASE, PROBE_TABLE, PROBE_USER
+from medsys.nodes import pgbackrest
 from medsys.nodes.base import (
     INITIALISED_MARKER,
     EngineAdapter,
@@ -191,6 +192,9 @@ class PostgresAdapter(EngineAdapter):
         per_node["ident_file"] = str(ident)
         # Only the service user can enter the socket's folder or use the socket.
         per_node["unix_socket_permissions"] = "0700"
+        # Every WAL segment into the backup repository, whichever node is primary.
+        pgbackrest.write_config(self.settings, self.secrets, node)
+        per_node.update(pgbackrest.archive_settings(self.settings, node))
         argv = [postgres_bin("postgres"), "-D", str(datadir)]
         for name, value in per_node.items():
             argv += ["-c", f"{name}={value}"]

@@ -162,6 +162,7 @@ def prometheus_config(settings: Settings, *, rules_file: str, token_file: str | 
             job("middleware", ["middleware"]),
             job("monitors", [pair.monitor for pair in PAIRS]),
             job("prober", ["prober"]),
+            job("backups", ["backups"]),
             job("prometheus", ["prometheus"]),
             job("blackbox", ["blackbox"]),
             probes("blackbox", "blackbox", "target"),
@@ -264,6 +265,22 @@ def alert_rules(settings: Settings) -> str:
             "critical",
             "El recorrido {{ $labels.journey }} consume el presupuesto de error del mes "
             "14 veces más rápido de lo permitido.",
+        ),
+        rule(
+            "BackupOverdue",
+            "time() - max by (pair) (medsys_backup_last_success_timestamp_seconds)"
+            " > on (pair) medsys_backup_overdue_after_seconds",
+            "0s",
+            "critical",
+            "La última copia de seguridad de {{ $labels.pair }} es más antigua de lo que su "
+            "calendario permite.",
+        ),
+        rule(
+            "BackupFailing",
+            "medsys_backup_last_attempt_failed == 1",
+            "10m",
+            "warning",
+            "Las copias de seguridad de {{ $labels.pair }} fallan hace 10 minutos.",
         ),
         rule(
             "JourneySlow",
