@@ -464,10 +464,10 @@ def backup_list() -> None:
     if not found.backups:
         click.echo("admin: no backup yet")
         return
-    click.echo(f"{'label':<26}{'kind':<6}{'ended (UTC)':<22}{'data':>10}{'stored':>10}")
+    click.echo(f"{'label':<36}{'kind':<6}{'ended (UTC)':<22}{'data':>10}{'stored':>10}")
     for b in found.backups:
         click.echo(
-            f"{b.label:<26}{b.kind:<6}{b.stopped:%Y-%m-%d %H:%M:%S}  {_mib(b.size):>10}"
+            f"{b.label:<36}{b.kind:<6}{b.stopped:%Y-%m-%d %H:%M:%S}  {_mib(b.size):>10}"
             f"{_mib(b.stored):>10}"
         )
     assert found.restorable_from is not None
