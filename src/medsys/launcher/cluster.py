@@ -115,10 +115,8 @@ class Cluster:
             for future in [pool.submit(self._pair_up, pair, secrets) for pair in PAIRS]:
                 future.result()
         self._prepare_applications()
-        # The repository must know the admin cluster before its WAL can be archived.
+        # medsys' own pgBackRest commands (backup, list, restore) see both nodes.
         pgbackrest.write_config(self.settings, secrets)
-        pgbackrest.ensure_stanza(self.settings)
-        self.say("backup repository ready (admin: WAL archived by pgBackRest)")
         apps = [service for service in services if service.kind is Kind.APP]
         for service in apps:
             self._start(service, wait=False)

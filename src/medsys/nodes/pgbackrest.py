@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from medsys.core.secrets import Secrets, write_private
-from medsys.core.settings import Settings
+from medsys.core.settings import Network, Settings
 from medsys.core.topology import pair_named
 from medsys.nodes.base import NodeError, owned_directory, service_user
 
@@ -50,6 +50,8 @@ def render_config(
 ) -> str:
     pair = pair_named("admin")
     nodes = sorted(pair.nodes, key=lambda node: node != first) if first else list(pair.nodes)
+    if first and settings.network is Network.COMPOSE:
+        nodes = [first]  # the other node's folder is in another container
     work = _work_dir(settings)
     lines = [
         "# written by medsys; holds the repository's key: the service user's alone",
@@ -115,9 +117,11 @@ def archive_settings(settings: Settings, node: str) -> dict[str, str]:
     }
 
 
-def run(settings: Settings, *arguments: str, timeout: float = 3600) -> str:
-    """A pgBackRest command as the service user; its output, or NodeError with its words."""
-    argv = [PGBACKREST, f"--config={config_path(settings)}", f"--stanza={STANZA}", *arguments]
+def run(settings: Settings, *arguments: str, timeout: float = 3600, node: str | None = None) -> str:
+    """A pgBackRest command as the service user; its output, or NodeError with its words.
+    ``node``: with that node's own configuration (its archive command's)."""
+    config = config_path(settings, node)
+    argv = [PGBACKREST, f"--config={config}", f"--stanza={STANZA}", *arguments]
     if os.geteuid() == 0:
         user = service_user(settings)
         argv = ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups", *argv]
@@ -130,9 +134,10 @@ def run(settings: Settings, *arguments: str, timeout: float = 3600) -> str:
     return done.stdout
 
 
-def ensure_stanza(settings: Settings) -> None:
-    """Idempotent: makes the repository's record of the cluster, checks it matches."""
-    run(settings, "stanza-create", timeout=120)
+def ensure_stanza(settings: Settings, node: str | None = None) -> None:
+    """Idempotent: makes the repository's record of the cluster, checks it matches.
+    Until it exists the primary's WAL cannot be archived and piles up."""
+    run(settings, "stanza-create", timeout=120, node=node)
 
 
 @dataclass(frozen=True)

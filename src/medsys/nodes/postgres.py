@@ -291,6 +291,9 @@ class PostgresAdapter(EngineAdapter):
                     sql.Identifier(PROBE_TABLE), sql.Identifier(PROBE_USER)
                 )
             )
+        # The backup repository must know the cluster before the primary's WAL can be
+        # archived (locally and in containers alike: this runs wherever a primary boots).
+        pgbackrest.ensure_stanza(self.settings, node)
         with self._superuser_connection(node, pair.database) as connection:
             # Tables made by an earlier version belong to the application's role.
             connection.execute(
