@@ -117,17 +117,25 @@ def archive_settings(settings: Settings, node: str) -> dict[str, str]:
     }
 
 
+def _as_service_user(
+    settings: Settings, argv: list[str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """As the service user, which owns the data and the repository; from "/", which it can
+    always enter. (Its output, whatever the exit status: each caller reads its own.)"""
+    if os.geteuid() == 0:
+        user = service_user(settings)
+        argv = ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups", *argv]
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, check=False, cwd="/"
+    )
+
+
 def run(settings: Settings, *arguments: str, timeout: float = 3600, node: str | None = None) -> str:
     """A pgBackRest command as the service user; its output, or NodeError with its words.
     ``node``: with that node's own configuration (its archive command's)."""
     config = config_path(settings, node)
     argv = [PGBACKREST, f"--config={config}", f"--stanza={STANZA}", *arguments]
-    if os.geteuid() == 0:
-        user = service_user(settings)
-        argv = ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups", *argv]
-    done = subprocess.run(
-        argv, capture_output=True, text=True, timeout=timeout, check=False, cwd="/"
-    )
+    done = _as_service_user(settings, argv, timeout)
     if done.returncode != 0:
         said = (done.stderr or done.stdout).strip().splitlines()
         raise NodeError(f"pgbackrest {arguments[0]} failed: {' '.join(said[-3:])[:600]}")
@@ -286,12 +294,7 @@ def serve_restored(settings: Settings, folder: Path, port: int, postgres: str) -
     argv += ["-l", str(log_file), "-o"]
     argv.append(" ".join(f"-c {name}='{value}'" for name, value in options.items()))
     argv.append("start")
-    if os.geteuid() == 0:
-        user = service_user(settings)
-        argv = ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups", *argv]
-    started = subprocess.run(
-        argv, capture_output=True, text=True, timeout=330, check=False, cwd="/"
-    )
+    started = _as_service_user(settings, argv, 330)
     if started.returncode != 0:
         tail = (
             log_file.read_text(errors="replace").strip().splitlines()[-3:]
@@ -324,11 +327,6 @@ def _wait_promoted(sockets: Path, port: int, timeout: float = 300) -> None:
 
 def stop_restored(settings: Settings, folder: Path, postgres: str) -> None:
     argv = [str(Path(postgres).parent / "pg_ctl"), "-D", str(folder), "-m", "fast", "-w", "stop"]
-    if os.geteuid() == 0:
-        user = service_user(settings)
-        argv = ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups", *argv]
-    stopped = subprocess.run(
-        argv, capture_output=True, text=True, timeout=120, check=False, cwd="/"
-    )
+    stopped = _as_service_user(settings, argv, 120)
     if stopped.returncode != 0 and "Is server running?" not in stopped.stderr:
         raise NodeError(f"pg_ctl stop failed: {stopped.stderr.strip()[:300]}")
