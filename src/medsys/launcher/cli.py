@@ -11,12 +11,12 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from medsys.core.demo_logins import DEMO_ACCOUNTS, demo_password
-from medsys.core.secrets import SecretsMissingError, load_secrets
+from medsys.core.secrets import Secrets, SecretsMissingError, load_secrets
 from medsys.core.settings import Settings, SettingsError, load_settings
 from medsys.core.tokens import Role
 from medsys.launcher.cluster import Cluster, LaunchError, ServiceStatus, database_memory
@@ -217,24 +217,46 @@ def status() -> None:
         click.echo("\n" + _alerts_line(cluster.settings))
 
 
-NO_MARIADB_BACKUPS = "clinical and portal: no backups (MariaDB/MySQL backups are not built yet)"
-
-
 def _backups_line(settings: Settings) -> str:
+    """The last good backup of each pair and the window a restore can reach."""
+    from medsys.backups import mariabackup
+    from medsys.backups.chain import window
+    from medsys.core.secrets import load_secrets
     from medsys.nodes import pgbackrest
-    from medsys.nodes.base import NodeError
 
+    lines = ["backups:"]
     try:
         found = pgbackrest.catalogue(settings)
+        if found.last is None or found.restorable_from is None:
+            lines.append("  admin: none yet")
+        else:
+            lines.append(
+                f"  admin: last {found.last.kind} backup ended "
+                f"{found.last.stopped:%Y-%m-%d %H:%M:%S} UTC; restorable from "
+                f"{found.restorable_from:%Y-%m-%d %H:%M:%S} UTC to the last minute"
+            )
     except (NodeError, OSError) as error:
-        return f"backups: admin: unknown ({error})"
-    if found.last is None or found.restorable_from is None:
-        return f"backups: admin: none yet; {NO_MARIADB_BACKUPS}"
-    return (
-        f"backups: admin: last {found.last.kind} backup ended "
-        f"{found.last.stopped:%Y-%m-%d %H:%M:%S} UTC, restorable from "
-        f"{found.restorable_from:%Y-%m-%d %H:%M:%S} UTC to the last minute; {NO_MARIADB_BACKUPS}"
-    )
+        lines.append(f"  admin: unknown ({error})")
+    try:
+        secrets = load_secrets(settings)
+    except SecretsMissingError:
+        return "\n".join(lines)
+    for pair in mariabackup.PAIRS:
+        try:
+            listed = mariabackup.PairBackups(settings, secrets, pair).catalogue()
+        except (NodeError, OSError, ValueError) as error:
+            lines.append(f"  {pair}: unknown ({error})")
+            continue
+        reach = window(listed.backups, listed.segments)
+        if listed.last is None or reach is None:
+            lines.append(f"  {pair}: none yet")
+            continue
+        lines.append(
+            f"  {pair}: last full copy ended {listed.last.stopped:%Y-%m-%d %H:%M:%S} UTC; "
+            f"restorable from {reach[0]:%Y-%m-%d %H:%M:%S} to {reach[1]:%H:%M:%S} UTC "
+            "(to the second)"
+        )
+    return "\n".join(lines)
 
 
 def _alerts_line(settings: Settings) -> str:
@@ -407,22 +429,45 @@ def main() -> None:
 
 @cli.group()
 def backup() -> None:
-    """Backups of the admin pair (pgBackRest): take one now, list them, verify them.
+    """Backups of every pair: take one now, list them, verify them.
 
-    WAL is archived continuously and the `backups` service takes a full backup daily and a
-    differential hourly (MEDSYS_BACKUP_FULL_EVERY, MEDSYS_BACKUP_DIFF_EVERY, in hours;
+    admin (pgBackRest): WAL archived continuously, a full backup daily and a differential
+    hourly. clinical and portal (mariadb-backup): binary logs archived at least every
+    MEDSYS_BINLOG_ARCHIVE_SECONDS (60) and a full copy daily. The `backups` service keeps
+    the schedule (MEDSYS_BACKUP_FULL_EVERY, MEDSYS_BACKUP_DIFF_EVERY, in hours;
     MEDSYS_BACKUP_KEEP_FULL full ones kept, 7). The repository is MEDSYS_BACKUP_DIR
     (another disk, ideally), encrypted with a key kept in the secrets.
     """
 
 
-def _backups_ready() -> Settings:
+BACKUP_PAIRS = ("admin", "clinical", "portal")
+_PAIR_OPTION = click.option(
+    "--pair",
+    "pairs",
+    type=click.Choice(BACKUP_PAIRS),
+    multiple=True,
+    help="Only this pair (repeatable; default: every pair).",
+)
+
+
+def _backups_ready() -> tuple[Settings, Secrets]:
     from medsys.core.secrets import ensure_secrets
     from medsys.nodes import pgbackrest
 
     settings = _settings()
-    pgbackrest.write_config(settings, ensure_secrets(settings))
-    return settings
+    secrets = ensure_secrets(settings)
+    pgbackrest.write_config(settings, secrets)
+    return settings, secrets
+
+
+def _binlog_pair(settings: Settings, secrets: Secrets, pair: str) -> Any:
+    from medsys.backups import mariabackup
+
+    return mariabackup.PairBackups(settings, secrets, pair)
+
+
+def _take_binlog_copy(settings: Settings, secrets: Secrets, pair: str) -> Any:
+    return _binlog_pair(settings, secrets, pair).take_full()
 
 
 @backup.command("now")
@@ -431,64 +476,124 @@ def _backups_ready() -> Settings:
     type=click.Choice(["full", "diff", "incr"]),
     default="full",
     show_default=True,
-    help="full: everything; diff: changed since the last full; incr: since the last backup.",
+    help="admin: full, diff (since the last full) or incr (since the last backup); "
+    "clinical and portal always take a full copy.",
 )
-def backup_now(kind: str) -> None:
-    """Take a backup of the admin pair now (from the replica where it streams)."""
+@_PAIR_OPTION
+def backup_now(kind: str, pairs: tuple[str, ...]) -> None:
+    """Take a backup now (from the replica where one replicates)."""
+    from medsys.backups import mariabackup
     from medsys.nodes import pgbackrest
     from medsys.nodes.base import NodeError
 
-    settings = _backups_ready()
-    started = time.monotonic()
-    try:
-        taken = pgbackrest.take(settings, kind)
-    except NodeError as error:
-        _fail(str(error), 1)
-    click.echo(
-        f"{taken.kind} backup {taken.label} of admin in {time.monotonic() - started:.1f} s: "
-        f"{_mib(taken.size)} of data, {_mib(taken.stored)} stored (compressed, encrypted)"
-    )
+    settings, secrets = _backups_ready()
+    failed = False
+    for pair in pairs or BACKUP_PAIRS:
+        started = time.monotonic()
+        try:
+            if pair == "admin":
+                taken = pgbackrest.take(settings, kind)
+                label, what, size, stored = taken.label, taken.kind, taken.size, taken.stored
+            else:
+                copy = mariabackup.call_as_service_user(
+                    settings, _take_binlog_copy, settings, secrets, pair
+                )
+                label, what, size, stored = copy.label, "full", copy.size, copy.stored_size
+        except NodeError as error:
+            click.secho(f"{pair}: {error}", fg="red", err=True)
+            failed = True
+            continue
+        click.echo(
+            f"{what} backup {label} of {pair} in {time.monotonic() - started:.1f} s: "
+            f"{_mib(size)} of data, {_mib(stored)} stored (compressed, encrypted)"
+        )
+    if failed:
+        sys.exit(1)
+
+
+def _binlog_catalogue(settings: Settings, secrets: Secrets, pair: str) -> Any:
+    return _binlog_pair(settings, secrets, pair).catalogue()
 
 
 @backup.command("list")
-def backup_list() -> None:
-    """Every backup of the admin pair and the window a restore can reach."""
+@_PAIR_OPTION
+def backup_list(pairs: tuple[str, ...]) -> None:
+    """Every backup and the window a restore can reach, pair by pair."""
+    from medsys.backups import mariabackup
+    from medsys.backups.chain import window
     from medsys.nodes import pgbackrest
     from medsys.nodes.base import NodeError
 
-    settings = _backups_ready()
-    try:
-        found = pgbackrest.catalogue(settings)
-    except NodeError as error:
-        _fail(str(error), 1)
-    if not found.backups:
-        click.echo("admin: no backup yet")
-        return
-    click.echo(f"{'label':<36}{'kind':<6}{'ended (UTC)':<22}{'data':>10}{'stored':>10}")
-    for b in found.backups:
-        click.echo(
-            f"{b.label:<36}{b.kind:<6}{b.stopped:%Y-%m-%d %H:%M:%S}  {_mib(b.size):>10}"
-            f"{_mib(b.stored):>10}"
-        )
-    assert found.restorable_from is not None
-    click.echo(
-        f"admin can be restored to any moment from {found.restorable_from:%Y-%m-%d %H:%M:%S} "
-        f"UTC until the last archived WAL segment ({found.archive_max}); WAL is archived at "
-        f"least every {pgbackrest.ARCHIVE_TIMEOUT_SECONDS} s"
-    )
+    settings, secrets = _backups_ready()
+    for pair in pairs or BACKUP_PAIRS:
+        click.echo(f"== {pair}")
+        try:
+            if pair == "admin":
+                found = pgbackrest.catalogue(settings)
+                rows = [(b.label, b.kind, b.stopped, b.size, b.stored) for b in found.backups]
+            else:
+                listed = mariabackup.call_as_service_user(
+                    settings, _binlog_catalogue, settings, secrets, pair
+                )
+                rows = [(b.label, "full", b.stopped, b.size, b.stored_size) for b in listed.backups]
+        except NodeError as error:
+            click.secho(f"{pair}: {error}", fg="red", err=True)
+            continue
+        if not rows:
+            click.echo("no backup yet")
+            continue
+        click.echo(f"{'label':<36}{'kind':<6}{'ended (UTC)':<22}{'data':>10}{'stored':>10}")
+        for label, kind, stopped, size, stored in rows:
+            click.echo(
+                f"{label:<36}{kind:<6}{stopped:%Y-%m-%d %H:%M:%S}  {_mib(size):>10}"
+                f"{_mib(stored):>10}"
+            )
+        if pair == "admin":
+            assert found.restorable_from is not None
+            click.echo(
+                f"restorable to any moment from {found.restorable_from:%Y-%m-%d %H:%M:%S} UTC "
+                f"until the last archived WAL segment ({found.archive_max}); WAL is archived "
+                f"at least every {pgbackrest.ARCHIVE_TIMEOUT_SECONDS} s"
+            )
+        else:
+            reach = window(listed.backups, listed.segments)
+            assert reach is not None
+            click.echo(
+                f"restorable to any second from {reach[0]:%Y-%m-%d %H:%M:%S} to "
+                f"{reach[1]:%Y-%m-%d %H:%M:%S} UTC ({len(listed.segments)} binary logs "
+                f"archived, at least every {mariabackup.archive_every():.0f} s)"
+            )
+
+
+def _binlog_verify(settings: Settings, secrets: Secrets, pair: str) -> str:
+    return str(_binlog_pair(settings, secrets, pair).verify())
 
 
 @backup.command("verify")
-def backup_verify() -> None:
-    """Read every backup and archived WAL segment back and check its checksum."""
+@_PAIR_OPTION
+def backup_verify(pairs: tuple[str, ...]) -> None:
+    """Read every backup and archived WAL segment or binary log back and check it."""
+    from medsys.backups import mariabackup
     from medsys.nodes import pgbackrest
     from medsys.nodes.base import NodeError
 
-    settings = _backups_ready()
-    try:
-        click.echo(pgbackrest.verify(settings))
-    except NodeError as error:
-        _fail(str(error), 1)
+    settings, secrets = _backups_ready()
+    failed = False
+    for pair in pairs or BACKUP_PAIRS:
+        try:
+            if pair == "admin":
+                click.echo(f"admin: {pgbackrest.verify(settings)}")
+            else:
+                click.echo(
+                    mariabackup.call_as_service_user(
+                        settings, _binlog_verify, settings, secrets, pair
+                    )
+                )
+        except NodeError as error:
+            click.secho(f"{pair}: {error}", fg="red", err=True)
+            failed = True
+    if failed:
+        sys.exit(1)
 
 
 def _moment(text: str) -> datetime:
@@ -504,15 +609,29 @@ def _moment(text: str) -> datetime:
     return moment
 
 
+RESTORE_PORTS = {"admin": 15440, "clinical": 15306, "portal": 15307}
+DATABASES = {"admin": "app2", "clinical": "app1", "portal": "app3"}
+
+
+def _binlog_restore(
+    settings: Settings, secrets: Secrets, pair: str, folder: Path, moment: datetime, port: int
+) -> Any:
+    return _binlog_pair(settings, secrets, pair).restore_into(folder, moment, port)
+
+
 @cli.command()
-@click.argument("pair", type=click.Choice(["admin"]))
+@click.argument("pair", type=click.Choice(BACKUP_PAIRS))
 @click.option("--to", "to", help="The moment to restore to (ISO 8601; no offset: Chile's time).")
 @click.option(
     "--into",
     type=click.Path(file_okay=False),
     help="An empty or new folder (default: var/restores/PAIR-<time>).",
 )
-@click.option("--port", default=15440, show_default=True, help="Port of the restored copy.")
+@click.option(
+    "--port",
+    type=int,
+    help="Port of the restored copy (admin 15440, clinical 15306, portal 15307).",
+)
 @click.option(
     "--stop",
     "stop_folder",
@@ -520,22 +639,30 @@ def _moment(text: str) -> datetime:
     help="Stop the copy served from this folder.",
 )
 def restore(
-    pair: str, to: str | None, into: str | None, port: int, stop_folder: str | None
+    pair: str, to: str | None, into: str | None, port: int | None, stop_folder: str | None
 ) -> None:
     """Restore PAIR as it was at --to into a folder of its own and serve it on 127.0.0.1
     --port, beside the running pair, which is left alone. Look at it with the
     applications' users, copy back what was lost, then `medsys restore PAIR --stop DIR`.
+
+    admin reaches the exact moment; clinical and portal the whole second before it (their
+    binary logs time transactions to the second).
     """
+    from medsys.backups import mariabackup
+    from medsys.backups.chain import PlanError
     from medsys.nodes import pgbackrest
-    from medsys.nodes.base import NodeError
     from medsys.nodes.postgres import postgres_bin
 
-    settings = _backups_ready()
+    settings, secrets = _backups_ready()
+    port = port or RESTORE_PORTS[pair]
     if stop_folder:
         try:
-            pgbackrest.stop_restored(
-                settings, Path(stop_folder).absolute(), postgres_bin("postgres")
-            )
+            if pair == "admin":
+                pgbackrest.stop_restored(
+                    settings, Path(stop_folder).absolute(), postgres_bin("postgres")
+                )
+            else:
+                mariabackup.stop_restored(Path(stop_folder).absolute())
         except NodeError as error:
             _fail(str(error), 1)
         click.echo(f"stopped the copy in {stop_folder} (its files are kept)")
@@ -548,14 +675,27 @@ def restore(
     folder.parent.mkdir(parents=True, exist_ok=True)
     folder.parent.chmod(0o755)
     started = time.monotonic()
+    note = ""
     try:
-        pgbackrest.restore_into(settings, folder, moment)
-        pgbackrest.serve_restored(settings, folder, port, postgres_bin("postgres"))
-    except NodeError as error:
+        if pair == "admin":
+            pgbackrest.restore_into(settings, folder, moment)
+            pgbackrest.serve_restored(settings, folder, port, postgres_bin("postgres"))
+        else:
+            mariabackup.restore_folders(settings, folder)
+            plan = mariabackup.call_as_service_user(
+                settings, _binlog_restore, settings, secrets, pair, folder, moment, port
+            )
+            note = f"\nfrom the copy {plan.backup.label} and {len(plan.steps)} archived binary logs"
+            if not plan.complete:
+                note += (
+                    f"\nwarning: the archive reaches only {plan.reaches:%Y-%m-%d %H:%M:%S} UTC; "
+                    "what was written after that is not in this copy"
+                )
+    except (NodeError, PlanError) as error:
         _fail(str(error), 1)
     click.echo(
         f"{pair} as of {moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC restored into {folder} "
         f"in {time.monotonic() - started:.1f} s and served on 127.0.0.1:{port} "
-        f"(database app2; the applications' users and passwords as they were then).\n"
-        f"stop it with: medsys restore {pair} --stop {folder}"
+        f"(database {DATABASES[pair]}; the applications' users and passwords as they were "
+        f"then).{note}\nstop it with: medsys restore {pair} --stop {folder}"
     )

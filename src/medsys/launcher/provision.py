@@ -50,6 +50,10 @@ REQUIREMENTS = (
     Requirement("/usr/sbin/nginx", "nginx-light"),
     Requirement("/usr/bin/setpriv", "util-linux"),
     Requirement("/usr/bin/pgbackrest", "pgbackrest"),  # the admin pair's backups
+    # The clinical and portal pairs' backups (backups.mariabackup), compressed and encrypted.
+    Requirement("/usr/bin/mariadb-backup", "mariadb-backup"),
+    Requirement("/usr/bin/zstd", "zstd"),
+    Requirement("/usr/bin/openssl", "openssl"),
     # Measurement (medsys.sla), installed without the node exporter Prometheus recommends.
     Requirement("/usr/bin/prometheus", "prometheus", "prometheus"),
     Requirement(

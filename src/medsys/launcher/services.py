@@ -72,7 +72,13 @@ MONITOR_TUNING = (
 # Read by the MariaDB/MySQL nodes when they write their server options.
 NODE_TUNING = ("MEDSYS_BINLOG_RETENTION_HOURS", "MEDSYS_BACKUP_KEEP_FULL")
 # Read by the backup scheduler (medsys.backups.schedule).
-BACKUP_TUNING = ("MEDSYS_BACKUP_FULL_EVERY", "MEDSYS_BACKUP_DIFF_EVERY", "MEDSYS_BACKUP_KEEP_FULL")
+BACKUP_TUNING = (
+    "MEDSYS_BACKUP_FULL_EVERY",
+    "MEDSYS_BACKUP_DIFF_EVERY",
+    "MEDSYS_BACKUP_KEEP_FULL",
+    "MEDSYS_BINLOG_ARCHIVE_SECONDS",
+    "MEDSYS_BINLOG_RETENTION_HOURS",
+)
 
 
 def _gunicorn(python: str, bind: str, application: str) -> tuple[str, ...]:
@@ -241,7 +247,8 @@ def service_table(settings: Settings, *, python: str | None = None) -> tuple[Ser
             port=settings.port("backups"),
             autorestart=True,
             account=Part.DATA,  # reads the servers' data folders
-            description="backup scheduler: pgBackRest full and differential backups (admin)",
+            description="backup scheduler: pgBackRest (admin), mariadb-backup and binary logs "
+            "(clinical, portal)",
             environment={k: os.environ[k] for k in BACKUP_TUNING if k in os.environ},
             health_path="/health",
             needs_started=pair_named("admin").nodes,

@@ -3,8 +3,9 @@
 Replication is GTID-based and semi-synchronous (AFTER_SYNC) and never falls back to
 asynchronous by itself (only the monitor relaxes it, see ``medsys.failover.decision``), so
 a commit acknowledged is already on the replica. Semi-sync is enabled on the primary only:
-on a replica it stalls the SQL thread (see NOTES-local-databases.md). Binary logs expire
-after ``binlog_retention_hours``; a node too far behind is rebuilt from a fresh copy.
+on a replica it stalls the SQL thread (see NOTES-local-databases.md). Binary logs are
+deleted once archived and older than the retention (``binlog_retention_seconds``); a node
+too far behind is rebuilt from a fresh copy.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pymysql.cursors
 
 from medsys.core.databases import mysql_account_host
 from medsys.core.db import mysql_transport_options
+from medsys.core.settings import Network
 from medsys.core.topology import PROBE_COLUMNS, PROBE_DATABASE, PROBE_TABLE, PROBE_USER
 from medsys.nodes.base import (
     INITIALISED_MARKER,
@@ -143,8 +145,8 @@ class MariaDBAdapter(EngineAdapter):
             "log-slave-updates=ON",
             "binlog-format=ROW",
             "sync-binlog=1",
-            f"binlog-expire-logs-seconds={binlog_retention_seconds()}",
-            "max-binlog-size=64M",  # expiry removes whole files
+            f"binlog-expire-logs-seconds={self._binlog_expiry()}",
+            "max-binlog-size=64M",  # expiry and purges remove whole files
             "innodb-flush-log-at-trx-commit=1",
             "gtid-strict-mode=ON",
             "log-bin-trust-function-creators=ON",
@@ -172,6 +174,12 @@ class MariaDBAdapter(EngineAdapter):
         path.write_text("\n".join(lines))
         path.chmod(0o644)
         return path
+
+    def _binlog_expiry(self) -> int:
+        """Locally the backup scheduler deletes a binary log once it is archived and older
+        than the retention (backups.mariabackup), so the server never expires one by itself
+        (0); in containers, where no scheduler runs, they expire after the retention."""
+        return 0 if self.settings.network is Network.LOOPBACK else binlog_retention_seconds()
 
     # --- lifecycle ---------------------------------------------------------------------
     def initialise(self, node: str, role: Role) -> None:
