@@ -503,16 +503,18 @@ class PairBackups:
                 continue  # a node down keeps its files until it is back
 
     # --- base backups ------------------------------------------------------------------
-    def take_full(self) -> BaseBackup:
+    def take_full(self, *, retain: bool = True) -> BaseBackup:
         """A physical copy from the replica (the primary when none replicates), while both
-        keep serving; then the retention."""
+        keep serving; then the retention (``retain`` False: a benchmark's copy, which must
+        not push real ones out)."""
         with self._locked():
             primary, replica = self.roles()
             source = replica or primary
             if source is None:
                 raise NodeError(f"no node of the {self.pair} pair answers")
             backup = self._copy(source)
-            self._retain()
+            if retain:
+                self._retain()
         if primary is not None:
             self.archive(rotate_now=True)  # the chain continues from the copy at once
         return backup
@@ -573,6 +575,11 @@ class PairBackups:
             partial.rename(folder)
         return backup
 
+    def forget(self, label: str) -> None:
+        """Delete one copy (a benchmark's own)."""
+        with self._locked():
+            shutil.rmtree(self.root / "base" / label, ignore_errors=True)
+
     def _retain(self) -> None:
         found = self.catalogue()
         dropped, old = expired(found.backups, found.segments, full_kept())
@@ -618,24 +625,9 @@ class PairBackups:
             found = self.catalogue()
             plan = plan_restore(found.backups, found.segments, target)
             with unsealed(self.secrets, self.root / plan.backup.stored) as plain:
-                extract = subprocess.run(
-                    ["mbstream", "-x", "-C", str(folder)],
-                    stdin=plain,
-                    capture_output=True,
-                    timeout=3600,
-                    check=False,
-                )
-            if extract.returncode != 0:
-                raise NodeError(f"unpacking the copy failed: {extract.stderr.decode()[-400:]}")
-            prepared = subprocess.run(
-                ["mariadb-backup", "--prepare", f"--target-dir={folder}", "--use-memory=128M"],
-                capture_output=True,
-                text=True,
-                timeout=3600,
-                check=False,
-            )
-            if prepared.returncode != 0:
-                raise NodeError(f"preparing the copy failed: {prepared.stderr[-400:]}")
+                _checked(["mbstream", "-x", "-C", str(folder)], "unpacking the copy", plain)
+            prepare = ["mariadb-backup", "--prepare", f"--target-dir={folder}", "--use-memory=128M"]
+            _checked(prepare, "preparing the copy")
             _serve(folder, beside, port)
             self._replay(plan, beside, port)
         return plan
@@ -682,6 +674,12 @@ class PairBackups:
             _finish([decode, apply], "replaying the archived binary logs", 3600)
             for name in files:
                 Path(name).unlink()
+
+
+def _checked(argv: list[str], what: str, stdin: IO[bytes] | None = None) -> None:
+    done = subprocess.run(argv, stdin=stdin, capture_output=True, timeout=3600, check=False)
+    if done.returncode != 0:
+        raise NodeError(f"{what} failed: {done.stderr.decode(errors='replace')[-400:]}")
 
 
 def _transactions(raw: Path) -> Any:

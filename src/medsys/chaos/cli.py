@@ -192,6 +192,22 @@ def register(cli: click.Group) -> None:
 
         _run(measure)
 
+    @bench.command("backup")
+    @click.option(
+        "--consultations",
+        default=100_000,
+        show_default=True,
+        help="Synthetic consultations seeded into the clinical pair first (kept).",
+    )
+    @click.option("--runs", default=3, show_default=True, help="Interleaved rounds.")
+    def bench_backup(consultations: int, runs: int) -> None:
+        """Copy and restore time and size of the clinical pair on a seeded clinic, the
+        portal's p99 with and without a copy running, and the recovery point."""
+        from medsys.chaos.backup_bench import backup_figures
+
+        lab = _running_lab()
+        _run(lambda: backup_figures(lab, consultations, runs, click.echo))
+
     @bench.command("middleware")
     @click.option("--requests", default=300, show_default=True, help="Requests per series.")
     def bench_middleware(requests: int) -> None:

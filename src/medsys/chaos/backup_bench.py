@@ -1,0 +1,223 @@
+"""``medsys bench backup``: what backups cost and give on a seeded clinic.
+
+The clinical pair is seeded (once) with synthetic consultations, each with a diagnosis,
+for synthetic patients (RUTs from 5,000,000 up, never a demo patient's). Then, in
+``runs`` interleaved rounds: patients read their history on the portal for a quiet
+window, then for the same window while a full copy of the clinical pair is taken; the
+copy is restored into a scratch folder. Printed: copy time and size, restore time, the
+portal's p50/p99 with and without a copy running (min/median/max over the rounds), and
+the recovery point (how far the archive lagged behind the clock, sampled every second).
+The benchmark's own copies and restores are deleted; the seed stays.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from medsys.backups import mariabackup
+from medsys.chaos.bench import Crowd, _form_login
+from medsys.chaos.http_load import percentile
+from medsys.chaos.lab import Lab
+from medsys.core.databases import pair_database
+from medsys.core.demo_logins import demo_password
+from medsys.core.rut import check_digit
+
+SEED_MARK = "bench-backup"
+BATCH = 5_000
+
+
+def seed(lab: Lab, consultations: int, say: Callable[[str], None]) -> int:
+    """Synthetic consultations until ``consultations`` of them exist; how many exist."""
+    owner = pair_database(lab.settings, "clinical", owner=True, failover_deadline=30)
+    try:
+        have = int(
+            owner.read(
+                lambda s: s.execute(
+                    text("SELECT COUNT(*) FROM consultations WHERE created_by = :m"),
+                    {"m": SEED_MARK},
+                ).scalar_one()
+            )
+        )
+        doctor = int(
+            owner.read(lambda s: s.execute(text("SELECT MIN(id) FROM staff")).scalar_one())
+        )
+        started = time.monotonic()
+        while have < consultations:
+            size = min(BATCH, consultations - have)
+            now = datetime.now(UTC).replace(tzinfo=None)
+            rows = []
+            for number in range(have, have + size):
+                body = 5_000_000 + number // 20  # twenty consultations per patient
+                rows.append(
+                    {
+                        "rut": f"{body}-{check_digit(body)}",
+                        "doctor": doctor,
+                        "at": now - timedelta(days=number % 3650),
+                        "reason": f"Control sintético {number}",
+                        "notes": "Paciente estable. " * 8,
+                        "mark": SEED_MARK,
+                        "now": now,
+                    }
+                )
+
+            def insert(
+                session: Any, rows: list[dict[str, Any]] = rows, now: datetime = now
+            ) -> None:
+                session.execute(
+                    text(
+                        "INSERT INTO consultations (patient_rut, doctor_id, starts_at, reason, "
+                        "notes, status, created_by, created_at, updated_at) VALUES (:rut, "
+                        ":doctor, :at, :reason, :notes, 'finished', :mark, :now, :now)"
+                    ),
+                    rows,
+                )
+                session.execute(
+                    text(
+                        "INSERT INTO diagnoses (consultation_id, code, description, `rank`, "
+                        "status, recorded_by, recorded_at) SELECT id, 'Z00.0', 'Examen "
+                        "general', 'principal', 'confirmed', :mark, :now FROM consultations "
+                        "c WHERE created_by = :mark AND NOT EXISTS (SELECT 1 FROM diagnoses "
+                        "d WHERE d.consultation_id = c.id)"
+                    ),
+                    {"mark": SEED_MARK, "now": now},
+                )
+
+            owner.write(insert)
+            have += size
+            say(f"  seeded {have:,} consultations ({time.monotonic() - started:.0f} s)")
+        return have
+    finally:
+        owner.dispose()
+
+
+def _portal_window(lab: Lab, seconds: float, users: int = 4, think: float = 0.2) -> list[float]:
+    base = f"http://127.0.0.1:{lab.settings.port('app3')}"
+    ruts = ["11111111-1", "22222222-2"]
+    crowd = Crowd(users, seconds)
+    seed_secret = lab.secrets.demo_seed
+
+    def log_in(client: httpx.Client, number: int) -> bool:
+        rut = ruts[number % 2]
+        return _form_login(
+            client, "/login", {"rut": rut, "password": demo_password(seed_secret, rut)}
+        )
+
+    def rounds(client: httpx.Client, number: int) -> None:
+        pace = random.Random(number)
+        while crowd.going():
+            crowd.page(client, "history", "/history", "Diagnósticos")
+            time.sleep(pace.uniform(0.5 * think, 1.5 * think))
+
+    crowd.run(lambda _: base, log_in, rounds)
+    return crowd.every()
+
+
+def _copy(lab: Lab) -> Any:
+    backups = mariabackup.PairBackups(lab.settings, lab.secrets, "clinical")
+    return backups.take_full(retain=False)
+
+
+def _restore(lab: Lab, folder: Path, port: int) -> Any:
+    backups = mariabackup.PairBackups(lab.settings, lab.secrets, "clinical")
+    return backups.restore_into(folder, datetime.now(UTC), port)
+
+
+def _forget(lab: Lab, label: str) -> None:
+    mariabackup.PairBackups(lab.settings, lab.secrets, "clinical").forget(label)
+
+
+def _spread(values: list[float], unit: str = "s", scale: float = 1.0) -> str:
+    shown = [v * scale for v in values]
+    return (
+        f"min {min(shown):.1f} / median {statistics.median(shown):.1f} / "
+        f"max {max(shown):.1f} {unit}"
+    )
+
+
+def backup_figures(lab: Lab, consultations: int, runs: int, say: Callable[[str], None]) -> None:
+    say(f"seeding the clinical pair to {consultations:,} synthetic consultations...")
+    have = seed(lab, consultations, say)
+    catalogue = mariabackup.PairBackups(lab.settings, lab.secrets, "clinical")
+    lags: list[float] = []
+    sampling = threading.Event()
+
+    def sample_lag() -> None:
+        while not sampling.wait(1.0):
+            archived = catalogue.catalogue().archived_until
+            if archived is not None:
+                lags.append(time.time() - archived.timestamp())
+
+    sampler = threading.Thread(target=sample_lag, daemon=True)
+    sampler.start()
+    copy_seconds, restore_seconds, stored, data = [], [], [], []
+    quiet_p50, quiet_p99, busy_p50, busy_p99 = [], [], [], []
+    window = 15.0
+    port = 15399
+    try:
+        for run in range(1, runs + 1):
+            quiet = _portal_window(lab, window)
+            quiet_p50.append(percentile(quiet, 0.5))
+            quiet_p99.append(percentile(quiet, 0.99))
+            taken: dict[str, Any] = {}
+
+            def copy_now(taken: dict[str, Any] = taken) -> None:
+                started = time.monotonic()
+                taken["copy"] = mariabackup.call_as_service_user(lab.settings, _copy, lab)
+                taken["seconds"] = time.monotonic() - started
+
+            copier = threading.Thread(target=copy_now)
+            copier.start()
+            busy = _portal_window(lab, window)
+            copier.join()
+            busy_p50.append(percentile(busy, 0.5))
+            busy_p99.append(percentile(busy, 0.99))
+            copy = taken["copy"]
+            copy_seconds.append(taken["seconds"])
+            stored.append(copy.stored_size)
+            data.append(copy.size)
+            scratch = Path(tempfile.mkdtemp(prefix="medsys-bench-restore-", dir="/var/tmp"))
+            scratch.chmod(0o755)
+            folder = scratch / "clinical"
+            try:
+                mariabackup.restore_folders(lab.settings, folder)
+                started = time.monotonic()
+                mariabackup.call_as_service_user(lab.settings, _restore, lab, folder, port)
+                restore_seconds.append(time.monotonic() - started)
+            finally:
+                mariabackup.stop_restored(folder)
+                shutil.rmtree(scratch, ignore_errors=True)
+                mariabackup.call_as_service_user(lab.settings, _forget, lab, copy.label)
+            say(
+                f"  round {run}: copy {copy_seconds[-1]:.1f} s, restore "
+                f"{restore_seconds[-1]:.1f} s; portal p99 {quiet_p99[-1] * 1000:.0f} ms quiet, "
+                f"{busy_p99[-1] * 1000:.0f} ms during the copy"
+            )
+    finally:
+        sampling.set()
+    mib = 1 / 2**20
+    say(f"clinical pair with {have:,} synthetic consultations (+ a diagnosis each), {runs} rounds:")
+    say(f"  full copy (mariadb-backup from the replica): {_spread(copy_seconds)}")
+    say(f"  server files {_spread(data, 'MiB', mib)}; stored {_spread(stored, 'MiB', mib)}")
+    say(f"  restore (unpack, prepare, serve, replay the archive): {_spread(restore_seconds)}")
+    say(f"  portal /history p50 quiet {_spread(quiet_p50, 'ms', 1000)}")
+    say(f"  portal /history p50 during a copy {_spread(busy_p50, 'ms', 1000)}")
+    say(f"  portal /history p99 quiet {_spread(quiet_p99, 'ms', 1000)}")
+    say(f"  portal /history p99 during a copy {_spread(busy_p99, 'ms', 1000)}")
+    if lags:
+        say(
+            f"  recovery point (clock minus what the archive holds, sampled each second): "
+            f"{_spread(lags)} (bound: MEDSYS_BINLOG_ARCHIVE_SECONDS "
+            f"{mariabackup.archive_every():.0f} s + a scheduler turn)"
+        )
