@@ -167,3 +167,11 @@ def test_transactions_are_read_from_mariadb_binlog_text() -> None:
     assert found.first == (datetime(2026, 12, 4, 21, 39, 8, tzinfo=UTC), "0-1-48952")
     assert found.last == (datetime(2026, 12, 5, 0, 51, 56, tzinfo=UTC), "0-2-51511")
     assert transactions_in(["# nothing"]).first is None
+
+
+def test_a_week_of_archived_logs_is_followed_file_by_file() -> None:
+    # A week at one file a minute; one pass over them (a quadratic search took minutes).
+    segments = [segment("a" if n % 50 else "b", n, n + 1, n / 10) for n in range(10_080)]
+    plan = plan_restore([backup(0, 0)], list(reversed(segments)), minute(10_000))
+    assert [s.segment.end_seq for s in plan.steps] == list(range(1, 10_081))
+    assert plan.steps[-1].after == "0-1-10079" and not plan.complete

@@ -150,15 +150,27 @@ def plan_restore(
     position, after = backup.seq, backup.gtid
     reaches = backup.stopped
     steps: list[Step] = []
+    # Position only grows, so the files that start at or before it only accumulate: the
+    # best of them (furthest end, then newest) is the one to follow, if it goes further.
+    # One pass over the files sorted by start: a week of them restores in milliseconds.
+    ordered = sorted(segments, key=lambda s: s.start_seq)
+    seen = 0
+    best: Segment | None = None
     while reaches < target:
-        following = [s for s in segments if s.start_seq <= position < s.end_seq]
-        if not following:
+        while seen < len(ordered) and ordered[seen].start_seq <= position:
+            candidate = ordered[seen]
+            if best is None or (candidate.end_seq, candidate.archived_at) > (
+                best.end_seq,
+                best.archived_at,
+            ):
+                best = candidate
+            seen += 1
+        if best is None or best.end_seq <= position:
             break
-        # The newest copy of that history wins: after a failover, the new primary's.
-        segment = max(following, key=lambda s: (s.end_seq, s.archived_at))
-        steps.append(Step(segment, after))
-        position, after = segment.end_seq, segment.end_gtid
-        reaches = max(reaches, segment.covers_until)
+        # After a failover the newest copy of that history wins: the new primary's.
+        steps.append(Step(best, after))
+        position, after = best.end_seq, best.end_gtid
+        reaches = max(reaches, best.covers_until)
     return RestorePlan(backup, steps, reaches, target)
 
 

@@ -144,6 +144,11 @@ def _keep(
         except (NodeError, OSError, ValueError, pymysql.MySQLError) as error:
             metrics.failed.labels(pair).set(1)
             log.warning("backup of the %s pair not taken: %s", pair, one_line(error))
+        except Exception:
+            # A keeper outlives any one failure (a tool that hung past its timeout, say):
+            # a dead thread would stop that pair's backups without a word.
+            metrics.failed.labels(pair).set(1)
+            log.exception("backup of the %s pair not taken", pair)
         stop.wait(every)
 
 
