@@ -19,6 +19,10 @@ from medsys.sla.report import (
 )
 
 SCRAPE_SECONDS = float(config.SCRAPE_EVERY.removesuffix("s"))
+# A sample carries its scrape's start time but lands only when the scrape ends, up to the
+# probe timeout later: a report "as of now" would miss the scrapes still in flight and
+# change when read again. It stands that far back, where every sample has landed.
+SETTLED_SECONDS = float(config.PROBE_TIMEOUT.removesuffix("s")) + 1.0
 TIMELINE_POINTS = 400  # per series in the HTML report
 
 
@@ -27,7 +31,7 @@ def prometheus_for(settings: Settings) -> PrometheusApi:
 
 
 def gather(settings: Settings, api: PrometheusApi, window: int, at: float | None = None) -> Report:
-    at = time.time() if at is None else at
+    at = time.time() - SETTLED_SECONDS if at is None else at
     span = f"{window}s"
     journeys = config.journeys(settings)
 
