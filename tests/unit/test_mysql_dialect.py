@@ -137,3 +137,13 @@ def test_binary_logs_expire_and_copies_set_their_own_position(monkeypatch) -> No
     monkeypatch.setenv("MEDSYS_BINLOG_RETENTION_HOURS", "0")
     with pytest.raises(NodeError):
         server_options(SETTINGS, "mysql_primary", server_id=1, run_dir=Path("/run/x"))
+
+
+def test_local_mariadb_nodes_leave_binary_logs_to_the_archiver(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Locally the backup scheduler deletes a binary log once archived; in containers,
+    # where nothing archives them, they expire after the retention.
+    monkeypatch.setenv("MEDSYS_BINLOG_RETENTION_HOURS", "24")
+    clinical = pair_named("clinical")
+    local = MariaDBAdapter(clinical, Settings(state_dir=Path("/var/lib/medsys")))
+    assert local._binlog_expiry() == 0
+    assert MariaDBAdapter(clinical, SETTINGS)._binlog_expiry() == 86400

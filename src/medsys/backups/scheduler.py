@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import signal
 import sys
 import threading
@@ -170,6 +171,9 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1:
         print("usage: python -m medsys.backups.scheduler", file=sys.stderr)
         return 2
+    # Background work: copies, compression and encryption yield the CPU to the services
+    # (and every tool it runs inherits this).
+    os.nice(10)
     settings = load_settings()
     schedule = schedule_from()
     secrets = load_secrets(settings)
