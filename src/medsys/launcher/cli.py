@@ -692,6 +692,11 @@ def restore(
                     "what was written after that is not in this copy"
                 )
     except (NodeError, PlanError) as error:
+        if pair != "admin" and isinstance(error, PlanError):
+            # Nothing was restored: leave no empty folders behind.
+            for made in (folder, folder.parent / f"{folder.name}.run"):
+                if made.is_dir() and not any(made.iterdir()):
+                    made.rmdir()
         _fail(str(error), 1)
     click.echo(
         f"{pair} as of {moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC restored into {folder} "
