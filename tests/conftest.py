@@ -49,6 +49,7 @@ BANDS = {
     "test_api_fuzz.py": 15000,  # ports 18002-23000
     "test_lifecycle.py": 15000,
     "test_routing.py": 15000,
+    "test_restore_as_pair.py": 15000,
 }
 LOGS_KEPT = Path(__file__).resolve().parents[1] / "artifacts" / "test-logs"
 PORT_SPAN = (min(DEFAULT_PORTS.values()), max(DEFAULT_PORTS.values()))

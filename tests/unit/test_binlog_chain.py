@@ -15,6 +15,7 @@ from medsys.backups.chain import (
     Segment,
     expired,
     gtid_at,
+    new_history_after,
     plan_restore,
     purgeable,
     sequence_of,
@@ -175,3 +176,29 @@ def test_a_week_of_archived_logs_is_followed_file_by_file() -> None:
     plan = plan_restore([backup(0, 0)], list(reversed(segments)), minute(10_000))
     assert [s.segment.end_seq for s in plan.steps] == list(range(1, 10_081))
     assert plan.steps[-1].after == "0-1-10079" and not plan.complete
+
+
+def test_an_adopted_restore_numbers_its_history_past_the_old_one() -> None:
+    assert new_history_after(0) == 1_000_000
+    assert new_history_after(999_999) == 1_000_000
+    assert new_history_after(1_000_000) == 2_000_000
+
+
+def test_restores_before_and_after_an_adoption_each_follow_their_own_history() -> None:
+    # Old history: a copy at 100, files to 160 (the last ones after the moment restored).
+    # Restored to seq 120 and adopted at minute 30: the new history starts past 1,000,000.
+    start = new_history_after(160)
+    old = [segment("a", 100, 120, 10), segment("a", 120, 160, 20)]
+    new = [segment("a", start + 5, start + 40, 40), segment("a", start + 40, start + 60, 50)]
+    backups = [backup(100, 5), backup(start + 5, 31)]
+    before = plan_restore(backups, old + new, minute(15))
+    assert before.backup.seq == 100
+    assert [s.segment.end_seq for s in before.steps] == [120, 160]  # never into the new
+    after = plan_restore(backups, old + new, minute(45))
+    assert after.backup.seq == start + 5
+    assert [s.segment.end_seq for s in after.steps] == [start + 40, start + 60]
+    # Between the adoption and its first copy nothing reaches: the plan says so.
+    gap = plan_restore(backups, old + new, minute(30.5))
+    assert gap.backup.seq == 100 and not gap.complete
+    # The archiver sees the new history as a broken chain: a full copy restarts it.
+    assert to_archive([ClosedFile("a-bin.000002", start + 60, start + 70)], 160).broken

@@ -174,6 +174,19 @@ def plan_restore(
     return RestorePlan(backup, steps, reaches, target)
 
 
+# A restored copy adopted as the pair goes on from the next whole million past the old
+# history: easy to tell apart for a person reading binary logs.
+HISTORY_STEP = 1_000_000
+
+
+def new_history_after(highest: int) -> int:
+    """Where a restored copy adopted as the pair numbers its transactions from (its
+    first is this + 1): past every sequence the old history used (``highest``), so no
+    file of the old history ever continues the new one's chain or the other way round,
+    and the archiver sees a broken chain and starts it again with a full copy."""
+    return (highest // HISTORY_STEP + 1) * HISTORY_STEP
+
+
 def window(
     backups: Sequence[BaseBackup], segments: Sequence[Segment]
 ) -> tuple[datetime, datetime] | None:

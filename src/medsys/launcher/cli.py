@@ -638,22 +638,52 @@ def _binlog_restore(
     type=click.Path(file_okay=False),
     help="Stop the copy served from this folder.",
 )
+@click.option(
+    "--adopt",
+    "adopt_folder",
+    type=click.Path(file_okay=False, exists=True),
+    help="Make the restored copy in this folder the pair itself (the nodes' data is "
+    "moved aside, never deleted).",
+)
 def restore(
-    pair: str, to: str | None, into: str | None, port: int | None, stop_folder: str | None
+    pair: str,
+    to: str | None,
+    into: str | None,
+    port: int | None,
+    stop_folder: str | None,
+    adopt_folder: str | None,
 ) -> None:
     """Restore PAIR as it was at --to into a folder of its own and serve it on 127.0.0.1
     --port, beside the running pair, which is left alone. Look at it with the
     applications' users, copy back what was lost, then `medsys restore PAIR --stop DIR`.
+
+    When the whole pair must go back to that moment, `medsys restore PAIR --adopt DIR`
+    makes the copy the pair: its monitor, the backup scheduler and both nodes stop, both
+    nodes' data is moved aside (NODE.replaced-TIME, kept), the copy becomes the primary's
+    data, the other node is copied afresh from it, and a full backup is taken at once.
+    Writes to the pair get 503 for the minute this takes.
 
     admin reaches the exact moment; clinical and portal the whole second before it (their
     binary logs time transactions to the second).
     """
     from medsys.backups import mariabackup
     from medsys.backups.chain import PlanError
+    from medsys.launcher import adopt
     from medsys.nodes import pgbackrest
     from medsys.nodes.postgres import postgres_bin
 
     settings, secrets = _backups_ready()
+    if adopt_folder:
+        started = time.monotonic()
+
+        def swap_in() -> None:
+            for line in adopt.adopt(_cluster(), pair, Path(adopt_folder).absolute()):
+                click.echo(line)
+            took = time.monotonic() - started
+            click.echo(f"{pair} is the restored copy now ({took:.0f} s)")
+
+        _run(swap_in)
+        return
     port = port or RESTORE_PORTS[pair]
     if stop_folder:
         try:
@@ -691,6 +721,7 @@ def restore(
                     f"\nwarning: the archive reaches only {plan.reaches:%Y-%m-%d %H:%M:%S} UTC; "
                     "what was written after that is not in this copy"
                 )
+        adopt.write_manifest(folder, pair, moment, port)
     except (NodeError, PlanError) as error:
         if pair != "admin" and isinstance(error, PlanError):
             # Nothing was restored: leave no empty folders behind.
@@ -703,4 +734,5 @@ def restore(
         f"in {time.monotonic() - started:.1f} s and served on 127.0.0.1:{port} "
         f"(database {DATABASES[pair]}; the applications' users and passwords as they were "
         f"then).{note}\nstop it with: medsys restore {pair} --stop {folder}"
+        f"\nor make it the pair itself: medsys restore {pair} --adopt {folder}"
     )

@@ -112,7 +112,7 @@ class Cluster:
         self.supervisor.ensure_running(changed)
         self.say("supervisor ready")
         with ThreadPoolExecutor(max_workers=len(PAIRS)) as pool:
-            for future in [pool.submit(self._pair_up, pair, secrets) for pair in PAIRS]:
+            for future in [pool.submit(self.pair_up, pair, secrets) for pair in PAIRS]:
                 future.result()
         self._prepare_applications()
         # medsys' own pgBackRest commands (backup, list, restore) see both nodes.
@@ -199,7 +199,7 @@ class Cluster:
                     )
                 time.sleep(0.05)
 
-    def _pair_up(self, pair: Pair, secrets: Secrets) -> None:
+    def pair_up(self, pair: Pair, secrets: Secrets) -> None:
         adapter = self.adapter(pair)
         state = read_pair_state(self.settings, pair)
         if state is None:
@@ -264,7 +264,7 @@ class Cluster:
         return "\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     # --- single services ---------------------------------------------------------------
-    def _require_supervisor(self) -> None:
+    def require_supervisor(self) -> None:
         if not self.supervisor.is_running():
             raise LaunchError("medsys is not running here; start it with `medsys up`", 2)
 
@@ -276,7 +276,7 @@ class Cluster:
 
     def start(self, names: tuple[str, ...]) -> None:
         services = self.resolve(names)
-        self._require_supervisor()
+        self.require_supervisor()
         for service in services:
             if service.kind is Kind.DATABASE and service.pair:
                 self._start_node(pair_named(service.pair), service.name)
@@ -289,14 +289,14 @@ class Cluster:
 
     def stop(self, names: tuple[str, ...]) -> None:
         services = self.resolve(names)
-        self._require_supervisor()
+        self.require_supervisor()
         for service in services:
             self.supervisor.stop(service.name)
             self.say(f"{service.name} stopped")
 
     def kill(self, names: tuple[str, ...]) -> None:
         services = self.resolve(names)
-        self._require_supervisor()
+        self.require_supervisor()
         for service in services:
             info = self.supervisor.info(service.name)
             if info.state not in RUNNING_STATES:

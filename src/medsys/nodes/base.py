@@ -221,6 +221,11 @@ class NodeAdapter(Protocol):
     def attach_replica(self, replica: str, primary: str) -> None:
         """Make ``replica`` follow ``primary``; idempotent."""
 
+    def adopt_restored(self, node: str, *, history_after: int = 0) -> str:
+        """Make a restored copy, moved into ``node``'s data folder, that node's own, its
+        history set apart from the archive's (``history_after``: the highest transaction
+        sequence the old history used, where the engine numbers them)."""
+
     def probe(self, node: str) -> NodeProbe: ...
 
     def ping(self, node: str) -> bool:

@@ -196,6 +196,47 @@ class MariaDBAdapter(EngineAdapter):
             self._install(defaults, service_user(self.settings).name)
         mark_initialised(self.settings, datadir, node)
 
+    def adopt_restored(self, node: str, *, history_after: int = 0) -> str:
+        """Make a restored copy, just moved into ``node``'s data folder, that node's own:
+        no replication of its past, and a binary-log state whose GTIDs go on after
+        ``history_after`` (beyond every sequence the archive holds), so the new history's
+        files never read as a continuation of the old one's. Done on a server of its own
+        with no network, before the supervisor boots the node."""
+        defaults = self._write_defaults(node)
+        self._make_run_dirs(node)
+        server_id = self.pair.nodes.index(node) + 1
+        server = subprocess.Popen(
+            [
+                self.SERVER,
+                f"--defaults-file={defaults}",
+                f"--user={service_user(self.settings).name}",
+                "--skip-networking",
+                "--skip-slave-start",
+                "--read-only=ON",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not self.ping(node):
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise NodeError(f"the restored copy does not boot as {node}")
+                time.sleep(0.2)
+            self._root_sql(
+                node,
+                "STOP SLAVE; RESET SLAVE ALL; RESET MASTER; "
+                f"SET GLOBAL gtid_binlog_state = '0-{server_id}-{history_after}'; "
+                "SET GLOBAL gtid_slave_pos = @@global.gtid_binlog_pos;",
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=120)
+        mark_initialised(self.settings, self.data_dir(node), node)
+        after = f"0-{server_id}-{history_after}"
+        return f"{node} holds the restored copy; its transactions go on after {after}"
+
     def _make_run_dirs(self, node: str) -> None:
         owned_directory(self.settings, self._run_dir(node), 0o755)
         owned_directory(self.settings, self._run_dir(node) / "tmp")

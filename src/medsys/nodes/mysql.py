@@ -228,6 +228,9 @@ class MySQLAdapter(MariaDBAdapter):
         )
         return " ".join(str(mine[0]["errant"] if mine else "").split())
 
+    def adopt_restored(self, node: str, *, history_after: int = 0) -> str:
+        raise NodeError("restores are made with mariadb-backup: local MariaDB nodes only")
+
     def _follow(self, node: str, primary: str) -> None:
         self._admin(node, *follow_statements(self.settings, self.secrets, primary))
 

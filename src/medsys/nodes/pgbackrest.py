@@ -296,12 +296,15 @@ def serve_restored(settings: Settings, folder: Path, port: int, postgres: str) -
     argv.append("start")
     started = _as_service_user(settings, argv, 330)
     if started.returncode != 0:
-        tail = (
-            log_file.read_text(errors="replace").strip().splitlines()[-3:]
-            if log_file.exists()
-            else []
-        )
-        raise NodeError(f"the restored copy did not start: {' '.join(tail)[:600]}")
+        said = log_file.read_text(errors="replace") if log_file.exists() else ""
+        lines = said.strip().splitlines()
+        if any("before configured recovery target" in line for line in lines):
+            raise NodeError(
+                "the archive holds no commit after that moment yet (PostgreSQL stops at the "
+                "first one past it): choose an earlier moment, or wait for the next write "
+                f"and archived WAL segment; the copy's log: {log_file}"
+            )
+        raise NodeError(f"the restored copy did not start: {' '.join(lines[-3:])[:600]}")
     _wait_promoted(sockets, port)
 
 

@@ -10,6 +10,7 @@ synchronous commit waits forever.
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -451,6 +452,42 @@ class PostgresAdapter(EngineAdapter):
             outcome = self._rebuild(node, primary, reason=str(error))
         self._mark_standby(node)
         return outcome
+
+    # What a restore leaves in postgresql.auto.conf that must not follow the data into a
+    # node: a later standby would stop at the old recovery target, a primary would wait for
+    # a standby named before the restore, and archiving is the node's to set.
+    _RESTORE_LEFTOVERS = re.compile(
+        r"^\s*(restore_command|recovery_target\w*|archive_mode|synchronous_standby_names)\s*="
+    )
+
+    def adopt_restored(self, node: str, *, history_after: int = 0) -> str:
+        """Make a restored (and promoted) copy, just moved into ``node``'s data folder,
+        that node's own. Its new timeline already sets its history apart: PostgreSQL chose
+        one the archive had not seen when the copy promoted."""
+        datadir = self.data_dir(node)
+        settings = datadir / "postgresql.auto.conf"
+        if settings.exists():
+            kept = [
+                line
+                for line in settings.read_text().splitlines()
+                if not self._RESTORE_LEFTOVERS.match(line)
+            ]
+            settings.write_text("\n".join(kept) + "\n")
+        for signal_file in ("recovery.signal", "standby.signal"):
+            (datadir / signal_file).unlink(missing_ok=True)
+        # The copy promoted with archiving off, so its new timeline's history file never
+        # reached the archive: a later restore needs it to follow this timeline. Marked
+        # ready, the node's archiver sends it (re-sending one already there is harmless).
+        status = datadir / "pg_wal" / "archive_status"
+        user = service_user(self.settings)
+        for history in (datadir / "pg_wal").glob("*.history"):
+            ready = status / f"{history.name}.ready"
+            if not (status / f"{history.name}.done").exists():
+                ready.touch()
+                if os.geteuid() == 0:
+                    os.chown(ready, user.uid, user.gid)
+        mark_initialised(self.settings, datadir, node)
+        return f"{node} holds the restored copy"
 
     def _mark_standby(self, node: str) -> None:
         marker = self.data_dir(node) / "standby.signal"
