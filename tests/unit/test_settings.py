@@ -118,3 +118,32 @@ def test_secret_files_are_never_readable_by_others_even_for_an_instant(tmp_path:
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert target.read_text() == '{"x": "y"}'
     assert [p.name for p in tmp_path.iterdir()] == ["secret.json"]  # no temporary left
+
+
+def test_on_kubernetes_instances_are_reached_at_their_applications_service() -> None:
+    settings = load_settings(
+        {"MEDSYS_STATE_DIR": "/var/lib/medsys", "MEDSYS_NETWORK": "kubernetes", "MEDSYS_CONFIG": ""}
+    )
+    assert settings.url("app1") == settings.url("app1-replica") == "http://clinical:5001"
+    assert settings.url("nginx") == "http://admin:3002"
+    assert settings.url("middleware") == "http://middleware:8000"
+    assert settings.bind_address == "0.0.0.0"  # noqa: S104 - a pod's own interfaces
+
+
+def test_a_database_endpoint_replaces_the_pairs_nodes() -> None:
+    settings = load_settings(
+        {
+            "MEDSYS_STATE_DIR": "/var/lib/medsys",
+            "MEDSYS_CONFIG": "",
+            "MEDSYS_DATABASE_ENDPOINT_ADMIN": "medsys-admin-db-rw:5432",
+        }
+    )
+    assert settings.database_endpoints == {"admin": ("medsys-admin-db-rw", 5432)}
+    with pytest.raises(SettingsError, match="host:port"):
+        load_settings(
+            {
+                "MEDSYS_STATE_DIR": "/var/lib/medsys",
+                "MEDSYS_CONFIG": "",
+                "MEDSYS_DATABASE_ENDPOINT_PORTAL": "medsys-portal-db",
+            }
+        )

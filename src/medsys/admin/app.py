@@ -32,6 +32,7 @@ from medsys.core.api_errors import register_error_handlers
 from medsys.core.auth import Verifier
 from medsys.core.databases import pair_database
 from medsys.core.db import Database, DatabaseRoutingError
+from medsys.core.health import health_status
 from medsys.core.http_metrics import HttpMetrics
 from medsys.core.http_metrics import fastapi_route as http_metrics_route
 from medsys.core.keys import keyring, private_text, signing_key
@@ -147,7 +148,7 @@ def _register_meta(app: FastAPI) -> None:
             primary: str | None = request.app.state.database.find_primary()
         except DatabaseRoutingError:
             primary = None
-        response.status_code = 200 if primary else 503
+        response.status_code = health_status(primary is not None, request.query_params)
         return {
             "service": "admin",
             "instance": request.app.state.instance,

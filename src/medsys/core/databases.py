@@ -33,6 +33,17 @@ def pair_database(
     else:
         user, password = pair.app_user, secrets.app_password(pair.name)
     make_url = postgres_url if pair.engine is Engine.POSTGRES else mariadb_url
+    endpoint = settings.database_endpoints.get(pair.name)
+    if endpoint is not None:
+        # An operator's read-write Service: it moves to the new primary by itself, so
+        # there is one place to write and a failover is a gap to wait out, then 503.
+        host, port = endpoint
+        url = make_url(user=user, password=password, port=port, database=database, host=host)
+        return ReplicatedDatabase(
+            [Node(f"{pair.name}-endpoint", url)],
+            failover_deadline=failover_deadline,
+            pool_size=pool_size,
+        )
     nodes = [
         Node(
             node,

@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
-from medsys.core.topology import DEFAULT_PORTS
+from medsys.core.topology import DEFAULT_PORTS, KUBERNETES_PORTS, KUBERNETES_SERVICES
 
 
 class SettingsError(ValueError):
@@ -34,6 +34,10 @@ class SettingsError(ValueError):
 class Network(StrEnum):
     LOOPBACK = "loopback"  # one machine: everything on 127.0.0.1, told apart by port
     COMPOSE = "compose"  # containers: each service is reached at its own name
+    # Kubernetes: applications only, each reached at its application's Service
+    # (core.topology.KUBERNETES_SERVICES); each database at the one read-write endpoint
+    # its operator keeps (database_endpoints), no node of ours.
+    KUBERNETES = "kubernetes"
 
 
 def _env_key(service: str) -> str:
@@ -51,11 +55,18 @@ class Settings:
     # system that only needs to run, such as most test systems on a two-core machine.
     measurement: bool = True
     backups_at: Path | None = None  # see backup_dir
+    # pair -> (host, port) of the one endpoint that always leads to its primary
+    # (MEDSYS_DATABASE_ENDPOINT_<PAIR>=host:port); the pair's own nodes when absent.
+    database_endpoints: Mapping[str, tuple[str, int]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     def host(self, service: str) -> str:
         """Where other processes reach ``service``."""
         if service not in DEFAULT_PORTS:
             raise SettingsError(f"unknown service {service!r}")
+        if self.network is Network.KUBERNETES:
+            return KUBERNETES_SERVICES.get(service, service)
         return "127.0.0.1" if self.network is Network.LOOPBACK else service
 
     @property
@@ -65,7 +76,10 @@ class Settings:
         return "127.0.0.1" if self.network is Network.LOOPBACK else "0.0.0.0"  # noqa: S104
 
     def url(self, service: str) -> str:
-        return f"http://{self.host(service)}:{self.port(service)}"
+        host = self.host(service)
+        if self.network is Network.KUBERNETES and host in KUBERNETES_PORTS:
+            return f"http://{host}:{KUBERNETES_PORTS[host]}"
+        return f"http://{host}:{self.port(service)}"
 
     def port(self, service: str) -> int:
         if service in self.port_overrides:
@@ -181,6 +195,22 @@ def _port_overrides(file_ports: object, environ: Mapping[str, str]) -> dict[str,
     return overrides
 
 
+ENDPOINT_PREFIX = "MEDSYS_DATABASE_ENDPOINT_"
+
+
+def _database_endpoints(environ: Mapping[str, str]) -> dict[str, tuple[str, int]]:
+    found: dict[str, tuple[str, int]] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENDPOINT_PREFIX) or not value:
+            continue
+        pair = key.removeprefix(ENDPOINT_PREFIX).lower()
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise SettingsError(f"{key} must be host:port, got {value!r}")
+        found[pair] = (host, int(port))
+    return found
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     file_values = _read_config_file(environ)
@@ -200,6 +230,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         environ.get("MEDSYS_MEASUREMENT") or file_values.get("measurement", True), "measurement"
     )
     backups_at = environ.get("MEDSYS_BACKUP_DIR") or file_values.get("backup_dir")
+    endpoints = _database_endpoints(environ)
     settings = Settings(
         state_dir=Path(state_dir).absolute(),
         port_offset=offset,
@@ -208,6 +239,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         network=network,
         measurement=measurement,
         backups_at=Path(str(backups_at)).absolute() if backups_at else None,
+        database_endpoints=MappingProxyType(endpoints),
     )
     for service in DEFAULT_PORTS:
         if not 1 <= settings.port(service) <= 65535:

@@ -113,6 +113,26 @@ DEFAULT_PORTS: dict[str, int] = {
 }
 
 
+# On Kubernetes (deploy/k8s) an application is one Service in front of all its pods: the
+# instance names of the single-host table are reached at their application's Service,
+# on the port the single host gives its entry point.
+KUBERNETES_SERVICES: dict[str, str] = {
+    "app1": "clinical",
+    "app1-replica": "clinical",
+    "app2-1": "admin",
+    "app2-2": "admin",
+    "nginx": "admin",
+    "app3": "portal",
+    "middleware": "middleware",
+}
+KUBERNETES_PORTS: dict[str, int] = {
+    "clinical": DEFAULT_PORTS["app1"],
+    "admin": DEFAULT_PORTS["nginx"],
+    "portal": DEFAULT_PORTS["app3"],
+    "middleware": DEFAULT_PORTS["middleware"],
+}
+
+
 def pair_named(name: str) -> Pair:
     for pair in PAIRS:
         if pair.name == name:

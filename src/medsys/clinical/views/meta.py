@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from medsys.clinical.extensions import database
 from medsys.core.db import DatabaseRoutingError
+from medsys.core.health import health_status
 
 blueprint = Blueprint("meta", __name__)
 
@@ -43,4 +44,4 @@ def health() -> tuple[dict[str, Any], int]:
         "database": {"primary": primary, "reachable": primary is not None},
         "status": "ok" if primary else "unavailable",
     }
-    return body, 200 if primary else 503
+    return body, health_status(primary is not None, request.args)

@@ -22,6 +22,7 @@ from medsys.core.errors import (
     Unauthenticated,
     Unavailable,
 )
+from medsys.core.health import health_status
 from medsys.core.request_guard import refuse_if_marked
 from medsys.core.tokens import Role
 from medsys.core.validation import validate
@@ -47,7 +48,7 @@ def health() -> tuple[dict[str, Any], int]:
         "database": {"primary": primary, "reachable": primary is not None},
         "middleware": {"reachable": upstream},
     }
-    return body, 200 if primary else 503
+    return body, health_status(primary is not None, request.args)
 
 
 def _patient() -> Caller | str:
