@@ -51,6 +51,8 @@ def prepare(
         upgrade(engine, migrations)
         with engine.begin() as connection:
             grant_application_rights(connection, pair, mysql_account_host(settings))
+        if not settings.demo_data:
+            return "schema up to date; no demo data (MEDSYS_DEMO_DATA=off)"
         loaded = application.write(load_demo)
         return "schema up to date; demo data loaded" if loaded else "schema up to date"
     finally:

@@ -55,6 +55,9 @@ class Settings:
     # system that only needs to run, such as most test systems on a two-core machine.
     measurement: bool = True
     backups_at: Path | None = None  # see backup_dir
+    # Demo staff, patients and records loaded into empty databases (MEDSYS_DEMO_DATA=off
+    # for a real clinic: its people come from its own records).
+    demo_data: bool = True
     # pair -> (host, port) of the one endpoint that always leads to its primary
     # (MEDSYS_DATABASE_ENDPOINT_<PAIR>=host:port); the pair's own nodes when absent.
     database_endpoints: Mapping[str, tuple[str, int]] = field(
@@ -231,6 +234,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     )
     backups_at = environ.get("MEDSYS_BACKUP_DIR") or file_values.get("backup_dir")
     endpoints = _database_endpoints(environ)
+    demo_data = _on_or_off(
+        environ.get("MEDSYS_DEMO_DATA") or file_values.get("demo_data", True), "demo_data"
+    )
     settings = Settings(
         state_dir=Path(state_dir).absolute(),
         port_offset=offset,
@@ -240,6 +246,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         measurement=measurement,
         backups_at=Path(str(backups_at)).absolute() if backups_at else None,
         database_endpoints=MappingProxyType(endpoints),
+        demo_data=demo_data,
     )
     for service in DEFAULT_PORTS:
         if not 1 <= settings.port(service) <= 65535:

@@ -171,6 +171,56 @@ def compose(write: bool) -> None:
     click.echo(f"wrote docker-compose.yml, {NGINX_CONFIG_FILE} and {MEASUREMENT_FOLDER}/")
 
 
+@cli.group()
+def k8s() -> None:
+    """Kubernetes: the manifests under deploy/k8s, and the setup Job's accounts step."""
+
+
+@k8s.command("render")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Where deploy/k8s/ is written (the repository's root).",
+)
+def k8s_render(root: str) -> None:
+    """Write deploy/k8s/ (a kustomize base and the production overlay) from the same
+    service table as `up` and `compose`; a test fails while the committed files differ.
+    Build with `kubectl kustomize deploy/k8s/overlays/production`."""
+    from medsys.launcher.kubernetes import write
+
+    for path in write(Path(root)):
+        click.echo(f"wrote {path}")
+
+
+@k8s.command("accounts")
+@click.option(
+    "--pair",
+    "pairs",
+    type=click.Choice(("admin", "clinical", "portal")),
+    multiple=True,
+    help="Only this pair (repeatable; default: every pair).",
+)
+def k8s_accounts(pairs: tuple[str, ...]) -> None:
+    """Make each database's schema owner and application accounts with the cluster's
+    root account (MEDSYS_DATABASE_ROOT_PASSWORD_<PAIR>); the setup Job's first step.
+    Idempotent; passwords are set again."""
+    import pymysql
+
+    from medsys.launcher.kubernetes_accounts import ensure_accounts
+
+    def make() -> None:
+        settings = _settings()
+        for pair in pairs or ("admin", "clinical", "portal"):
+            click.echo(ensure_accounts(settings, pair))
+
+    try:
+        _run(make)
+    except (ValueError, pymysql.MySQLError) as error:
+        _fail(str(error), 1)
+
+
 @cli.command()
 def prepare() -> None:
     """Run every application's migrations and load demo data into empty databases.
@@ -182,7 +232,8 @@ def prepare() -> None:
     def prepare_and_tell() -> None:
         settings = _settings()
         prepare_applications(settings, click.echo)
-        _say_demo_logins(settings)  # in containers, the setup job's log shows them
+        if settings.demo_data:
+            _say_demo_logins(settings)  # in containers, the setup job's log shows them
 
     _run(prepare_and_tell)
 
