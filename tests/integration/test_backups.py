@@ -52,10 +52,9 @@ def _restored_url(cluster: MedsysCluster, port: int, user: str, who: str) -> str
     return postgres_url(user=user, password=password, port=port, database="app2", host="127.0.0.1")
 
 
-def test_a_restore_to_a_noted_moment_brings_back_exactly_what_was_there(
-    cluster: MedsysCluster,
-) -> None:
-    api = Admin(cluster)
+def admin_drill(cluster: MedsysCluster, api: Admin) -> tuple[list[str], list[str], datetime]:
+    """Patients registered, the moment noted, more registered, a table dropped by mistake,
+    all archived. Returns the RUTs registered before and after the moment, and it."""
     eventually(
         lambda: pgbackrest.catalogue(cluster.settings).last is not None,
         within=120,
@@ -73,6 +72,14 @@ def test_a_restore_to_a_noted_moment_brings_back_exactly_what_was_there(
     owner.write(lambda s: s.execute(text("DROP TABLE drill_notes")))  # the mistake
     owner.dispose()
     _archived_past_now(cluster)
+    return before, after, noted
+
+
+def test_a_restore_to_a_noted_moment_brings_back_exactly_what_was_there(
+    cluster: MedsysCluster,
+) -> None:
+    api = Admin(cluster)
+    before, after, noted = admin_drill(cluster, api)
 
     folder = Path(tempfile.mkdtemp(prefix="medsys-restore-", dir="/var/tmp")) / "admin"
     folder.parent.chmod(0o755)

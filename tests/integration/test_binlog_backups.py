@@ -102,13 +102,10 @@ def _drill(
     return before, after, port
 
 
-def test_clinical_restored_to_a_noted_second_has_exactly_the_consultations_before_it(
-    cluster: MedsysCluster, restore_folder: Path
-) -> None:
-    clinical = Clinical(cluster)
+def consultation_writer(clinical: Clinical, rut: str) -> Callable[[str], None]:
+    """Opens a consultation for ``rut`` with the given reason, as a doctor, through the
+    clinical API."""
     doctor = clinical.login("dra.soto")
-    body = random.randint(70_000_000, 79_999_999)
-    rut = f"{body}-{check_digit(body)}"
 
     def consult(reason: str) -> None:
         made = clinical.call(
@@ -123,6 +120,38 @@ def test_clinical_restored_to_a_noted_second_has_exactly_the_consultations_befor
             },
         )
         assert made.status_code == 201, made.text
+
+    return consult
+
+
+def account_opener(cluster: MedsysCluster, accounts: dict[str, str]) -> Callable[[str], None]:
+    """Opens a portal account named after the label (password "clave-drill-1") and notes
+    its RUT in ``accounts``."""
+
+    def open_account(label: str) -> None:
+        body = random.randint(80_000_000, 89_999_999)
+        rut = f"{body}-{check_digit(body)}"
+        accounts[label] = rut
+        db = cluster.database("portal")
+        try:
+            db.write(
+                lambda s: s.add(
+                    Account(rut=rut, name=label, password_hash=hash_password("clave-drill-1"))
+                )
+            )
+        finally:
+            db.dispose()
+
+    return open_account
+
+
+def test_clinical_restored_to_a_noted_second_has_exactly_the_consultations_before_it(
+    cluster: MedsysCluster, restore_folder: Path
+) -> None:
+    clinical = Clinical(cluster)
+    body = random.randint(70_000_000, 79_999_999)
+    rut = f"{body}-{check_digit(body)}"
+    consult = consultation_writer(clinical, rut)
 
     before, after, port = _drill(cluster, "clinical", restore_folder, consult)
     restored = _restored(cluster, "clinical", port, owner=False)
@@ -141,7 +170,7 @@ def test_clinical_restored_to_a_noted_second_has_exactly_the_consultations_befor
     finally:
         restored.dispose()
     # The running pair still has everything.
-    live = clinical.call("GET", f"/api/patients/{rut}/history", doctor).text
+    live = clinical.call("GET", f"/api/patients/{rut}/history", clinical.login("dra.soto")).text
     assert all(reason in live for reason in before + after)
 
 
@@ -149,20 +178,7 @@ def test_portal_restored_to_a_noted_second_knows_exactly_the_accounts_made_befor
     cluster: MedsysCluster, restore_folder: Path
 ) -> None:
     accounts: dict[str, str] = {}
-
-    def open_account(label: str) -> None:
-        body = random.randint(80_000_000, 89_999_999)
-        rut = f"{body}-{check_digit(body)}"
-        accounts[label] = rut
-        db = cluster.database("portal")
-        try:
-            db.write(
-                lambda s: s.add(
-                    Account(rut=rut, name=label, password_hash=hash_password("clave-drill-1"))
-                )
-            )
-        finally:
-            db.dispose()
+    open_account = account_opener(cluster, accounts)
 
     before, after, port = _drill(cluster, "portal", restore_folder, open_account)
     restored = _restored(cluster, "portal", port, owner=False)

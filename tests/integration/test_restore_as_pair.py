@@ -21,16 +21,18 @@ import pytest
 from sqlalchemy import text
 
 from medsys.core.db import Node, ReplicatedDatabase
-from medsys.core.passwords import hash_password
 from medsys.core.rut import check_digit
 from medsys.core.topology import pair_named
-from medsys.nodes import pgbackrest
 from medsys.pairs.state import read_events, read_pair_state
-from medsys.portal.models import Account
 from tests.conftest import MedsysCluster, eventually, own_system
 from tests.integration.test_admin import Admin
-from tests.integration.test_backups import _archived_past_now, _restored_url
-from tests.integration.test_binlog_backups import _drill, _restored
+from tests.integration.test_backups import _archived_past_now, _restored_url, admin_drill
+from tests.integration.test_binlog_backups import (
+    _drill,
+    _restored,
+    account_opener,
+    consultation_writer,
+)
 from tests.integration.test_clinical import Clinical
 
 pytestmark = pytest.mark.integration
@@ -93,21 +95,7 @@ def test_the_clinical_pair_goes_back_to_a_noted_second(system: MedsysCluster, fo
     clinical = Clinical(system)
     body = random.randint(70_000_000, 79_999_999)
     rut = f"{body}-{check_digit(body)}"
-    doctor = clinical.login("dra.soto")
-
-    def consult(reason: str) -> None:
-        made = clinical.call(
-            "POST",
-            "/api/consultations",
-            doctor,
-            json={
-                "patient_rut": rut,
-                "doctor_id": 1,
-                "starts_at": "2026-12-01T10:00",
-                "reason": reason,
-            },
-        )
-        assert made.status_code == 201, made.text
+    consult = consultation_writer(clinical, rut)
 
     before, after, port = _drill(system, "clinical", folder, consult)
     _adopt(system, "clinical", folder)
@@ -126,7 +114,7 @@ def test_the_clinical_pair_goes_back_to_a_noted_second(system: MedsysCluster, fo
     assert list(notes) == ["antes"], "the dropped table is back as it was"
 
     # The new history goes on and is archived: a restore to after the adoption has it.
-    doctor = clinical.login("dra.soto")
+    consult = consultation_writer(clinical, rut)  # a new login: the adopted pair's sessions
     consult("despues de adoptar")
     noted = _after_a_second()
     system.medsys("backup", "now", "--pair", "clinical")
@@ -151,20 +139,7 @@ def test_the_clinical_pair_goes_back_to_a_noted_second(system: MedsysCluster, fo
 
 def test_the_portal_pair_goes_back_to_a_noted_second(system: MedsysCluster, folder: Path) -> None:
     accounts: dict[str, str] = {}
-
-    def open_account(label: str) -> None:
-        body = random.randint(80_000_000, 89_999_999)
-        rut = f"{body}-{check_digit(body)}"
-        accounts[label] = rut
-        db = system.database("portal")
-        try:
-            db.write(
-                lambda s: s.add(
-                    Account(rut=rut, name=label, password_hash=hash_password("clave-drill-1"))
-                )
-            )
-        finally:
-            db.dispose()
+    open_account = account_opener(system, accounts)
 
     before, after, _port = _drill(system, "portal", folder, open_account)
     _adopt(system, "portal", folder)
@@ -190,20 +165,7 @@ def test_the_portal_pair_goes_back_to_a_noted_second(system: MedsysCluster, fold
 
 def test_the_admin_pair_goes_back_to_a_noted_moment(system: MedsysCluster, folder: Path) -> None:
     api = Admin(system)
-    eventually(
-        lambda: pgbackrest.catalogue(system.settings).last is not None,
-        within=120,
-        what="the scheduler's first admin backup",
-    )
-    owner = system.database("admin")
-    owner.write(lambda s: s.execute(text("CREATE TABLE drill_notes (id INT, note TEXT)")))
-    owner.write(lambda s: s.execute(text("INSERT INTO drill_notes VALUES (1, 'antes')")))
-    before = [api.new_patient() for _ in range(3)]
-    noted = _after_a_second()
-    after = [api.new_patient() for _ in range(2)]
-    owner.write(lambda s: s.execute(text("DROP TABLE drill_notes")))  # the mistake
-    owner.dispose()
-    _archived_past_now(system)
+    before, after, noted = admin_drill(system, api)
     port = system.settings.port_offset + 5440
     _restore(system, "admin", noted, folder, port)
     _adopt(system, "admin", folder)
