@@ -102,20 +102,22 @@ def test_a_keyed_write_goes_on_to_the_next_instance_after_a_lost_answer() -> Non
 
 def test_a_4xx_is_the_upstreams_answer_and_no_breaker_failure() -> None:
     upstream = two_instances(BreakerPolicy(consecutive_failures=1))
-    transport = Scripted(first=[(409, b'{"message": "ocupado"}')] * 6, second=[])
+    busy = (409, b'{"message": "ocupado"}')
+    transport = Scripted(first=[busy] * 3, second=[busy] * 3)
     for _ in range(6):
         with pytest.raises(UpstreamAnswer) as raised:
             run(transport, GET, upstream)
         assert raised.value.status == 409 and raised.value.body == {"message": "ocupado"}
-    assert transport.sent == [("GET", FIRST)] * 6
-    assert upstream.instances[0].breaker.state is State.CLOSED
+    assert transport.sent == [("GET", FIRST), ("GET", SECOND)] * 3
+    assert [i.breaker.state for i in upstream.instances] == [State.CLOSED, State.CLOSED]
 
 
 def test_a_5xx_round_is_retried_and_the_next_round_succeeds() -> None:
-    transport = Scripted(first=[(503, b"down"), OK], second=[(500, b"oops")])
+    transport = Scripted(first=[(503, b"down")], second=[(500, b"oops"), OK])
     answer = run(transport, GET)
     assert answer.status == 200
-    assert transport.sent == [("GET", FIRST), ("GET", SECOND), ("GET", FIRST)]
+    # The second round starts from the other instance (taken in turn).
+    assert transport.sent == [("GET", FIRST), ("GET", SECOND), ("GET", SECOND)]
 
 
 def test_open_breakers_answer_at_once_without_a_call() -> None:
@@ -143,3 +145,44 @@ def test_the_retry_budget_stops_a_retry_storm() -> None:
     # of the requests as retries, with a floor of 3.
     assert len(transport.sent) < 30
     assert upstream.budget.refused > 0
+
+
+def test_calls_are_shared_between_healthy_instances_in_turn() -> None:
+    upstream = two_instances()
+    transport = Scripted(first=[OK] * 3, second=[OK] * 3)
+    for _ in range(6):
+        assert run(transport, GET, upstream).status == 200
+    assert transport.sent == [("GET", FIRST), ("GET", SECOND)] * 3
+
+
+class Held:
+    """Holds every call to ``first`` until released; answers ``second`` at once."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.sent: list[str] = []
+
+    async def send(self, method: str, url: str, **_: Any) -> tuple[int, bytes]:
+        self.sent.append(url[: url.index("/", len("http://"))])
+        if url.startswith(FIRST):
+            await self.release.wait()
+        return OK
+
+
+def test_a_busy_instance_gets_no_new_call_while_another_is_idle() -> None:
+    upstream = two_instances()
+    transport = Held()
+    gateway = Gateway(transport, deadline=5.0, rounds=3)
+
+    async def scenario() -> None:
+        slow = asyncio.create_task(gateway.call(upstream, GET))  # goes to first, held
+        await asyncio.sleep(0)
+        upstream.turns = 0  # first's turn again: only its outstanding call keeps it out
+        assert (await gateway.call(upstream, GET)).status == 200
+        assert (await gateway.call(upstream, GET)).status == 200
+        transport.release.set()
+        assert (await slow).status == 200
+        assert [i.outstanding for i in upstream.instances] == [0, 0]
+
+    asyncio.run(scenario())
+    assert transport.sent == [FIRST, SECOND, SECOND]

@@ -158,6 +158,11 @@ def test_the_operators_are_told_to_lose_nothing(built: list[dict[str, Any]]) -> 
     assert by_kind["MariaDB"]["spec"]["galera"]["enabled"] is True
     assert by_kind["MariaDB"]["spec"]["replicas"] == 3
     assert by_kind["InnoDBCluster"]["spec"]["instances"] == 3
+    # Each database's members on different nodes.
+    assert postgres["affinity"]["podAntiAffinityType"] == "required"
+    assert by_kind["MariaDB"]["spec"]["affinity"]["antiAffinityEnabled"] is True
+    spread = by_kind["InnoDBCluster"]["spec"]["podSpec"]["affinity"]["podAntiAffinity"]
+    assert spread["requiredDuringSchedulingIgnoredDuringExecution"]
     assert not [doc for doc in built if doc["kind"] == "Secret"], "secrets are never inlined"
 
 

@@ -603,6 +603,24 @@ def databases() -> list[dict[str, Any]]:
                 "tlsUseSelfSigned": True,
                 "instances": 3,
                 "router": {"instances": 2},
+                # One member per node: the operator merges this into its pods.
+                "podSpec": {
+                    "affinity": {
+                        "podAntiAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": [
+                                {
+                                    "topologyKey": "kubernetes.io/hostname",
+                                    "labelSelector": {
+                                        "matchLabels": {
+                                            **DATABASES["portal"].pod_labels,
+                                            "component": "mysqld",
+                                        }
+                                    },
+                                }
+                            ]
+                        }
+                    }
+                },
                 "datadirVolumeClaimTemplate": {
                     "accessModes": ["ReadWriteOnce"],
                     "resources": {"requests": {"storage": "10Gi"}},

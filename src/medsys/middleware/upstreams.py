@@ -88,6 +88,7 @@ class Instance:
     name: str
     base_url: str
     breaker: CircuitBreaker
+    outstanding: int = 0  # calls sent and not yet answered (one event loop: no lock)
 
 
 @dataclass
@@ -95,6 +96,20 @@ class Upstream:
     name: str
     instances: list[Instance]
     budget: RetryBudget = field(default_factory=RetryBudget)
+    turns: int = 0  # rotates the first choice among equally busy instances
+
+    def in_order(self) -> list[Instance]:
+        """The order a round tries the instances in: least outstanding calls first, ties
+        taken in turn, so both clinical instances work (an idle one is not kept as a
+        mere standby) and a slow or stuck one gets fewer new calls. A failed instance
+        still hands the call to the next in this order, as before."""
+        count = len(self.instances)
+        start = self.turns % count
+        self.turns += 1
+        return sorted(
+            self.instances,
+            key=lambda i: (i.outstanding, (self.instances.index(i) - start) % count),
+        )
 
     def refusing(self) -> UpstreamUnavailable | None:
         """Every instance's breaker would refuse a call now: the answer, without a call."""
@@ -227,12 +242,13 @@ class Gateway:
         self, upstream: Upstream, call: Call, repeatable: bool, attempts: list[tuple[str, str]]
     ) -> Answer:
         tried = 0
-        for instance in upstream.instances:
+        for instance in upstream.in_order():
             if not instance.breaker.allow():
                 attempts.append((instance.name, "circuit open"))
                 continue
             tried += 1
             started = time.monotonic()
+            instance.outstanding += 1
             try:
                 status, raw = await self.transport.send(
                     call.method,
@@ -251,6 +267,8 @@ class Gateway:
                 if not repeatable and not _never_reached(error):
                     raise _RoundFailed(all_skipped=False, unsafe_to_repeat=True) from None
                 continue
+            finally:
+                instance.outstanding -= 1
             elapsed = time.monotonic() - started
             if status >= 500:
                 why = f"HTTP {status}"
