@@ -2,8 +2,9 @@
 retry rounds only when repeating is safe and the retry budget allows, a breaker per
 instance, a deadline per request, one pooled async HTTP client.
 
-Order of a call: each round tries the instances in order (``app1``, then
-``app1-replica``), skipping those whose breaker is open. A 2xx answer is returned; a 4xx
+Order of a call: each round tries every instance once, least outstanding calls first
+and equally busy ones in turn (so ``app1`` and ``app1-replica`` share the work), skipping
+those whose breaker is open. A 2xx answer is returned; a 4xx
 is the upstream's answer (``UpstreamAnswer``, never a breaker failure); a transport error,
 timeout or 5xx moves on to the next instance. When a round fails, tenacity waits
 (exponential backoff with jitter) and tries another round, within the deadline and the
