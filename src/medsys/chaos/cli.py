@@ -210,13 +210,16 @@ def register(cli: click.Group) -> None:
 
     @bench.command("middleware")
     @click.option("--requests", default=300, show_default=True, help="Requests per series.")
-    def bench_middleware(requests: int) -> None:
-        """Latency of the history through the middleware against a direct clinical call, and
-        fail-fast latency with the breakers open (stops both clinical instances briefly)."""
+    @click.option("--runs", default=3, show_default=True, help="Rounds, each printed.")
+    def bench_middleware(requests: int, runs: int) -> None:
+        """Latency of a patient's history called directly on clinical, through the
+        middleware and as the portal's page, interleaved, in --runs rounds (min / median /
+        max of their medians); then fail-fast latency with the breakers open (stops both
+        clinical instances briefly)."""
         from medsys.chaos.bench import middleware_figures
 
         lab = _running_lab()
-        _run(lambda: middleware_figures(lab, requests, click.echo))
+        _run(lambda: middleware_figures(lab, requests, runs, click.echo))
 
     @bench.command("portal")
     @click.option("--users", default=50, show_default=True, help="Concurrent patients.")
