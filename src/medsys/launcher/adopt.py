@@ -8,7 +8,7 @@ the copy becomes the recorded primary's data, set apart from the old history; th
 comes up as on a fresh install (the other node copied from the new primary); and a full
 backup starts the new history in the archive at once.
 
-The applications are left running: for the minute this takes they answer writes to this
+The applications are left running: while this runs (seconds) they answer writes to this
 pair with 503, as during a failover, and find the new primary by themselves.
 """
 

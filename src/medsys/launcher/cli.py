@@ -712,7 +712,7 @@ def restore(
     makes the copy the pair: its monitor, the backup scheduler and both nodes stop, both
     nodes' data is moved aside (NODE.replaced-TIME, kept), the copy becomes the primary's
     data, the other node is copied afresh from it, and a full backup is taken at once.
-    Writes to the pair get 503 for the minute this takes.
+    Writes to the pair get 503 while this runs (seconds to a minute).
 
     admin reaches the exact moment; clinical and portal the whole second before it (their
     binary logs time transactions to the second).
