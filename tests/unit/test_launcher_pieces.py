@@ -92,3 +92,22 @@ def test_a_replication_cut_marks_the_servers_connections_to_the_primary_only() -
     assert "ct direction original drop" in both and "ct direction reply drop" in both
     one_way = ReplicationCut(port=5433, gid=999, back=False).rules()
     assert "ct direction original drop" in one_way and "reply" not in one_way
+
+
+def test_adopt_refuses_a_folder_that_is_not_a_restored_copy_of_that_pair(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from medsys.launcher import adopt
+    from medsys.launcher.cluster import Cluster, LaunchError
+
+    cluster = Cluster(load_settings({"MEDSYS_STATE_DIR": str(tmp_path / "var")}))
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    with pytest.raises(LaunchError, match="not a restored copy") as refused:
+        adopt.adopt(cluster, "clinical", copy)
+    assert refused.value.exit_code == 2
+    (tmp_path / "copy.run").mkdir()
+    adopt.write_manifest(copy, "portal", datetime(2026, 12, 5, tzinfo=UTC), 15307)
+    with pytest.raises(LaunchError, match="copy of the portal pair, not of clinical"):
+        adopt.adopt(cluster, "clinical", copy)
+    assert copy.is_dir() and not (tmp_path / "var").exists(), "nothing was touched"
