@@ -111,3 +111,18 @@ def test_adopt_refuses_a_folder_that_is_not_a_restored_copy_of_that_pair(tmp_pat
     with pytest.raises(LaunchError, match="copy of the portal pair, not of clinical"):
         adopt.adopt(cluster, "clinical", copy)
     assert copy.is_dir() and not (tmp_path / "var").exists(), "nothing was touched"
+
+
+def test_metrics_folders_of_gunicorn_masters_that_are_gone_are_swept(tmp_path: Path) -> None:
+    import os
+
+    from medsys.launcher.gunicorn_hooks import PREFIX, sweep_orphans
+
+    gone = 2**22 + 12345  # above pid_max's default: no such process
+    orphan = tmp_path / f"{PREFIX}{gone}-abc"
+    living = tmp_path / f"{PREFIX}{os.getpid()}-def"
+    unnamed = tmp_path / f"{PREFIX}xyz"  # made before masters named theirs: left alone
+    for path in (orphan, living, unnamed):
+        path.mkdir()
+    assert sweep_orphans(tmp_path) == [orphan]
+    assert not orphan.exists() and living.exists() and unnamed.exists()
