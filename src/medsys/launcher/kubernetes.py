@@ -166,6 +166,16 @@ def _selector(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name}
 
 
+def _spread(name: str, over: str, when_unsatisfiable: str) -> dict[str, Any]:
+    """The application's pods spread evenly over ``over`` (nodes, zones)."""
+    return {
+        "maxSkew": 1,
+        "topologyKey": over,
+        "whenUnsatisfiable": when_unsatisfiable,
+        "labelSelector": {"matchLabels": _selector(name)},
+    }
+
+
 def _secret_env(names: list[str]) -> list[dict[str, Any]]:
     return [
         {"name": name, "valueFrom": {"secretKeyRef": {"name": APP_SECRETS, "key": name}}}
@@ -287,12 +297,7 @@ def _deployment(app: Application) -> dict[str, Any]:
                     "securityContext": _pod_security(),
                     "terminationGracePeriodSeconds": 30,
                     "topologySpreadConstraints": [
-                        {
-                            "maxSkew": 1,
-                            "topologyKey": "kubernetes.io/hostname",
-                            "whenUnsatisfiable": "ScheduleAnyway",
-                            "labelSelector": {"matchLabels": _selector(app.name)},
-                        }
+                        _spread(app.name, "kubernetes.io/hostname", "ScheduleAnyway")
                     ],
                     "containers": [container],
                     "volumes": list(_SCRATCH_VOLUMES),
@@ -747,85 +752,63 @@ def render() -> dict[Path, str]:
     return files
 
 
+def _replace(path: str, value: Any) -> dict[str, Any]:
+    return {"op": "replace", "path": path, "value": value}
+
+
+def _patch(kind: str, name: str, *operations: dict[str, Any]) -> dict[str, Any]:
+    """A kustomize patch of one object, in JSON Patch operations."""
+    return {
+        "target": {"kind": kind, "name": name},
+        "patch": yaml.safe_dump(list(operations), sort_keys=False),
+    }
+
+
 def _production(apps: list[Application]) -> dict[str, Any]:
     """Three pods of everything, spread over zones too, more room to scale, real
     resources, and the names a clinic fills in (image, Gateway class, hosts)."""
     patches: list[dict[str, Any]] = []
     for app in apps:
         patches.append(
-            {
-                "target": {"kind": "Deployment", "name": app.name},
-                "patch": yaml.safe_dump(
-                    [
-                        {"op": "replace", "path": "/spec/replicas", "value": 3},
-                        {
-                            "op": "add",
-                            "path": "/spec/template/spec/topologySpreadConstraints/-",
-                            "value": {
-                                "maxSkew": 1,
-                                "topologyKey": "topology.kubernetes.io/zone",
-                                "whenUnsatisfiable": "DoNotSchedule",
-                                "labelSelector": {"matchLabels": _selector(app.name)},
-                            },
-                        },
-                        {
-                            "op": "replace",
-                            "path": "/spec/template/spec/containers/0/resources",
-                            "value": {
-                                "requests": {"cpu": "500m", "memory": "512Mi"},
-                                "limits": {"memory": "1Gi"},
-                            },
-                        },
-                    ],
-                    sort_keys=False,
+            _patch(
+                "Deployment",
+                app.name,
+                _replace("/spec/replicas", 3),
+                {
+                    "op": "add",
+                    "path": "/spec/template/spec/topologySpreadConstraints/-",
+                    "value": _spread(app.name, "topology.kubernetes.io/zone", "DoNotSchedule"),
+                },
+                _replace(
+                    "/spec/template/spec/containers/0/resources",
+                    {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
                 ),
-            }
+            )
         )
         patches.append(
-            {
-                "target": {"kind": "HorizontalPodAutoscaler", "name": app.name},
-                "patch": yaml.safe_dump(
-                    [
-                        {"op": "replace", "path": "/spec/minReplicas", "value": 3},
-                        {"op": "replace", "path": "/spec/maxReplicas", "value": 12},
-                    ],
-                    sort_keys=False,
-                ),
-            }
+            _patch(
+                "HorizontalPodAutoscaler",
+                app.name,
+                _replace("/spec/minReplicas", 3),
+                _replace("/spec/maxReplicas", 12),
+            )
         )
     patches.append(
-        {
-            "target": {"kind": "Gateway", "name": GATEWAY},
-            "patch": yaml.safe_dump(
-                [
-                    {
-                        "op": "replace",
-                        "path": "/spec/gatewayClassName",
-                        "value": "REPLACE-with-your-gateway-class",
-                    }
-                ],
-                sort_keys=False,
-            ),
-        }
+        _patch(
+            "Gateway",
+            GATEWAY,
+            _replace("/spec/gatewayClassName", "REPLACE-with-your-gateway-class"),
+        )
     )
-    for kind, name, path, size in (
-        ("Cluster", DATABASES["admin"].name, "/spec/storage/size", "100Gi"),
-        ("MariaDB", DATABASES["clinical"].name, "/spec/storage/size", "100Gi"),
-        (
+    patches += [
+        _patch("Cluster", DATABASES["admin"].name, _replace("/spec/storage/size", "100Gi")),
+        _patch("MariaDB", DATABASES["clinical"].name, _replace("/spec/storage/size", "100Gi")),
+        _patch(
             "InnoDBCluster",
             DATABASES["portal"].name,
-            "/spec/datadirVolumeClaimTemplate/resources/requests/storage",
-            "50Gi",
+            _replace("/spec/datadirVolumeClaimTemplate/resources/requests/storage", "50Gi"),
         ),
-    ):
-        patches.append(
-            {
-                "target": {"kind": kind, "name": name},
-                "patch": yaml.safe_dump(
-                    [{"op": "replace", "path": path, "value": size}], sort_keys=False
-                ),
-            }
-        )
+    ]
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
