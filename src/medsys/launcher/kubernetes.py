@@ -158,8 +158,11 @@ def applications() -> list[Application]:
     return list(found.values())
 
 
+PART_OF = {"app.kubernetes.io/part-of": "medsys"}
+
+
 def _labels(name: str) -> dict[str, str]:
-    return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "medsys"}
+    return {"app.kubernetes.io/name": name, **PART_OF}
 
 
 def _selector(name: str) -> dict[str, str]:
@@ -373,7 +376,7 @@ def _policy(name: str, selector: dict[str, str], ingress: list[Any], egress: lis
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "medsys"}},
+        "metadata": {"name": name, "labels": dict(PART_OF)},
         "spec": {
             "podSelector": {"matchLabels": selector},
             "policyTypes": ["Ingress", "Egress"],
@@ -392,10 +395,9 @@ def _to_app(name: str, apps: dict[str, Application]) -> dict[str, Any]:
 
 def _to_database(pair: str) -> dict[str, Any]:
     cluster = DATABASES[pair]
-    ports = [cluster.port, 3306] if cluster.kind == "InnoDBCluster" else [cluster.port]
     return {
         "to": [{"podSelector": {"matchLabels": cluster.pod_labels}}],
-        "ports": [{"protocol": "TCP", "port": port} for port in sorted(set(ports))],
+        "ports": [{"protocol": "TCP", "port": cluster.port}],
     }
 
 
@@ -409,7 +411,7 @@ def network_policies(apps: list[Application]) -> list[dict[str, Any]]:
         {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
-            "metadata": {"name": "default-deny", "labels": {"app.kubernetes.io/part-of": "medsys"}},
+            "metadata": {"name": "default-deny", "labels": dict(PART_OF)},
             "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
         }
     ]
@@ -484,7 +486,7 @@ def gateway(apps: list[Application]) -> list[dict[str, Any]]:
         {
             "apiVersion": "gateway.networking.k8s.io/v1",
             "kind": "Gateway",
-            "metadata": {"name": GATEWAY, "labels": {"app.kubernetes.io/part-of": "medsys"}},
+            "metadata": {"name": GATEWAY, "labels": dict(PART_OF)},
             "spec": {
                 "gatewayClassName": "medsys",  # the production overlay names the real one
                 "listeners": [
@@ -596,7 +598,7 @@ def databases() -> list[dict[str, Any]]:
                     "collation-server=utf8mb4_unicode_ci\n"
                     "default-time-zone=+00:00\n"
                 ),
-                "inheritMetadata": {"labels": {"app.kubernetes.io/part-of": "medsys"}},
+                "inheritMetadata": {"labels": dict(PART_OF)},
             },
         },
         {
