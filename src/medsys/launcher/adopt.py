@@ -15,7 +15,6 @@ pair with 503, as during a failover, and find the new primary by themselves.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import replace
@@ -32,7 +31,7 @@ from medsys.core.settings import Settings
 from medsys.core.topology import Engine, Pair, pair_named
 from medsys.launcher.cluster import Cluster, LaunchError
 from medsys.nodes import pgbackrest
-from medsys.nodes.base import NodeError, service_user
+from medsys.nodes.base import NodeError, give_to_service_user
 from medsys.nodes.postgres import postgres_bin
 from medsys.pairs.state import append_event, read_pair_state, write_pair_state
 
@@ -97,14 +96,6 @@ def _take_copy(settings: Settings, secrets: Secrets, pair: str) -> str:
     return mariabackup.PairBackups(settings, secrets, pair).take_full().label
 
 
-def _give_to_service_user(settings: Settings, folder: Path) -> None:
-    if os.geteuid() != 0:
-        return
-    user = service_user(settings)
-    for path in [folder, *folder.rglob("*")]:
-        os.lchown(path, user.uid, user.gid)
-
-
 def adopt(cluster: Cluster, pair_name: str, folder: Path) -> list[str]:
     """Swap the restored copy in ``folder`` in as ``pair_name``; returns what was done."""
     settings = cluster.settings
@@ -144,7 +135,7 @@ def adopt(cluster: Cluster, pair_name: str, folder: Path) -> list[str]:
             done.append(f"{node}'s data moved aside to {kept} (kept, not deleted)")
     target = adapter.data_dir(primary)
     shutil.move(str(folder), str(target))
-    _give_to_service_user(settings, target)
+    give_to_service_user(settings, target, *target.rglob("*"))
     try:
         done.append(adapter.adopt_restored(primary, history_after=history_after))
     except NodeError as error:

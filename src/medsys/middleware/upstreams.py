@@ -107,10 +107,10 @@ class Upstream:
         count = len(self.instances)
         start = self.turns % count
         self.turns += 1
-        return sorted(
-            self.instances,
-            key=lambda i: (i.outstanding, (self.instances.index(i) - start) % count),
+        order = sorted(
+            range(count), key=lambda n: (self.instances[n].outstanding, (n - start) % count)
         )
+        return [self.instances[n] for n in order]
 
     def refusing(self) -> UpstreamUnavailable | None:
         """Every instance's breaker would refuse a call now: the answer, without a call."""

@@ -113,14 +113,22 @@ class ProcessControl(Protocol):
     def is_process_running(self, name: str) -> bool: ...
 
 
+def give_to_service_user(settings: Settings, *paths: Path) -> None:
+    """Files root made for the servers, handed to the service user (nothing to do when
+    we are it). Symbolic links themselves, never what they point at."""
+    if os.geteuid() != 0:
+        return
+    user = service_user(settings)
+    for path in paths:
+        os.lchown(path, user.uid, user.gid)
+
+
 def mark_initialised(settings: Settings, data_dir: Path, node: str) -> None:
     """Our marker of a finished initialisation, owned by the service user: pg_rewind and
     pg_basebackup copy and rewrite every file in a data folder."""
     marker = data_dir / INITIALISED_MARKER
     marker.write_text(f"{node}\n")
-    user = service_user(settings)
-    if os.geteuid() == 0:
-        os.chown(marker, user.uid, user.gid)
+    give_to_service_user(settings, marker)
 
 
 def processes_using(data_dir: Path) -> list[psutil.Process]:
@@ -223,8 +231,9 @@ class NodeAdapter(Protocol):
 
     def adopt_restored(self, node: str, *, history_after: int = 0) -> str:
         """Make a restored copy, moved into ``node``'s data folder, that node's own, its
-        history set apart from the archive's (``history_after``: the highest transaction
-        sequence the old history used, where the engine numbers them)."""
+        history set apart from the archive's (``history_after``: the sequence its
+        transactions are numbered on from, past every one the old history used, where the
+        engine numbers them; backups.chain.new_history_after)."""
 
     def probe(self, node: str) -> NodeProbe: ...
 

@@ -127,8 +127,12 @@ class MariaDBAdapter(EngineAdapter):
     def is_initialised(self, node: str) -> bool:
         return (self.data_dir(node) / INITIALISED_MARKER).exists()
 
+    def server_id(self, node: str) -> int:
+        """The node's replication server id: its place in the pair, from 1."""
+        return self.pair.nodes.index(node) + 1
+
     def _write_defaults(self, node: str) -> Path:
-        server_id = self.pair.nodes.index(node) + 1
+        server_id = self.server_id(node)
         datadir = self.data_dir(node)
         socket = self._socket(node)
         lines = [
@@ -204,7 +208,7 @@ class MariaDBAdapter(EngineAdapter):
         with no network, before the supervisor boots the node."""
         defaults = self._write_defaults(node)
         self._make_run_dirs(node)
-        server_id = self.pair.nodes.index(node) + 1
+        server_id = self.server_id(node)
         server = subprocess.Popen(
             [
                 self.SERVER,

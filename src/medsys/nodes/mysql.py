@@ -141,7 +141,7 @@ class MySQLAdapter(MariaDBAdapter):
             *server_options(
                 self.settings,
                 node,
-                server_id=self.pair.nodes.index(node) + 1,
+                server_id=self.server_id(node),
                 run_dir=self._run_dir(node),
             ),
             "[client]",

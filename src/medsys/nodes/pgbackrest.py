@@ -22,7 +22,7 @@ from typing import Any
 from medsys.core.secrets import Secrets, write_private
 from medsys.core.settings import Network, Settings
 from medsys.core.topology import pair_named
-from medsys.nodes.base import NodeError, owned_directory, service_user
+from medsys.nodes.base import NodeError, give_to_service_user, owned_directory, service_user
 
 STANZA = "admin"
 SUPERUSER = "postgres"  # reached over each node's socket by peer authentication
@@ -267,8 +267,7 @@ def _inspection_rules(settings: Settings, folder: Path) -> tuple[Path, Path]:
     ident.write_text("".join(f"medsys {name} {SUPERUSER}\n" for name in operators))
     for path in (hba, ident):
         path.chmod(0o644)
-        if os.geteuid() == 0:
-            os.chown(path, service_user(settings).uid, service_user(settings).gid)
+    give_to_service_user(settings, hba, ident)
     return hba, ident
 
 

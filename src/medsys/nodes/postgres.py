@@ -9,7 +9,6 @@ synchronous commit waits forever.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 from pathlib import Path
@@ -26,6 +25,7 @@ from medsys.nodes.base import (
     EngineAdapter,
     NodeError,
     ProcessControl,
+    give_to_service_user,
     mark_initialised,
     move_aside,
     one_line,
@@ -110,9 +110,7 @@ class PostgresAdapter(EngineAdapter):
             + "\n".join(lines)
             + "\n"
         )
-        user = service_user(self.settings)
-        if os.geteuid() == 0:
-            os.chown(path, user.uid, user.gid)
+        give_to_service_user(self.settings, path)
 
     def _conninfo_to(self, node: str, upstream: str) -> str:
         return (
@@ -479,22 +477,18 @@ class PostgresAdapter(EngineAdapter):
         # reached the archive: a later restore needs it to follow this timeline. Marked
         # ready, the node's archiver sends it (re-sending one already there is harmless).
         status = datadir / "pg_wal" / "archive_status"
-        user = service_user(self.settings)
         for history in (datadir / "pg_wal").glob("*.history"):
             ready = status / f"{history.name}.ready"
             if not (status / f"{history.name}.done").exists():
                 ready.touch()
-                if os.geteuid() == 0:
-                    os.chown(ready, user.uid, user.gid)
+                give_to_service_user(self.settings, ready)
         mark_initialised(self.settings, datadir, node)
         return f"{node} holds the restored copy"
 
     def _mark_standby(self, node: str) -> None:
         marker = self.data_dir(node) / "standby.signal"
         marker.touch()
-        user = service_user(self.settings)
-        if os.geteuid() == 0:
-            os.chown(marker, user.uid, user.gid)
+        give_to_service_user(self.settings, marker)
 
     def _rebuild(self, node: str, primary: str, reason: str) -> str:
         datadir = self.data_dir(node)
