@@ -171,6 +171,16 @@ def compose(write: bool) -> None:
     click.echo(f"wrote docker-compose.yml, {NGINX_CONFIG_FILE} and {MEASUREMENT_FOLDER}/")
 
 
+BACKUP_PAIRS = ("admin", "clinical", "portal")
+_PAIR_OPTION = click.option(
+    "--pair",
+    "pairs",
+    type=click.Choice(BACKUP_PAIRS),
+    multiple=True,
+    help="Only this pair (repeatable; default: every pair).",
+)
+
+
 @cli.group()
 def k8s() -> None:
     """Kubernetes: the manifests under deploy/k8s, and the setup Job's accounts step."""
@@ -195,13 +205,7 @@ def k8s_render(root: str) -> None:
 
 
 @k8s.command("accounts")
-@click.option(
-    "--pair",
-    "pairs",
-    type=click.Choice(("admin", "clinical", "portal")),
-    multiple=True,
-    help="Only this pair (repeatable; default: every pair).",
-)
+@_PAIR_OPTION
 def k8s_accounts(pairs: tuple[str, ...]) -> None:
     """Make each database's schema owner and application accounts with the cluster's
     root account (MEDSYS_DATABASE_ROOT_PASSWORD_<PAIR>); the setup Job's first step.
@@ -212,7 +216,7 @@ def k8s_accounts(pairs: tuple[str, ...]) -> None:
 
     def make() -> None:
         settings = _settings()
-        for pair in pairs or ("admin", "clinical", "portal"):
+        for pair in pairs or BACKUP_PAIRS:
             click.echo(ensure_accounts(settings, pair))
 
     try:
@@ -489,16 +493,6 @@ def backup() -> None:
     MEDSYS_BACKUP_KEEP_FULL full ones kept, 7). The repository is MEDSYS_BACKUP_DIR
     (another disk, ideally), encrypted with a key kept in the secrets.
     """
-
-
-BACKUP_PAIRS = ("admin", "clinical", "portal")
-_PAIR_OPTION = click.option(
-    "--pair",
-    "pairs",
-    type=click.Choice(BACKUP_PAIRS),
-    multiple=True,
-    help="Only this pair (repeatable; default: every pair).",
-)
 
 
 def _backups_ready() -> tuple[Settings, Secrets]:
