@@ -207,6 +207,19 @@ def own_system(module_file: str) -> MedsysCluster:
     return MedsysCluster(port_offset=BANDS[name])
 
 
+@contextlib.contextmanager
+def own_system_for(module_file: str, *, up: bool = True) -> Iterator[MedsysCluster]:
+    """A module's own system (``own_system``), brought up unless ``up`` is false, and
+    destroyed at the end whatever happened: the body of every such module's fixture."""
+    system = own_system(module_file)
+    try:
+        if up:
+            system.up()
+        yield system
+    finally:
+        system.destroy()
+
+
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Two workers (pytest-xdist, ``--dist loadgroup``; scripts/test): the shared system's
     tests are one group and each band of systems of their own another, so a system is

@@ -23,7 +23,7 @@ from medsys.core.clock import SANTIAGO
 from medsys.core.tokens import Role
 from medsys.core.topology import pair_named
 from medsys.pairs.state import read_pair_state
-from tests.conftest import MedsysCluster, eventually, own_system
+from tests.conftest import MedsysCluster, eventually, own_system_for
 from tests.e2e.conftest import SHOTS, shot
 
 pytestmark = pytest.mark.integration
@@ -32,12 +32,8 @@ PATIENT = "11111111-1"
 
 @pytest.fixture(scope="module")
 def clinic() -> Iterator[MedsysCluster]:
-    system = own_system(__file__)
-    try:
-        system.up()
+    with own_system_for(__file__) as system:
         yield system
-    finally:
-        system.destroy()
 
 
 def base(clinic: MedsysCluster, instance: str = "app1") -> str:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from medsys.core.tokens import Role, Service
-from tests.conftest import MedsysCluster, own_system
+from tests.conftest import MedsysCluster, own_system_for
 
 pytestmark = pytest.mark.integration
 REPORTS = Path(__file__).resolve().parents[2] / "artifacts" / "schemathesis"
@@ -40,12 +40,8 @@ MIDDLEWARE_CALLERS = (
 
 @pytest.fixture(scope="module")
 def fuzzed() -> Iterator[MedsysCluster]:
-    system = own_system(__file__)
-    try:
-        system.up()
+    with own_system_for(__file__) as system:
         yield system
-    finally:
-        system.destroy()
 
 
 def _fuzz(system: MedsysCluster, service: str, role: Role, subject: str) -> str:

@@ -15,19 +15,15 @@ from medsys.chaos.figures import Figures
 from medsys.chaos.lab import Lab
 from medsys.chaos.scenarios import run
 from medsys.core.topology import pair_named
-from tests.conftest import MedsysCluster, eventually, own_system
+from tests.conftest import MedsysCluster, eventually, own_system_for
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def system() -> Iterator[MedsysCluster]:
-    system = own_system(__file__)
-    try:
-        system.up()
+    with own_system_for(__file__) as system:
         yield system
-    finally:
-        system.destroy()
 
 
 @pytest.fixture(scope="module")

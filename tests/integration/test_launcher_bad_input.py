@@ -7,18 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import MedsysCluster, own_system
+from tests.conftest import MedsysCluster, own_system_for
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def fresh() -> Iterator[MedsysCluster]:
-    system = own_system(__file__)
-    try:
+    with own_system_for(__file__, up=False) as system:
         yield system
-    finally:
-        system.destroy()
 
 
 def test_unknown_service_name(fresh: MedsysCluster) -> None:

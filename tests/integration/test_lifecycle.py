@@ -10,18 +10,15 @@ from sqlalchemy import text
 
 from medsys.core.keys import keyring
 from medsys.core.tokens import Role, Service, verify_token
-from tests.conftest import MedsysCluster, count_rows, own_system, scratch_table
+from tests.conftest import MedsysCluster, count_rows, own_system_for, scratch_table
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def system() -> Iterator[MedsysCluster]:
-    system = own_system(__file__)
-    try:
+    with own_system_for(__file__, up=False) as system:
         yield system
-    finally:
-        system.destroy()
 
 
 def _database_pids(system: MedsysCluster) -> dict[str, int | None]:

@@ -24,7 +24,7 @@ from medsys.core.db import Node, ReplicatedDatabase
 from medsys.core.rut import check_digit
 from medsys.core.topology import pair_named
 from medsys.pairs.state import read_events, read_pair_state
-from tests.conftest import MedsysCluster, eventually, own_system
+from tests.conftest import MedsysCluster, eventually, own_system_for
 from tests.integration.test_admin import Admin
 from tests.integration.test_backups import _archived_past_now, _restored_url, admin_drill
 from tests.integration.test_binlog_backups import (
@@ -40,12 +40,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def system() -> Iterator[MedsysCluster]:
-    cluster = own_system(__file__)
-    try:
-        cluster.up()
-        yield cluster
-    finally:
-        cluster.destroy()
+    with own_system_for(__file__) as system:
+        yield system
 
 
 @pytest.fixture

@@ -9,20 +9,16 @@ import pytest
 from sqlalchemy import text
 
 from medsys.core.db import SplitBrainError
-from tests.conftest import MedsysCluster, count_rows, eventually, own_system, scratch_table
+from tests.conftest import MedsysCluster, count_rows, eventually, own_system_for, scratch_table
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def system() -> Iterator[MedsysCluster]:
-    system = own_system(__file__)
-    try:
-        system.up()
+    with own_system_for(__file__) as system:
         system.stop("mysql-monitor", "postgres-monitor")  # we play the monitor here
         yield system
-    finally:
-        system.destroy()
 
 
 def _sql(system: MedsysCluster, node: str, *statements: str) -> None:
