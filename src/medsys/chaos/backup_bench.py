@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import statistics
 import tempfile
 import threading
 import time
@@ -28,7 +27,7 @@ from sqlalchemy import text
 
 from medsys.backups import mariabackup
 from medsys.chaos.bench import Crowd, _form_login
-from medsys.chaos.http_load import percentile
+from medsys.chaos.http_load import percentile, spread
 from medsys.chaos.lab import Lab
 from medsys.core.databases import pair_database
 from medsys.core.demo_logins import demo_password
@@ -138,14 +137,6 @@ def _forget(lab: Lab, label: str) -> None:
     mariabackup.PairBackups(lab.settings, lab.secrets, "clinical").forget(label)
 
 
-def _spread(values: list[float], unit: str = "s", scale: float = 1.0) -> str:
-    shown = [v * scale for v in values]
-    return (
-        f"min {min(shown):.1f} / median {statistics.median(shown):.1f} / "
-        f"max {max(shown):.1f} {unit}"
-    )
-
-
 def backup_figures(lab: Lab, consultations: int, runs: int, say: Callable[[str], None]) -> None:
     say(f"seeding the clinical pair to {consultations:,} synthetic consultations...")
     have = seed(lab, consultations, say)
@@ -208,16 +199,16 @@ def backup_figures(lab: Lab, consultations: int, runs: int, say: Callable[[str],
         sampling.set()
     mib = 1 / 2**20
     say(f"clinical pair with {have:,} synthetic consultations (+ a diagnosis each), {runs} rounds:")
-    say(f"  full copy (mariadb-backup from the replica): {_spread(copy_seconds)}")
-    say(f"  server files {_spread(data, 'MiB', mib)}; stored {_spread(stored, 'MiB', mib)}")
-    say(f"  restore (unpack, prepare, serve, replay the archive): {_spread(restore_seconds)}")
-    say(f"  portal /history p50 quiet {_spread(quiet_p50, 'ms', 1000)}")
-    say(f"  portal /history p50 during a copy {_spread(busy_p50, 'ms', 1000)}")
-    say(f"  portal /history p99 quiet {_spread(quiet_p99, 'ms', 1000)}")
-    say(f"  portal /history p99 during a copy {_spread(busy_p99, 'ms', 1000)}")
+    say(f"  full copy (mariadb-backup from the replica): {spread(copy_seconds, 's')}")
+    say(f"  server files {spread(data, 'MiB', mib)}; stored {spread(stored, 'MiB', mib)}")
+    say(f"  restore (unpack, prepare, serve, replay the archive): {spread(restore_seconds, 's')}")
+    say(f"  portal /history p50 quiet {spread(quiet_p50, 'ms', 1000)}")
+    say(f"  portal /history p50 during a copy {spread(busy_p50, 'ms', 1000)}")
+    say(f"  portal /history p99 quiet {spread(quiet_p99, 'ms', 1000)}")
+    say(f"  portal /history p99 during a copy {spread(busy_p99, 'ms', 1000)}")
     if lags:
         say(
             f"  recovery point (clock minus what the archive holds, sampled each second): "
-            f"{_spread(lags)} (bound: MEDSYS_BINLOG_ARCHIVE_SECONDS "
+            f"{spread(lags, 's')} (bound: MEDSYS_BINLOG_ARCHIVE_SECONDS "
             f"{mariabackup.archive_every():.0f} s + a scheduler turn)"
         )

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import random
 import re
-import statistics
 import time
 from collections.abc import Callable
 
 import httpx
 
-from medsys.chaos.http_load import percentile, timed_statuses
+from medsys.chaos.http_load import percentile, spread, timed_statuses
 from medsys.chaos.lab import Lab
 from medsys.core.demo_logins import demo_password
 from medsys.core.keys import operator_token
@@ -22,12 +21,6 @@ PATIENT = "11111111-1"
 
 def _ms(values: list[float], share: float) -> str:
     return f"{percentile(values, share) * 1000:.1f} ms"
-
-
-def _spread(values: list[float], unit: str = "ms", scale: float = 1000.0) -> str:
-    """min / median / max, the way figures from runs on a drifting machine are compared."""
-    low, mid, high = min(values), statistics.median(values), max(values)
-    return f"{low * scale:.1f} / {mid * scale:.1f} / {high * scale:.1f} {unit}"
 
 
 def middleware_figures(lab: Lab, requests: int, runs: int, say: Callable[[str], None]) -> None:
@@ -77,14 +70,11 @@ def middleware_figures(lab: Lab, requests: int, runs: int, say: Callable[[str], 
                 f"{_ms(shown, 0.5)} p99 {_ms(shown, 0.99)} ({len(shown)}/{len(pages)}); "
                 f"middleware overhead {overhead * 100:+.0f} %"
             )
-    spread = {name: _spread(values) for name, values in medians.items()}
-    say(f"clinical history directly, p50 of each run (min / median / max): {spread['direct']}")
-    say(f"through the middleware (joins clinical and admin): {spread['middleware']}")
-    say(f"the portal's history page (portal -> middleware -> both): {spread['portal']}")
-    say(
-        "middleware overhead at p50 (min / median / max of the runs): "
-        f"{_spread(overheads, '%', 100.0)} (target: median <= +30 %)"
-    )
+    p50 = {name: spread(values, "ms", 1000) for name, values in medians.items()}
+    say(f"clinical history directly, p50 of each run: {p50['direct']}")
+    say(f"through the middleware (joins clinical and admin): {p50['middleware']}")
+    say(f"the portal's history page (portal -> middleware -> both): {p50['portal']}")
+    say(f"middleware overhead at p50: {spread(overheads, '%', 100)} (target: median <= +30 %)")
     say(_fail_fast(lab, via, patient, requests))
 
 

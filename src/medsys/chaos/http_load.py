@@ -56,6 +56,16 @@ def percentile(values: list[float], share: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[int(share * 1000) - 1]
 
 
+def spread(values: list[float], unit: str, scale: float = 1.0) -> str:
+    """min / median / max of figures from several runs: how runs on a machine whose speed
+    drifts are compared (README, "Figures")."""
+    shown = [value * scale for value in values]
+    return (
+        f"min {min(shown):.1f} / median {statistics.median(shown):.1f} / "
+        f"max {max(shown):.1f} {unit}"
+    )
+
+
 def timed_statuses(
     client: httpx.Client, url: str, headers: dict[str, str], count: int
 ) -> list[tuple[int, float]]:
