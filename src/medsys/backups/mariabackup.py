@@ -707,6 +707,12 @@ def _backup_gtid(info: str) -> str:
     return gtid_at(found[1])
 
 
+def take_full(settings: Settings, secrets: Secrets, pair: str) -> BaseBackup:
+    """A full copy of ``pair`` now (for ``call_as_service_user``: `medsys backup now`,
+    and a restore adopted as the pair)."""
+    return PairBackups(settings, secrets, pair).take_full()
+
+
 # --- a restored copy ----------------------------------------------------------------------
 
 

@@ -92,10 +92,6 @@ def _highest_sequence(cluster: Cluster, pair: Pair, secrets: Secrets) -> tuple[i
     return max([archived, *live]), tail
 
 
-def _take_copy(settings: Settings, secrets: Secrets, pair: str) -> str:
-    return mariabackup.PairBackups(settings, secrets, pair).take_full().label
-
-
 def adopt(cluster: Cluster, pair_name: str, folder: Path) -> list[str]:
     """Swap the restored copy in ``folder`` in as ``pair_name``; returns what was done."""
     settings = cluster.settings
@@ -166,7 +162,10 @@ def adopt(cluster: Cluster, pair_name: str, folder: Path) -> list[str]:
     if pair.engine is Engine.POSTGRES:
         label = pgbackrest.take(settings, "full").label
     else:
-        label = mariabackup.call_as_service_user(settings, _take_copy, settings, secrets, pair.name)
+        copy = mariabackup.call_as_service_user(
+            settings, mariabackup.take_full, settings, secrets, pair.name
+        )
+        label = copy.label
     done.append(f"full backup {label} starts the new history in the archive")
     cluster.supervisor.start(BACKUP_SCHEDULER)
     return done

@@ -511,10 +511,6 @@ def _binlog_pair(settings: Settings, secrets: Secrets, pair: str) -> Any:
     return mariabackup.PairBackups(settings, secrets, pair)
 
 
-def _take_binlog_copy(settings: Settings, secrets: Secrets, pair: str) -> Any:
-    return _binlog_pair(settings, secrets, pair).take_full()
-
-
 @backup.command("now")
 @click.option(
     "--kind",
@@ -541,7 +537,7 @@ def backup_now(kind: str, pairs: tuple[str, ...]) -> None:
                 label, what, size, stored = taken.label, taken.kind, taken.size, taken.stored
             else:
                 copy = mariabackup.call_as_service_user(
-                    settings, _take_binlog_copy, settings, secrets, pair
+                    settings, mariabackup.take_full, settings, secrets, pair
                 )
                 label, what, size, stored = copy.label, "full", copy.size, copy.stored_size
         except NodeError as error:
@@ -713,6 +709,7 @@ def restore(
     """
     from medsys.backups import mariabackup
     from medsys.backups.chain import PlanError
+    from medsys.core.topology import pair_named
     from medsys.launcher import adopt
     from medsys.nodes import pgbackrest
     from medsys.nodes.postgres import postgres_bin
@@ -732,12 +729,7 @@ def restore(
     port = port or RESTORE_PORTS[pair]
     if stop_folder:
         try:
-            if pair == "admin":
-                pgbackrest.stop_restored(
-                    settings, Path(stop_folder).absolute(), postgres_bin("postgres")
-                )
-            else:
-                mariabackup.stop_restored(Path(stop_folder).absolute())
+            adopt.stop_restored(settings, pair_named(pair), Path(stop_folder).absolute())
         except NodeError as error:
             _fail(str(error), 1)
         click.echo(f"stopped the copy in {stop_folder} (its files are kept)")
