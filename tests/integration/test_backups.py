@@ -22,6 +22,7 @@ from medsys.core.tokens import Role
 from medsys.nodes import pgbackrest
 from tests.conftest import MedsysCluster, eventually
 from tests.integration.test_admin import Admin
+from tests.integration.test_binlog_backups import restore_to
 
 pytestmark = pytest.mark.integration
 
@@ -85,11 +86,7 @@ def test_a_restore_to_a_noted_moment_brings_back_exactly_what_was_there(
     folder.parent.chmod(0o755)
     port = cluster.settings.port_offset + 5440
     try:
-        said = cluster.medsys(
-            "restore", "admin", "--to", noted.isoformat(), "--into", str(folder),
-            "--port", str(port),
-        ).stdout  # fmt: skip
-        assert f"served on 127.0.0.1:{port}" in said
+        restore_to(cluster, "admin", noted, folder, port)
         restored = ReplicatedDatabase(
             [Node("restored", _restored_url(cluster, port, "app2", "application"))],
             failover_deadline=5,

@@ -52,6 +52,25 @@ def restore_folder() -> Iterator[Path]:
     shutil.rmtree(parent, ignore_errors=True)
 
 
+def noted_moment() -> datetime:
+    """A moment with whole seconds of quiet on either side: binary logs time
+    transactions to the second."""
+    time.sleep(1.5)
+    noted = datetime.now(UTC)
+    time.sleep(1.5)
+    return noted
+
+
+def restore_to(cluster: MedsysCluster, pair: str, moment: datetime, folder: Path, port: int) -> str:
+    """`medsys restore` into ``folder`` on ``port``; what it said, once it said it
+    reached the moment (no warning)."""
+    said = cluster.medsys(
+        "restore", pair, "--to", moment.isoformat(), "--into", str(folder), "--port", str(port)
+    ).stdout
+    assert f"served on 127.0.0.1:{port}" in said and "warning" not in said, said
+    return said
+
+
 def _drill(
     cluster: MedsysCluster,
     pair: str,
@@ -73,9 +92,7 @@ def _drill(
     after = [f"despues {uuid.uuid4().hex[:8]}" for _ in range(2)]
     for label in before:
         write(label)
-    time.sleep(1.5)  # the binary log times transactions to the second
-    noted = datetime.now(UTC)
-    time.sleep(1.5)
+    noted = noted_moment()
     for label in after:
         write(label)
     owner.write(lambda s: s.execute(text("INSERT INTO drill_notes VALUES (2, 'despues')")))
@@ -85,13 +102,9 @@ def _drill(
     cluster.medsys("backup", "now", "--pair", pair)
 
     port = cluster.settings.port_offset + {"clinical": 5306, "portal": 5307}[pair]
-    said = cluster.medsys(
-        "restore", pair, "--to", noted.isoformat(), "--into", str(folder), "--port", str(port)
-    ).stdout
-    assert f"served on 127.0.0.1:{port}" in said, said
+    said = restore_to(cluster, pair, noted, folder, port)
     replayed = re.search(r"and (\d+) archived binary logs", said)
     assert replayed and int(replayed[1]) >= 1, f"the copy alone was restored: {said}"
-    assert "warning" not in said, said
 
     as_owner = _restored(cluster, pair, port, owner=True)
     notes = as_owner.read(

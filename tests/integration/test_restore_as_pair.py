@@ -11,9 +11,7 @@ from __future__ import annotations
 import random
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -32,6 +30,8 @@ from tests.integration.test_binlog_backups import (
     _restored,
     account_opener,
     consultation_writer,
+    noted_moment,
+    restore_to,
 )
 from tests.integration.test_clinical import Clinical
 
@@ -72,21 +72,6 @@ def _adopt(system: MedsysCluster, pair: str, folder: Path) -> str:
     return said
 
 
-def _restore(system: MedsysCluster, pair: str, moment: datetime, folder: Path, port: int) -> str:
-    said = system.medsys(
-        "restore", pair, "--to", moment.isoformat(), "--into", str(folder), "--port", str(port)
-    ).stdout
-    assert f"served on 127.0.0.1:{port}" in said and "warning" not in said, said
-    return said
-
-
-def _after_a_second() -> datetime:
-    time.sleep(1.5)  # binary logs time transactions to the second
-    noted = datetime.now(UTC)
-    time.sleep(1.5)
-    return noted
-
-
 def test_the_clinical_pair_goes_back_to_a_noted_second(system: MedsysCluster, folder: Path) -> None:
     clinical = Clinical(system)
     body = random.randint(70_000_000, 79_999_999)
@@ -112,10 +97,10 @@ def test_the_clinical_pair_goes_back_to_a_noted_second(system: MedsysCluster, fo
     # The new history goes on and is archived: a restore to after the adoption has it.
     consult = consultation_writer(clinical, rut)  # a new login: the adopted pair's sessions
     consult("despues de adoptar")
-    noted = _after_a_second()
+    noted = noted_moment()
     system.medsys("backup", "now", "--pair", "clinical")
     second = folder.parent / "second"
-    _restore(system, "clinical", noted, second, port)
+    restore_to(system, "clinical", noted, second, port)
     try:
         again = _restored(system, "clinical", port, owner=True)
         reasons = again.read(
@@ -163,7 +148,7 @@ def test_the_admin_pair_goes_back_to_a_noted_moment(system: MedsysCluster, folde
     api = Admin(system)
     before, after, noted = admin_drill(system, api)
     port = system.settings.port_offset + 5440
-    _restore(system, "admin", noted, folder, port)
+    restore_to(system, "admin", noted, folder, port)
     _adopt(system, "admin", folder)
 
     def found(rut: str) -> int:
@@ -179,11 +164,11 @@ def test_the_admin_pair_goes_back_to_a_noted_moment(system: MedsysCluster, folde
 
     # The new timeline is archived: a restore to after the adoption has what came next.
     newer = api.new_patient()
-    moment = _after_a_second()
+    moment = noted_moment()
     later = api.new_patient()  # PostgreSQL stops at the first commit past the moment
     _archived_past_now(system)
     second = folder.parent / "second"
-    _restore(system, "admin", moment, second, port)
+    restore_to(system, "admin", moment, second, port)
     try:
         again = ReplicatedDatabase(
             [Node("restored", _restored_url(system, port, "app2_owner", "owner"))],
