@@ -32,7 +32,7 @@ from medsys.core.topology import DEFAULT_PORTS, pair_named
 from medsys.core.topology import Engine as DbEngine
 from medsys.launcher.cluster import Cluster, ServiceStatus
 from medsys.launcher.identity_cli import mint_token
-from medsys.pairs.state import read_pair_state
+from medsys.pairs.state import PairState, read_pair_state
 
 T = TypeVar("T")
 # Where the kernel picks outgoing connections' local ports: a test system's servers must
@@ -128,10 +128,18 @@ class MedsysCluster:
     def status(self) -> dict[str, ServiceStatus]:
         return {row.service.name: row for row in Cluster(self.settings).status()}
 
+    def state(self, pair_name: str) -> PairState | None:
+        return read_pair_state(self.settings, pair_named(pair_name))
+
+    def in_sync(self, pair_name: str) -> bool:
+        """The monitor has recorded the pair's replica in sync (semi-sync acknowledging)."""
+        state = self.state(pair_name)
+        return state is not None and state.replica_in_sync
+
     def roles(self, pair_name: str) -> tuple[str, str]:
         """(primary, replica) as the pair state records them now (failovers move them)."""
         pair = pair_named(pair_name)
-        state = read_pair_state(self.settings, pair)
+        state = self.state(pair_name)
         primary = state.primary if state else pair.initial_primary
         return primary, pair.other(primary)
 

@@ -21,8 +21,6 @@ from sqlalchemy import select
 from medsys.clinical.models import Staff
 from medsys.core.clock import SANTIAGO
 from medsys.core.tokens import Role
-from medsys.core.topology import pair_named
-from medsys.pairs.state import read_pair_state
 from tests.conftest import MedsysCluster, eventually, own_system_for
 from tests.e2e.conftest import SHOTS, shot
 
@@ -78,11 +76,6 @@ def log_in(browser: Browser, clinic: MedsysCluster, username: str) -> Page:
     page.get_by_label("Contraseña").press("Enter")  # by keyboard
     expect(page.get_by_role("heading", level=1)).to_contain_text(re.compile("agenda", re.I))
     return page
-
-
-def in_sync(clinic: MedsysCluster, pair: str) -> bool:
-    state = read_pair_state(clinic.settings, pair_named(pair))
-    return state is not None and state.replica_in_sync
 
 
 def status(page: Page, text: str) -> None:
@@ -161,7 +154,7 @@ def test_a_doctor_works_through_a_visit_across_an_instance_and_a_database_failur
     # The old primary is back as a replica before the next step: while it rejoins, a commit
     # can wait for its acknowledgement (semi-sync). On a loaded two-core CI machine this
     # form's page once still showed the consultation after 5 s (not reproduced here).
-    eventually(lambda: in_sync(clinic, "clinical"), within=60, what="old primary in sync")
+    eventually(lambda: clinic.in_sync("clinical"), within=60, what="old primary in sync")
     page.get_by_role("button", name="Emitir receta").click()
     try:
         heading = page.get_by_role("heading", level=1)

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from medsys.core.db import Node, ReplicatedDatabase
 from medsys.core.rut import check_digit
 from medsys.core.topology import pair_named
-from medsys.pairs.state import read_events, read_pair_state
+from medsys.pairs.state import read_events
 from tests.conftest import MedsysCluster, eventually, own_system_for
 from tests.integration.test_admin import Admin
 from tests.integration.test_backups import _archived_past_now, _restored_url, admin_drill
@@ -53,8 +53,8 @@ def folder() -> Iterator[Path]:
 
 
 def _adopt(system: MedsysCluster, pair: str, folder: Path) -> str:
-    term = read_pair_state(system.settings, pair_named(pair))
-    assert term is not None
+    before = system.state(pair)
+    assert before is not None
     said = system.medsys("restore", pair, "--adopt", str(folder)).stdout
     assert f"{pair} is the restored copy now" in said, said
     assert not folder.exists(), "the copy became the primary's data"
@@ -62,12 +62,9 @@ def _adopt(system: MedsysCluster, pair: str, folder: Path) -> str:
     data = system.settings.data_dir
     kept = [path for node in topology.nodes for path in data.glob(f"{node}.replaced-*")]
     assert len(kept) == 2, f"both nodes' old data kept aside: {kept}"
-    state = eventually(
-        lambda: (s := read_pair_state(system.settings, topology)) and s.replica_in_sync and s,
-        within=90,
-        what=f"the {pair} pair back in sync after the adoption",
-    )
-    assert state.term == term.term + 1
+    eventually(lambda: system.in_sync(pair), within=90, what=f"the {pair} pair back in sync")
+    after = system.state(pair)
+    assert after is not None and after.term == before.term + 1
     assert any(e["event"] == "restored" for e in read_events(system.settings, topology))
     return said
 
