@@ -214,6 +214,7 @@ def test_every_service_a_deployment_reaches_exists_and_is_allowed(
         if doc["kind"] == "Deployment"
     }
     settings = kubernetes.kubernetes_settings()
+    apps = {app.name: app for app in kubernetes.applications()}
     reached = 0
     for deployment in (doc for doc in built if doc["kind"] == "Deployment"):
         name = deployment["metadata"]["name"]
@@ -236,7 +237,7 @@ def test_every_service_a_deployment_reaches_exists_and_is_allowed(
                 ports = services[host]["spec"]["ports"]
                 assert int(port) in {p["port"] for p in ports}, (name, url)
                 target = int(services[host]["spec"]["ports"][0]["port"])
-                app = {a.name: a for a in kubernetes.applications()}[host]
+                app = apps[host]
                 assert target == app.service_port
                 assert _allowed(policies, name, pods[host], app.container_port), (name, host)
                 reached += 1
