@@ -186,3 +186,13 @@ def test_a_busy_instance_gets_no_new_call_while_another_is_idle() -> None:
 
     asyncio.run(scenario())
     assert transport.sent == [FIRST, SECOND, SECOND]
+
+
+def test_instances_that_share_a_url_are_one_instance() -> None:
+    upstream = make_upstream(
+        "clinical",
+        [("app1", "http://clinical:5001"), ("app1-replica", "http://clinical:5001")],
+        BreakerPolicy(),
+    )
+    assert [(i.name, i.base_url) for i in upstream.instances] == [("app1", "http://clinical:5001")]
+    assert [i.name for i in two_instances().instances] == ["first", "second"]

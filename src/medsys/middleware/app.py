@@ -55,11 +55,13 @@ def build_upstreams(
         metrics.transition(instance, old, new)
         log.warning("circuit %s: %s -> %s", instance, old.value, new.value)
 
-    clinical = [("app1", url("app1"))]
-    if url("app1-replica") != url("app1"):  # on Kubernetes both lead to one Service
-        clinical.append(("app1-replica", url("app1-replica")))
     return {
-        "clinical": make_upstream("clinical", clinical, policy, on_transition),
+        "clinical": make_upstream(
+            "clinical",
+            [("app1", url("app1")), ("app1-replica", url("app1-replica"))],
+            policy,
+            on_transition,
+        ),
         "admin": make_upstream("admin", [("admin", url("nginx"))], policy, on_transition),
     }
 

@@ -178,11 +178,16 @@ def make_upstream(
     policy: BreakerPolicy,
     on_transition: Callable[[str, State, State], None] | None = None,
 ) -> Upstream:
+    """One instance per distinct URL: on Kubernetes ``app1`` and ``app1-replica`` both
+    lead to the one clinical Service, which is one instance, not two breakers on it."""
+    distinct: dict[str, str] = {}  # url -> the first instance named for it
+    for instance, url in instances:
+        distinct.setdefault(url, instance)
     return Upstream(
         name,
         [
             Instance(instance, url, CircuitBreaker(instance, policy, on_transition=on_transition))
-            for instance, url in instances
+            for url, instance in distinct.items()
         ],
     )
 
