@@ -19,12 +19,9 @@ import pymysql
 from medsys.core.secrets import load_secrets
 from medsys.core.settings import Settings
 from medsys.core.topology import Engine, pair_named
+from medsys.nodes.mariadb import sql_string
 
 ROOT_PASSWORD = "MEDSYS_DATABASE_ROOT_PASSWORD_"  # noqa: S105 - + the pair: a variable's name
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def account_statements(database: str, accounts: dict[str, str], owner: str) -> list[str]:
@@ -33,8 +30,8 @@ def account_statements(database: str, accounts: dict[str, str], owner: str) -> l
     statements = [f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4"]
     for user, password in accounts.items():
         statements += [
-            f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY {_quote(password)}",
-            f"ALTER USER '{user}'@'%' IDENTIFIED BY {_quote(password)}",
+            f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY {sql_string(password)}",
+            f"ALTER USER '{user}'@'%' IDENTIFIED BY {sql_string(password)}",
         ]
     statements.append(f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{owner}'@'%' WITH GRANT OPTION")
     return statements

@@ -74,7 +74,9 @@ def binlog_retention_seconds() -> int:
     return int(hours * 3600)
 
 
-def _quote(value: str) -> str:
+def sql_string(value: str) -> str:
+    """``value`` as a MariaDB/MySQL string literal (for statements that take no
+    parameters: CREATE USER, CHANGE MASTER)."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
@@ -323,8 +325,8 @@ class MariaDBAdapter(EngineAdapter):
         ]
         for user, password in users.items():
             statements += [
-                f"CREATE USER IF NOT EXISTS '{user}'@{host} IDENTIFIED BY {_quote(password)}",
-                f"ALTER USER '{user}'@{host} IDENTIFIED BY {_quote(password)}",
+                f"CREATE USER IF NOT EXISTS '{user}'@{host} IDENTIFIED BY {sql_string(password)}",
+                f"ALTER USER '{user}'@{host} IDENTIFIED BY {sql_string(password)}",
             ]
         statements += [
             f"GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@{host} WITH GRANT OPTION",
@@ -346,9 +348,9 @@ class MariaDBAdapter(EngineAdapter):
 
     def _change_master(self, primary: str) -> str:
         return (
-            f"CHANGE MASTER TO MASTER_HOST={_quote(self.settings.host(primary))}, "
+            f"CHANGE MASTER TO MASTER_HOST={sql_string(self.settings.host(primary))}, "
             f"MASTER_PORT={self.settings.port(primary)}, MASTER_USER='{REPLICATION_USER}', "
-            f"MASTER_PASSWORD={_quote(self.secrets.replication_password)}, "
+            f"MASTER_PASSWORD={sql_string(self.secrets.replication_password)}, "
             "MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=0.5"
         )
 
@@ -456,7 +458,7 @@ class MariaDBAdapter(EngineAdapter):
         if status:
             received = status[0]["Gtid_IO_Pos"]
             # Everything the replica received (semi-sync acknowledged it) is applied first.
-            waited = self._admin(node, f"SELECT MASTER_GTID_WAIT({_quote(received)}, 10) AS w")
+            waited = self._admin(node, f"SELECT MASTER_GTID_WAIT({sql_string(received)}, 10) AS w")
             if waited and int(waited[0]["w"]) != 0:
                 raise NodeError(f"{node} did not apply its relay log up to {received} in 10 s")
             applied = f"applied everything received ({received or 'empty'})"
@@ -506,7 +508,9 @@ class MariaDBAdapter(EngineAdapter):
                 return str(error)
             running = row.get(self.IO_RUNNING) == "Yes" and row.get(self.SQL_RUNNING) == "Yes"
             if running:
-                waited = self._admin(node, self.WAIT_FOR_POSITION.format(position=_quote(target)))
+                waited = self._admin(
+                    node, self.WAIT_FOR_POSITION.format(position=sql_string(target))
+                )
                 if int(waited[0]["w"]) == 0:
                     return None
             if time.monotonic() > deadline:
@@ -569,7 +573,7 @@ class MariaDBAdapter(EngineAdapter):
         self._root_sql(
             node,
             "STOP SLAVE; RESET MASTER; "
-            f"SET GLOBAL gtid_slave_pos = {_quote(position)}; {change}; START SLAVE;",
+            f"SET GLOBAL gtid_slave_pos = {sql_string(position)}; {change}; START SLAVE;",
         )
 
     def _has_our_users(self, node: str) -> bool:

@@ -26,8 +26,8 @@ from medsys.nodes.mariadb import (
     REPLICATION_USER,
     SEMI_SYNC_TIMEOUT_MS,
     MariaDBAdapter,
-    _quote,
     binlog_retention_seconds,
+    sql_string,
 )
 
 MYSQLD = "/usr/sbin/mysqld"
@@ -74,9 +74,9 @@ def server_options(settings: Settings, node: str, *, server_id: int, run_dir: Pa
 
 def change_source(settings: Settings, secrets: Secrets, primary: str) -> str:
     return (
-        f"CHANGE REPLICATION SOURCE TO SOURCE_HOST={_quote(settings.host(primary))}, "
+        f"CHANGE REPLICATION SOURCE TO SOURCE_HOST={sql_string(settings.host(primary))}, "
         f"SOURCE_PORT={settings.port(primary)}, SOURCE_USER='{REPLICATION_USER}', "
-        f"SOURCE_PASSWORD={_quote(secrets.replication_password)}, "
+        f"SOURCE_PASSWORD={sql_string(secrets.replication_password)}, "
         "SOURCE_AUTO_POSITION=1, SOURCE_SSL=1, GET_SOURCE_PUBLIC_KEY=1, "
         "SOURCE_CONNECT_RETRY=1, SOURCE_HEARTBEAT_PERIOD=0.5"
     )
@@ -160,7 +160,8 @@ class MySQLAdapter(MariaDBAdapter):
         init_file = defaults.with_suffix(".init.sql")
         write_private(
             init_file,
-            f"ALTER USER 'root'@'localhost' IDENTIFIED BY {_quote(self.secrets.admin_password)};\n",
+            "ALTER USER 'root'@'localhost' IDENTIFIED BY "
+            f"{sql_string(self.secrets.admin_password)};\n",
             0o600,
         )
         try:
@@ -210,7 +211,7 @@ class MySQLAdapter(MariaDBAdapter):
             received = " ".join(str(status[0]["Retrieved_Gtid_Set"]).split())
             waited = self._admin(
                 node,
-                f"SELECT WAIT_FOR_EXECUTED_GTID_SET({_quote(received)}, 10) AS w",
+                f"SELECT WAIT_FOR_EXECUTED_GTID_SET({sql_string(received)}, 10) AS w",
             )
             if waited and int(waited[0]["w"]) != 0:
                 raise NodeError(f"{node} did not apply its relay log up to {received} in 10 s")
@@ -224,7 +225,7 @@ class MySQLAdapter(MariaDBAdapter):
         primary_set = str(theirs[0]["g"]) if theirs else ""
         mine = self._admin(
             node,
-            f"SELECT GTID_SUBTRACT(@@global.gtid_executed, {_quote(primary_set)}) AS errant",
+            f"SELECT GTID_SUBTRACT(@@global.gtid_executed, {sql_string(primary_set)}) AS errant",
         )
         return " ".join(str(mine[0]["errant"] if mine else "").split())
 
