@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Row
+
 from medsys.clinical.models import (
     Allergy,
     Consultation,
@@ -14,11 +16,12 @@ from medsys.clinical.models import (
     Staff,
     Treatment,
 )
+from medsys.clinical.records import ConsultationRecord, DoctorCard
 from medsys.clinical.visits import status_of
 from medsys.core.clock import local_iso
 
 
-def doctor_json(staff: Staff) -> dict[str, Any]:
+def doctor_json(staff: Staff | DoctorCard) -> dict[str, Any]:
     return {
         "id": staff.id,
         "name": staff.full_name,
@@ -62,7 +65,7 @@ def allergy_json(allergy: Allergy) -> dict[str, Any]:
     }
 
 
-def diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
+def diagnosis_json(diagnosis: Diagnosis | Row[Any]) -> dict[str, Any]:
     return {
         "id": diagnosis.id,
         "code": diagnosis.code,
@@ -77,7 +80,7 @@ def diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
     }
 
 
-def treatment_json(treatment: Treatment) -> dict[str, Any]:
+def treatment_json(treatment: Treatment | Row[Any]) -> dict[str, Any]:
     return {
         "id": treatment.id,
         "kind": treatment.kind,
@@ -95,7 +98,7 @@ def treatment_json(treatment: Treatment) -> dict[str, Any]:
     }
 
 
-def observation_json(observation: Observation) -> dict[str, Any]:
+def observation_json(observation: Observation | Row[Any]) -> dict[str, Any]:
     return {
         "id": observation.id,
         "kind": observation.kind,
@@ -106,7 +109,8 @@ def observation_json(observation: Observation) -> dict[str, Any]:
     }
 
 
-def consultation_json(consultation: Consultation) -> dict[str, Any]:
+def consultation_json(consultation: Consultation | ConsultationRecord) -> dict[str, Any]:
+    """The same answer for the ORM object and for the history's Core-read record."""
     return {
         "id": consultation.id,
         "patient_rut": consultation.patient_rut,

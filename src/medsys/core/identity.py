@@ -235,6 +235,12 @@ def open_session(
     return secret, identifier
 
 
+def _still_open(row: Any, now: datetime, idle: timedelta) -> bool:
+    if row.revoked_at is not None:
+        return False
+    return bool(now < row.expires_at and now - row.last_seen_at < idle)
+
+
 def live_session(
     session: Session,
     model: type[SessionModel],
@@ -244,13 +250,29 @@ def live_session(
     now: datetime | None = None,
 ) -> Any | None:
     """The session row if it is open: not revoked, not expired, not idle too long."""
-    now = now or utc_now()
     row = session.get(model, identifier)
-    if row is None or row.revoked_at is not None:
-        return None
-    if now >= row.expires_at or now - row.last_seen_at >= idle:
+    if row is None or not _still_open(row, now or utc_now(), idle):
         return None
     return row
+
+
+def session_is_open(
+    session: Session,
+    model: type[SessionModel],
+    identifier: str,
+    account: str,
+    *,
+    idle: timedelta = SESSION_IDLE,
+) -> bool:
+    """``account``'s session ``identifier`` is open. The check every page and API request
+    makes, so it reads four columns with Core: the ORM's load was a quarter of the
+    portal's CPU per page (py-spy)."""
+    row = session.execute(
+        select(model.account, model.revoked_at, model.expires_at, model.last_seen_at).where(
+            model.id == identifier
+        )
+    ).first()
+    return row is not None and bool(row.account == account) and _still_open(row, utc_now(), idle)
 
 
 def revoke_session(

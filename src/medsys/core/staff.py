@@ -215,8 +215,8 @@ class StaffDirectory:
             return False
         session_id = claims.session_id
         model = self.models.session
-        row = self.database.read(lambda s: identity.live_session(s, model, session_id))
-        return row is not None and row.account == claims.subject
+        account = claims.subject
+        return self.database.read(lambda s: identity.session_is_open(s, model, session_id, account))
 
     def logout(self, claims: Claims, *, everywhere: bool = False) -> int:
         model = self.models.session

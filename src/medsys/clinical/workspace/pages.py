@@ -233,7 +233,7 @@ def chart(rut: str) -> str:
     )
 
 
-def _chart_summary(consultations: list[Consultation]) -> dict[str, Any]:
+def _chart_summary(consultations: list[records.ConsultationRecord]) -> dict[str, Any]:
     problems: dict[str, Any] = {}
     medications = []
     observations = []

@@ -43,10 +43,9 @@ def log_out() -> None:
 
 def _open(secret: str, rut: str) -> bool:
     identifier = identity.session_id_of(secret)
-    found = database().read(
-        lambda s: identity.live_session(s, PortalSession, identifier, idle=IDLE_TIMEOUT)
+    return database().read(
+        lambda s: identity.session_is_open(s, PortalSession, identifier, rut, idle=IDLE_TIMEOUT)
     )
-    return found is not None and found.account == rut
 
 
 def _touch(secret: str) -> None:
