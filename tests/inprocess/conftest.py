@@ -43,9 +43,16 @@ class OneTransaction(Database):
         self.writes += 1
         return result
 
-    def read(self, work: Callable[[Session], T], *, prefer_replica: bool = False) -> T:
+    def read(self, work: Callable[[Session], T]) -> T:
         with self._session() as session:
             return work(session)
+
+    def audited_read(self, audit: Callable[[Session], None], work: Callable[[Session], T]) -> T:
+        def both(session: Session) -> T:
+            audit(session)
+            return work(session)
+
+        return self.write(both)
 
     def find_primary(self) -> str:
         return self.primary

@@ -147,3 +147,12 @@ def test_a_database_endpoint_replaces_the_pairs_nodes() -> None:
                 "MEDSYS_DATABASE_ENDPOINT_PORTAL": "medsys-portal-db",
             }
         )
+
+
+def test_replica_wait_defaults_to_50_ms_and_is_bounded() -> None:
+    alone = {"MEDSYS_CONFIG": ""}
+    assert load_settings(alone).replica_wait_ms == 50
+    assert load_settings({**alone, "MEDSYS_REPLICA_WAIT_MS": "0"}).replica_wait_ms == 0
+    for wrong in ("-1", "1001", "fast"):
+        with pytest.raises(SettingsError, match="replica_wait_ms"):
+            load_settings({**alone, "MEDSYS_REPLICA_WAIT_MS": wrong})

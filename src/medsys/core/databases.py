@@ -57,7 +57,12 @@ def pair_database(
         )
         for node in pair.nodes
     ]
-    return ReplicatedDatabase(nodes, failover_deadline=failover_deadline, pool_size=pool_size)
+    return ReplicatedDatabase(
+        nodes,
+        failover_deadline=failover_deadline,
+        pool_size=pool_size,
+        replica_wait=settings.replica_wait_ms / 1000,
+    )
 
 
 def mysql_account_host(settings: Settings) -> str:

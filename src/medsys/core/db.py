@@ -30,6 +30,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from medsys.core import replica_reads
+
 T = TypeVar("T")
 
 # MariaDB/MySQL: 1290 "running with --read-only", 1836 read-only mode; PostgreSQL: 25006.
@@ -150,7 +152,9 @@ class Database(Protocol):
 
     def write(self, work: Callable[[Session], T]) -> T: ...
 
-    def read(self, work: Callable[[Session], T], *, prefer_replica: bool = False) -> T: ...
+    def read(self, work: Callable[[Session], T]) -> T: ...
+
+    def audited_read(self, audit: Callable[[Session], None], work: Callable[[Session], T]) -> T: ...
 
     def find_primary(self) -> str: ...
 
@@ -165,7 +169,10 @@ class ReplicatedDatabase:
         connect_timeout: float = 1.0,
         failover_deadline: float = 20.0,
         pool_size: int = 5,
+        replica_wait: float = 0.0,
     ) -> None:
+        """``replica_wait``: seconds an audited read may wait for the replica to apply
+        everything committed before it (0: every read on the primary)."""
         if not nodes:
             raise ValueError("a replicated database needs at least one node")
         self._engines: dict[str, Engine] = {
@@ -181,6 +188,7 @@ class ReplicatedDatabase:
         }
         self._backend = nodes[0].url.get_backend_name()
         self._failover_deadline = failover_deadline
+        self._replica_wait = replica_wait if len(nodes) > 1 else 0.0
         self._primary: str | None = None
         self._lock = threading.Lock()
 
@@ -219,14 +227,6 @@ class ReplicatedDatabase:
     def primary(self) -> str:
         current = self._primary
         return current if current is not None else self.find_primary()
-
-    def reader(self, *, prefer_replica: bool = False) -> Engine:
-        """An engine for reads: a reachable replica when asked for, else the primary."""
-        if prefer_replica:
-            for name in self._engines:
-                if name != self._primary and self.is_writable(name) is False:
-                    return self._engines[name]
-        return self._engines[self.primary]
 
     def write(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one transaction on the primary, following a failover if needed."""
@@ -268,12 +268,12 @@ class ReplicatedDatabase:
             self.forget_primary()
             raise _RetryableError(str(error)) from error
 
-    def read(self, work: Callable[[Session], T], *, prefer_replica: bool = False) -> T:
+    def read(self, work: Callable[[Session], T]) -> T:
         """Reads are safe to repeat, so any transport failure is retried until the deadline."""
         deadline = time.monotonic() + self._failover_deadline
         while True:
             try:
-                with Session(self.reader(prefer_replica=prefer_replica)) as session:
+                with Session(self._engines[self.primary]) as session:
                     return work(session)
             except (DBAPIError, NoPrimaryError) as error:
                 retryable = isinstance(error, NoPrimaryError) or _is_transport_failure(error)
@@ -281,6 +281,46 @@ class ReplicatedDatabase:
                     raise
                 self.forget_primary()
                 time.sleep(0.1)
+
+    def audited_read(self, audit: Callable[[Session], None], work: Callable[[Session], T]) -> T:
+        """Write the audit row on the primary, then read on the replica once it has applied
+        everything the primary had committed when the audit row was written, or on the
+        primary if it has not within ``replica_wait``. So a replica read never shows less
+        than a primary read started at the same moment: everyone reads their own writes,
+        across processes and instances, with no session state to carry."""
+        if not self._replica_wait:
+
+            def both(session: Session) -> T:
+                audit(session)
+                return work(session)
+
+            return self.write(both)
+        primary, position = self.write(lambda session: self._audit_at(session, audit))
+        replica = next((name for name in self._engines if name != primary), None)
+        if replica is not None and position is not None:
+            try:
+                with self._engines[replica].connect() as connection:
+                    caught_up = replica_reads.caught_up(connection, position, self._replica_wait)
+                    connection.commit()  # the read's snapshot starts after the wait
+                    if caught_up:
+                        with Session(bind=connection) as session:
+                            result = work(session)
+                        replica_reads.READS.labels(served_by="replica").inc()
+                        return result
+                replica_reads.READS.labels(served_by="primary-replica-behind").inc()
+            except DBAPIError:
+                replica_reads.READS.labels(served_by="primary-replica-unreachable").inc()
+        return self.read(work)
+
+    def _audit_at(
+        self, session: Session, audit: Callable[[Session], None]
+    ) -> tuple[str, str | None]:
+        """The audit row, and the primary's position: every transaction committed before
+        this one is at or before it."""
+        audit(session)
+        connection = session.connection()
+        node = next(name for name, engine in self._engines.items() if engine is connection.engine)
+        return node, replica_reads.position(connection)
 
     def dispose(self) -> None:
         for engine in self._engines.values():

@@ -36,6 +36,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from medsys.core import replica_reads
 from medsys.core.errors import Forbidden
 from medsys.core.scrape import REFUSED, configured_token, may_scrape
 
@@ -81,7 +82,7 @@ class HttpMetrics:
             multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
             text = generate_latest(merged)
         else:
-            text = generate_latest(self.registry)
+            text = generate_latest(self.registry) + generate_latest(replica_reads.REGISTRY)
         return text + b"".join(generate_latest(registry) for registry in extra)
 
 

@@ -63,6 +63,10 @@ class Settings:
     database_endpoints: Mapping[str, tuple[str, int]] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    # How long an audited read (a history) may wait for the replica to apply what was
+    # committed before it, before it reads on the primary (MEDSYS_REPLICA_WAIT_MS; 0:
+    # replicas serve no reads). See core.replica_reads.
+    replica_wait_ms: int = 50
 
     def host(self, service: str) -> str:
         """Where other processes reach ``service``."""
@@ -237,6 +241,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     demo_data = _on_or_off(
         environ.get("MEDSYS_DEMO_DATA") or file_values.get("demo_data", True), "demo_data"
     )
+    replica_wait_ms = _as_int(
+        environ.get("MEDSYS_REPLICA_WAIT_MS", file_values.get("replica_wait_ms", 50)),
+        "replica_wait_ms",
+    )
+    if not 0 <= replica_wait_ms <= 1000:
+        raise SettingsError(f"replica_wait_ms must be 0-1000, got {replica_wait_ms}")
     settings = Settings(
         state_dir=Path(state_dir).absolute(),
         port_offset=offset,
@@ -247,6 +257,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         backups_at=Path(str(backups_at)).absolute() if backups_at else None,
         database_endpoints=MappingProxyType(endpoints),
         demo_data=demo_data,
+        replica_wait_ms=replica_wait_ms,
     )
     for service in DEFAULT_PORTS:
         if not 1 <= settings.port(service) <= 65535:

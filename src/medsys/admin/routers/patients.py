@@ -97,13 +97,12 @@ def read_patient(
 
     def work(session: Session) -> dict[str, Any]:
         found = records.patient(session, rut=wanted)
-        _audit(session, caller, request_id, wanted)
         return {
             **patient_json(found),
             "coverage": coverage_json(records.current_coverage(session, rut=wanted)),
         }
 
-    return database.write(work)
+    return database.audited_read(lambda session: _audit(session, caller, request_id, wanted), work)
 
 
 @router.patch("/patients/{rut}", response_model=PatientOut)

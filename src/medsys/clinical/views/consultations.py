@@ -168,9 +168,11 @@ def history_page(rut: str) -> dict[str, Any]:
     page = int_arg("page", 1, low=1, high=10_000)
     per_page = int_arg("per_page", 20, low=1, high=100)
 
+    def logged(session: Session) -> None:
+        audit(session, action="read", resource="clinical-history", patient_rut=patient)
+
     def work(session: Session) -> dict[str, Any]:
         found, total = records.history(session, rut=patient, page=page, per_page=per_page)
-        audit(session, action="read", resource="clinical-history", patient_rut=patient)
         return {
             "patient_rut": patient,
             "page": page,
@@ -179,4 +181,4 @@ def history_page(rut: str) -> dict[str, Any]:
             "consultations": [consultation_json(c) for c in found],
         }
 
-    return database().write(work)
+    return database().audited_read(logged, work)
