@@ -43,6 +43,10 @@ _READ_ONLY_SQLSTATE = "25006"
 _MYSQL_TRANSPORT_ERRORS = frozenset({2002, 2003, 2006, 2013, 2055})
 # PostgreSQL: class 08 (connection exception), and the server shutting down or starting.
 _PG_TRANSPORT_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+# Seconds reads stay on the primary after the replica missed the wait (a broken link would
+# otherwise cost every read the whole wait) or could not be reached.
+_REPLICA_REST_BEHIND = 1.0
+_REPLICA_REST_UNREACHABLE = 5.0
 _WRITABLE_QUERY = {
     "mysql": "SELECT @@global.read_only = 0",
     "postgresql": "SELECT NOT pg_is_in_recovery()",
@@ -189,6 +193,7 @@ class ReplicatedDatabase:
         self._backend = nodes[0].url.get_backend_name()
         self._failover_deadline = failover_deadline
         self._replica_wait = replica_wait if len(nodes) > 1 else 0.0
+        self._replica_rests_until = 0.0  # monotonic; a replica that failed us is left alone
         self._primary: str | None = None
         self._lock = threading.Lock()
 
@@ -297,19 +302,27 @@ class ReplicatedDatabase:
             return self.write(both)
         primary, position = self.write(lambda session: self._audit_at(session, audit))
         replica = next((name for name in self._engines if name != primary), None)
-        if replica is not None and position is not None:
-            try:
-                with self._engines[replica].connect() as connection:
-                    caught_up = replica_reads.caught_up(connection, position, self._replica_wait)
-                    connection.commit()  # the read's snapshot starts after the wait
-                    if caught_up:
-                        with Session(bind=connection) as session:
-                            result = work(session)
-                        replica_reads.READS.labels(served_by="replica").inc()
-                        return result
-                replica_reads.READS.labels(served_by="primary-replica-behind").inc()
-            except DBAPIError:
-                replica_reads.READS.labels(served_by="primary-replica-unreachable").inc()
+        if replica is None or position is None:
+            return self.read(work)
+        if time.monotonic() < self._replica_rests_until:
+            replica_reads.READS.labels(served_by="primary-replica-resting").inc()
+            return self.read(work)
+        try:
+            with self._engines[replica].connect() as connection:
+                caught_up = replica_reads.caught_up(connection, position, self._replica_wait)
+                connection.commit()  # the read's snapshot starts after the wait
+                if caught_up:
+                    with Session(bind=connection) as session:
+                        result = work(session)
+                    replica_reads.READS.labels(served_by="replica").inc()
+                    return result
+            replica_reads.READS.labels(served_by="primary-replica-behind").inc()
+            self._replica_rests_until = time.monotonic() + _REPLICA_REST_BEHIND
+        except DBAPIError:
+            # A frozen node accepts the connection and then says nothing until the
+            # timeout: reads must not pay that again and again while it is fenced.
+            replica_reads.READS.labels(served_by="primary-replica-unreachable").inc()
+            self._replica_rests_until = time.monotonic() + _REPLICA_REST_UNREACHABLE
         return self.read(work)
 
     def _audit_at(
