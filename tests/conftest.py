@@ -94,6 +94,9 @@ class MedsysCluster:
             "MEDSYS_PORT_OFFSET": str(port_offset),
             "MEDSYS_CONFIG": "",
             "MEDSYS_MEASUREMENT": "on" if measurement else "off",
+            # Replicas serve the audited reads in every test system, though they share one
+            # machine, so failovers and rejoins are tested with that path in use.
+            "MEDSYS_REPLICA_WAIT_MS": "50",
         }
         self.settings: Settings = load_settings(self.environ)
 

@@ -149,10 +149,15 @@ def test_a_database_endpoint_replaces_the_pairs_nodes() -> None:
         )
 
 
-def test_replica_wait_defaults_to_50_ms_and_is_bounded() -> None:
+def test_replicas_serve_reads_where_the_pair_spans_hosts_unless_set() -> None:
     alone = {"MEDSYS_CONFIG": ""}
-    assert load_settings(alone).replica_wait_ms == 50
-    assert load_settings({**alone, "MEDSYS_REPLICA_WAIT_MS": "0"}).replica_wait_ms == 0
+    clinical = ("mariadb-master", "mariadb-replica")
+    assert load_settings(alone).replica_wait(clinical) == 0  # one machine: no gain
+    assert load_settings({**alone, "MEDSYS_NETWORK": "compose"}).replica_wait(clinical) == 0.05
+    chosen = load_settings({**alone, "MEDSYS_REPLICA_WAIT_MS": "80"})
+    assert chosen.replica_wait(clinical) == 0.08
+    off = load_settings({**alone, "MEDSYS_NETWORK": "compose", "MEDSYS_REPLICA_WAIT_MS": "0"})
+    assert off.replica_wait(clinical) == 0
     for wrong in ("-1", "1001", "fast"):
         with pytest.raises(SettingsError, match="replica_wait_ms"):
             load_settings({**alone, "MEDSYS_REPLICA_WAIT_MS": wrong})

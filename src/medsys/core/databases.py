@@ -61,7 +61,7 @@ def pair_database(
         nodes,
         failover_deadline=failover_deadline,
         pool_size=pool_size,
-        replica_wait=settings.replica_wait_ms / 1000,
+        replica_wait=settings.replica_wait(pair.nodes),
     )
 
 
