@@ -10,19 +10,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import time
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask import Flask, g, render_template, request
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from medsys.clinical import extensions, labels
 from medsys.clinical import openapi as clinical_openapi
 from medsys.clinical.registry import PatientRegistry
-from medsys.core import api_explorer, http_metrics, look, privacy, request_guard
+from medsys.core import api_explorer, http_metrics, look, privacy, request_guard, request_log
 from medsys.core.auth import Verifier
 from medsys.core.clock import SANTIAGO
 from medsys.core.databases import pair_database
@@ -31,7 +30,6 @@ from medsys.core.errors import MedsysError
 from medsys.core.keys import keyring, private_text, signing_key
 from medsys.core.logs import configure_logging
 from medsys.core.relay import MiddlewareClient
-from medsys.core.request_parts import request_id_of
 from medsys.core.settings import Settings, load_settings
 from medsys.core.staff import StaffDirectory, StaffModels
 from medsys.core.tokens import Role, Service
@@ -80,7 +78,7 @@ def create_app(
         registry=PatientRegistry(MiddlewareClient(settings.url("middleware"), signer, timeout=3.0)),
     )
     _register_errors(app)
-    _register_request_log(app)
+    request_log.install_flask(app, log)
     from medsys.clinical.views import (
         auth,
         availability,
@@ -204,24 +202,3 @@ def _register_errors(app: Flask) -> None:
         return {"error": error.name.lower().replace(" ", "_"), "message": error.description}, (
             error.code or 500
         )
-
-
-def _register_request_log(app: Flask) -> None:
-    @app.before_request
-    def started() -> None:
-        g.started = time.monotonic()
-        g.request_id = request_id_of(request.headers.get("X-Request-ID"))
-
-    @app.after_request
-    def finished(response: Any) -> Any:
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        elapsed = (time.monotonic() - g.get("started", time.monotonic())) * 1000
-        log.info(
-            "%s %s %s %.1fms request_id=%s",
-            request.method,
-            request.path,
-            response.status_code,
-            elapsed,
-            g.get("request_id"),
-        )
-        return response

@@ -1,5 +1,6 @@
 """One JSON log line per request, a request id and the HTTP metrics (core.http_metrics),
-for the FastAPI services (middleware, admin), as a plain ASGI middleware.
+for the FastAPI services (middleware, admin) as a plain ASGI middleware, and the same
+line and id for the Flask apps (``install_flask``).
 
 Not Starlette's ``BaseHTTPMiddleware`` (``@app.middleware("http")``): it runs every
 request through an extra task and memory streams, measurable on hops that every portal
@@ -13,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from flask import Flask, Response, g, request
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -79,3 +81,31 @@ class RequestLog:
                     }
                 )
             )
+
+
+def install_flask(app: Flask, logger: logging.Logger) -> None:
+    """The same request id and log line for a Flask app (clinical, the portal); gunicorn's
+    own access log is off, so each request is logged once."""
+
+    @app.before_request
+    def started() -> None:
+        g.request_started = time.monotonic()
+        g.request_id = request_id_of(request.headers.get("X-Request-ID"))
+
+    @app.after_request
+    def finished(response: Response) -> Response:
+        request_id = g.get("request_id") or request_id_of(None)
+        response.headers["X-Request-ID"] = request_id
+        elapsed = time.monotonic() - g.get("request_started", time.monotonic())
+        logger.info(
+            json.dumps(
+                {
+                    "request_id": request_id,
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "ms": round(elapsed * 1000, 1),
+                }
+            )
+        )
+        return response

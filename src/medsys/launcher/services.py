@@ -98,8 +98,6 @@ def _gunicorn(python: str, bind: str, application: str) -> tuple[str, ...]:
         "5",
         "--timeout",
         "30",
-        "--access-logfile",
-        "-",
         "--error-logfile",
         "-",
         application,

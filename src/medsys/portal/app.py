@@ -12,23 +12,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, g, render_template, request
+from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 
-from medsys.core import http_metrics, look, privacy, request_guard
+from medsys.core import http_metrics, look, privacy, request_guard, request_log
 from medsys.core.auth import Verifier
 from medsys.core.clock import date_text, local_iso
 from medsys.core.databases import pair_database
 from medsys.core.db import Database
 from medsys.core.keys import keyring, private_text, signing_key
 from medsys.core.logs import configure_logging
-from medsys.core.request_parts import request_id_of
 from medsys.core.settings import Settings, load_settings
 from medsys.core.tokens import Service
 from medsys.portal import extensions
@@ -131,11 +129,7 @@ def create_app(
     extensions.csrf.exempt(api.blueprint)  # bearer-token JSON API: no cookies, so no CSRF
     _register_errors(app)
 
-    @app.before_request
-    def stamp() -> None:
-        g.started = time.monotonic()
-        g.request_id = request_id_of(request.headers.get("X-Request-ID"))
-
+    request_log.install_flask(app, log)
     privacy.install_flask(app)
     request_guard.install_flask(app)
     http_metrics.install_flask(app)
