@@ -116,9 +116,9 @@ def test_a_replica_that_stops_applying_leaves_reads_to_the_primary(
         admin.close()
     assert all(seen), f"{seen.count(False)} of 5 reads missed the write just made"
     # The first read waits for it and finds it behind; the next ones, within a second,
-    # go straight to the primary.
+    # go straight to the primary. (The journey prober reads too: at least five.)
     behind = grew(before, after, "primary-replica-behind")
-    assert behind >= 1 and behind + grew(before, after, "primary-replica-resting") == 5, after
+    assert behind >= 1 and behind + grew(before, after, "primary-replica-resting") >= 5, after
     assert grew(before, after, "replica") == 0, (before, after)
     eventually(lambda: cluster.in_sync("clinical"), what="the clinical replica in sync again")
 
