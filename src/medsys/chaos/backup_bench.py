@@ -32,6 +32,8 @@ from medsys.chaos.lab import Lab
 from medsys.core.databases import pair_database
 from medsys.core.demo_logins import demo_password
 from medsys.core.rut import check_digit
+from medsys.nodes import pgbackrest
+from medsys.nodes.postgres import postgres_bin
 
 SEED_MARK = "bench-backup"
 BATCH = 5_000
@@ -212,3 +214,138 @@ def backup_figures(lab: Lab, consultations: int, runs: int, say: Callable[[str],
             f"{spread(lags, 's')} (bound: MEDSYS_BINLOG_ARCHIVE_SECONDS "
             f"{mariabackup.archive_every():.0f} s + a scheduler turn)"
         )
+
+
+ADMIN_SEED_COVERAGE = "bench-backup"  # marks the synthetic invoices
+
+
+def seed_admin(lab: Lab, invoices: int, say: Callable[[str], None]) -> int:
+    """Synthetic invoices (one line each) for synthetic patients, twenty per patient, the
+    same RUTs as the clinical seed, until ``invoices`` of them exist; how many exist."""
+    owner = pair_database(lab.settings, "admin", owner=True, failover_deadline=30)
+    try:
+        have = int(
+            owner.read(
+                lambda s: s.execute(
+                    text("SELECT COUNT(*) FROM invoices WHERE coverage_text = :m"),
+                    {"m": ADMIN_SEED_COVERAGE},
+                ).scalar_one()
+            )
+        )
+        started = time.monotonic()
+        while have < invoices:
+            size = min(BATCH, invoices - have)
+            now = datetime.now(UTC)
+            numbers = range(have, have + size)
+            bodies = sorted({5_000_000 + number // 20 for number in numbers})
+            patients = [
+                {"rut": f"{body}-{check_digit(body)}", "name": f"Paciente sintético {body}"}
+                for body in bodies
+            ]
+            rows = [
+                {
+                    "number": f"BB-{number:09d}",
+                    "rut": f"{5_000_000 + number // 20}-{check_digit(5_000_000 + number // 20)}",
+                    "mark": ADMIN_SEED_COVERAGE,
+                    "at": now - timedelta(days=number % 3650),
+                }
+                for number in numbers
+            ]
+
+            def insert(
+                session: Any,
+                patients: list[dict[str, Any]] = patients,
+                rows: list[dict[str, Any]] = rows,
+                now: datetime = now,
+            ) -> None:
+                session.execute(
+                    text(
+                        "INSERT INTO patients (rut, name, created_at, updated_at) VALUES "
+                        "(:rut, :name, now(), now()) ON CONFLICT (rut) DO NOTHING"
+                    ),
+                    patients,
+                )
+                session.execute(
+                    text(
+                        "INSERT INTO invoices (number, patient_rut, coverage_text, total, "
+                        "insurer_share, copay, voided, issued_at) VALUES (:number, :rut, "
+                        ":mark, 25000, 15000, 10000, false, :at)"
+                    ),
+                    rows,
+                )
+                session.execute(
+                    text(
+                        "INSERT INTO invoice_lines (invoice_id, kind, description, amount, "
+                        "insurer_share, copay) SELECT i.id, 'consultation', 'Consulta "
+                        "sintética', 25000, 15000, 10000 FROM invoices i WHERE "
+                        "i.coverage_text = :mark AND NOT EXISTS (SELECT 1 FROM invoice_lines "
+                        "l WHERE l.invoice_id = i.id)"
+                    ),
+                    {"mark": ADMIN_SEED_COVERAGE},
+                )
+
+            owner.write(insert)
+            have += size
+            say(f"  seeded {have:,} invoices ({time.monotonic() - started:.0f} s)")
+        return have
+    finally:
+        owner.dispose()
+
+
+def admin_backup_figures(lab: Lab, invoices: int, runs: int, say: Callable[[str], None]) -> None:
+    """The admin pair's figures, as ``backup_figures`` gives the clinical pair's: a full
+    pgBackRest backup (from the replica) while patients read their history (whose admin
+    leg reads this pair), then a restore to the backup's end into a scratch folder, served
+    until it takes connections. The backups taken stay in the repository (they are real
+    backups; the retention drops them)."""
+    say(f"seeding the admin pair to {invoices:,} synthetic invoices...")
+    have = seed_admin(lab, invoices, say)
+    postgres = postgres_bin("postgres")
+    copy_seconds, restore_seconds, stored, data = [], [], [], []
+    quiet_p99, busy_p99 = [], []
+    window = 15.0
+    for run in range(1, runs + 1):
+        quiet_p99.append(percentile(_portal_window(lab, window), 0.99))
+        taken: dict[str, Any] = {}
+
+        def copy_now(taken: dict[str, Any] = taken) -> None:
+            started = time.monotonic()
+            taken["backup"] = pgbackrest.take(lab.settings, "full")
+            taken["seconds"] = time.monotonic() - started
+
+        copier = threading.Thread(target=copy_now)
+        copier.start()
+        busy_p99.append(percentile(_portal_window(lab, window), 0.99))
+        copier.join()
+        backup = taken["backup"]
+        copy_seconds.append(taken["seconds"])
+        stored.append(backup.stored)
+        data.append(backup.size)
+        scratch = Path(tempfile.mkdtemp(prefix="medsys-bench-restore-", dir="/var/tmp"))
+        scratch.chmod(0o755)
+        folder = scratch / "admin"
+        try:
+            started = time.monotonic()
+            pgbackrest.restore_into(lab.settings, folder, None)  # the backup just taken
+            pgbackrest.serve_restored(lab.settings, folder, 15398, postgres)
+            restore_seconds.append(time.monotonic() - started)
+        finally:
+            pgbackrest.stop_restored(lab.settings, folder, postgres)
+            shutil.rmtree(scratch, ignore_errors=True)
+        say(
+            f"  round {run}: backup {copy_seconds[-1]:.1f} s, restore "
+            f"{restore_seconds[-1]:.1f} s; portal p99 {quiet_p99[-1] * 1000:.0f} ms quiet, "
+            f"{busy_p99[-1] * 1000:.0f} ms during the backup"
+        )
+    mib = 1 / 2**20
+    say(f"admin pair with {have:,} synthetic invoices (+ a line each), {runs} rounds:")
+    say(f"  full backup (pgBackRest, from the replica): {spread(copy_seconds, 's')}")
+    say(f"  database {spread(data, 'MiB', mib)}; stored {spread(stored, 'MiB', mib)}")
+    restored = spread(restore_seconds, "s")
+    say(f"  restore (unpack, replay the WAL to the backup's end, serve): {restored}")
+    say(f"  portal /history p99 quiet {spread(quiet_p99, 'ms', 1000)}")
+    say(f"  portal /history p99 during a backup {spread(busy_p99, 'ms', 1000)}")
+    say(
+        f"  recovery point: at most archive_timeout ({pgbackrest.ARCHIVE_TIMEOUT_SECONDS} s) "
+        "while the primary lives; with both nodes lost, the WAL segment not yet archived"
+    )

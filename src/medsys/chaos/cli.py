@@ -199,14 +199,30 @@ def register(cli: click.Group) -> None:
         show_default=True,
         help="Synthetic consultations seeded into the clinical pair first (kept).",
     )
+    @click.option(
+        "--invoices",
+        default=100_000,
+        show_default=True,
+        help="Synthetic invoices seeded into the admin pair first (kept; --pair admin).",
+    )
+    @click.option(
+        "--pair",
+        type=click.Choice(["clinical", "admin"]),
+        default="clinical",
+        show_default=True,
+        help="Which pair: clinical (mariadb-backup) or admin (pgBackRest).",
+    )
     @click.option("--runs", default=3, show_default=True, help="Interleaved rounds.")
-    def bench_backup(consultations: int, runs: int) -> None:
-        """Copy and restore time and size of the clinical pair on a seeded clinic, the
-        portal's p99 with and without a copy running, and the recovery point."""
-        from medsys.chaos.backup_bench import backup_figures
+    def bench_backup(consultations: int, invoices: int, pair: str, runs: int) -> None:
+        """Backup and restore time and size of a pair on a seeded clinic, the portal's
+        p99 with and without a backup running, and the recovery point."""
+        from medsys.chaos.backup_bench import admin_backup_figures, backup_figures
 
         lab = _running_lab()
-        _run(lambda: backup_figures(lab, consultations, runs, click.echo))
+        if pair == "admin":
+            _run(lambda: admin_backup_figures(lab, invoices, runs, click.echo))
+        else:
+            _run(lambda: backup_figures(lab, consultations, runs, click.echo))
 
     @bench.command("middleware")
     @click.option("--requests", default=300, show_default=True, help="Requests per series.")

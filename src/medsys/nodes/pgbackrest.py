@@ -228,20 +228,24 @@ def verify(settings: Settings) -> str:
     return "every backup and archived WAL segment read back and matched its checksum"
 
 
-def restore_into(settings: Settings, folder: Path, target: datetime) -> Path:
+def restore_into(settings: Settings, folder: Path, target: datetime | None) -> Path:
     """The admin database as it was at ``target``, in a new data folder (never over a
     node's). pgBackRest writes the recovery settings; the server replays the archive up
-    to the target when it boots, then promotes."""
+    to the target when it boots, then promotes. ``None``: as the newest backup ended
+    (its consistency point), with no archive beyond it needed."""
     if folder.exists() and any(folder.iterdir()):
         raise NodeError(f"{folder} is not empty: a restore never writes over anything")
     owned_directory(settings, folder, 0o700)
-    stamp = target.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+    if target is None:
+        where = ["--type=immediate"]
+    else:
+        stamp = target.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+        where = ["--type=time", f"--target={stamp}"]
     run(
         settings,
         "restore",
         f"--pg1-path={folder}",
-        "--type=time",
-        f"--target={stamp}",
+        *where,
         "--target-action=promote",
         "--archive-mode=off",  # the copy must not push WAL into the pair's repository
     )
