@@ -22,6 +22,19 @@ from medsys.core.http_metrics import HttpMetrics
 from medsys.core.request_parts import request_id_of
 
 
+def _line(request_id: str, method: str, path: str, status: int, seconds: float) -> str:
+    """The one shape of a request's log line, whatever framework answered it."""
+    return json.dumps(
+        {
+            "request_id": request_id,
+            "method": method,
+            "path": path,
+            "status": status,
+            "ms": round(seconds * 1000, 1),
+        }
+    )
+
+
 class RequestLog:
     """Keeps the caller's X-Request-ID (or makes one), answers with it, exposes it as
     ``request.state.request_id``, and logs method, path, status and milliseconds.
@@ -70,17 +83,7 @@ class RequestLog:
                 self.metrics.in_flight.dec()
                 route = getattr(scope.get("route"), "path", "unmatched")
                 self.metrics.observe(scope["method"], route, status, elapsed)
-            self.logger.info(
-                json.dumps(
-                    {
-                        "request_id": request_id,
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "ms": round(elapsed * 1000, 1),
-                    }
-                )
-            )
+            self.logger.info(_line(request_id, scope["method"], scope["path"], status, elapsed))
 
 
 def install_flask(app: Flask, logger: logging.Logger) -> None:
@@ -97,15 +100,5 @@ def install_flask(app: Flask, logger: logging.Logger) -> None:
         request_id = g.get("request_id") or request_id_of(None)
         response.headers["X-Request-ID"] = request_id
         elapsed = time.monotonic() - g.get("request_started", time.monotonic())
-        logger.info(
-            json.dumps(
-                {
-                    "request_id": request_id,
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "ms": round(elapsed * 1000, 1),
-                }
-            )
-        )
+        logger.info(_line(request_id, request.method, request.path, response.status_code, elapsed))
         return response
