@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
-from medsys.core.db import Database
+from medsys.core.db import Database, audited
 from tests.conftest import MedsysCluster
 
 T = TypeVar("T")
@@ -48,11 +48,7 @@ class OneTransaction(Database):
             return work(session)
 
     def audited_read(self, audit: Callable[[Session], None], work: Callable[[Session], T]) -> T:
-        def both(session: Session) -> T:
-            audit(session)
-            return work(session)
-
-        return self.write(both)
+        return self.write(audited(audit, work))
 
     def find_primary(self) -> str:
         return self.primary

@@ -150,6 +150,18 @@ def _is_transport_failure(error: DBAPIError) -> bool:
     return str(sqlstate).startswith("08") or sqlstate in _PG_TRANSPORT_SQLSTATES
 
 
+def audited(
+    audit: Callable[[Session], None], work: Callable[[Session], T]
+) -> Callable[[Session], T]:
+    """``work`` preceded by its audit row, in the same transaction."""
+
+    def both(session: Session) -> T:
+        audit(session)
+        return work(session)
+
+    return both
+
+
 class Database(Protocol):
     """What an application asks of its database. In service it is a ``ReplicatedDatabase``;
     the in-process tests hand the app one transaction that is rolled back after each test."""
@@ -294,12 +306,7 @@ class ReplicatedDatabase:
         than a primary read started at the same moment: everyone reads their own writes,
         across processes and instances, with no session state to carry."""
         if not self._replica_wait:
-
-            def both(session: Session) -> T:
-                audit(session)
-                return work(session)
-
-            return self.write(both)
+            return self.write(audited(audit, work))
         primary, position = self.write(lambda session: self._audit_at(session, audit))
         replica = next((name for name in self._engines if name != primary), None)
         if replica is None or position is None:
