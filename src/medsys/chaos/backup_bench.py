@@ -12,12 +12,13 @@ The benchmark's own copies and restores are deleted; the seed stays.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,22 +36,27 @@ from medsys.core.rut import check_digit
 from medsys.nodes import pgbackrest
 from medsys.nodes.postgres import postgres_bin
 
-SEED_MARK = "bench-backup"
+SEED_MARK = "bench-backup"  # consultations' created_by, invoices' coverage_text
 BATCH = 5_000
+
+
+def _synthetic_rut(number: int) -> str:
+    """The synthetic patient of the ``number``-th seeded record: twenty records each,
+    RUTs from 5,000,000 up (never a demo patient's), the same in both pairs."""
+    body = 5_000_000 + number // 20
+    return f"{body}-{check_digit(body)}"
+
+
+def _seeded(owner: Any, count_sql: str) -> int:
+    """How many seeded rows ``count_sql`` (with ``:m`` for the mark) finds."""
+    return int(owner.read(lambda s: s.execute(text(count_sql), {"m": SEED_MARK}).scalar_one()))
 
 
 def seed(lab: Lab, consultations: int, say: Callable[[str], None]) -> int:
     """Synthetic consultations until ``consultations`` of them exist; how many exist."""
     owner = pair_database(lab.settings, "clinical", owner=True, failover_deadline=30)
     try:
-        have = int(
-            owner.read(
-                lambda s: s.execute(
-                    text("SELECT COUNT(*) FROM consultations WHERE created_by = :m"),
-                    {"m": SEED_MARK},
-                ).scalar_one()
-            )
-        )
+        have = _seeded(owner, "SELECT COUNT(*) FROM consultations WHERE created_by = :m")
         doctor = int(
             owner.read(lambda s: s.execute(text("SELECT MIN(id) FROM staff")).scalar_one())
         )
@@ -60,10 +66,9 @@ def seed(lab: Lab, consultations: int, say: Callable[[str], None]) -> int:
             now = datetime.now(UTC).replace(tzinfo=None)
             rows = []
             for number in range(have, have + size):
-                body = 5_000_000 + number // 20  # twenty consultations per patient
                 rows.append(
                     {
-                        "rut": f"{body}-{check_digit(body)}",
+                        "rut": _synthetic_rut(number),
                         "doctor": doctor,
                         "at": now - timedelta(days=number % 3650),
                         "reason": f"Control sintético {number}",
@@ -125,6 +130,38 @@ def _portal_window(lab: Lab, seconds: float, users: int = 4, think: float = 0.2)
     return crowd.every()
 
 
+def _while_patients_read(
+    lab: Lab, window: float, work: Callable[[], Any]
+) -> tuple[Any, float, list[float]]:
+    """``work`` in a thread of its own while patients read their history for ``window``
+    seconds: what it returned, how long it took, and every page's time."""
+    taken: dict[str, Any] = {}
+
+    def run() -> None:
+        started = time.monotonic()
+        taken["result"] = work()
+        taken["seconds"] = time.monotonic() - started
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    pages = _portal_window(lab, window)
+    worker.join()
+    if "result" not in taken:
+        raise RuntimeError("the backup taken during the portal window failed (see above)")
+    return taken["result"], taken["seconds"], pages
+
+
+@contextlib.contextmanager
+def _scratch(pair: str) -> Iterator[Path]:
+    """A folder for a restored copy of ``pair``, removed afterwards."""
+    scratch = Path(tempfile.mkdtemp(prefix="medsys-bench-restore-", dir="/var/tmp"))
+    scratch.chmod(0o755)
+    try:
+        yield scratch / pair
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _copy(lab: Lab) -> Any:
     backups = mariabackup.PairBackups(lab.settings, lab.secrets, "clinical")
     return backups.take_full(retain=False)
@@ -163,35 +200,23 @@ def backup_figures(lab: Lab, consultations: int, runs: int, say: Callable[[str],
             quiet = _portal_window(lab, window)
             quiet_p50.append(percentile(quiet, 0.5))
             quiet_p99.append(percentile(quiet, 0.99))
-            taken: dict[str, Any] = {}
-
-            def copy_now(taken: dict[str, Any] = taken) -> None:
-                started = time.monotonic()
-                taken["copy"] = mariabackup.call_as_service_user(lab.settings, _copy, lab)
-                taken["seconds"] = time.monotonic() - started
-
-            copier = threading.Thread(target=copy_now)
-            copier.start()
-            busy = _portal_window(lab, window)
-            copier.join()
+            copy, seconds, busy = _while_patients_read(
+                lab, window, lambda: mariabackup.call_as_service_user(lab.settings, _copy, lab)
+            )
             busy_p50.append(percentile(busy, 0.5))
             busy_p99.append(percentile(busy, 0.99))
-            copy = taken["copy"]
-            copy_seconds.append(taken["seconds"])
+            copy_seconds.append(seconds)
             stored.append(copy.stored_size)
             data.append(copy.size)
-            scratch = Path(tempfile.mkdtemp(prefix="medsys-bench-restore-", dir="/var/tmp"))
-            scratch.chmod(0o755)
-            folder = scratch / "clinical"
-            try:
-                mariabackup.restore_folders(lab.settings, folder)
-                started = time.monotonic()
-                mariabackup.call_as_service_user(lab.settings, _restore, lab, folder, port)
-                restore_seconds.append(time.monotonic() - started)
-            finally:
-                mariabackup.stop_restored(folder)
-                shutil.rmtree(scratch, ignore_errors=True)
-                mariabackup.call_as_service_user(lab.settings, _forget, lab, copy.label)
+            with _scratch("clinical") as folder:
+                try:
+                    mariabackup.restore_folders(lab.settings, folder)
+                    started = time.monotonic()
+                    mariabackup.call_as_service_user(lab.settings, _restore, lab, folder, port)
+                    restore_seconds.append(time.monotonic() - started)
+                finally:
+                    mariabackup.stop_restored(folder)
+                    mariabackup.call_as_service_user(lab.settings, _forget, lab, copy.label)
             say(
                 f"  round {run}: copy {copy_seconds[-1]:.1f} s, restore "
                 f"{restore_seconds[-1]:.1f} s; portal p99 {quiet_p99[-1] * 1000:.0f} ms quiet, "
@@ -216,37 +241,26 @@ def backup_figures(lab: Lab, consultations: int, runs: int, say: Callable[[str],
         )
 
 
-ADMIN_SEED_COVERAGE = "bench-backup"  # marks the synthetic invoices
-
-
 def seed_admin(lab: Lab, invoices: int, say: Callable[[str], None]) -> int:
     """Synthetic invoices (one line each) for synthetic patients, twenty per patient, the
     same RUTs as the clinical seed, until ``invoices`` of them exist; how many exist."""
     owner = pair_database(lab.settings, "admin", owner=True, failover_deadline=30)
     try:
-        have = int(
-            owner.read(
-                lambda s: s.execute(
-                    text("SELECT COUNT(*) FROM invoices WHERE coverage_text = :m"),
-                    {"m": ADMIN_SEED_COVERAGE},
-                ).scalar_one()
-            )
-        )
+        have = _seeded(owner, "SELECT COUNT(*) FROM invoices WHERE coverage_text = :m")
         started = time.monotonic()
         while have < invoices:
             size = min(BATCH, invoices - have)
             now = datetime.now(UTC)
             numbers = range(have, have + size)
-            bodies = sorted({5_000_000 + number // 20 for number in numbers})
+            ruts = sorted({_synthetic_rut(number) for number in numbers})
             patients = [
-                {"rut": f"{body}-{check_digit(body)}", "name": f"Paciente sintético {body}"}
-                for body in bodies
+                {"rut": rut, "name": f"Paciente sintético {rut.partition('-')[0]}"} for rut in ruts
             ]
             rows = [
                 {
                     "number": f"BB-{number:09d}",
-                    "rut": f"{5_000_000 + number // 20}-{check_digit(5_000_000 + number // 20)}",
-                    "mark": ADMIN_SEED_COVERAGE,
+                    "rut": _synthetic_rut(number),
+                    "mark": SEED_MARK,
                     "at": now - timedelta(days=number % 3650),
                 }
                 for number in numbers
@@ -281,7 +295,7 @@ def seed_admin(lab: Lab, invoices: int, say: Callable[[str], None]) -> int:
                         "i.coverage_text = :mark AND NOT EXISTS (SELECT 1 FROM invoice_lines "
                         "l WHERE l.invoice_id = i.id)"
                     ),
-                    {"mark": ADMIN_SEED_COVERAGE},
+                    {"mark": SEED_MARK},
                 )
 
             owner.write(insert)
@@ -306,32 +320,21 @@ def admin_backup_figures(lab: Lab, invoices: int, runs: int, say: Callable[[str]
     window = 15.0
     for run in range(1, runs + 1):
         quiet_p99.append(percentile(_portal_window(lab, window), 0.99))
-        taken: dict[str, Any] = {}
-
-        def copy_now(taken: dict[str, Any] = taken) -> None:
-            started = time.monotonic()
-            taken["backup"] = pgbackrest.take(lab.settings, "full")
-            taken["seconds"] = time.monotonic() - started
-
-        copier = threading.Thread(target=copy_now)
-        copier.start()
-        busy_p99.append(percentile(_portal_window(lab, window), 0.99))
-        copier.join()
-        backup = taken["backup"]
-        copy_seconds.append(taken["seconds"])
+        backup, seconds, busy = _while_patients_read(
+            lab, window, lambda: pgbackrest.take(lab.settings, "full")
+        )
+        busy_p99.append(percentile(busy, 0.99))
+        copy_seconds.append(seconds)
         stored.append(backup.stored)
         data.append(backup.size)
-        scratch = Path(tempfile.mkdtemp(prefix="medsys-bench-restore-", dir="/var/tmp"))
-        scratch.chmod(0o755)
-        folder = scratch / "admin"
-        try:
-            started = time.monotonic()
-            pgbackrest.restore_into(lab.settings, folder, None)  # the backup just taken
-            pgbackrest.serve_restored(lab.settings, folder, 15398, postgres)
-            restore_seconds.append(time.monotonic() - started)
-        finally:
-            pgbackrest.stop_restored(lab.settings, folder, postgres)
-            shutil.rmtree(scratch, ignore_errors=True)
+        with _scratch("admin") as folder:
+            try:
+                started = time.monotonic()
+                pgbackrest.restore_into(lab.settings, folder, None)  # the backup just taken
+                pgbackrest.serve_restored(lab.settings, folder, 15398, postgres)
+                restore_seconds.append(time.monotonic() - started)
+            finally:
+                pgbackrest.stop_restored(lab.settings, folder, postgres)
         say(
             f"  round {run}: backup {copy_seconds[-1]:.1f} s, restore "
             f"{restore_seconds[-1]:.1f} s; portal p99 {quiet_p99[-1] * 1000:.0f} ms quiet, "
