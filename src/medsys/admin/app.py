@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,7 +26,7 @@ from medsys.admin.office import pages as office_pages
 from medsys.admin.office import reports_page as office_reports
 from medsys.admin.office.web import PREFIX, page_error, register_office_handlers
 from medsys.admin.routers import accounts, money, patients
-from medsys.core import api_explorer, look
+from medsys.core import api_explorer, look, passwords
 from medsys.core.admin_answers import HealthOut, ServiceOut
 from medsys.core.api_docs import BALANCED
 from medsys.core.api_errors import register_error_handlers
@@ -68,6 +69,8 @@ def create_app(
         app.state.instance = instance or os.environ.get("MEDSYS_INSTANCE", "app2")
         # The clinical agenda, for a clerk booking by phone (a relay token per clerk).
         app.state.middleware = MiddlewareClient(resolved.url("middleware"), signer, timeout=5.0)
+        # Before the first login, so an unknown account's takes as long as any other's.
+        threading.Thread(target=passwords.warm, name="warm", daemon=True).start()
         yield
         app.state.database.dispose()
 

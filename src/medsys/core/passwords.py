@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
-# Verifying against this when the account does not exist keeps the timing the same.
-_DUMMY_HASH = _hasher.hash("medsys-no-such-account")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so the timing is the same. Made
+    on first use: an argon2 hash costs ~0.1 s, paid by every process that imported this
+    module (each CLI call, each monitor) when it was made at import."""
+    return _hasher.hash("medsys-no-such-account")
+
+
+def warm() -> None:
+    """Make the dummy hash now: a serving process calls this at start, so its first
+    login for an unknown account takes as long as every other login."""
+    _dummy_hash()
 
 
 def hash_password(password: str) -> str:
@@ -16,6 +30,6 @@ def hash_password(password: str) -> str:
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False

@@ -9,6 +9,7 @@ import time
 
 from flask import Flask
 
+from medsys.core import passwords
 from medsys.portal.app import create_app
 from medsys.portal.booking import reconcile_pending
 from medsys.portal.extensions import database, middleware
@@ -21,6 +22,7 @@ RECONCILE_EVERY = 60.0  # seconds between looks for abandoned bookings
 def application() -> Flask:
     app = create_app()
     start_reconciler(app)
+    threading.Thread(target=passwords.warm, name="warm", daemon=True).start()
     return app
 
 
