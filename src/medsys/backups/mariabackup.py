@@ -52,7 +52,7 @@ from medsys.backups.chain import (
     to_archive,
     transactions_in,
 )
-from medsys.core.db import mysql_transport_options
+from medsys.core.connect import mysql_transport_options
 from medsys.core.secrets import Secrets
 from medsys.core.settings import Settings
 from medsys.core.topology import pair_named

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from medsys.core.db import Node, ReplicatedDatabase, mariadb_url, postgres_url
 from medsys.core.secrets import load_secrets
-from medsys.core.settings import Network, Settings
+from medsys.core.settings import Settings
 from medsys.core.topology import PROBE_DATABASE, PROBE_USER, Engine, pair_named
 
 
@@ -63,9 +63,3 @@ def pair_database(
         pool_size=pool_size,
         replica_wait=settings.replica_wait(pair.nodes),
     )
-
-
-def mysql_account_host(settings: Settings) -> str:
-    """The host part of our MariaDB/MySQL accounts: locally every client comes from
-    loopback; in containers from the compose network."""
-    return "127.0.0.1" if settings.network is Network.LOOPBACK else "%"

@@ -31,6 +31,7 @@ from tenacity import (
 )
 
 from medsys.core import replica_reads
+from medsys.core.connect import mysql_transport_options
 
 T = TypeVar("T")
 
@@ -104,16 +105,6 @@ def postgres_url(
         port=port,
         database=database,
     )
-
-
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def mysql_transport_options(host: str) -> dict[str, object]:
-    """PyMySQL asks for TLS by default and builds a fresh SSL context, loading the whole
-    system CA store, for every connection: 60 % of a monitor's CPU, measured. Over
-    loopback TLS protects nothing, so it is off there; between containers it stays on."""
-    return {"ssl_disabled": True} if host in LOOPBACK_HOSTS else {}
 
 
 def _connect_args(url: URL, connect_timeout: float) -> dict[str, object]:

@@ -17,7 +17,8 @@ from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from medsys.core.databases import mysql_account_host, pair_database
+from medsys.core.connect import mysql_account_host
+from medsys.core.databases import pair_database
 from medsys.core.settings import Settings
 from medsys.core.topology import Engine as DatabaseEngine
 from medsys.core.topology import Pair, pair_named

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,7 +22,6 @@ from medsys.core.keys import (
 from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.core.secrets import SecretsMissingError
 from medsys.core.settings import Settings
-from medsys.core.staff import StaffDirectory
 from medsys.core.tokens import (
     RELAY_LIFETIME,
     Actor,
@@ -32,6 +31,9 @@ from medsys.core.tokens import (
     key_id,
     parse_role,
 )
+
+if TYPE_CHECKING:  # the ORM costs every `medsys` call ~0.3 s to import; few commands use it
+    from medsys.core.staff import StaffDirectory
 
 # Where a role's own token is for when --aud is not given.
 DEFAULT_AUDIENCE = {

@@ -24,8 +24,7 @@ from typing import Any
 import pymysql
 import pymysql.cursors
 
-from medsys.core.databases import mysql_account_host
-from medsys.core.db import mysql_transport_options
+from medsys.core.connect import mysql_account_host, mysql_transport_options
 from medsys.core.settings import Network
 from medsys.core.topology import PROBE_COLUMNS, PROBE_DATABASE, PROBE_TABLE, PROBE_USER
 from medsys.nodes.base import (
