@@ -113,6 +113,21 @@ def test_would_allow_has_no_side_effects() -> None:
     assert b.allow() and b.state is State.HALF_OPEN
 
 
+def test_an_abandoned_probe_gives_its_slot_back_and_counts_nothing() -> None:
+    b, clock, seen = breaker()
+    fail(b, 5)
+    clock.now += 5
+    assert b.allow() and b.allow() and not b.allow()
+    b.abandon()
+    b.abandon()  # both probes cancelled: no outcome, the breaker stays half-open...
+    assert b.state is State.HALF_OPEN and b.counters.calls == 5
+    succeed(b)  # ...and a later call may still probe, and close it
+    assert b.state is State.CLOSED
+    b.abandon()  # a cancelled call of a closed breaker changes nothing
+    assert b.state is State.CLOSED and b.would_allow()
+    assert seen[-1] == (State.HALF_OPEN, State.CLOSED)
+
+
 def test_a_failed_probe_opens_it_again() -> None:
     b, clock, _ = breaker()
     fail(b, 5)

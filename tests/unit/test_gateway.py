@@ -188,6 +188,33 @@ def test_a_busy_instance_gets_no_new_call_while_another_is_idle() -> None:
     assert transport.sent == [FIRST, SECOND, SECOND]
 
 
+def test_cancelled_half_open_probes_do_not_leave_the_breaker_refusing() -> None:
+    """The history joins clinical and admin and cancels admin's call when clinical fails:
+    a cancelled probe must give its slot back (seen in CI: admin refused for good)."""
+    upstream = make_upstream(
+        "admin", [("first", FIRST)], BreakerPolicy(consecutive_failures=1, cool_down=0.0)
+    )
+    upstream.instances[0].breaker.record(failed=True, duration=0.01)
+    assert upstream.instances[0].breaker.state is State.OPEN
+    transport = Held()
+    gateway = Gateway(transport, deadline=5.0, rounds=3)
+
+    async def scenario() -> None:
+        for _ in range(3):  # more cancelled probes than the breaker has slots (2)
+            probe = asyncio.create_task(gateway.call(upstream, GET))
+            await asyncio.sleep(0)
+            assert upstream.instances[0].breaker.state is State.HALF_OPEN
+            probe.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await probe
+        transport.release.set()
+        assert (await gateway.call(upstream, GET)).status == 200
+
+    asyncio.run(scenario())
+    assert upstream.instances[0].breaker.state is State.CLOSED
+    assert upstream.instances[0].outstanding == 0
+
+
 def test_instances_that_share_a_url_are_one_instance() -> None:
     upstream = make_upstream(
         "clinical",

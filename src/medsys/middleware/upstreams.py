@@ -263,6 +263,9 @@ class Gateway:
                     params=_query(call.params),
                     json=call.json,
                 )
+            except asyncio.CancelledError:
+                instance.breaker.abandon()  # no outcome: a half-open probe is given back
+                raise
             except _TRANSPORT_ERRORS as error:
                 elapsed = time.monotonic() - started
                 why = f"{type(error).__name__}: {error}"[:160] or type(error).__name__
@@ -305,6 +308,9 @@ async def probe_open_breakers(client: aiohttp.ClientSession, upstreams: list[Ups
             try:
                 async with client.get(instance.base_url + "/health") as response:
                     failed, why = response.status >= 500, f"health answered {response.status}"
+            except asyncio.CancelledError:
+                instance.breaker.abandon()
+                raise
             except _TRANSPORT_ERRORS as error:
                 failed, why = True, f"health probe: {type(error).__name__}"
             instance.breaker.record(

@@ -13,6 +13,9 @@ CLOSED: calls flow; outcomes are kept for ``window`` seconds. It opens when at l
 opens it fast even under little traffic).
 OPEN: calls are refused at once, for ``cool_down`` seconds.
 HALF_OPEN: up to ``probes`` calls go through; one success closes it, one failure opens it.
+A call let through that ends with no outcome (cancelled: the client left, or the other
+half of a joined page failed) gives its probe back (``abandon``); else a breaker whose
+probes were all cancelled would stay half-open, refusing every call, for good.
 """
 
 from __future__ import annotations
@@ -102,6 +105,12 @@ class CircuitBreaker:
             return True
         self.counters.rejected += 1
         return False
+
+    def abandon(self) -> None:
+        """A call ``allow`` let through ended with no outcome (it was cancelled): nothing
+        is counted, and a half-open probe slot it held is free again."""
+        if self.state is State.HALF_OPEN and self._probes_in_flight > 0:
+            self._probes_in_flight -= 1
 
     def record(self, *, failed: bool, duration: float, error: str | None = None) -> None:
         """The outcome of a call that ``allow`` let through."""
