@@ -275,24 +275,38 @@ class Cluster:
             raise LaunchError(str(error.args[0]), exit_code=2) from None
 
     def start(self, names: tuple[str, ...]) -> None:
+        """In the order named; the applications named start side by side and are waited
+        for together at the end (each takes seconds to import and warm)."""
         services = self.resolve(names)
         self.require_supervisor()
+        apps = []
         for service in services:
             if service.kind is Kind.DATABASE and service.pair:
                 self._start_node(pair_named(service.pair), service.name)
             elif service.kind is Kind.APP:
                 self._start(service, wait=False)
-                self._wait_healthy([service])
+                apps.append(service)
             else:
                 self._start(service)
                 self.say(f"{service.name} started")
+        self._wait_healthy(apps)
 
     def stop(self, names: tuple[str, ...]) -> None:
+        """In the order named (stopping a monitor before its primary must keep it from
+        promoting); when only applications are named they stop side by side."""
         services = self.resolve(names)
         self.require_supervisor()
-        for service in services:
+
+        def stop(service: Service) -> None:
             self.supervisor.stop(service.name)
             self.say(f"{service.name} stopped")
+
+        if len(services) > 1 and all(service.kind is Kind.APP for service in services):
+            with ThreadPoolExecutor(max_workers=len(services)) as pool:
+                list(pool.map(stop, services))
+            return
+        for service in services:
+            stop(service)
 
     def kill(self, names: tuple[str, ...]) -> None:
         services = self.resolve(names)
