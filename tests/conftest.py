@@ -38,19 +38,26 @@ T = TypeVar("T")
 # Where the kernel picks outgoing connections' local ports: a test system's servers must
 # listen below it, or a client connection may already hold one of their ports.
 SHARED_OFFSET = 20000  # the shared system: ports 23002-28000
-# Modules that start a system of their own, in two bands whose ports never meet each other
-# nor the shared system's: each band's modules run one after another on one worker, so at
-# most two systems run at once (two workers). A new such module is added here.
-BANDS = {
-    "test_failover.py": 10000,  # ports 13002-18000
-    "test_clinical_browser.py": 10000,
-    "test_launcher_bad_input.py": 10000,
-    "test_node_agents.py": 10000,  # databases only, on 28306-30534 (offsets 25000/25100)
-    "test_api_fuzz.py": 15000,  # ports 18002-23000
-    "test_lifecycle.py": 15000,
-    "test_routing.py": 15000,
-    "test_restore_as_pair.py": 15000,
+# Modules that start a system of their own (or, test_node_agents, database pairs of
+# their own), with the seconds each took in CI (2 workers): each is a group of its own
+# (xdist loadgroup) and may run on either worker. A system of its own takes its ports
+# from its worker's band (BAND_OFFSETS): a worker runs one module at a time and pytest
+# ends a module's fixtures before the next module's start, so a band holds one system at
+# a time, and the bands never meet each other nor the shared system's ports. A new such
+# module is added here.
+OWN_SYSTEM_MODULES = {
+    "test_failover.py": 110,
+    "test_restore_as_pair.py": 100,
+    "test_api_fuzz.py": 100,
+    "test_clinical_browser.py": 90,
+    "test_node_agents.py": 80,  # databases only, on 28306-30534 (offsets 25000/25100)
+    "test_lifecycle.py": 55,
+    "test_routing.py": 30,
+    "test_launcher_bad_input.py": 25,
 }
+# One band per worker (MEDSYS_TEST_WORKERS at most this many): ports 13002-18000,
+# 18002-23000, 8002-13000.
+BAND_OFFSETS = (10000, 15000, 5000)
 LOGS_KEPT = Path(__file__).resolve().parents[1] / "artifacts" / "test-logs"
 PORT_SPAN = (min(DEFAULT_PORTS.values()), max(DEFAULT_PORTS.values()))
 EPHEMERAL_LOW = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
@@ -212,10 +219,14 @@ class MedsysCluster:
 
 
 def own_system(module_file: str) -> MedsysCluster:
-    """The system of a module that breaks its own, in the module's band (BANDS)."""
+    """The system of a module that breaks its own, in this worker's band."""
     name = Path(module_file).name
-    assert name in BANDS, f"{name} starts a system of its own: give it a band in BANDS"
-    return MedsysCluster(port_offset=BANDS[name])
+    assert name in OWN_SYSTEM_MODULES, f"{name} starts a system of its own: list it"
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    assert worker < len(BAND_OFFSETS), (
+        f"worker {worker}: there are port bands for {len(BAND_OFFSETS)} workers only"
+    )
+    return MedsysCluster(port_offset=BAND_OFFSETS[worker])
 
 
 @contextlib.contextmanager
@@ -233,17 +244,25 @@ def own_system_for(module_file: str, *, up: bool = True) -> Iterator[MedsysClust
 
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Two workers (pytest-xdist, ``--dist loadgroup``; scripts/test): the shared system's
-    tests are one group and each band of systems of their own another, so a system is
-    never started twice and two systems at once never share a port. Every other module (no
-    system) goes wherever a worker is free. (Marked as each test is collected: xdist reads
-    the marks in its own ``pytest_collection_modifyitems``.)"""
-    if "cluster" in getattr(item, "fixturenames", ()):
-        group = "shared-system"
-    elif item.path.name in BANDS:
-        group = f"band-{BANDS[item.path.name]}"
-    else:
-        group = item.path.name
+    tests are one group, so the shared system is started once; every module of a system
+    of its own is a group (``OWN_SYSTEM_MODULES``), and so is every other module. (Marked
+    as each test is collected: xdist reads the marks in its own
+    ``pytest_collection_modifyitems``.)"""
+    group = "shared-system" if "cluster" in getattr(item, "fixturenames", ()) else item.path.name
     item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest groups first (scripts/test turns xdist's own reordering, by number of
+    tests, off): the shared system's, then the systems of their own from the slowest, then
+    the rest. A slow module left to the end would keep one worker busy alone."""
+
+    def cost(item: pytest.Item) -> int:
+        if "cluster" in getattr(item, "fixturenames", ()):
+            return 10_000
+        return OWN_SYSTEM_MODULES.get(item.path.name, 0)
+
+    items.sort(key=cost, reverse=True)  # stable: each module keeps its own order
 
 
 @pytest.fixture(scope="session")
