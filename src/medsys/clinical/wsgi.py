@@ -10,18 +10,16 @@ from flask import Flask
 from medsys.clinical import icd10
 from medsys.clinical.app import create_app
 from medsys.core import passwords
-from medsys.core.settings import load_settings
 
 
 def application() -> Flask:
-    settings = load_settings()
-    app = create_app(settings)
+    app = create_app()
 
-    # The ICD-10 catalogue is read (or built, about 2 s) now, not on a doctor's first
-    # search; the dummy password hash is made before the first login.
+    # The ICD-10 catalogue is loaded now, not on a doctor's first search; the dummy
+    # password hash is made before the first login.
     def warm() -> None:
         passwords.warm()
-        icd10.warm(settings.cache_dir)
+        icd10.warm()
 
     threading.Thread(target=warm, name="warm", daemon=True).start()
     return app

@@ -149,11 +149,6 @@ class Settings:
         return self.state_dir / "measurement"
 
     @property
-    def cache_dir(self) -> Path:
-        """Files derived from installed packages, rebuilt at will (the ICD-10 list)."""
-        return self.state_dir / "cache"
-
-    @property
     def secrets_dir(self) -> Path:
         return self.state_dir / "secrets"
 
