@@ -52,35 +52,60 @@ def _seeded(owner: Any, count_sql: str) -> int:
     return int(owner.read(lambda s: s.execute(text(count_sql), {"m": SEED_MARK}).scalar_one()))
 
 
+Batch = Callable[[range], Callable[[Any], None]]  # row numbers -> what writes them
+
+
+def _fill(
+    lab: Lab,
+    pair: str,
+    count_sql: str,
+    wanted: int,
+    what: str,
+    say: Callable[[str], None],
+    batch_of: Callable[[Any], Batch],
+) -> int:
+    """Seeded rows on ``pair`` until ``wanted`` of them exist (counted by ``count_sql``),
+    BATCH at a time, each batch one transaction of the schema's owner; how many exist.
+    ``batch_of(owner)`` reads what every batch needs once and gives the batch writer."""
+    owner = pair_database(lab.settings, pair, owner=True, failover_deadline=30)
+    try:
+        have = _seeded(owner, count_sql)
+        write = batch_of(owner)
+        started = time.monotonic()
+        while have < wanted:
+            numbers = range(have, min(have + BATCH, wanted))
+            owner.write(write(numbers))
+            have = numbers.stop
+            say(f"  seeded {have:,} {what} ({time.monotonic() - started:.0f} s)")
+        return have
+    finally:
+        owner.dispose()
+
+
 def seed(lab: Lab, consultations: int, say: Callable[[str], None]) -> int:
     """Synthetic consultations until ``consultations`` of them exist; how many exist."""
-    owner = pair_database(lab.settings, "clinical", owner=True, failover_deadline=30)
-    try:
-        have = _seeded(owner, "SELECT COUNT(*) FROM consultations WHERE created_by = :m")
+
+    def batch_of(owner: Any) -> Batch:
         doctor = int(
             owner.read(lambda s: s.execute(text("SELECT MIN(id) FROM staff")).scalar_one())
         )
-        started = time.monotonic()
-        while have < consultations:
-            size = min(BATCH, consultations - have)
-            now = datetime.now(UTC).replace(tzinfo=None)
-            rows = []
-            for number in range(have, have + size):
-                rows.append(
-                    {
-                        "rut": _synthetic_rut(number),
-                        "doctor": doctor,
-                        "at": now - timedelta(days=number % 3650),
-                        "reason": f"Control sintético {number}",
-                        "notes": "Paciente estable. " * 8,
-                        "mark": SEED_MARK,
-                        "now": now,
-                    }
-                )
 
-            def insert(
-                session: Any, rows: list[dict[str, Any]] = rows, now: datetime = now
-            ) -> None:
+        def batch(numbers: range) -> Callable[[Any], None]:
+            now = datetime.now(UTC).replace(tzinfo=None)
+            rows = [
+                {
+                    "rut": _synthetic_rut(number),
+                    "doctor": doctor,
+                    "at": now - timedelta(days=number % 3650),
+                    "reason": f"Control sintético {number}",
+                    "notes": "Paciente estable. " * 8,
+                    "mark": SEED_MARK,
+                    "now": now,
+                }
+                for number in numbers
+            ]
+
+            def insert(session: Any) -> None:
                 session.execute(
                     text(
                         "INSERT INTO consultations (patient_rut, doctor_id, starts_at, reason, "
@@ -100,12 +125,19 @@ def seed(lab: Lab, consultations: int, say: Callable[[str], None]) -> int:
                     {"mark": SEED_MARK, "now": now},
                 )
 
-            owner.write(insert)
-            have += size
-            say(f"  seeded {have:,} consultations ({time.monotonic() - started:.0f} s)")
-        return have
-    finally:
-        owner.dispose()
+            return insert
+
+        return batch
+
+    return _fill(
+        lab,
+        "clinical",
+        "SELECT COUNT(*) FROM consultations WHERE created_by = :m",
+        consultations,
+        "consultations",
+        say,
+        batch_of,
+    )
 
 
 def _portal_window(lab: Lab, seconds: float, users: int = 4, think: float = 0.2) -> list[float]:
@@ -244,66 +276,61 @@ def backup_figures(lab: Lab, consultations: int, runs: int, say: Callable[[str],
 def seed_admin(lab: Lab, invoices: int, say: Callable[[str], None]) -> int:
     """Synthetic invoices (one line each) for synthetic patients, twenty per patient, the
     same RUTs as the clinical seed, until ``invoices`` of them exist; how many exist."""
-    owner = pair_database(lab.settings, "admin", owner=True, failover_deadline=30)
-    try:
-        have = _seeded(owner, "SELECT COUNT(*) FROM invoices WHERE coverage_text = :m")
-        started = time.monotonic()
-        while have < invoices:
-            size = min(BATCH, invoices - have)
-            now = datetime.now(UTC)
-            numbers = range(have, have + size)
-            ruts = sorted({_synthetic_rut(number) for number in numbers})
-            patients = [
-                {"rut": rut, "name": f"Paciente sintético {rut.partition('-')[0]}"} for rut in ruts
-            ]
-            rows = [
-                {
-                    "number": f"BB-{number:09d}",
-                    "rut": _synthetic_rut(number),
-                    "mark": SEED_MARK,
-                    "at": now - timedelta(days=number % 3650),
-                }
-                for number in numbers
-            ]
 
-            def insert(
-                session: Any,
-                patients: list[dict[str, Any]] = patients,
-                rows: list[dict[str, Any]] = rows,
-                now: datetime = now,
-            ) -> None:
-                session.execute(
-                    text(
-                        "INSERT INTO patients (rut, name, created_at, updated_at) VALUES "
-                        "(:rut, :name, now(), now()) ON CONFLICT (rut) DO NOTHING"
-                    ),
-                    patients,
-                )
-                session.execute(
-                    text(
-                        "INSERT INTO invoices (number, patient_rut, coverage_text, total, "
-                        "insurer_share, copay, voided, issued_at) VALUES (:number, :rut, "
-                        ":mark, 25000, 15000, 10000, false, :at)"
-                    ),
-                    rows,
-                )
-                session.execute(
-                    text(
-                        "INSERT INTO invoice_lines (invoice_id, kind, description, amount, "
-                        "insurer_share, copay) SELECT i.id, 'consultation', 'Consulta "
-                        "sintética', 25000, 15000, 10000 FROM invoices i WHERE "
-                        "i.coverage_text = :mark AND NOT EXISTS (SELECT 1 FROM invoice_lines "
-                        "l WHERE l.invoice_id = i.id)"
-                    ),
-                    {"mark": SEED_MARK},
-                )
+    def batch(numbers: range) -> Callable[[Any], None]:
+        now = datetime.now(UTC)
+        ruts = sorted({_synthetic_rut(number) for number in numbers})
+        patients = [
+            {"rut": rut, "name": f"Paciente sintético {rut.partition('-')[0]}"} for rut in ruts
+        ]
+        rows = [
+            {
+                "number": f"BB-{number:09d}",
+                "rut": _synthetic_rut(number),
+                "mark": SEED_MARK,
+                "at": now - timedelta(days=number % 3650),
+            }
+            for number in numbers
+        ]
 
-            owner.write(insert)
-            have += size
-            say(f"  seeded {have:,} invoices ({time.monotonic() - started:.0f} s)")
-        return have
-    finally:
-        owner.dispose()
+        def insert(session: Any) -> None:
+            session.execute(
+                text(
+                    "INSERT INTO patients (rut, name, created_at, updated_at) VALUES "
+                    "(:rut, :name, now(), now()) ON CONFLICT (rut) DO NOTHING"
+                ),
+                patients,
+            )
+            session.execute(
+                text(
+                    "INSERT INTO invoices (number, patient_rut, coverage_text, total, "
+                    "insurer_share, copay, voided, issued_at) VALUES (:number, :rut, "
+                    ":mark, 25000, 15000, 10000, false, :at)"
+                ),
+                rows,
+            )
+            session.execute(
+                text(
+                    "INSERT INTO invoice_lines (invoice_id, kind, description, amount, "
+                    "insurer_share, copay) SELECT i.id, 'consultation', 'Consulta "
+                    "sintética', 25000, 15000, 10000 FROM invoices i WHERE "
+                    "i.coverage_text = :mark AND NOT EXISTS (SELECT 1 FROM invoice_lines "
+                    "l WHERE l.invoice_id = i.id)"
+                ),
+                {"mark": SEED_MARK},
+            )
+
+        return insert
+
+    return _fill(
+        lab,
+        "admin",
+        "SELECT COUNT(*) FROM invoices WHERE coverage_text = :m",
+        invoices,
+        "invoices",
+        say,
+        lambda owner: batch,
+    )
 
 
 def admin_backup_figures(lab: Lab, invoices: int, runs: int, say: Callable[[str], None]) -> None:
