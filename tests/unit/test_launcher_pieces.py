@@ -126,3 +126,23 @@ def test_metrics_folders_of_gunicorn_masters_that_are_gone_are_swept(tmp_path: P
         path.mkdir()
     assert sweep_orphans(tmp_path) == [orphan]
     assert not orphan.exists() and living.exists() and unnamed.exists()
+
+
+def test_a_preloaded_apps_background_work_starts_in_each_worker_not_at_load() -> None:
+    from flask import Flask
+
+    from medsys.core import serving
+    from medsys.launcher.gunicorn_hooks import post_worker_init
+
+    app = Flask("preloaded")
+    started: list[str] = []
+    serving.per_process(app, lambda: started.append("reconciler"))
+    assert started == [], "nothing runs at load: a thread started there stays in the master"
+
+    class Worker:  # what gunicorn hands post_worker_init: the app it serves
+        wsgi = app
+
+    post_worker_init(Worker())
+    post_worker_init(Worker())
+    assert started == ["reconciler", "reconciler"], "once in every worker"
+    serving.start_per_process_work(Flask("plain"))  # an app with none: nothing to do

@@ -1,9 +1,7 @@
 """What gunicorn serves: ``medsys.clinical.wsgi:application()``, the app of
-``create_app`` plus the work a serving process does beside its requests."""
+``create_app`` with what its workers share made before they fork (``--preload``)."""
 
 from __future__ import annotations
-
-import threading
 
 from flask import Flask
 
@@ -14,12 +12,9 @@ from medsys.core import passwords
 
 def application() -> Flask:
     app = create_app()
-
-    # The ICD-10 catalogue is loaded now, not on a doctor's first search; the dummy
-    # password hash is made before the first login.
-    def warm() -> None:
-        passwords.warm()
-        icd10.warm()
-
-    threading.Thread(target=warm, name="warm", daemon=True).start()
+    # Loaded once, in gunicorn's master, and shared by the workers forked from it: the
+    # ICD-10 catalogue (not loaded on a doctor's first search) and the dummy password
+    # hash (made before the first login).
+    passwords.warm()
+    icd10.warm()
     return app

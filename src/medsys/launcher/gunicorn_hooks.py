@@ -1,12 +1,12 @@
-"""gunicorn's configuration for the Flask services (``-c python:medsys.launcher.gunicorn_hooks``):
-a folder for prometheus_client's multiprocess mode, made before any worker starts and
-removed when gunicorn ends, and each dead worker's live gauges dropped. A gunicorn killed
-outright (SIGKILL) cannot remove its folder: the next one to start removes the folders of
-masters that are gone (the master's pid is in the name).
+"""gunicorn's server hooks for the Flask services (gunicorn reads them from
+``medsys.launcher.gunicorn_config``): a folder for prometheus_client's multiprocess mode,
+removed when gunicorn ends, each dead worker's live gauges dropped, and each worker's own
+background work started once it is a worker. A gunicorn killed outright (SIGKILL) cannot
+remove its folder: the next one to start removes the folders of masters that are gone (the
+master's pid is in the name).
 
-prometheus_client picks its multiprocess value store when it is first imported, so this
-module imports it only inside a hook that runs after the folder is named: a worker,
-forked from the master, must not inherit a copy imported without it."""
+This module has no effect when imported; ``gunicorn_config`` names the folder.
+"""
 
 from __future__ import annotations
 
@@ -41,10 +41,22 @@ def sweep_orphans(folder: Path) -> list[Path]:
     return removed
 
 
-def on_starting(server: Any) -> None:
+def name_metrics_folder() -> str:
+    """Make this master's metrics folder and name it in the environment, which the
+    workers inherit; prometheus_client reads it when it is first imported."""
     sweep_orphans(Path(tempfile.gettempdir()))
     folder = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    return folder
+
+
+def post_worker_init(worker: Any) -> None:
+    """The app is loaded once in the master (``--preload``) and its workers are forks of
+    it: threads do not survive a fork, so each worker starts its own background work here
+    (``medsys.core.serving``)."""
+    from medsys.core import serving
+
+    serving.start_per_process_work(worker.wsgi)
 
 
 def child_exit(server: Any, worker: Any) -> None:

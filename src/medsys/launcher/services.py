@@ -87,7 +87,10 @@ def _gunicorn(python: str, bind: str, application: str) -> tuple[str, ...]:
         "-m",
         "gunicorn",
         "--config",
-        "python:medsys.launcher.gunicorn_hooks",
+        "python:medsys.launcher.gunicorn_config",
+        # The app is loaded once and forked: a worker costs no import of its own, and the
+        # workers share the ICD-10 catalogue's pages.
+        "--preload",
         "--workers",
         "2",
         "--threads",

@@ -1,5 +1,6 @@
 """What gunicorn serves: ``medsys.portal.wsgi:application()``, the app of ``create_app``
-plus the work a serving process does beside its requests."""
+with what its workers share made before they fork (``--preload``), and the work each
+serving process does beside its requests (``medsys.core.serving``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 
 from flask import Flask
 
-from medsys.core import passwords
+from medsys.core import passwords, serving
 from medsys.portal.app import create_app
 from medsys.portal.booking import reconcile_pending
 from medsys.portal.extensions import database, middleware
@@ -21,8 +22,8 @@ RECONCILE_EVERY = 60.0  # seconds between looks for abandoned bookings
 
 def application() -> Flask:
     app = create_app()
-    start_reconciler(app)
-    threading.Thread(target=passwords.warm, name="warm", daemon=True).start()
+    passwords.warm()  # in the master, shared by the workers forked from it
+    serving.per_process(app, lambda: start_reconciler(app))
     return app
 
 
