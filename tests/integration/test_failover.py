@@ -7,15 +7,20 @@ speed is not: the runner prints those figures (`medsys chaos all`)."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import text
 
 from medsys.chaos.figures import Figures
 from medsys.chaos.lab import Lab
 from medsys.chaos.scenarios import run
+from medsys.core.topology import Engine as DbEngine
 from medsys.core.topology import pair_named
-from tests.conftest import MedsysCluster, eventually, own_system_for
+from medsys.launcher.cluster import LaunchError
+from medsys.launcher.supervisor import SupervisorError
+from tests.conftest import MedsysCluster, eventually, own_system_for, scratch_table
 
 pytestmark = pytest.mark.integration
 
@@ -82,6 +87,45 @@ def test_lost_replica_costs_no_failover_and_catches_up(lab: Lab) -> None:
     figures = run(lab, "kill-replica", pair_named("admin"), writers=2)
     assert_guarantees_held(figures)
     assert figures.failovers == 0
+
+
+# What keeps each engine's server from starting on its data: InnoDB's redo log emptied,
+# PostgreSQL's control file gone. (Seen for real: MariaDB 10.11 failing an assertion in
+# every crash recovery of an old primary killed twice within seconds.)
+UNBOOTABLE = {"clinical": "ib_logfile0", "admin": "global/pg_control"}
+
+
+@pytest.mark.parametrize("pair_name", list(UNBOOTABLE))
+def test_a_replica_whose_data_cannot_start_is_made_anew_from_the_primary(
+    system: MedsysCluster, lab: Lab, pair_name: str
+) -> None:
+    pair = pair_named(pair_name)
+    lab.wait_ready(pair)
+    primary, replica = system.roles(pair_name)
+    database = system.database(pair_name)
+    table = scratch_table(database)
+    lab.stop(replica)
+    written = f"con la replica caida {uuid.uuid4().hex[:8]}"
+    database.write(
+        lambda s: s.execute(text(f"INSERT INTO {table} VALUES (1, :note)"), {"note": written})
+    )
+    damaged = lab.adapter(pair).data_dir(replica) / UNBOOTABLE[pair_name]
+    if pair.engine is DbEngine.POSTGRES:
+        damaged.unlink()
+    else:
+        damaged.write_bytes(b"")
+    with pytest.raises((SupervisorError, LaunchError)):
+        lab.start(replica)  # dies while starting, again and again (supervisord: FATAL)
+    eventually(lambda: system.in_sync(pair_name), within=90, what=f"{replica} made anew")
+    assert system.roles(pair_name) == (primary, replica), "no failover for a lost replica"
+    kept = lab.adapter(pair).data_dir(replica).parent.glob(f"{replica}.diverged-*")
+    assert any(kept), "the data that could not start is kept, not deleted"
+    copy = system.node_engine(replica)
+    with copy.connect() as connection:
+        notes = connection.execute(text(f"SELECT note FROM {table}")).scalars().all()
+    copy.dispose()
+    database.dispose()
+    assert notes == [written], "what the primary acknowledged while it was down is there"
 
 
 def test_failovers_back_and_forth_under_load(lab: Lab) -> None:

@@ -9,6 +9,7 @@ from medsys.failover.decision import (
     Observation,
     Policy,
     Promote,
+    Rebuild,
     RecordState,
     Rejoin,
     SetSynchronous,
@@ -158,6 +159,34 @@ def test_a_replica_that_reconnects_within_the_grace_is_left_alone() -> None:
     assert back.memory.replica_lost_since is None
     again = run(back.memory, Observation(primary(), replica(receiving=False)), now=NOW + 6)
     assert not rejoins(again)
+
+
+def test_a_replica_whose_data_cannot_start_is_rebuilt_after_the_state_says_it_is_out() -> None:
+    gone = replica(reachable=False, receiving=False, error="connection refused")
+    stopped = Observation(primary(replica_streaming=False, sync_active=False), gone)
+    assert not any(
+        isinstance(action, Rebuild) for action in run(Memory(Health.HEALTHY), stopped).actions
+    ), "a replica stopped or killed is started by whoever stopped it, never rebuilt"
+    failing = replace(stopped, replica_failed_to_start=True)
+    first = run(Memory(Health.HEALTHY), failing)
+    kinds = [type(action) for action in first.actions]
+    assert Rebuild(R, P) in first.actions and first.event == "rebuild"
+    assert kinds.index(RecordState) < kinds.index(Rebuild), "recorded out of sync first"
+    assert "cannot start: rebuilding it" in first.sentence
+    soon = run(first.memory, failing, now=NOW + 5)
+    assert Rebuild(R, P) not in soon.actions, "not again while the first may still run"
+    later = run(soon.memory, failing, now=NOW + 16)
+    assert Rebuild(R, P) in later.actions
+
+
+def test_nothing_is_rebuilt_while_the_primary_is_missing() -> None:
+    # A copy comes only from the primary the state names, seen taking writes: never from
+    # a node that may lack what was acknowledged.
+    gone = replica(reachable=False, receiving=False, error="connection refused")
+    seen = replace(Observation(DEAD, gone), replica_failed_to_start=True)
+    memory = after_failures(5, seen)
+    decision = run(memory, seen)
+    assert not any(isinstance(action, Rebuild) for action in decision.actions)
 
 
 def test_a_second_writable_node_is_fenced() -> None:

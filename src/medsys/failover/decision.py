@@ -63,6 +63,8 @@ class Observation:
     primary: NodeProbe  # the node the state names primary
     replica: NodeProbe
     lease_expires_at: float | None = None  # the primary's lease, as last renewed
+    # The replica's server died while starting, again and again (its data cannot boot).
+    replica_failed_to_start: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,16 @@ class Rejoin:
     primary: str
 
 
-Action = SetSynchronous | RecordState | Fence | Promote | Rejoin
+@dataclass(frozen=True)
+class Rebuild:
+    """Copy the replica anew from the primary: its own data cannot boot. Never the
+    primary's: only a node the state does not name primary is rebuilt, its data kept."""
+
+    node: str
+    primary: str
+
+
+Action = SetSynchronous | RecordState | Fence | Promote | Rejoin | Rebuild
 
 
 @dataclass(frozen=True)
@@ -180,6 +191,16 @@ def _primary_alive(
         if waited and (last_rejoin is None or now - last_rejoin >= policy.rejoin_interval):
             actions.append(Rejoin(replica.node, primary.node))
             last_rejoin = now
+    elif (
+        not replica.reachable
+        and seen.replica_failed_to_start
+        and (last_rejoin is None or now - last_rejoin >= policy.rejoin_interval)
+    ):
+        # The primary takes writes and the pair state names it: everything acknowledged is
+        # there, so the replica's data (an old primary's, say, that a database bug keeps
+        # from recovering) can be set aside and copied anew. Retried as rejoins are.
+        actions.append(Rebuild(replica.node, primary.node))
+        last_rejoin = now
     health = Health.HEALTHY if in_sync else Health.DEGRADED
     new_memory = Memory(
         health=health,
@@ -253,6 +274,8 @@ def _alive_sentence(
             notes.append("synchronous replication " + ("on" if action.on else "relaxed"))
         if isinstance(action, Rejoin):
             notes.append(f"asking {replica} to rejoin as a replica of {primary}")
+        if isinstance(action, Rebuild):
+            notes.append(f"{replica} cannot start: rebuilding it from {primary}")
     suffix = "; " + "; ".join(notes) if notes else ""
     if recovered:
         return f"primary {primary} answers again{suffix}", "primary-recovered"
@@ -266,6 +289,8 @@ def _alive_sentence(
     event = "degraded" if before.health is not Health.DEGRADED else None
     if any(isinstance(action, Rejoin) for action in actions):
         event = "rejoin"
+    if any(isinstance(action, Rebuild) for action in actions):
+        event = "rebuild"
     return f"degraded: {primary} writes alone, replica {replica} {reason}{suffix}", event
 
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from medsys.core.scrape import serve_metrics_in_background
 from medsys.core.settings import Settings
@@ -36,6 +36,7 @@ from medsys.failover.decision import (
     Observation,
     Policy,
     Promote,
+    Rebuild,
     RecordState,
     Rejoin,
     SetSynchronous,
@@ -105,11 +106,18 @@ class Monitor:
         futures = {
             node: self._pool.submit(self.adapter.probe, node) for node in (state.primary, replica)
         }
-        return Observation(
+        seen = Observation(
             primary=self._probe(futures[state.primary], state.primary),
             replica=self._probe(futures[replica], replica),
             lease_expires_at=self._lease_of(state.primary),
         )
+        if not seen.replica.reachable:  # asked only then: one call to supervisord more
+            try:
+                failed = self.hands.failed_to_start(replica)
+            except Exception:  # supervisord busy or away: judged next cycle
+                failed = False
+            seen = replace(seen, replica_failed_to_start=failed)
+        return seen
 
     def _lease_of(self, primary: str) -> float | None:
         """Where the fence is certain (a SIGKILL on this host) no lease is kept: nothing
@@ -183,6 +191,8 @@ class Monitor:
             # The node is recorded out of sync before any rejoin is asked for, so a
             # failover meanwhile never promotes it.
             return self.hands.rejoin(action.node, action.primary, self._report)
+        if isinstance(action, Rebuild):
+            return self.hands.rebuild(action.node, action.primary, self._report)
         raise TypeError(f"unknown action {action!r}")
 
     def _report(self, outcome: str, term_seen: int = 0) -> None:

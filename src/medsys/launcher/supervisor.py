@@ -214,6 +214,10 @@ class Supervisor:
     def is_process_running(self, name: str) -> bool:
         return self.info(name).state in ("RUNNING", "STARTING")
 
+    def failed_to_start(self, name: str) -> bool:
+        # FATAL: it exited within startsecs on every one of startretries attempts.
+        return self.info(name).state == "FATAL"
+
     def pid(self) -> int | None:
         try:
             return int(cast(int, self._proxy().getPID()))

@@ -174,6 +174,9 @@ class Agent:
     def is_process_running(self, name: str) -> bool:
         return self.server_alive()
 
+    def failed_to_start(self, name: str) -> bool:
+        return False  # this agent boots the server itself and sees each attempt
+
     # --- boot -------------------------------------------------------------------------
     def prepare(self) -> tuple[Role, str, bool]:
         """Steps until the server may boot; returns its role, the primary, and whether the

@@ -112,6 +112,10 @@ class ProcessControl(Protocol):
 
     def is_process_running(self, name: str) -> bool: ...
 
+    def failed_to_start(self, name: str) -> bool:
+        """The server was started and died while starting, again and again: its data
+        cannot boot (supervisord's FATAL). Not a stop or a kill, which are not failures."""
+
 
 def give_to_service_user(settings: Settings, *paths: Path) -> None:
     """Files root made for the servers, handed to the service user (nothing to do when
@@ -157,6 +161,12 @@ def kill_processes_using(data_dir: Path) -> int:
             process.kill()
             killed += 1
     return killed
+
+
+def rebuild_request(settings: Settings, node: str) -> Path:
+    """Where a monitor asks for ``node``'s data to be copied anew at its next boot: the
+    node's entry does it, as root, before the server runs (``medsys.nodes.entry``)."""
+    return settings.cluster_dir / f"{node}.rebuild-requested"
 
 
 def move_aside(data_dir: Path) -> Path:

@@ -12,13 +12,23 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from medsys.core.settings import load_settings
 from medsys.core.topology import pair_of_node
 from medsys.nodes import adapter_for
-from medsys.nodes.base import NodeError, processes_using, server_gid, service_user
+from medsys.nodes.base import (
+    NodeAdapter,
+    NodeError,
+    move_aside,
+    processes_using,
+    rebuild_request,
+    server_gid,
+    service_user,
+)
 from medsys.nodes.plan import BootStep, plan_boot
+from medsys.pairs.node import Role
 from medsys.pairs.state import read_pair_state
 
 LEFTOVER_WAIT_SECONDS = 20.0
@@ -30,6 +40,16 @@ def _wait_for_leftovers(datadir: Path) -> None:
         time.sleep(0.1)
     if pids:
         print(f"processes {pids} still use {datadir}; starting anyway", file=sys.stderr)
+
+
+def _copy_anew(adapter: NodeAdapter, node: str, primary: str) -> str:
+    """What a monitor asked for when this node's data could not start: that data set
+    aside (never deleted) and the node made again as a replica, as `medsys up` makes one."""
+    data = adapter.data_dir(node)
+    kept = move_aside(data) if data.exists() else None
+    adapter.initialise(node, Role.REPLICA)
+    where = f"; its old data is in {kept}" if kept else ""
+    return f"{node} made anew as a replica of {primary}{where}"
 
 
 def main(argv: list[str]) -> int:
@@ -55,6 +75,17 @@ def main(argv: list[str]) -> int:
         latest_request=None,
         now=time.time(),
     )
+    request = rebuild_request(settings, node)
+    if request.exists() and plan.role is Role.PRIMARY:
+        request.unlink()  # asked of it as a replica; as the primary its data is the pair's
+    if request.exists():
+        try:
+            print(_copy_anew(adapter, node, plan.primary), flush=True)
+        except NodeError as error:
+            print(f"{node} could not be made anew: {error}", file=sys.stderr)
+            return 4
+        request.unlink()
+        plan = replace(plan, step=BootStep.BOOT)
     if plan.step is BootStep.INITIALISE:
         print(f"{node} has no data yet; `medsys up` makes it", file=sys.stderr)
         return 3

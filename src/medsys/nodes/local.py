@@ -4,10 +4,20 @@ thread of its own beside the monitor's probe loop."""
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from medsys.nodes.base import NodeAdapter, ProcessControl, kill_processes_using, one_line
+from medsys.nodes.base import (
+    NodeAdapter,
+    NodeError,
+    ProcessControl,
+    kill_processes_using,
+    one_line,
+    rebuild_request,
+)
 from medsys.pairs.hands import Report
+
+REBUILD_BOOT_SECONDS = 120.0  # an initialised MariaDB answers in seconds; slack for a busy host
 
 
 class LocalHands:
@@ -40,4 +50,33 @@ class LocalHands:
             outcome = self.adapter.rejoin(node, primary, self.control)
         except Exception as error:  # reported like any failed action, never fatal
             outcome = f"Rejoin failed: {one_line(error)}"
+        report(outcome)
+
+    def failed_to_start(self, node: str) -> bool:
+        return self.control.failed_to_start(node)
+
+    def rebuild(self, node: str, primary: str, report: Report) -> str:
+        if self._rejoining is not None and not self._rejoining.done():
+            return f"{node} is still being rejoined"
+        self._rejoining = self._rejoiner.submit(self._rebuild, node, primary, report)
+        return f"rebuilding {node} from {primary} beside the probe loop"
+
+    def _rebuild(self, node: str, primary: str, report: Report) -> None:
+        """The node's entry makes the data anew at its next boot: it runs as root, as
+        `medsys up` did when it made the node, and this monitor does not. Then, where the
+        engine attaches a replica once it answers (MariaDB, MySQL), a copy of the primary
+        is loaded into it here, as `up` does for a new replica."""
+        try:
+            rebuild_request(self.adapter.settings, node).write_text(f"{primary}\n")
+            self.control.start(node)
+            if self.adapter.ATTACHES_AFTER_BOOT:
+                deadline = time.monotonic() + REBUILD_BOOT_SECONDS
+                while not self.adapter.ping(node):
+                    if time.monotonic() > deadline:
+                        raise NodeError(f"{node}, made anew, does not answer")
+                    time.sleep(0.2)
+                self.adapter.attach_replica(node, primary)
+            outcome = f"{node} made anew from {primary}: its own data could not start"
+        except Exception as error:  # reported like any failed action, never fatal
+            outcome = f"Rebuild of {node} failed: {one_line(error)}"
         report(outcome)

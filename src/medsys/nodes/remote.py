@@ -86,6 +86,9 @@ class AgentControl:
         self.settings = settings
         self.wait_seconds = wait_seconds
 
+    def failed_to_start(self, name: str) -> bool:
+        return False  # a container's server is its agent's to boot; it reports no such state
+
     def is_process_running(self, name: str) -> bool:
         status = read_status(self.settings, name)
         # A stale heartbeat is a frozen or dead container: still "running" for a fence,
@@ -166,3 +169,10 @@ class AgentHands:
     def rejoin(self, node: str, primary: str, report: Report) -> str:
         # The data to rewind or rebuild is in the node's container, not here.
         return self.control.rejoin(node, primary)
+
+    def failed_to_start(self, node: str) -> bool:
+        return self.control.failed_to_start(node)
+
+    def rebuild(self, node: str, primary: str, report: Report) -> str:
+        # Never asked for: failed_to_start is always false here (see AgentControl).
+        return f"{node} is rebuilt by its own agent, not from here"

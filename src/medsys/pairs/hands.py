@@ -26,3 +26,10 @@ class Hands(Protocol):
     def rejoin(self, node: str, primary: str, report: Report) -> str:
         """Make ``node`` a replica of ``primary``. Returns what was done or started; work
         that goes on beside the monitor's loop calls ``report`` with its outcome."""
+
+    def failed_to_start(self, node: str) -> bool:
+        """``node``'s server was started and died while starting, again and again."""
+
+    def rebuild(self, node: str, primary: str, report: Report) -> str:
+        """Copy ``node`` anew from ``primary`` (its old data kept aside) and start it as a
+        replica; like ``rejoin``, beside the monitor's loop."""
