@@ -121,9 +121,26 @@ def _failover(lab: Lab, pair: Pair, figures: Figures, fault_at: float) -> None:
     figures.failovers += 1
 
 
+def _bring_back(lab: Lab, pair: Pair, figures: Figures, node: str) -> None:
+    """Start a database node again. One whose data cannot start (it dies while starting
+    on every try) is made anew from the primary by its monitor: a note, not a broken
+    guarantee; the caller's wait for it to replicate again still judges the outcome."""
+    asked_at = time.time()
+    try:
+        lab.start(node)
+    except (LaunchError, SupervisorError) as error:
+        if node == lab.state(pair).primary:
+            raise
+        lab.wait_event(pair, "rebuild", asked_at, timeout=60)
+        figures.notes.append(
+            f"{node} could not start on its data ({one_line(error)}); its monitor made it "
+            "anew from the primary"
+        )
+
+
 def _rejoin_old(lab: Lab, pair: Pair, figures: Figures, old: str) -> None:
     if not lab.cluster.supervisor.is_process_running(old):
-        lab.start(old)
+        _bring_back(lab, pair, figures, old)
     figures.rejoin = lab.wait_rejoined(pair, old)
     if lab.probe(pair, old).writable:
         figures.broken.append(f"{old} came back writable")
@@ -178,7 +195,7 @@ def kill_replica(lab: Lab, pair: Pair, workload: Workload, figures: Figures) -> 
     fault_at = time.time()
     lab.kill(replica)
     time.sleep(4)
-    lab.start(replica)
+    _bring_back(lab, pair, figures, replica)
     figures.rejoin = lab.wait_rejoined(pair, replica)
     lab.wait_until("the replica back in sync", lambda: lab.state(pair).replica_in_sync, 30)
     if lab.state(pair).term != state.term:
@@ -239,7 +256,7 @@ def flip_flop(
         lab.wait_event(pair, "promoted", killed_at)
         figures.failovers += 1
         lab.acknowledge(pair)  # the operator's word: allow the next automatic failover
-        lab.start(old)
+        _bring_back(lab, pair, figures, old)
         lab.wait_rejoined(pair, old)
     figures.detection = max(detections) if detections else None
     figures.notes.append(f"detection per failover: {', '.join(f'{d:.2f}' for d in detections)} s")
