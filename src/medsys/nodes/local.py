@@ -5,6 +5,7 @@ thread of its own beside the monitor's probe loop."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from medsys.nodes.base import (
@@ -40,10 +41,22 @@ class LocalHands:
         return f"{node} already down"
 
     def rejoin(self, node: str, primary: str, report: Report) -> str:
+        return self._beside_the_loop(self._rejoin, node, primary, report, "rejoining", "to")
+
+    def _beside_the_loop(
+        self,
+        work: Callable[[str, str, Report], None],
+        node: str,
+        primary: str,
+        report: Report,
+        doing: str,
+        preposition: str,
+    ) -> str:
+        """One rejoin or rebuild at a time, in its own thread: it may take minutes."""
         if self._rejoining is not None and not self._rejoining.done():
             return f"{node} is still being rejoined"
-        self._rejoining = self._rejoiner.submit(self._rejoin, node, primary, report)
-        return f"rejoining {node} to {primary} beside the probe loop"
+        self._rejoining = self._rejoiner.submit(work, node, primary, report)
+        return f"{doing} {node} {preposition} {primary} beside the probe loop"
 
     def _rejoin(self, node: str, primary: str, report: Report) -> None:
         try:
@@ -56,10 +69,7 @@ class LocalHands:
         return self.control.failed_to_start(node)
 
     def rebuild(self, node: str, primary: str, report: Report) -> str:
-        if self._rejoining is not None and not self._rejoining.done():
-            return f"{node} is still being rejoined"
-        self._rejoining = self._rejoiner.submit(self._rebuild, node, primary, report)
-        return f"rebuilding {node} from {primary} beside the probe loop"
+        return self._beside_the_loop(self._rebuild, node, primary, report, "rebuilding", "from")
 
     def _rebuild(self, node: str, primary: str, report: Report) -> None:
         """The node's entry makes the data anew at its next boot: it runs as root, as
