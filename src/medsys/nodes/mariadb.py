@@ -36,6 +36,7 @@ from medsys.nodes.base import (
     move_aside,
     one_line,
     owned_directory,
+    rebuild_request,
     service_user,
 )
 from medsys.pairs.node import NodeProbe, Role
@@ -554,8 +555,14 @@ class MariaDBAdapter(EngineAdapter):
     ) -> str:
         """Copy ``node`` afresh from ``primary``, keeping the diverged data aside."""
         control.stop(node)
-        kept = move_aside(self.data_dir(node))
-        self.initialise(node, Role.REPLICA)
+        if os.geteuid() == 0:  # a container's agent, or an operator's command
+            kept = f"old data kept in {move_aside(self.data_dir(node))}"
+            self.initialise(node, Role.REPLICA)
+        else:
+            # A local monitor runs unprivileged and the node's files are root's: the node's
+            # entry, which runs as root, sets the data aside and makes it at its next boot.
+            rebuild_request(self.settings, node).write_text(f"{primary}\n")
+            kept = f"old data kept aside in {self.data_dir(node).name}.diverged-*"
         control.start(node)
         deadline = time.monotonic() + 30
         while not self.ping(node):
@@ -566,7 +573,7 @@ class MariaDBAdapter(EngineAdapter):
         still = self._replication_error(node, primary, wait=60)
         if still is not None:
             raise NodeError(f"rebuilt {node} still cannot replicate: {still}")
-        return f"{node} had diverged ({reason}); rebuilt from {primary}, old data kept in {kept}"
+        return f"{node} had diverged ({reason}); rebuilt from {primary}, {kept}"
 
     def _attach_fresh(self, node: str, primary: str) -> None:
         """A just-installed node gets a consistent copy of the primary and replicates from
