@@ -258,3 +258,7 @@ class NodeAdapter(Protocol):
 
     def rejoin(self, node: str, primary: str, control: ProcessControl) -> str:
         """Make ``node`` a replica of ``primary``, rebuilding it if it diverged."""
+
+    def rebuild(self, node: str, primary: str, control: ProcessControl, *, reason: str) -> str:
+        """Make ``node`` again as a replica of ``primary``, its old data set aside (never
+        deleted), and start it; returns what was done, for the log."""

@@ -4,21 +4,11 @@ thread of its own beside the monitor's probe loop."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from medsys.nodes.base import (
-    NodeAdapter,
-    NodeError,
-    ProcessControl,
-    kill_processes_using,
-    one_line,
-    rebuild_request,
-)
+from medsys.nodes.base import NodeAdapter, ProcessControl, kill_processes_using, one_line
 from medsys.pairs.hands import Report
-
-REBUILD_BOOT_SECONDS = 120.0  # an initialised MariaDB answers in seconds; slack for a busy host
 
 
 class LocalHands:
@@ -41,7 +31,9 @@ class LocalHands:
         return f"{node} already down"
 
     def rejoin(self, node: str, primary: str, report: Report) -> str:
-        return self._beside_the_loop(self._rejoin, node, primary, report, "rejoining", "to")
+        return self._beside_the_loop(
+            self._rejoin, node, primary, report, f"rejoining {node} to {primary}"
+        )
 
     def _beside_the_loop(
         self,
@@ -50,13 +42,12 @@ class LocalHands:
         primary: str,
         report: Report,
         doing: str,
-        preposition: str,
     ) -> str:
         """One rejoin or rebuild at a time, in its own thread: it may take minutes."""
         if self._rejoining is not None and not self._rejoining.done():
             return f"{node} is still being rejoined"
         self._rejoining = self._rejoiner.submit(work, node, primary, report)
-        return f"{doing} {node} {preposition} {primary} beside the probe loop"
+        return f"{doing} beside the probe loop"
 
     def _rejoin(self, node: str, primary: str, report: Report) -> None:
         try:
@@ -69,24 +60,15 @@ class LocalHands:
         return self.control.failed_to_start(node)
 
     def rebuild(self, node: str, primary: str, report: Report) -> str:
-        return self._beside_the_loop(self._rebuild, node, primary, report, "rebuilding", "from")
+        return self._beside_the_loop(
+            self._rebuild, node, primary, report, f"rebuilding {node} from {primary}"
+        )
 
     def _rebuild(self, node: str, primary: str, report: Report) -> None:
-        """The node's entry makes the data anew at its next boot: it runs as root, as
-        `medsys up` did when it made the node, and this monitor does not. Then, where the
-        engine attaches a replica once it answers (MariaDB, MySQL), a copy of the primary
-        is loaded into it here, as `up` does for a new replica."""
         try:
-            rebuild_request(self.adapter.settings, node).write_text(f"{primary}\n")
-            self.control.start(node)
-            if self.adapter.ATTACHES_AFTER_BOOT:
-                deadline = time.monotonic() + REBUILD_BOOT_SECONDS
-                while not self.adapter.ping(node):
-                    if time.monotonic() > deadline:
-                        raise NodeError(f"{node}, made anew, does not answer")
-                    time.sleep(0.2)
-                self.adapter.attach_replica(node, primary)
-            outcome = f"{node} made anew from {primary}: its own data could not start"
+            outcome = self.adapter.rebuild(
+                node, primary, self.control, reason="its own data could not start"
+            )
         except Exception as error:  # reported like any failed action, never fatal
             outcome = f"Rebuild of {node} failed: {one_line(error)}"
         report(outcome)

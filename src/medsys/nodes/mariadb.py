@@ -543,9 +543,9 @@ class MariaDBAdapter(EngineAdapter):
         if error is None:
             return f"{node} replicates from {primary}"
         # Errant transactions (it committed what the new primary never got).
-        return self._rebuild(node, primary, control, reason=error)
+        return self.rebuild(node, primary, control, reason=f"it had diverged: {error}")
 
-    def _rebuild(
+    def rebuild(
         self,
         node: str,
         primary: str,
@@ -553,7 +553,7 @@ class MariaDBAdapter(EngineAdapter):
         *,
         reason: str,
     ) -> str:
-        """Copy ``node`` afresh from ``primary``, keeping the diverged data aside."""
+        """Copy ``node`` afresh from ``primary``, keeping its old data aside."""
         control.stop(node)
         if os.geteuid() == 0:  # a container's agent, or an operator's command
             kept = f"old data kept in {move_aside(self.data_dir(node))}"
@@ -573,7 +573,7 @@ class MariaDBAdapter(EngineAdapter):
         still = self._replication_error(node, primary, wait=60)
         if still is not None:
             raise NodeError(f"rebuilt {node} still cannot replicate: {still}")
-        return f"{node} had diverged ({reason}); rebuilt from {primary}, {kept}"
+        return f"{node} rebuilt from {primary} ({reason}), {kept}"
 
     def _attach_fresh(self, node: str, primary: str) -> None:
         """A just-installed node gets a consistent copy of the primary and replicates from

@@ -253,4 +253,4 @@ class MySQLAdapter(MariaDBAdapter):
             reason = error
         else:
             reason = f"errant transactions {errant}"
-        return self._rebuild(node, primary, control, reason=reason)
+        return self.rebuild(node, primary, control, reason=f"it had diverged: {reason}")

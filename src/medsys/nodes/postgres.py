@@ -30,6 +30,7 @@ from medsys.nodes.base import (
     move_aside,
     one_line,
     owned_directory,
+    rebuild_request,
     run_as_service_user,
     service_user,
 )
@@ -501,6 +502,14 @@ class PostgresAdapter(EngineAdapter):
             kept.rename(datadir)  # never leave the node with no data at all
             raise
         return f"{node} could not be rewound ({reason}); rebuilt from {primary}, old data in {kept}"
+
+    def rebuild(self, node: str, primary: str, control: ProcessControl, *, reason: str) -> str:
+        """Its entry, which runs as root where the node's files are root's, sets the data
+        aside and takes a base backup of ``primary`` before the server boots."""
+        control.stop(node)
+        rebuild_request(self.settings, node).write_text(f"{primary}\n")
+        control.start(node)
+        return f"{node} made anew from {primary} ({reason}), old data kept aside"
 
     def rejoin(
         self,
