@@ -104,6 +104,10 @@ class MedsysCluster:
             # Replicas serve the audited reads in every test system, though they share one
             # machine, so failovers and rejoins are tested with that path in use.
             "MEDSYS_REPLICA_WAIT_MS": "50",
+            # argon2-cffi's cheapest profile: hundreds of logins at ~0.2 s of CPU each
+            # would be a sixth of the suite's CPU (tests/unit/test_passwords.py checks the
+            # standard profile).
+            "MEDSYS_PASSWORD_HASHING": "cheapest-for-tests",
         }
         self.settings: Settings = load_settings(self.environ)
 
@@ -263,6 +267,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return OWN_SYSTEM_MODULES.get(item.path.name, 0)
 
     items.sort(key=cost, reverse=True)  # stable: each module keeps its own order
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """The shared system ends with the last test that uses it, not with the session: its
+    worker goes on to other groups, and an idle system with its measurement costs a fifth
+    of a core. (Its tests are one group and run back to back; should one ever come after,
+    pytest would start the system again.)"""
+    yield
+    uses = "cluster" in getattr(item, "fixturenames", ())
+    next_uses = nextitem is not None and "cluster" in getattr(nextitem, "fixturenames", ())
+    if uses and not next_uses:
+        definitions = item._fixtureinfo.name2fixturedefs.get("cluster", ())  # type: ignore[attr-defined]
+        for definition in definitions:
+            definition.finish(item._request)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,22 @@ class Network(StrEnum):
 DEFAULT_REPLICA_WAIT = 0.05  # seconds
 
 
+# How core.passwords hashes (MEDSYS_PASSWORD_HASHING): "standard" (argon2id, RFC 9106) or
+# "cheapest-for-tests", which only the test systems use (see core.passwords).
+PASSWORD_HASHING_PROFILES = ("standard", "cheapest-for-tests")
+
+
+def password_hashing(environ: Mapping[str, str] | None = None) -> str:
+    """The hashing profile the environment asks for; an unknown name is refused, never
+    taken for the standard one."""
+    chosen = (os.environ if environ is None else environ).get("MEDSYS_PASSWORD_HASHING")
+    chosen = chosen or PASSWORD_HASHING_PROFILES[0]
+    if chosen not in PASSWORD_HASHING_PROFILES:
+        choices = ", ".join(PASSWORD_HASHING_PROFILES)
+        raise SettingsError(f"MEDSYS_PASSWORD_HASHING must be one of {choices}, got {chosen!r}")
+    return chosen
+
+
 def _env_key(service: str) -> str:
     return "MEDSYS_PORT_" + service.upper().replace("-", "_")
 
@@ -258,6 +274,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     replica_wait_ms = None if chosen_wait is None else _as_int(chosen_wait, "replica_wait_ms")
     if replica_wait_ms is not None and not 0 <= replica_wait_ms <= 1000:
         raise SettingsError(f"replica_wait_ms must be 0-1000, got {replica_wait_ms}")
+    password_hashing(environ)  # read by core.passwords itself; a wrong name fails here first
     settings = Settings(
         state_dir=Path(state_dir).absolute(),
         port_offset=offset,

@@ -17,7 +17,7 @@ import click
 
 from medsys.core.demo_logins import DEMO_ACCOUNTS, demo_password
 from medsys.core.secrets import Secrets, SecretsMissingError, load_secrets
-from medsys.core.settings import Settings, SettingsError, load_settings
+from medsys.core.settings import Settings, SettingsError, load_settings, password_hashing
 from medsys.core.tokens import Role
 from medsys.launcher.cluster import Cluster, LaunchError, ServiceStatus, database_memory
 from medsys.launcher.identity_cli import register as register_identity_commands
@@ -132,6 +132,11 @@ def up() -> None:
             f"medsys is up in {seconds:.1f} s; database memory {_mib(database_memory(rows))}."
         )
         click.echo(f"state folder: {cluster.settings.state_dir}")
+        if password_hashing() != "standard":
+            click.echo(
+                f"WARNING: passwords are hashed with the {password_hashing()!r} profile "
+                "(MEDSYS_PASSWORD_HASHING): fit for a test system, never for real accounts."
+            )
         _say_demo_logins(cluster.settings)
 
     _run(bring_up)

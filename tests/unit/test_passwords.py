@@ -1,0 +1,52 @@
+"""Password hashing: the standard profile is argon2id at RFC 9106's parameters, and the
+test systems' cheap profile is only ever chosen by name."""
+
+from __future__ import annotations
+
+import pytest
+from argon2 import Type, extract_parameters, profiles
+
+from medsys.core import passwords
+from medsys.core.settings import PASSWORD_HASHING_PROFILES, SettingsError, password_hashing
+
+
+def test_every_profile_name_has_its_parameters() -> None:
+    assert set(passwords.PARAMETERS) == set(PASSWORD_HASHING_PROFILES)
+
+
+def test_unset_means_standard_and_a_wrong_name_is_refused() -> None:
+    assert password_hashing({}) == "standard"
+    assert password_hashing({"MEDSYS_PASSWORD_HASHING": ""}) == "standard"
+    with pytest.raises(SettingsError, match="MEDSYS_PASSWORD_HASHING"):
+        password_hashing({"MEDSYS_PASSWORD_HASHING": "cheap"})
+
+
+def test_the_standard_profile_is_argon2id_at_rfc_9106_parameters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MEDSYS_PASSWORD_HASHING", raising=False)
+    passwords._hasher.cache_clear()
+    try:
+        stored = passwords.hash_password("clave-larga-1")
+        assert extract_parameters(stored) == profiles.RFC_9106_LOW_MEMORY
+        assert extract_parameters(stored).type is Type.ID
+        assert passwords.verify_password(stored, "clave-larga-1")
+        assert not passwords.verify_password(stored, "clave-larga-2")
+        assert not passwords.verify_password(None, "clave-larga-1")
+    finally:
+        passwords._hasher.cache_clear()
+
+
+def test_a_hash_made_under_one_profile_verifies_under_the_other(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MEDSYS_PASSWORD_HASHING", "cheapest-for-tests")
+    passwords._hasher.cache_clear()
+    try:
+        cheap = passwords.hash_password("clave-de-prueba")
+        assert extract_parameters(cheap) == profiles.CHEAPEST
+        monkeypatch.delenv("MEDSYS_PASSWORD_HASHING")
+        passwords._hasher.cache_clear()
+        assert passwords.verify_password(cheap, "clave-de-prueba")
+    finally:
+        passwords._hasher.cache_clear()
