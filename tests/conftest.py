@@ -39,21 +39,21 @@ T = TypeVar("T")
 # listen below it, or a client connection may already hold one of their ports.
 SHARED_OFFSET = 20000  # the shared system: ports 23002-28000
 # Modules that start a system of their own (or, test_node_agents, database pairs of
-# their own), with the seconds each took in CI (2 workers): each is a group of its own
-# (xdist loadgroup) and may run on either worker. A system of its own takes its ports
+# their own), with the seconds each took in CI (3 workers): each is a group of its own
+# (xdist loadgroup) and may run on any worker. A system of its own takes its ports
 # from its worker's band (BAND_OFFSETS): a worker runs one module at a time and pytest
 # ends a module's fixtures before the next module's start, so a band holds one system at
 # a time, and the bands never meet each other nor the shared system's ports. A new such
 # module is added here.
 OWN_SYSTEM_MODULES = {
-    "test_failover.py": 130,
-    "test_restore_as_pair.py": 100,
-    "test_api_fuzz.py": 100,
-    "test_clinical_browser.py": 90,
-    "test_node_agents.py": 80,  # databases only, on 28306-30534 (offsets 25000/25100)
-    "test_lifecycle.py": 55,
-    "test_routing.py": 30,
-    "test_launcher_bad_input.py": 25,
+    "test_failover.py": 135,
+    "test_restore_as_pair.py": 115,
+    "test_api_fuzz.py": 110,
+    "test_lifecycle.py": 60,
+    "test_clinical_browser.py": 50,
+    "test_node_agents.py": 50,  # databases only, on 28306-30534 (offsets 25000/25100)
+    "test_routing.py": 25,
+    "test_launcher_bad_input.py": 6,
 }
 # One band per worker (MEDSYS_TEST_WORKERS at most this many): ports 13002-18000,
 # 18002-23000, 8002-13000.
@@ -247,7 +247,7 @@ def own_system_for(module_file: str, *, up: bool = True) -> Iterator[MedsysClust
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
-    """Two workers (pytest-xdist, ``--dist loadgroup``; scripts/test): the shared system's
+    """Three workers (pytest-xdist, ``--dist loadgroup``; scripts/test): the shared system's
     tests are one group, so the shared system is started once; every module of a system
     of its own is a group (``OWN_SYSTEM_MODULES``), and so is every other module. (Marked
     as each test is collected: xdist reads the marks in its own
