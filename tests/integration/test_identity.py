@@ -19,12 +19,14 @@ import httpx
 import jwt
 import pyotp
 import pytest
+from argon2 import PasswordHasher, extract_parameters, profiles
 from sqlalchemy import text
 
 from medsys.core.accounts import Part, account_name
 from medsys.core.keys import signing_key
 from medsys.core.tokens import Role, Service
 from tests.conftest import MedsysCluster, client_from, next_address
+from tests.integration.test_portal import Browserless
 
 pytestmark = pytest.mark.integration
 PATIENT, OTHER = "11111111-1", "22222222-2"
@@ -464,3 +466,62 @@ def test_a_key_rotation_keeps_old_tokens_valid_until_the_old_key_is_retired(
     if os.geteuid() == 0:  # the new private key is the clinical account's alone
         owner = (cluster.state_dir / "secrets/keys/clinical.key").stat().st_uid
         assert pwd.getpwuid(owner).pw_name == account_name(cluster.settings, Part.CLINICAL)
+
+
+# --- stored hashes follow the hashing profile in use ------------------------------------
+
+
+def _stored_hash(stack: Stack, pair: str, sql: str, key: str) -> str:
+    db = stack.cluster.database(pair)
+    try:
+        return str(db.read(lambda s: s.execute(text(sql), {"k": key}).scalar_one()))
+    finally:
+        db.dispose()
+
+
+def _store_hash(stack: Stack, pair: str, sql: str, key: str, stored: str) -> None:
+    db = stack.cluster.database(pair)
+    try:
+        db.write(lambda s: s.execute(text(sql), {"k": key, "h": stored}))
+    finally:
+        db.dispose()
+
+
+def test_a_login_makes_a_hash_of_other_parameters_anew(stack: Stack) -> None:
+    """A hash made with other parameters (here argon2-cffi's standard profile, while the
+    test systems run its cheapest) is replaced by one of the profile in use at the next
+    good login, for staff and patients alike; a wrong password changes nothing."""
+    username, password = stack.new_staff()
+    read_staff = "SELECT password_hash FROM staff WHERE username = :k"
+    _store_hash(
+        stack,
+        "clinical",
+        "UPDATE staff SET password_hash = :h WHERE username = :k",
+        username,
+        PasswordHasher().hash(password),
+    )
+    address = next_address()
+    assert login(stack.clinical, username, "otra-clave-equivocada", address).status_code == 401
+    assert extract_parameters(_stored_hash(stack, "clinical", read_staff, username)) == (
+        profiles.RFC_9106_LOW_MEMORY
+    ), "a refused login rewrites nothing"
+    assert login(stack.clinical, username, password, address).status_code == 200
+    assert extract_parameters(_stored_hash(stack, "clinical", read_staff, username)) == (
+        profiles.CHEAPEST
+    )
+    assert login(stack.clinical, username, password, address).status_code == 200
+
+    patient = "33333333-3"
+    read_account = "SELECT password_hash FROM accounts WHERE rut = :k"
+    before = _stored_hash(stack, "portal", read_account, patient)
+    _store_hash(
+        stack,
+        "portal",
+        "UPDATE accounts SET password_hash = :h WHERE rut = :k",
+        patient,
+        PasswordHasher().hash(stack.cluster.password(patient)),
+    )
+    browser = Browserless(stack.cluster)
+    assert browser.login(patient).status_code == 302
+    after = _stored_hash(stack, "portal", read_account, patient)
+    assert after != before and extract_parameters(after) == profiles.CHEAPEST

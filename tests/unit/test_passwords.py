@@ -4,7 +4,7 @@ test systems' cheap profile is only ever chosen by name."""
 from __future__ import annotations
 
 import pytest
-from argon2 import Type, extract_parameters, profiles
+from argon2 import PasswordHasher, Type, extract_parameters, profiles
 
 from medsys.core import passwords
 from medsys.core.settings import PASSWORD_HASHING_PROFILES, SettingsError, password_hashing
@@ -48,5 +48,21 @@ def test_a_hash_made_under_one_profile_verifies_under_the_other(
         monkeypatch.delenv("MEDSYS_PASSWORD_HASHING")
         passwords._hasher.cache_clear()
         assert passwords.verify_password(cheap, "clave-de-prueba")
+    finally:
+        passwords._hasher.cache_clear()
+
+
+def test_a_hash_of_other_parameters_is_made_anew_at_login(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A login re-hashes a password whose stored hash has other parameters than the
+    profile in use, and leaves a current one alone."""
+    monkeypatch.setenv("MEDSYS_PASSWORD_HASHING", "cheapest-for-tests")
+    passwords._hasher.cache_clear()
+    try:
+        current = passwords.hash_password("clave-de-prueba")
+        assert passwords.rehashed(current, "clave-de-prueba") is None
+        older = PasswordHasher(time_cost=2, memory_cost=1024, parallelism=1).hash("clave-de-prueba")
+        new = passwords.rehashed(older, "clave-de-prueba")
+        assert new is not None and extract_parameters(new) == profiles.CHEAPEST
+        assert passwords.verify_password(new, "clave-de-prueba")
     finally:
         passwords._hasher.cache_clear()

@@ -169,6 +169,17 @@ def clear(session: Session, model: type[CounterModel], key: str) -> None:
         _store(row, lockout.Counter())
 
 
+def replace_hash(session: Session, model: Any, account_id: int, old: str, new: str) -> None:
+    """Store a password's new hash (core.passwords.rehashed) only where the old one is
+    still stored: a password changed meanwhile is never overwritten."""
+    session.execute(
+        update(model)
+        .where(model.id == account_id, model.password_hash == old)
+        .values(password_hash=new)
+        .execution_options(synchronize_session=False)
+    )
+
+
 # --- second factor --------------------------------------------------------------------
 
 

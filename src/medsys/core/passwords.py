@@ -45,6 +45,15 @@ def hash_password(password: str) -> str:
     return _hasher().hash(password)
 
 
+def rehashed(stored_hash: str, password: str) -> str | None:
+    """A new hash of a password just verified against ``stored_hash``, when that hash was
+    made with other parameters than the profile in use (an older or another profile):
+    argon2-cffi's advice, so stored hashes follow the parameters a clinic runs with."""
+    if not _hasher().check_needs_rehash(stored_hash):
+        return None
+    return _hasher().hash(password)
+
+
 def verify_password(stored_hash: str | None, password: str) -> bool:
     try:
         return _hasher().verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
