@@ -25,8 +25,9 @@ from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from medsys.core import lockout, totp
+from medsys.core import lockout, passwords, totp
 from medsys.core.clock import UTCDateTime, utc_now
+from medsys.core.db import Database
 
 SESSION_IDLE = timedelta(minutes=30)  # staff sessions; the portal keeps its 15 minutes
 SESSION_LIFETIME = timedelta(hours=12)
@@ -169,14 +170,22 @@ def clear(session: Session, model: type[CounterModel], key: str) -> None:
         _store(row, lockout.Counter())
 
 
-def replace_hash(session: Session, model: Any, account_id: int, old: str, new: str) -> None:
-    """Store a password's new hash (core.passwords.rehashed) only where the old one is
-    still stored: a password changed meanwhile is never overwritten."""
-    session.execute(
-        update(model)
-        .where(model.id == account_id, model.password_hash == old)
-        .values(password_hash=new)
-        .execution_options(synchronize_session=False)
+def upgrade_hash(
+    database: Database, model: Any, account_id: int, stored: str, password: str
+) -> None:
+    """After a good password: store its hash anew when ``stored`` was made with other
+    parameters than the profile in use (core.passwords.rehashed), and only where
+    ``stored`` is still the stored hash: a password changed meanwhile is never overwritten."""
+    new = passwords.rehashed(stored, password)
+    if new is None:
+        return
+    database.write(
+        lambda s: s.execute(
+            update(model)
+            .where(model.id == account_id, model.password_hash == stored)
+            .values(password_hash=new)
+            .execution_options(synchronize_session=False)
+        )
     )
 
 

@@ -25,7 +25,7 @@ from medsys.core.errors import (
     NotFound,
     Unauthenticated,
 )
-from medsys.core.passwords import hash_password, rehashed, verify_password
+from medsys.core.passwords import hash_password, verify_password
 from medsys.core.tokens import Claims, Role, SigningKey
 
 ACCESS_LIFETIME = timedelta(minutes=15)
@@ -144,7 +144,9 @@ class StaffDirectory:
         usable = account is not None and account.active and account.role in self.roles
         good = verify_password(account.password_hash if usable and account else None, password)
         if good and account is not None:
-            self._rehash(account, password)
+            identity.upgrade_hash(
+                self.database, self.models.account, account.id, account.password_hash, password
+            )
         if good and account is not None and account.totp_enabled and not code:
             self.database.write(
                 lambda s: identity.settle(s, counter, gate, succeeded=False, counted=False)
@@ -174,14 +176,6 @@ class StaffDirectory:
             raise Unauthenticated(WRONG)
         secret, session_id = opened
         return self._grant(account, secret, session_id)
-
-    def _rehash(self, account: Snapshot, password: str) -> None:
-        new = rehashed(account.password_hash, password)
-        if new is not None:
-            old = account.password_hash
-            self.database.write(
-                lambda s: identity.replace_hash(s, self.models.account, account.id, old, new)
-            )
 
     def _grant(self, account: Snapshot, secret: str, session_id: str) -> dict[str, Any]:
         token = self.signer.issue(

@@ -132,9 +132,10 @@ def up() -> None:
             f"medsys is up in {seconds:.1f} s; database memory {_mib(database_memory(rows))}."
         )
         click.echo(f"state folder: {cluster.settings.state_dir}")
-        if password_hashing() != "standard":
+        hashing = password_hashing()
+        if hashing != "standard":
             click.echo(
-                f"WARNING: passwords are hashed with the {password_hashing()!r} profile "
+                f"WARNING: passwords are hashed with the {hashing!r} profile "
                 "(MEDSYS_PASSWORD_HASHING): fit for a test system, never for real accounts."
             )
         _say_demo_logins(cluster.settings)

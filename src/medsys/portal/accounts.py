@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from medsys.core import identity
 from medsys.core.db import Database
-from medsys.core.passwords import rehashed, verify_password
+from medsys.core.passwords import verify_password
 from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.portal.models import Account, LoginAttempt, LoginCounter
 from medsys.portal.resets import revoke_pending
@@ -92,10 +92,7 @@ def check_login(database: Database, *, rut_text: str, password: str, address: st
     account = database.read(lambda s: _find(s, rut))
     good = verify_password(account.password_hash if account else None, password)
     if good and account is not None:
-        new = rehashed(account.password_hash, password)
-        if new is not None:
-            old, account_id = account.password_hash, account.id
-            database.write(lambda s: identity.replace_hash(s, Account, account_id, old, new))
+        identity.upgrade_hash(database, Account, account.id, account.password_hash, password)
     if good and account is not None and account.totp_secret:
         # Not judged yet: the code decides, and a wrong code counts.
         _finish(database, gate, rut, address, succeeded=False, counted=False)
