@@ -35,7 +35,7 @@ def test_a_clerk_registers_a_caller_and_records_her_coverage(
     expect(page.get_by_role("status")).to_contain_text("Sin resultados")
     page.get_by_role("link", name="Inscribir a un paciente nuevo").click()
     expect(page.get_by_label("RUT")).to_have_value(rut)
-    page.get_by_label("Nombre completo").fill("Elena Fuentes")
+    page.get_by_label("Nombre completo").fill("Elena Núñez Fuentes")
     page.get_by_label("Fecha de nacimiento").fill("1985-07-21")
     page.get_by_label("Sexo").select_option("femenino")
     page.get_by_label("Teléfono", exact=True).fill("+56 9 5555 1234")
@@ -43,7 +43,7 @@ def test_a_clerk_registers_a_caller_and_records_her_coverage(
     shot(page, "office-02-register")
     page.get_by_role("button", name="Inscribir").click()
     expect(page.get_by_role("status")).to_contain_text("Paciente inscrito.")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Elena Fuentes")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Elena Núñez Fuentes")
 
     page.get_by_label("Institución").select_option("FONASA")
     page.get_by_label("Tramo FONASA").select_option("B")
@@ -52,6 +52,16 @@ def test_a_clerk_registers_a_caller_and_records_her_coverage(
     expect(page.get_by_role("status")).to_contain_text("Previsión registrada.")
     expect(page.get_by_text("tramo B")).to_be_visible()
     shot(page, "office-03-patient-summary")
+
+    # Found again as people type: no accents, any order, the RUT with dots.
+    page.goto(f"http://127.0.0.1:{cluster.settings.port('nginx')}/oficina/pacientes")
+    for typed in ("nunez elena", f"{body:,}".replace(",", ".")):
+        page.get_by_label("RUT o nombre").fill(typed)
+        page.get_by_label("RUT o nombre").press("Enter")
+        expect(page.get_by_role("row").filter(has_text=rut)).to_contain_text("Elena Núñez Fuentes")
+    shot(page, "office-03b-found-without-accents")
+    page.get_by_role("link", name="Elena Núñez Fuentes").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Elena Núñez Fuentes")
 
     # She is on the phone: a pediatrics appointment, then moved, then cancelled.
     page.get_by_role("link", name="Agendar hora").click()

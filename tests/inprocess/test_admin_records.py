@@ -73,6 +73,28 @@ def test_a_patient_is_registered_once(admin_db: OneTransaction) -> None:
     assert found == [rut]
 
 
+def test_a_search_ignores_case_accents_and_word_order(admin_db: OneTransaction) -> None:
+    body = random.randint(40_000_000, 49_999_999)
+    rut = f"{body}-{check_digit(body)}"
+    admin_db.write(
+        lambda s: records.create_patient(
+            s, data=PatientIn(rut=rut, nombre="María José Muñoz Ibáñez")
+        )
+    )
+
+    def found(text: str) -> bool:
+        hits = admin_db.read(
+            lambda s: records.search_patients(s, text=text, ruts=[], page=1, per_page=100)
+        )
+        return rut in [p.rut for p in hits]
+
+    dotted = f"{body:,}".replace(",", ".")
+    for typed in ("munoz", "MUÑOZ", "ibanez maria", "Jose Muñoz", dotted, rut.lower()):
+        assert found(typed), typed
+    for typed in ("muñoz pérez", "maria%", "jose_munoz", "ñandú"):
+        assert not found(typed), typed
+
+
 def test_coverage_splits_each_invoice(admin_db: OneTransaction) -> None:
     private = new_patient(admin_db)
     assert invoice(admin_db, private, 30_000)[1:] == (0, 30_000)

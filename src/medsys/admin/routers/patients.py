@@ -56,7 +56,8 @@ def list_patients(
     per_page: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> list[dict[str, Any]]:
     """All patients, or those with the given `rut`s (the seed's `?rut=`, repeatable) or
-    matching a name/RUT fragment `q`, each with their current coverage. The care team
+    matching `q`: every word of it in the name or the RUT, in any order, case and accents
+    ignored, a RUT with or without dots; each with their current coverage. The care team
     (relayed from the clinical workspace) must say whom it looks for."""
     wanted = [rut_of(text) for text in rut or []]
     if caller.role in (Role.DOCTOR, Role.NURSE) and not (wanted or (q and q.strip())):
