@@ -21,6 +21,7 @@ from medsys.core.settings import Settings, SettingsError, load_settings, passwor
 from medsys.core.tokens import Role
 from medsys.launcher.cluster import Cluster, LaunchError, ServiceStatus, database_memory
 from medsys.launcher.identity_cli import register as register_identity_commands
+from medsys.launcher.kept_aside import kept_aside, kept_aside_lines
 from medsys.launcher.provision import ProvisionError
 from medsys.launcher.supervisor import SupervisorError
 from medsys.nodes.base import NodeError
@@ -259,7 +260,8 @@ def install() -> None:
 
 @cli.command()
 def status() -> None:
-    """One row per service: state, pid, URL, role (primary/replica, lag), health, memory."""
+    """One row per service: state, pid, URL, role (primary/replica, lag), health, memory;
+    then recent failovers, the last backups and any old node data kept aside."""
     cluster = _cluster(quiet=True)
     if not cluster.supervisor.is_running():
         click.echo(
@@ -274,6 +276,7 @@ def status() -> None:
         for event in events:
             click.echo(f"  {event['at']} {event['pair']}: {event['sentence']}")
     click.echo("\n" + _backups_line(cluster.settings))
+    click.echo("\n" + kept_aside_lines(kept_aside(cluster.settings.data_dir)))
     if cluster.settings.measurement:
         click.echo("\n" + _alerts_line(cluster.settings))
 
