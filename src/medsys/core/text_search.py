@@ -6,8 +6,8 @@ found without them.
 The same folding must happen on both sides of the comparison. Python folds the words
 typed; the database folds the stored text with SQL's plain ``translate()`` and the
 ``FOLD_FROM``/``FOLD_TO`` table below, derived from the Python fold itself so the two
-cannot drift. That needs no extension (``unaccent`` would, and its function cannot be
-indexed), and it works in PostgreSQL and MySQL alike.
+cannot drift. In PostgreSQL (admin's patient registry, where people are searched) that
+needs no extension, where ``unaccent`` would. MySQL and MariaDB have no ``translate()``.
 """
 
 from __future__ import annotations
