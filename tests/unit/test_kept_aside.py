@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medsys.launcher.kept_aside import kept_aside, kept_aside_lines
+from medsys.launcher.cli import render_kept_aside
+from medsys.launcher.kept_aside import kept_aside
 
 
 def test_set_aside_folders_are_listed_with_their_size(tmp_path: Path) -> None:
@@ -21,11 +22,11 @@ def test_set_aside_folders_are_listed_with_their_size(tmp_path: Path) -> None:
     found = kept_aside(tmp_path)
     assert [kept.path for kept in found] == [diverged, replaced]
     assert [kept.size_bytes for kept in found] == [2 * 2**20, 0]
-    text = kept_aside_lines(found)
+    text = render_kept_aside(found)
     assert text.startswith("data kept aside: 2 folder(s), 2 MiB")
     assert f"{diverged}  2 MiB" in text and "remove each by hand" in text
 
 
 def test_nothing_kept_aside_says_so(tmp_path: Path) -> None:
-    assert kept_aside_lines(kept_aside(tmp_path)) == "data kept aside: none"
+    assert render_kept_aside(kept_aside(tmp_path)) == "data kept aside: none"
     assert kept_aside(tmp_path / "no-such-folder") == []

@@ -31,7 +31,7 @@ from medsys.core.settings import Settings
 from medsys.core.topology import Engine, Pair, pair_named
 from medsys.launcher.cluster import Cluster, LaunchError
 from medsys.nodes import pgbackrest
-from medsys.nodes.base import NodeError, give_to_service_user
+from medsys.nodes.base import REPLACED, NodeError, give_to_service_user
 from medsys.nodes.postgres import postgres_bin
 from medsys.pairs.state import append_event, read_pair_state, write_pair_state
 
@@ -126,7 +126,7 @@ def adopt(cluster: Cluster, pair_name: str, folder: Path) -> list[str]:
     for node in pair.nodes:
         data = adapter.data_dir(node)
         if data.exists():
-            kept = data.with_name(f"{data.name}.replaced-{stamp}")
+            kept = data.with_name(f"{data.name}{REPLACED}{stamp}")
             data.rename(kept)
             done.append(f"{node}'s data moved aside to {kept} (kept, not deleted)")
     target = adapter.data_dir(primary)
@@ -135,7 +135,7 @@ def adopt(cluster: Cluster, pair_name: str, folder: Path) -> list[str]:
     try:
         done.append(adapter.adopt_restored(primary, history_after=history_after))
     except NodeError as error:
-        raise LaunchError(f"{error}; the old data is kept beside it (*.replaced-{stamp})") from None
+        raise LaunchError(f"{error}; the old data is kept beside it (*{REPLACED}{stamp})") from None
 
     new_state = replace(
         state,
@@ -152,7 +152,7 @@ def adopt(cluster: Cluster, pair_name: str, folder: Path) -> list[str]:
         pair,
         "restored",
         f"{pair.name} restored to {manifest.get('target')} and adopted as the pair; "
-        f"{primary} primary in term {new_state.term}; old data kept (*.replaced-{stamp})",
+        f"{primary} primary in term {new_state.term}; old data kept (*{REPLACED}{stamp})",
         new_state.term,
     )
     cluster.pair_up(pair, secrets)

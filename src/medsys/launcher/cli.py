@@ -21,7 +21,7 @@ from medsys.core.settings import Settings, SettingsError, load_settings, passwor
 from medsys.core.tokens import Role
 from medsys.launcher.cluster import Cluster, LaunchError, ServiceStatus, database_memory
 from medsys.launcher.identity_cli import register as register_identity_commands
-from medsys.launcher.kept_aside import kept_aside, kept_aside_lines
+from medsys.launcher.kept_aside import KeptAside, kept_aside
 from medsys.launcher.provision import ProvisionError
 from medsys.launcher.supervisor import SupervisorError
 from medsys.nodes.base import NodeError
@@ -276,9 +276,22 @@ def status() -> None:
         for event in events:
             click.echo(f"  {event['at']} {event['pair']}: {event['sentence']}")
     click.echo("\n" + _backups_line(cluster.settings))
-    click.echo("\n" + kept_aside_lines(kept_aside(cluster.settings.data_dir)))
+    click.echo("\n" + render_kept_aside(kept_aside(cluster.settings.data_dir)))
     if cluster.settings.measurement:
         click.echo("\n" + _alerts_line(cluster.settings))
+
+
+def render_kept_aside(found: list[KeptAside]) -> str:
+    if not found:
+        return "data kept aside: none"
+    total = sum(kept.size_bytes for kept in found)
+    lines = [
+        f"data kept aside: {len(found)} folder(s), {_mib(total)} "
+        "(old nodes' data from failovers and adoptions; it holds patients' data: "
+        "read what you need, then remove each by hand)"
+    ]
+    lines += [f"  {kept.path}  {_mib(kept.size_bytes)}" for kept in found]
+    return "\n".join(lines)
 
 
 def _backups_line(settings: Settings) -> str:

@@ -11,7 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-_MARKERS = (".diverged-", ".replaced-")
+from medsys.nodes.base import DIVERGED, REPLACED
+
+_MARKERS = (DIVERGED, REPLACED)
 
 
 @dataclass(frozen=True)
@@ -39,20 +41,3 @@ def kept_aside(data_dir: Path) -> list[KeptAside]:
         if entry.is_dir() and any(marker in entry.name for marker in _MARKERS)
     ]
     return sorted(found, key=lambda kept: kept.path.name)
-
-
-def _mebibytes(size: int) -> str:
-    return f"{size / 2**20:.0f} MiB"
-
-
-def kept_aside_lines(found: list[KeptAside]) -> str:
-    if not found:
-        return "data kept aside: none"
-    total = sum(kept.size_bytes for kept in found)
-    lines = [
-        f"data kept aside: {len(found)} folder(s), {_mebibytes(total)} "
-        "(old nodes' data from failovers and adoptions; it holds patients' data: "
-        "read what you need, then remove each by hand)"
-    ]
-    lines += [f"  {kept.path}  {_mebibytes(kept.size_bytes)}" for kept in found]
-    return "\n".join(lines)

@@ -169,9 +169,15 @@ def rebuild_request(settings: Settings, node: str) -> Path:
     return settings.cluster_dir / f"{node}.rebuild-requested"
 
 
+# Node data moved aside, never deleted: NODE.diverged-TIME (a node that diverged) and
+# NODE.replaced-TIME (a node whose data an adopted restore replaced).
+DIVERGED = ".diverged-"
+REPLACED = ".replaced-"
+
+
 def move_aside(data_dir: Path) -> Path:
     """Keep a diverged node's data for forensics instead of deleting it."""
-    kept = data_dir.with_name(f"{data_dir.name}.diverged-{time.strftime('%Y%m%dT%H%M%S')}")
+    kept = data_dir.with_name(f"{data_dir.name}{DIVERGED}{time.strftime('%Y%m%dT%H%M%S')}")
     data_dir.rename(kept)
     return kept
 

@@ -28,6 +28,7 @@ from medsys.core.connect import mysql_account_host, mysql_transport_options
 from medsys.core.settings import Network
 from medsys.core.topology import PROBE_COLUMNS, PROBE_DATABASE, PROBE_TABLE, PROBE_USER
 from medsys.nodes.base import (
+    DIVERGED,
     INITIALISED_MARKER,
     EngineAdapter,
     NodeError,
@@ -562,7 +563,7 @@ class MariaDBAdapter(EngineAdapter):
             # A local monitor runs unprivileged and the node's files are root's: the node's
             # entry, which runs as root, sets the data aside and makes it at its next boot.
             rebuild_request(self.settings, node).write_text(f"{primary}\n")
-            kept = f"old data kept aside in {self.data_dir(node).name}.diverged-*"
+            kept = f"old data kept aside in {self.data_dir(node).name}{DIVERGED}*"
         control.start(node)
         deadline = time.monotonic() + 30
         while not self.ping(node):
