@@ -286,3 +286,18 @@ def test_the_same_actions_over_json(cluster: MedsysCluster) -> None:
 
     agenda = httpx.get(f"{base}/api/agenda", headers=nurse)
     assert agenda.status_code == 200 and isinstance(agenda.json()["visits"], list)
+
+
+def test_a_doctor_finds_a_patient_typed_without_accents_in_any_order(
+    cluster: MedsysCluster,
+) -> None:
+    # Through the real chain: clinical, the middleware, nginx and admin's search.
+    desk = Workspace(cluster)
+    desk.log_in("dra.munoz")
+    for typed in ("perez JUAN", "11.111.111"):
+        page = desk.client.get("/clinica/pacientes", params={"q": typed})
+        assert page.status_code == 200
+        assert "Juan Pérez" in page.text and f"/clinica/pacientes/{PATIENT}" in page.text
+        assert 'aria-describedby="q-hint"' in page.text and "Sin importar" in page.text
+    nobody = desk.client.get("/clinica/pacientes", params={"q": "perez zzzz"})
+    assert nobody.status_code == 200 and "Juan Pérez" not in nobody.text
