@@ -93,6 +93,13 @@ def test_a_search_ignores_case_accents_and_word_order(admin_db: OneTransaction) 
         assert found(typed), typed
     for typed in ("muñoz pérez", "maria%", "jose_munoz", "ñandú"):
         assert not found(typed), typed
+    # A lone combining accent folds to no word at all: no one, not everyone.
+    assert (
+        admin_db.read(
+            lambda s: records.search_patients(s, text="\u0303", ruts=[], page=1, per_page=5)
+        )
+        == []
+    )
 
 
 def test_coverage_splits_each_invoice(admin_db: OneTransaction) -> None:

@@ -24,6 +24,7 @@ def test_words_are_looked_for_each_once_in_any_order() -> None:
     assert search_words("  María  JOSÉ maría ") == ["maria", "jose"]
     assert search_words("") == []
     assert search_words("   ") == []
+    assert search_words("\u0303") == []  # a lone combining accent is no word
     assert len(search_words(" ".join(f"w{i}" for i in range(20)))) == MAX_WORDS
 
 

@@ -89,8 +89,11 @@ def search_patients(
     if ruts:
         query = query.where(Patient.rut.in_(ruts))
     # Every word typed, anywhere in the name or the RUT, case and accents ignored.
+    words = search_words(text or "")
+    if text and text.strip() and not words:
+        return []  # only accents typed (a lone combining mark): nothing can match
     folded_name = func.translate(func.lower(Patient.name), FOLD_FROM, FOLD_TO)
-    for word in search_words(text or ""):
+    for word in words:
         pattern = contains_pattern(word)
         query = query.where(
             or_(
