@@ -79,9 +79,11 @@ def eventually(check: Callable[[], T], *, within: float = 20.0, what: str = "con
 
 
 class MedsysCluster:
-    def __init__(self, port_offset: int, *, measurement: bool = False) -> None:
-        """``measurement``: Prometheus and the probes too (medsys.sla); only the shared
+    def __init__(self, port_offset: int, *, name: str, measurement: bool = False) -> None:
+        """``name``: whose system it is, naming the folder its logs are kept in.
+        ``measurement``: Prometheus and the probes too (medsys.sla); only the shared
         system runs them, two cores cannot spare them for every system."""
+        self.name = name
         lowest, highest = (bound + port_offset for bound in PORT_SPAN)
         assert highest < EPHEMERAL_LOW, (
             f"offset {port_offset} puts ports up to {highest} in the kernel's range for "
@@ -213,8 +215,10 @@ class MedsysCluster:
 
     def destroy(self) -> None:
         self.medsys("down", check=False)
-        # Every service's log outlives the system, for whoever reads a failure later.
-        kept = LOGS_KEPT / f"offset-{self.settings.port_offset}"
+        # Every service's log outlives the system, for whoever reads a failure later: one
+        # folder per module, as the next module's system on this port band would
+        # otherwise replace the logs of the one that failed.
+        kept = LOGS_KEPT / self.name
         shutil.rmtree(kept, ignore_errors=True)
         with contextlib.suppress(OSError):
             shutil.copytree(self.state_dir / "log", kept)
@@ -230,7 +234,7 @@ def own_system(module_file: str) -> MedsysCluster:
     assert worker < len(BAND_OFFSETS), (
         f"worker {worker}: there are port bands for {len(BAND_OFFSETS)} workers only"
     )
-    return MedsysCluster(port_offset=BAND_OFFSETS[worker])
+    return MedsysCluster(port_offset=BAND_OFFSETS[worker], name=name.removesuffix(".py"))
 
 
 @contextlib.contextmanager
@@ -287,7 +291,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[MedsysCluster]:
     """The shared running system; tests that break it for good use their own."""
-    system = MedsysCluster(port_offset=SHARED_OFFSET, measurement=True)
+    system = MedsysCluster(port_offset=SHARED_OFFSET, name="shared-system", measurement=True)
     try:
         system.up()
         yield system
