@@ -301,3 +301,9 @@ def test_a_doctor_finds_a_patient_typed_without_accents_in_any_order(
         assert 'aria-describedby="q-hint"' in page.text and "Sin importar" in page.text
     nobody = desk.client.get("/clinica/pacientes", params={"q": "perez zzzz"})
     assert nobody.status_code == 200 and "Juan Pérez" not in nobody.text
+    # Punctuation names no one (a dash is in every RUT): the page asks for a name or a RUT
+    # instead of listing the registry or calling it unavailable.
+    dashes = desk.client.get("/clinica/pacientes", params={"q": "--"})
+    assert dashes.status_code == 200 and "Juan Pérez" not in dashes.text
+    assert "al menos dos letras o números" in dashes.text
+    assert "no está disponible" not in dashes.text

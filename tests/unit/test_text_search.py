@@ -25,6 +25,9 @@ def test_words_are_looked_for_each_once_in_any_order() -> None:
     assert search_words("") == []
     assert search_words("   ") == []
     assert search_words("\u0303") == []  # a lone combining accent is no word
+    # Nor is punctuation alone: "-" is in every RUT, "%" and "_" in no name.
+    assert search_words("- .. % _") == []
+    assert search_words("pérez - 5") == ["perez", "5"]
     assert len(search_words(" ".join(f"w{i}" for i in range(20)))) == MAX_WORDS
 
 

@@ -43,9 +43,12 @@ FOLD_FROM, FOLD_TO = _fold_table()
 
 def search_words(text: str) -> list[str]:
     """The folded words to look for, each at most once. A word shaped like (part of) a
-    RUT loses its dots: RUTs are stored as 12345678-5."""
+    RUT loses its dots: RUTs are stored as 12345678-5. A word without a letter or a digit
+    ("-", "..") is no word: it would match every RUT's dash, so "-" would list everyone."""
     words: list[str] = []
     for word in fold(text).split():
+        if not any(c.isalnum() for c in word):
+            continue
         if _RUT_LIKE.match(word):
             word = word.replace(".", "")
         if word and word not in words:

@@ -32,6 +32,7 @@ from medsys.core.audit import access_log as read_access_log
 from medsys.core.auth import Caller, audit_access
 from medsys.core.errors import InvalidInput
 from medsys.core.request_parts import rut_of
+from medsys.core.text_search import search_words
 from medsys.core.tokens import Role
 
 router = APIRouter(tags=["patients"], responses=AUTHENTICATED)
@@ -60,7 +61,7 @@ def list_patients(
     ignored, a RUT with or without dots; each with their current coverage. The care team
     (relayed from the clinical workspace) must say whom it looks for."""
     wanted = [rut_of(text) for text in rut or []]
-    if caller.role in (Role.DOCTOR, Role.NURSE) and not (wanted or (q and q.strip())):
+    if caller.role in (Role.DOCTOR, Role.NURSE) and not (wanted or search_words(q or "")):
         raise InvalidInput("Indique a quién busca: un nombre o un RUT.")
 
     def work(session: Session) -> list[dict[str, Any]]:

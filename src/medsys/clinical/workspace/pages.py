@@ -37,6 +37,7 @@ from medsys.core.clock import SANTIAGO
 from medsys.core.errors import Forbidden, MedsysError, NotFound
 from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.core.staff import Locked, SecondFactorRequired
+from medsys.core.text_search import search_words
 from medsys.core.tokens import Role
 from medsys.core.validation import validate
 
@@ -204,7 +205,9 @@ def patients() -> str:
             rut = normalize_rut(text)
         except InvalidRutError:
             rut = None
-    found = registry().search(caller(), text, request_id()) if len(text) >= 2 else None
+    # Punctuation alone ("--") names no one: admin refuses it, so it is not asked.
+    searchable = len(text) >= 2 and bool(search_words(text))
+    found = registry().search(caller(), text, request_id()) if searchable else None
     return render_template("patients.html", q=text, found=found, rut=rut)
 
 
