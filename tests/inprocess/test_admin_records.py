@@ -106,6 +106,39 @@ def test_a_search_ignores_case_accents_and_word_order(admin_db: OneTransaction) 
         ), repr(nothing)
 
 
+def test_each_patient_of_a_list_gets_the_coverage_valid_on_the_day(
+    admin_db: OneTransaction,
+) -> None:
+    changed = new_patient(admin_db, insurer="FONASA", tramo="B", modality="MAI")
+    lapsed = new_patient(admin_db)
+    uncovered = new_patient(admin_db)
+
+    def cover(rut: str, **data: object) -> None:
+        admin_db.write(
+            lambda s: records.add_coverage(s, rut=rut, data=CoverageIn(**data))  # type: ignore[arg-type]
+        )
+
+    cover(changed, insurer="ISAPRE", plan="Plan 80", percent=80, valid_from=date(2024, 1, 1))
+    cover(lapsed, insurer="PARTICULAR", valid_from=date(2020, 1, 1), valid_to=date(2022, 12, 31))
+    ruts = [changed, lapsed, uncovered]
+
+    def insurers(on: date) -> dict[str, str]:
+        found = admin_db.read(lambda s: records.current_coverages(s, ruts=ruts, on=on))
+        one_by_one = {
+            rut: admin_db.read(lambda s, rut=rut: records.current_coverage(s, rut=rut, on=on))
+            for rut in ruts
+        }
+        assert {rut: c.id for rut, c in found.items()} == {
+            rut: c.id for rut, c in one_by_one.items() if c is not None
+        }
+        return {rut: c.insurer for rut, c in found.items()}
+
+    # The latest begun wins; an ended one no longer counts; none is none.
+    assert insurers(date(2025, 6, 1)) == {changed: "ISAPRE"}
+    assert insurers(date(2021, 6, 1)) == {changed: "FONASA", lapsed: "PARTICULAR"}
+    assert admin_db.read(lambda s: records.current_coverages(s, ruts=[])) == {}
+
+
 def test_coverage_splits_each_invoice(admin_db: OneTransaction) -> None:
     private = new_patient(admin_db)
     assert invoice(admin_db, private, 30_000)[1:] == (0, 30_000)

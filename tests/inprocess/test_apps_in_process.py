@@ -134,6 +134,12 @@ def test_admin_serves_a_clerk_audits_the_read_and_keeps_patients_to_themselves(
     found = admin.get("/patients/11.111.111-1", headers=clerk)
     assert found.status_code == 200 and found.json()["rut"] == DEMO_PATIENT
     assert audit_rows(admin_db, DEMO_PATIENT, "read") == before + 1
+    # A list: every patient shown gets their own row (written in one statement).
+    others = audit_rows(admin_db, OTHER_PATIENT, "read")
+    listed = admin.get("/patients", params={"rut": [DEMO_PATIENT, OTHER_PATIENT]}, headers=clerk)
+    assert sorted(p["rut"] for p in listed.json()) == sorted([DEMO_PATIENT, OTHER_PATIENT])
+    assert audit_rows(admin_db, DEMO_PATIENT, "read") == before + 2
+    assert audit_rows(admin_db, OTHER_PATIENT, "read") == others + 1
     patient = bearer(cluster.relayed(Service.ADMIN, Role.PATIENT, DEMO_PATIENT))
     assert admin.get(f"/patients/{OTHER_PATIENT}", headers=patient).status_code == 403
     assert admin.get("/patients/1-2", headers=clerk).status_code == 422

@@ -26,6 +26,12 @@ def patient_json(patient: Patient) -> dict[str, Any]:
     }
 
 
+def patients_with_coverage(session: Session, found: list[Patient]) -> list[dict[str, Any]]:
+    """A list of patients as answered, each with the coverage valid today (one query)."""
+    coverages = records.current_coverages(session, ruts=[p.rut for p in found])
+    return [{**patient_json(p), "coverage": coverage_json(coverages.get(p.rut))} for p in found]
+
+
 def coverage_json(coverage: Coverage | None) -> dict[str, Any] | None:
     if coverage is None:
         return None

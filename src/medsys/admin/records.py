@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -114,18 +115,30 @@ def add_coverage(session: Session, *, rut: str, data: CoverageIn) -> Coverage:
 
 
 def current_coverage(session: Session, *, rut: str, on: date | None = None) -> Coverage | None:
+    return current_coverages(session, ruts=[rut], on=on).get(rut)
+
+
+def current_coverages(
+    session: Session, *, ruts: Sequence[str], on: date | None = None
+) -> dict[str, Coverage]:
+    """Each patient's coverage valid on the day (today in Chile), the latest begun: one
+    query for a whole list of patients."""
+    if not ruts:
+        return {}
     today = on or utc_now().astimezone(SANTIAGO).date()
     query = (
         select(Coverage)
         .where(
-            Coverage.patient_rut == rut,
+            Coverage.patient_rut.in_(ruts),
             Coverage.valid_from <= today,
             or_(Coverage.valid_to.is_(None), Coverage.valid_to >= today),
         )
         .order_by(Coverage.valid_from.desc(), Coverage.id.desc())
-        .limit(1)
     )
-    return session.scalar(query)
+    current: dict[str, Coverage] = {}
+    for coverage in session.scalars(query):
+        current.setdefault(coverage.patient_rut, coverage)
+    return current
 
 
 def as_rule(coverage: Coverage | None) -> billing.Coverage:

@@ -10,7 +10,7 @@ records leaves an audit row.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
 from flask import current_app, g, request
@@ -21,7 +21,7 @@ from medsys.clinical.extensions import database, staff_directory
 from medsys.core.auth import (
     Caller,
     Verifier,
-    audit_access,
+    audit_accesses,
     audit_refusal,
     authenticate,
     confine,
@@ -121,11 +121,18 @@ def may_reach_patient(rut: str) -> None:
 
 
 def audit(session: Session, *, action: str, resource: str, patient_rut: str | None) -> None:
-    audit_access(
+    audit_each(session, action=action, resource=resource, patient_ruts=[patient_rut])
+
+
+def audit_each(
+    session: Session, *, action: str, resource: str, patient_ruts: Sequence[str | None]
+) -> None:
+    """One audit row per patient (or per record) a list showed, in one statement."""
+    audit_accesses(
         session,
         current_caller(),
         action=action,
         resource=resource,
-        patient_rut=patient_rut,
+        patient_ruts=patient_ruts,
         request_id=request_id(),
     )

@@ -7,6 +7,7 @@ refuse UPDATE and DELETE, so a bug or a compromised app account cannot rewrite h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -109,15 +110,50 @@ def record_access(
     now: datetime | None = None,
 ) -> None:
     """Add one audit row to the caller's transaction: it commits or rolls back with the work."""
+    record_accesses(
+        session,
+        actor=actor,
+        actor_role=actor_role,
+        action=action,
+        resource=resource,
+        patient_ruts=[patient_rut],
+        via_service=via_service,
+        request_id=request_id,
+        now=now,
+    )
+
+
+def record_accesses(
+    session: Session,
+    *,
+    actor: str,
+    actor_role: str,
+    action: str,
+    resource: str,
+    patient_ruts: Sequence[str | None],
+    via_service: str | None = None,
+    request_id: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """One audit row per patient, all in one statement in the caller's transaction: a
+    search that lists fifty patients costs one round trip to the database, not fifty."""
+    if not patient_ruts:
+        return
+    at = now or datetime.now(UTC)
     session.execute(
         insert(audit_log).values(
-            occurred_at=now or datetime.now(UTC),
-            actor=actor,
-            actor_role=actor_role,
-            action=action,
-            resource=resource,
-            patient_rut=patient_rut,
-            via_service=via_service,
-            request_id=request_id,
+            [
+                {
+                    "occurred_at": at,
+                    "actor": actor,
+                    "actor_role": actor_role,
+                    "action": action,
+                    "resource": resource,
+                    "patient_rut": rut,
+                    "via_service": via_service,
+                    "request_id": request_id,
+                }
+                for rut in patient_ruts
+            ]
         )
     )

@@ -6,12 +6,12 @@ and FastAPI views both call it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from medsys.core.audit import record_access
+from medsys.core.audit import record_access, record_accesses
 from medsys.core.db import Database
 from medsys.core.errors import Forbidden, Unauthenticated
 from medsys.core.request_guard import refuse_if_marked
@@ -160,13 +160,33 @@ def audit_access(
     patient_rut: str | None,
     request_id: str | None,
 ) -> None:
-    record_access(
+    audit_accesses(
+        session,
+        caller,
+        action=action,
+        resource=resource,
+        patient_ruts=[patient_rut],
+        request_id=request_id,
+    )
+
+
+def audit_accesses(
+    session: Session,
+    caller: Caller,
+    *,
+    action: str,
+    resource: str,
+    patient_ruts: Sequence[str | None],
+    request_id: str | None,
+) -> None:
+    """One row per patient the caller was shown (a search's list), in one statement."""
+    record_accesses(
         session,
         actor=caller.who,
         actor_role=caller.role.value,
         action=action,
         resource=resource,
-        patient_rut=patient_rut,
+        patient_ruts=patient_ruts,
         via_service=caller.via,
         request_id=request_id,
     )

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from medsys.admin import records, reports
-from medsys.admin.office.pages import audited, patient_rut
+from medsys.admin.office.pages import audited, audited_each, patient_rut
 from medsys.admin.office.reports_page import csv_response
 from medsys.admin.office.web import PREFIX, Accountant, person
 from medsys.admin.present import invoice_json, payment_json
@@ -32,8 +32,7 @@ def patients_csv(request: Request, caller: Staff, q: str = "") -> Response:
 
     def read(session: Session) -> list[list[object]]:
         found = records.search_patients(session, text=text, ruts=[], page=1, per_page=100)
-        for patient in found:
-            audited(session, request, caller, patient.rut, "read")
+        audited_each(session, request, caller, [p.rut for p in found], "read")
         return [
             [p.rut, p.name, p.birth_date or "", p.sex or "", p.phone or "", p.email or ""]
             for p in found

@@ -19,10 +19,10 @@ from medsys.admin.office.web import (
     render,
     submitted,
 )
-from medsys.admin.present import coverage_json, patient_json, payment_json, summary_json
+from medsys.admin.present import patients_with_coverage, payment_json, summary_json
 from medsys.admin.schemas import CoverageIn, PatientIn, PatientPatch
 from medsys.core.audit import actions_of
-from medsys.core.auth import Caller, audit_access
+from medsys.core.auth import Caller, audit_accesses
 from medsys.core.clock import SANTIAGO
 from medsys.core.errors import MedsysError, NotFound
 from medsys.core.rut import InvalidRutError, normalize_rut
@@ -56,12 +56,24 @@ def audited(
     resource: str = "patient",
 ) -> None:
     """The same audit row as the JSON API's, in the name of the person at the page."""
-    audit_access(
+    audited_each(session, request, caller, [rut], action, resource)
+
+
+def audited_each(
+    session: Session,
+    request: Request,
+    caller: Caller,
+    ruts: list[str],
+    action: str,
+    resource: str = "patient",
+) -> None:
+    """One such row for each patient a page showed, in one statement."""
+    audit_accesses(
         session,
         caller,
         action=action,
         resource=resource,
-        patient_rut=rut,
+        patient_ruts=ruts,
         request_id=getattr(request.state, "request_id", None),
     )
 
@@ -130,15 +142,8 @@ def patients(request: Request, caller: Staff, q: str = "") -> HTMLResponse:
 
     def read(session: Session) -> list[dict[str, Any]]:
         found = records.search_patients(session, text=text, ruts=[], page=1, per_page=50)
-        for patient in found:
-            audited(session, request, caller, patient.rut, "read")
-        return [
-            {
-                **patient_json(p),
-                "coverage": coverage_json(records.current_coverage(session, rut=p.rut)),
-            }
-            for p in found
-        ]
+        audited_each(session, request, caller, [p.rut for p in found], "read")
+        return patients_with_coverage(session, found)
 
     found = request.app.state.database.write(read) if len(text) >= 2 else None
     return render(request, "office_patients.html", q=text, found=found)

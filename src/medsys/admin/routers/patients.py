@@ -17,7 +17,12 @@ from medsys.admin.deps import (
     Reader,
     RequestId,
 )
-from medsys.admin.present import coverage_json, patient_json, summary_json
+from medsys.admin.present import (
+    coverage_json,
+    patient_json,
+    patients_with_coverage,
+    summary_json,
+)
 from medsys.admin.schemas import CoverageIn, PatientIn, PatientPatch
 from medsys.core.admin_answers import (
     AccessLogOut,
@@ -29,7 +34,7 @@ from medsys.core.admin_answers import (
 )
 from medsys.core.api_docs import AUTHENTICATED, PatientRut
 from medsys.core.audit import access_log as read_access_log
-from medsys.core.auth import Caller, audit_access
+from medsys.core.auth import Caller, audit_access, audit_accesses
 from medsys.core.errors import InvalidInput
 from medsys.core.request_parts import rut_of
 from medsys.core.text_search import search_words
@@ -66,15 +71,15 @@ def list_patients(
 
     def work(session: Session) -> list[dict[str, Any]]:
         found = records.search_patients(session, text=q, ruts=wanted, page=page, per_page=per_page)
-        for patient in found:
-            _audit(session, caller, request_id, patient.rut)
-        return [
-            {
-                **patient_json(patient),
-                "coverage": coverage_json(records.current_coverage(session, rut=patient.rut)),
-            }
-            for patient in found
-        ]
+        audit_accesses(
+            session,
+            caller,
+            action="read",
+            resource="patient",
+            patient_ruts=[p.rut for p in found],
+            request_id=request_id,
+        )
+        return patients_with_coverage(session, found)
 
     return database.write(work)
 

@@ -20,7 +20,7 @@ from medsys.clinical.extensions import database
 from medsys.clinical.present import consultation_json, doctor_json
 from medsys.clinical.schemas import ConsultationIn, ScheduleIn
 from medsys.clinical.views import consultations
-from medsys.clinical.web import audit, current_caller, requires
+from medsys.clinical.web import audit, audit_each, current_caller, requires
 from medsys.core.errors import Forbidden, InvalidInput, MalformedRequest
 from medsys.core.request_parts import rut_of
 from medsys.core.tokens import Role
@@ -42,8 +42,8 @@ def _json() -> dict[str, Any]:
 def list_consultations() -> dict[str, Any]:
     def work(session: Session) -> list[dict[str, Any]]:
         found = records.recent_consultations(session)
-        for rut in sorted({c.patient_rut for c in found}):
-            audit(session, action="read", resource="consultation-list", patient_rut=rut)
+        ruts = sorted({c.patient_rut for c in found})
+        audit_each(session, action="read", resource="consultation-list", patient_ruts=ruts)
         return [consultation_json(c) for c in found]
 
     return {"consultas": database().write(work)}

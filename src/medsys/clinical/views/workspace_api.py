@@ -25,6 +25,7 @@ from medsys.clinical.schemas import AllergyIn, DiagnosisStatusIn, StopIn, VisitS
 from medsys.clinical.visits import VisitEvent
 from medsys.clinical.web import (
     audit,
+    audit_each,
     body,
     current_caller,
     int_arg,
@@ -192,8 +193,8 @@ def billable() -> dict[str, Any]:
 
     def read(session: Session) -> list[dict[str, Any]]:
         found = records.closed_after(session, after=after, limit=limit)
-        for consultation in found:
-            audit(session, action="read", resource="billing", patient_rut=consultation.patient_rut)
+        ruts = [consultation.patient_rut for consultation in found]  # a row per consultation
+        audit_each(session, action="read", resource="billing", patient_ruts=ruts)
         return [
             {
                 "consultation_id": c.id,
