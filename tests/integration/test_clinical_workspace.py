@@ -307,3 +307,31 @@ def test_a_doctor_finds_a_patient_typed_without_accents_in_any_order(
     assert dashes.status_code == 200 and "Juan Pérez" not in dashes.text
     assert "al menos dos letras o números" in dashes.text
     assert "no está disponible" not in dashes.text
+
+
+def test_the_chart_shows_the_emergency_contact_reception_recorded(
+    cluster: MedsysCluster,
+) -> None:
+    body = uuid.uuid4().int % 9_000_000 + 60_000_000
+    rut = f"{body}-{check_digit(body)}"
+    clerk = {"Authorization": f"Bearer {cluster.token(Role.CLERK, 'adm.vera')}"}
+    registered = httpx.post(
+        f"http://127.0.0.1:{cluster.settings.port('nginx')}/patients",
+        headers=clerk,
+        json={
+            "rut": rut,
+            "nombre": "Rosa Contreras",
+            "contacto_emergencia": "Pedro Contreras (hijo)",
+            "telefono_emergencia": "+56 9 5555 1234",
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    desk = Workspace(cluster)
+    desk.log_in("enf.silva")  # a nurse needs it as much as a doctor
+    chart = desk.client.get(f"/clinica/pacientes/{rut}")
+    assert chart.status_code == 200
+    assert "Contacto de emergencia: Pedro Contreras (hijo)" in chart.text
+    assert 'href="tel:+56955551234"' in chart.text  # stored as admin normalizes it
+    # The demo patient has none recorded: the chart says so rather than leaving a blank.
+    demo = desk.client.get(f"/clinica/pacientes/{PATIENT}")
+    assert "Contacto de emergencia: no registrado" in demo.text
