@@ -1,5 +1,8 @@
 """What the browser journeys share: Debian's Chromium driven by Playwright (no browser is
-downloaded), and screenshots kept under artifacts/screenshots/."""
+downloaded), and screenshots kept under artifacts/screenshots/. Every page a journey
+screenshots is also checked by axe-core (its WCAG A/AA and best-practice rules, the
+engine bundled by axe-playwright-python, so nothing is fetched): staff and patients
+depend on these pages with a keyboard or a screen reader."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, sync_playwright
 
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
@@ -35,5 +39,21 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-def shot(page: Page, name: str) -> None:
+_AXE = Axe()
+
+
+def shot(page: Page, name: str, *, accessible: bool = True) -> None:
+    """Keep a screenshot of the page, and fail when axe-core finds it inaccessible
+    (``accessible=False`` only for pages drawn by a third party's viewer)."""
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    if accessible:
+        assert_accessible(page, name)
+
+
+def assert_accessible(page: Page, name: str) -> None:
+    violations = _AXE.run(page).response["violations"]
+    found = [
+        f"{v['id']} ({v['impact']}): {v['help']}; e.g. {v['nodes'][0]['html'][:160]}"
+        for v in violations
+    ]
+    assert not found, f"{name} ({page.url}) fails accessibility checks:\n" + "\n".join(found)

@@ -177,7 +177,7 @@ th, td {{ border-bottom: 1px solid #d5dde3; padding: .35rem .6rem; text-align: l
 th {{ background: #eef4f6; }} .note {{ color: #52606d; }}
 </style>
 <script>{get_plotlyjs()}</script>
-</head><body>
+</head><body><main>
 <h1>Nivel de servicio de medsys</h1>
 <p>Últimos {_duration(report.window)}, hasta {_when(report.at)}.
 Meta: {SLA_AVAILABILITY * 100:.0f} % disponible al mes y respuestas en menos de
@@ -198,5 +198,5 @@ escritura, con la resolución de su muestreo (5 s).</p>
 <h2>Alertas activas</h2><ul>{alerts}</ul>
 <h2>En el tiempo</h2><p class="note">Las líneas rojas marcan cada conmutación.</p>
 {"".join(plots)}
-</body></html>
+</main></body></html>
 """
