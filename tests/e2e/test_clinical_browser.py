@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import httpx
+import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from medsys.clinical.models import Staff
 from medsys.core.clock import SANTIAGO
+from medsys.core.rut import check_digit
 from medsys.core.tokens import Role
 from tests.conftest import MedsysCluster, eventually, own_system_for
 from tests.e2e.conftest import SHOTS, shot
@@ -272,3 +274,52 @@ def test_a_doctor_sets_weekly_hours_and_blocks_a_vacation_in_one_step(
     expect(page.get_by_text("Vacaciones").first).to_be_visible()
     shot(page, "clinical-15-week-blocked")
     page.close()
+
+
+def test_a_doctor_changes_her_password_and_adds_a_second_factor_in_mi_cuenta(
+    browser: Browser, clinic: MedsysCluster
+) -> None:
+    username = f"t.{uuid.uuid4().hex[:8]}"
+    body = uuid.uuid4().int % 9_000_000 + 5_000_000
+    made = clinic.medsys(
+        "user",
+        "add",
+        username,
+        "--role",
+        "doctor",
+        "--name",
+        "Dra. Nueva",
+        "--rut",
+        f"{body}-{check_digit(body)}",
+    )
+    first = made.stdout.strip().rsplit("password ", 1)[1]
+    page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="es-CL")
+    page.goto(f"{base(clinic)}/clinica/ingresar")
+    page.get_by_label("Usuario").fill(username)
+    page.get_by_label("Contraseña").fill(first)
+    page.get_by_label("Contraseña").press("Enter")
+    page.get_by_role("link", name="Mi cuenta").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mi cuenta")
+    shot(page, "clinical-16-account")
+
+    change = page.get_by_role("region", name="Cambiar contraseña")
+    change.get_by_label("Contraseña actual", exact=True).fill(first)
+    change.get_by_label("Contraseña nueva", exact=True).fill("mi-clave-de-siempre")
+    change.get_by_label("Repita la contraseña nueva").fill("mi-clave-de-siempre")
+    change.get_by_label("Repita la contraseña nueva").press("Enter")  # by keyboard
+    status(page, "Contraseña cambiada. Ingrese con la nueva.")
+    page.get_by_label("Usuario").fill(username)
+    page.get_by_label("Contraseña").fill("mi-clave-de-siempre")
+    page.get_by_label("Contraseña").press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(re.compile("agenda", re.I))
+
+    page.goto(f"{base(clinic)}/clinica/cuenta")
+    factor = page.get_by_role("region", name="Segundo factor")
+    factor.get_by_label("Contraseña actual").fill("mi-clave-de-siempre")
+    factor.get_by_role("button", name="Activar segundo factor").click()
+    secret = page.locator("#clave-secreta").inner_text().strip()
+    shot(page, "clinical-17-second-factor-secret")
+    page.get_by_label("Código que muestra la aplicación").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Activar segundo factor").click()
+    status(page, "Segundo factor activado")
+    shot(page, "clinical-18-second-factor-on")

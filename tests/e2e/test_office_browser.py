@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 
+import pyotp
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -147,3 +148,40 @@ def test_an_accountant_invoices_takes_a_payment_and_refunds_part(
     expect(page.get_by_role("table")).to_contain_text("reembolsó")
     shot(page, "office-08-my-actions")
     page.close()
+
+
+def test_a_clerk_changes_her_password_and_adds_a_second_factor_in_mi_cuenta(
+    browser: Browser, cluster: MedsysCluster
+) -> None:
+    username = f"t.{uuid.uuid4().hex[:8]}"
+    made = cluster.medsys("user", "add", username, "--role", "clerk", "--name", "Rec. Nueva")
+    first = made.stdout.strip().rsplit("password ", 1)[1]
+    page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="es-CL")
+    page.goto(f"http://127.0.0.1:{cluster.settings.port('nginx')}/oficina/")
+    page.get_by_label("Usuario").fill(username)
+    page.get_by_label("Contraseña").fill(first)
+    page.get_by_label("Contraseña").press("Enter")
+    page.get_by_role("link", name="Mi cuenta").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mi cuenta")
+    shot(page, "office-11-account")
+
+    change = page.get_by_role("region", name="Cambiar contraseña")
+    change.get_by_label("Contraseña actual", exact=True).fill(first)
+    change.get_by_label("Contraseña nueva", exact=True).fill("mi-clave-de-siempre")
+    change.get_by_label("Repita la contraseña nueva").fill("mi-clave-de-siempre")
+    change.get_by_label("Repita la contraseña nueva").press("Enter")  # by keyboard
+    expect(page.get_by_role("status").first).to_contain_text("Contraseña cambiada")
+    page.get_by_label("Usuario").fill(username)
+    page.get_by_label("Contraseña").fill("mi-clave-de-siempre")
+    page.get_by_label("Contraseña").press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Pacientes")
+
+    page.get_by_role("link", name="Mi cuenta").click()
+    factor = page.get_by_role("region", name="Segundo factor")
+    factor.get_by_label("Contraseña actual").fill("mi-clave-de-siempre")
+    factor.get_by_role("button", name="Activar segundo factor").click()
+    secret = page.locator("#clave-secreta").inner_text().strip()
+    page.get_by_label("Código que muestra la aplicación").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Activar segundo factor").click()
+    expect(page.get_by_role("status").first).to_contain_text("Segundo factor activado")
+    shot(page, "office-12-second-factor-on")

@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 
+import pyotp
 import pytest
 from sqlalchemy import text
 
@@ -421,3 +422,40 @@ def test_the_office_login_asks_for_the_second_factor(cluster: MedsysCluster) -> 
         },
     )
     assert "<h1>Pacientes</h1>" in inside.text
+
+
+def test_a_clerk_changes_her_password_and_turns_on_a_second_factor(
+    cluster: MedsysCluster,
+) -> None:
+    username = f"t.{uuid.uuid4().hex[:8]}"
+    made = cluster.medsys("user", "add", username, "--role", "clerk", "--name", "Rec. Prueba")
+    old = made.stdout.strip().rsplit("password ", 1)[1]
+    office = Office(cluster)
+    assert "<h1>Pacientes</h1>" in office.log_in(username, old)
+    page = office.client.get("/oficina/cuenta").text
+    assert "<h1>Mi cuenta</h1>" in page and "No activado" in page
+
+    new = "otra-clave-bien-larga"
+    mismatch = {"clave_actual": old, "clave_nueva": new, "clave_repetida": new + "?"}
+    refused = office.post("/oficina/cuenta", "/oficina/cuenta/clave", mismatch)
+    assert "no coinciden" in refused and "<h1>Mi cuenta</h1>" in refused
+    wrong = {"clave_actual": "no-es-la-clave", "clave_nueva": new, "clave_repetida": new}
+    assert "La contraseña actual no es correcta." in office.post(
+        "/oficina/cuenta", "/oficina/cuenta/clave", wrong
+    )
+    fields = {"clave_actual": old, "clave_nueva": new, "clave_repetida": new}
+    changed = office.post("/oficina/cuenta", "/oficina/cuenta/clave", fields)
+    assert "Contraseña cambiada. Ingrese con la nueva." in changed
+    assert "Ingreso de recepción y contabilidad" in changed  # this session ended with it
+    assert "Usuario o contraseña incorrectos." in Office(cluster).log_in(username, old)
+    assert "<h1>Pacientes</h1>" in office.log_in(username, new)
+
+    shown = office.post("/oficina/cuenta", "/oficina/cuenta/segundo-factor", {"clave": new})
+    found = re.search(r'id="clave-secreta">([A-Z2-7]+)<', shown)
+    assert found, "the page shows the secret to enter in the app"
+    totp = pyotp.TOTP(found.group(1))
+    confirmed = office.post(
+        "/oficina/cuenta", "/oficina/cuenta/segundo-factor/confirmar", {"codigo": totp.now()}
+    )
+    assert "Segundo factor activado" in confirmed and "Activado:" in confirmed
+    assert "Código de verificación" in Office(cluster).log_in(username, new)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
 from sqlalchemy import select, text
 
@@ -335,3 +336,100 @@ def test_the_chart_shows_the_emergency_contact_reception_recorded(
     # The demo patient has none recorded: the chart says so rather than leaving a blank.
     demo = desk.client.get(f"/clinica/pacientes/{PATIENT}")
     assert "Contacto de emergencia: no registrado" in demo.text
+
+
+def new_doctor(cluster: MedsysCluster) -> tuple[str, str]:
+    """An account of its own (username, password), as `medsys user add` makes one."""
+    username = f"t.{uuid.uuid4().hex[:8]}"
+    body = uuid.uuid4().int % 9_000_000 + 5_000_000
+    made = cluster.medsys(
+        "user",
+        "add",
+        username,
+        "--role",
+        "doctor",
+        "--name",
+        "Dr. Cuenta",
+        "--rut",
+        f"{body}-{check_digit(body)}",
+    ).stdout
+    return username, made.strip().rsplit("password ", 1)[1]
+
+
+def test_a_doctor_changes_her_own_password_on_the_account_page(cluster: MedsysCluster) -> None:
+    username, old = new_doctor(cluster)
+    desk, other = Workspace(cluster), Workspace(cluster, "app1-replica")
+    desk.log_in(username, old)
+    other.log_in(username, old)
+    page = desk.client.get("/clinica/cuenta")
+    assert page.status_code == 200 and "<h1>Mi cuenta</h1>" in page.text
+    new = "una-clave-nueva-larga"
+
+    # Refused, and nothing changes: a wrong current password, a repetition that differs,
+    # a new password too short.
+    for fields, said in (
+        (
+            {"clave_actual": "no-es-esta-clave", "clave_nueva": new, "clave_repetida": new},
+            "La contraseña actual no es correcta.",
+        ),
+        ({"clave_actual": old, "clave_nueva": new, "clave_repetida": new + "x"}, "no coinciden"),
+        (
+            {"clave_actual": old, "clave_nueva": "corta", "clave_repetida": "corta"},
+            "entre 12 y 200 caracteres",
+        ),
+    ):
+        refused = desk.form("/clinica/cuenta", "/clinica/cuenta/clave", fields)
+        assert said in refused.text and "<h1>Mi cuenta</h1>" in refused.text
+    assert "<h1>Mi agenda</h1>" in Workspace(cluster).log_in(username, old).text
+
+    key = uuid.uuid4().hex
+    fields = {"clave_actual": old, "clave_nueva": new, "clave_repetida": new}
+    changed = desk.form("/clinica/cuenta", "/clinica/cuenta/clave", fields, key)
+    assert "Contraseña cambiada. Ingrese con la nueva." in changed.text
+    assert 'action="/clinica/ingresar"' in changed.text  # this session ended with it
+    # ... and every other one, on the other instance too.
+    assert "Ingreso del equipo clínico" in other.client.get("/clinica/agenda").text
+    refused = Workspace(cluster).log_in(username, old)
+    assert refused.status_code == 401
+    assert "<h1>Mi agenda</h1>" in Workspace(cluster).log_in(username, new).text
+    # The same form sent again (a reload) changes nothing and says so.
+    desk.log_in(username, new)
+    again = desk.client.post(
+        "/clinica/cuenta/clave",
+        data={
+            "csrf_token": csrf(desk.client.get("/clinica/cuenta").text),
+            "idempotency_key": key,
+            **fields,
+        },
+    )
+    assert "ya se había enviado" in again.text
+    assert "<h1>Mi agenda</h1>" in Workspace(cluster).log_in(username, new).text
+
+
+def test_a_doctor_turns_on_a_second_factor_on_the_account_page(cluster: MedsysCluster) -> None:
+    username, password = new_doctor(cluster)
+    desk = Workspace(cluster)
+    desk.log_in(username, password)
+    assert "No activado" in desk.client.get("/clinica/cuenta").text
+    wrong = desk.form("/clinica/cuenta", "/clinica/cuenta/segundo-factor", {"clave": "otra-cosa"})
+    assert wrong.status_code == 403 and "La contraseña actual no es correcta." in wrong.text
+
+    shown = desk.form("/clinica/cuenta", "/clinica/cuenta/segundo-factor", {"clave": password})
+    found = re.search(r'id="clave-secreta">([A-Z2-7]+)<', shown.text)
+    assert found, "the page shows the secret to enter in the app"
+    totp = pyotp.TOTP(found.group(1))
+    bad = desk.form(
+        "/clinica/cuenta",
+        "/clinica/cuenta/segundo-factor/confirmar",
+        {"codigo": "000000" if totp.now() != "000000" else "111111"},
+    )
+    assert "El código no coincide" in bad.text
+    confirmed = desk.form(
+        "/clinica/cuenta", "/clinica/cuenta/segundo-factor/confirmar", {"codigo": totp.now()}
+    )
+    assert "Segundo factor activado" in confirmed.text and "Activado:" in confirmed.text
+    asks = Workspace(cluster).log_in(username, password)
+    assert "Código de verificación" in asks.text and "Mi agenda" not in asks.text
+    later = totp.at(datetime.now(UTC) + timedelta(seconds=30))
+    inside = Workspace(cluster).log_in(username, password, code=later)
+    assert "<h1>Mi agenda</h1>" in inside.text

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from medsys.admin.office import account as office_account
 from medsys.admin.office import booking as office_booking
 from medsys.admin.office import charges_page as office_charges
 from medsys.admin.office import exports as office_exports
@@ -88,6 +89,7 @@ def create_app(
     app.include_router(patients.router)
     app.include_router(money.router)
     app.include_router(office_pages.router)
+    app.include_router(office_account.router)
     app.include_router(office_money.router)
     app.include_router(office_reports.router)
     app.include_router(office_booking.router)

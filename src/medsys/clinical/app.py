@@ -96,10 +96,10 @@ def create_app(
 
 
 def _register_workspace(app: Flask) -> None:
-    from medsys.clinical.workspace import consultation, documents, pages, schedule
+    from medsys.clinical.workspace import account, consultation, documents, pages, schedule
     from medsys.clinical.workspace.common import blueprint, form_key
 
-    del consultation, documents, pages, schedule  # imported for their routes
+    del account, consultation, documents, pages, schedule  # imported for their routes
     extensions.csrf.init_app(app)
     look.install(app)
     app.register_blueprint(blueprint)

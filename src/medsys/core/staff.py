@@ -242,9 +242,23 @@ class StaffDirectory:
 
     def change_password(self, username: str, current: str, new: str) -> int:
         """Set a new password; every session of the account ends (log in again)."""
+        return self.database.write(
+            lambda session: self.change_password_in(session, username, current, new)
+        )
+
+    def change_password_in(self, session: Session, username: str, current: str, new: str) -> int:
+        """The same change inside the caller's transaction: a web form's, whose idempotency
+        key must commit with it."""
         check_password_rules(new)
-        self._with_password(username, current)
-        return self._set_password(username, new)
+        row = self._find(session, username)
+        if row is None or not verify_password(row.password_hash, current):
+            raise Forbidden("La contraseña actual no es correcta.")
+        row.password_hash = hash_password(new)
+        return identity.revoke_all(session, self.models.session, username)
+
+    def second_factor_on(self, username: str) -> bool:
+        account = self._snapshot(username)
+        return bool(account and account.totp_enabled)
 
     def _set_password(self, username: str, password: str) -> int:
         hashed = hash_password(password)
@@ -264,19 +278,19 @@ class StaffDirectory:
         return {"secret": secret, "uri": totp.provisioning_uri(secret, account=username)}
 
     def confirm_second_factor(self, username: str, code: str) -> None:
-        def confirm(session: Session) -> bool:
-            row = self._find(session, username)
-            if row is None or not row.totp_pending:
-                return False
-            step = totp.matching_step(row.totp_pending, code, now=utc_now(), last_used=None)
-            if step is None:
-                return False
-            row.totp_secret, row.totp_pending = row.totp_pending, None
-            row.totp_enabled, row.totp_last_step = True, step
-            return True
+        self.database.write(lambda session: self.confirm_second_factor_in(session, username, code))
 
-        if not self.database.write(confirm):
+    def confirm_second_factor_in(self, session: Session, username: str, code: str) -> None:
+        """The pending secret becomes the account's second factor when ``code`` is its
+        current code (inside the caller's transaction, as ``change_password_in``)."""
+        row = self._find(session, username)
+        step = None
+        if row is not None and row.totp_pending:
+            step = totp.matching_step(row.totp_pending, code, now=utc_now(), last_used=None)
+        if step is None:
             raise InvalidInput("El código no coincide o no hay una inscripción pendiente.")
+        row.totp_secret, row.totp_pending = row.totp_pending, None
+        row.totp_enabled, row.totp_last_step = True, step
 
     def _update(self, username: str, change: Callable[[Any], None]) -> None:
         def apply(session: Session) -> None:

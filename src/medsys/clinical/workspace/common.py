@@ -54,14 +54,18 @@ def back(default: str = "workspace.agenda") -> str:
     return url_for(default)
 
 
-def submitted(work: Callable[[Session], str], done: str) -> Response:
+def submitted(
+    work: Callable[[Session], str], done: str, refused_to: str = "workspace.agenda"
+) -> Response:
     """Carry out a form once: its idempotency key is written in the same transaction as
     what it does, so a double click, a reload or a retry after a failover finds the key
-    and is sent where the first went, changing nothing. ``work`` returns that place."""
+    and is sent where the first went, changing nothing. ``work`` returns that place. A
+    refusal goes back to the form's page, or ``refused_to`` when the browser does not
+    say which it was."""
     key = request.form.get("idempotency_key", "").strip()
     if not 16 <= len(key) <= 64:
         flash("Al formulario le falta su clave; recargue la página.", "error")
-        return redirect(back())
+        return redirect(back(refused_to))
     who = caller().who
 
     def transaction(session: Session) -> tuple[str, bool]:
@@ -77,7 +81,7 @@ def submitted(work: Callable[[Session], str], done: str) -> Response:
         outcome, fresh = seen.outcome, False
     except MedsysError as refusal:
         flash(refusal.message, "error")
-        return redirect(back())
+        return redirect(back(refused_to))
     flash(done if fresh else ALREADY_SENT, "info" if fresh else "notice")
     return redirect(outcome)
 
