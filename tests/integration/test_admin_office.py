@@ -459,3 +459,10 @@ def test_a_clerk_changes_her_password_and_turns_on_a_second_factor(
     )
     assert "Segundo factor activado" in confirmed and "Activado:" in confirmed
     assert "Código de verificación" in Office(cluster).log_in(username, new)
+
+    # A lost phone: `medsys user reset-second-factor` removes it and ends her sessions.
+    removed = cluster.medsys("user", "reset-second-factor", username).stdout
+    assert f"{username}: second factor removed" in removed
+    assert "Ingreso de recepción y contabilidad" in office.client.get("/oficina/cuenta").text
+    assert "<h1>Pacientes</h1>" in office.log_in(username, new)
+    assert "No activado" in office.client.get("/oficina/cuenta").text

@@ -433,3 +433,23 @@ def test_a_doctor_turns_on_a_second_factor_on_the_account_page(cluster: MedsysCl
     later = totp.at(datetime.now(UTC) + timedelta(seconds=30))
     inside = Workspace(cluster).log_in(username, password, code=later)
     assert "<h1>Mi agenda</h1>" in inside.text
+
+    # A lost phone: only an account administrator may remove the second factor, and the
+    # person's sessions end with it.
+    def reset_by(who: str, secret: str) -> httpx.Response:
+        token = httpx.post(
+            f"{clinical(cluster)}/auth/login", json={"username": who, "password": secret}
+        ).json()["token"]
+        return httpx.post(
+            f"{clinical(cluster)}/auth/users/{username}/reset-second-factor",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    other, other_password = new_doctor(cluster)
+    assert reset_by(other, other_password).status_code == 403
+    assert "Activado:" in desk.client.get("/clinica/cuenta").text
+    reset = reset_by("dra.soto", cluster.password("dra.soto"))
+    assert reset.status_code == 200 and reset.json()["ended_sessions"] >= 1
+    assert "Ingreso del equipo clínico" in desk.client.get("/clinica/cuenta").text
+    again = Workspace(cluster).log_in(username, password)
+    assert "<h1>Mi agenda</h1>" in again.text

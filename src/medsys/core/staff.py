@@ -384,6 +384,20 @@ class StaffDirectory:
 
         return self.database.write(apply)
 
+    def remove_second_factor(self, username: str) -> int:
+        """For a person who lost the phone: the second factor (and any pending one) is
+        gone and every session ends; they log in with the password and enrol again."""
+
+        def apply(session: Session) -> int:
+            row = self._find(session, username)
+            if row is None:
+                raise NotFound(f"No existe el usuario {username}.")
+            row.totp_secret = row.totp_pending = row.totp_last_step = None
+            row.totp_enabled = False
+            return identity.revoke_all(session, self.models.session, username)
+
+        return self.database.write(apply)
+
     def reset_password(self, username: str) -> str:
         """A new random password (given to the person by hand); every session ends and the
         second factor stays as it was."""

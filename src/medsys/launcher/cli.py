@@ -109,7 +109,7 @@ def _say_demo_logins(settings: Settings) -> None:
     )
     click.echo(
         "staff over JSON: POST /auth/login (clinical, admin).  "
-        "medsys user add|list|deactivate|reset-password"
+        "medsys user add|list|deactivate|reset-password|reset-second-factor"
     )
     click.echo(
         "tokens for curl: medsys token ROLE [--sub ID] [--aud SERVICE]  (roles: "

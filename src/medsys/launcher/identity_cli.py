@@ -235,6 +235,14 @@ def register(cli: click.Group, settings_of: Callable[[], Settings]) -> None:
         password = guarded(lambda: _owner(username).reset_password(username))
         click.echo(f"{username}: new password {password}")
 
+    @user.command("reset-second-factor")
+    @click.argument("username")
+    def user_reset_second_factor(username: str) -> None:
+        """Remove an account's second factor (a lost phone); its sessions end at once and
+        the person enrols again from Mi cuenta."""
+        ended = guarded(lambda: _owner(username).remove_second_factor(username))
+        click.echo(f"{username}: second factor removed, {ended} session(s) ended")
+
     @cli.group()
     def keys() -> None:
         """The signing keys: one Ed25519 pair per issuing service."""

@@ -122,3 +122,13 @@ async def reset_user_password(username: str, caller: Staff, directory: Directory
     await _administrator(directory, caller)
     password = await run_in_threadpool(directory.reset_password, username)
     return {"username": username, "password": password}
+
+
+@router.post("/users/{username}/reset-second-factor", response_model=EndedSessionsOut)
+async def reset_user_second_factor(
+    username: str, caller: Staff, directory: Directory
+) -> dict[str, Any]:
+    """A lost phone: the account's second factor is removed and its sessions end."""
+    await _administrator(directory, caller)
+    ended = await run_in_threadpool(directory.remove_second_factor, username)
+    return {"ended_sessions": ended}

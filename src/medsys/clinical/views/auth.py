@@ -119,3 +119,11 @@ def deactivate_user(username: str) -> dict[str, Any]:
 def reset_user_password(username: str) -> dict[str, Any]:
     _administrator()
     return {"username": username, "password": staff_directory().reset_password(username)}
+
+
+@blueprint.post("/users/<username>/reset-second-factor")
+@requires(*STAFF)
+def reset_user_second_factor(username: str) -> dict[str, Any]:
+    """A lost phone: the account's second factor is removed and its sessions end."""
+    _administrator()
+    return {"ended_sessions": staff_directory().remove_second_factor(username)}
