@@ -64,6 +64,14 @@ def rows(cluster: MedsysCluster, sql: str, **params: object) -> int:
         db.dispose()
 
 
+def rows_of(cluster: MedsysCluster, sql: str, **params: object) -> list[tuple[object, ...]]:
+    db = cluster.database("admin")
+    try:
+        return db.read(lambda s: [tuple(row) for row in s.execute(text(sql), params)])
+    finally:
+        db.dispose()
+
+
 def test_a_clerk_registers_a_patient_and_adds_coverage(cluster: MedsysCluster) -> None:
     office = Office(cluster)
     assert "<h1>Pacientes</h1>" in office.log_in("adm.vera")
@@ -466,3 +474,20 @@ def test_a_clerk_changes_her_password_and_turns_on_a_second_factor(
     assert "Ingreso de recepción y contabilidad" in office.client.get("/oficina/cuenta").text
     assert "<h1>Pacientes</h1>" in office.log_in(username, new)
     assert "No activado" in office.client.get("/oficina/cuenta").text
+    # Each change to the account is on admin's audit log: by whom, to whose account.
+    changes = {
+        (actor, action)
+        for actor, action in rows_of(
+            cluster,
+            "SELECT actor, action FROM audit_log WHERE resource = :r",
+            r=f"cuenta:{username}",
+        )
+    }
+    assert changes == {
+        ("operador", "create"),
+        (username, "change-password"),
+        (username, "enable-second-factor"),
+        ("operador", "reset-second-factor"),
+    }
+    mine = office.client.get("/oficina/mis-acciones").text
+    assert "cambió la contraseña" in mine and "activó el segundo factor" in mine

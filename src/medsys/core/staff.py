@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medsys.core import identity, totp
+from medsys.core.audit import record_access
 from medsys.core.clock import local_iso, utc_now
 from medsys.core.db import Database
 from medsys.core.errors import (
@@ -30,6 +31,7 @@ from medsys.core.tokens import Claims, Role, SigningKey
 
 ACCESS_LIFETIME = timedelta(minutes=15)
 MINIMUM_PASSWORD = 12
+OPERATOR = "operador"  # who changed an account from this machine's `medsys user` commands
 WRONG = "Usuario o contraseña incorrectos."
 CREDENTIALS_UPDATED = "Contraseña actualizada; ingrese nuevamente."
 SECOND_FACTOR_ON = "Segundo factor activado."
@@ -108,6 +110,19 @@ class StaffDirectory:
     def _find(self, session: Session, username: str) -> Any:
         account = self.models.account
         return session.scalar(select(account).where(account.username == username))
+
+    def _note(self, session: Session, *, by: str | None, action: str, username: str) -> None:
+        """An account change goes on the service's audit log in the same transaction: who
+        (an administrator, the person themself, or the operator's command) did what to
+        whose account."""
+        actor = self._find(session, by) if by else None
+        record_access(
+            session,
+            actor=by or OPERATOR,
+            actor_role=actor.role if actor is not None else OPERATOR,
+            action=action,
+            resource=f"cuenta:{username}"[:64],
+        )
 
     def _snapshot(self, username: str) -> Snapshot | None:
         def read(session: Session) -> Snapshot | None:
@@ -254,17 +269,19 @@ class StaffDirectory:
         if row is None or not verify_password(row.password_hash, current):
             raise Forbidden("La contraseña actual no es correcta.")
         row.password_hash = hash_password(new)
+        self._note(session, by=username, action="change-password", username=username)
         return identity.revoke_all(session, self.models.session, username)
 
     def second_factor_on(self, username: str) -> bool:
         account = self._snapshot(username)
         return bool(account and account.totp_enabled)
 
-    def _set_password(self, username: str, password: str) -> int:
+    def _set_password(self, username: str, password: str, *, by: str | None) -> int:
         hashed = hash_password(password)
 
         def store(session: Session) -> int:
             self._find(session, username).password_hash = hashed
+            self._note(session, by=by, action="reset-password", username=username)
             return identity.revoke_all(session, self.models.session, username)
 
         return self.database.write(store)
@@ -291,6 +308,7 @@ class StaffDirectory:
             raise InvalidInput("El código no coincide o no hay una inscripción pendiente.")
         row.totp_secret, row.totp_pending = row.totp_pending, None
         row.totp_enabled, row.totp_last_step = True, step
+        self._note(session, by=username, action="enable-second-factor", username=username)
 
     def _update(self, username: str, change: Callable[[Any], None]) -> None:
         def apply(session: Session) -> None:
@@ -338,6 +356,7 @@ class StaffDirectory:
         role: Role,
         administrator: bool = False,
         password: str | None = None,
+        by: str | None = None,
         **extra: Any,
     ) -> str:
         """Create an account; its first password (random unless given), shown once."""
@@ -365,6 +384,7 @@ class StaffDirectory:
                     **extra,
                 )
             )
+            self._note(session, by=by, action="create", username=username)
 
         self.database.write(create)
         return password
@@ -380,11 +400,12 @@ class StaffDirectory:
             if row is None:
                 raise NotFound(f"No existe el usuario {username}.")
             row.active = False
+            self._note(session, by=by, action="deactivate", username=username)
             return identity.revoke_all(session, self.models.session, username)
 
         return self.database.write(apply)
 
-    def remove_second_factor(self, username: str) -> int:
+    def remove_second_factor(self, username: str, *, by: str | None = None) -> int:
         """For a person who lost the phone: the second factor (and any pending one) is
         gone and every session ends; they log in with the password and enrol again."""
 
@@ -394,15 +415,16 @@ class StaffDirectory:
                 raise NotFound(f"No existe el usuario {username}.")
             row.totp_secret = row.totp_pending = row.totp_last_step = None
             row.totp_enabled = False
+            self._note(session, by=by, action="reset-second-factor", username=username)
             return identity.revoke_all(session, self.models.session, username)
 
         return self.database.write(apply)
 
-    def reset_password(self, username: str) -> str:
+    def reset_password(self, username: str, *, by: str | None = None) -> str:
         """A new random password (given to the person by hand); every session ends and the
         second factor stays as it was."""
         if self._snapshot(username) is None:
             raise NotFound(f"No existe el usuario {username}.")
         password = new_password()
-        self._set_password(username, password)
+        self._set_password(username, password, by=by)
         return password

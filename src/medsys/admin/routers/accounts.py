@@ -94,7 +94,7 @@ async def list_users(caller: Staff, directory: Directory) -> dict[str, Any]:
 
 @router.post("/users", status_code=201, response_model=IssuedPasswordOut)
 async def add_user(given: NewAccountIn, caller: Staff, directory: Directory) -> dict[str, Any]:
-    await _administrator(directory, caller)
+    by = await _administrator(directory, caller)
     try:
         role = parse_role(given.role)
     except ValueError as error:
@@ -105,6 +105,7 @@ async def add_user(given: NewAccountIn, caller: Staff, directory: Directory) -> 
             full_name=given.full_name,
             role=role,
             administrator=given.administrator,
+            by=by,
         )
     )
     return {"username": given.username.lower(), "password": password}
@@ -119,8 +120,8 @@ async def deactivate_user(username: str, caller: Staff, directory: Directory) ->
 
 @router.post("/users/{username}/reset-password", response_model=IssuedPasswordOut)
 async def reset_user_password(username: str, caller: Staff, directory: Directory) -> dict[str, Any]:
-    await _administrator(directory, caller)
-    password = await run_in_threadpool(directory.reset_password, username)
+    by = await _administrator(directory, caller)
+    password = await run_in_threadpool(lambda: directory.reset_password(username, by=by))
     return {"username": username, "password": password}
 
 
@@ -129,6 +130,6 @@ async def reset_user_second_factor(
     username: str, caller: Staff, directory: Directory
 ) -> dict[str, Any]:
     """A lost phone: the account's second factor is removed and its sessions end."""
-    await _administrator(directory, caller)
-    ended = await run_in_threadpool(directory.remove_second_factor, username)
+    by = await _administrator(directory, caller)
+    ended = await run_in_threadpool(lambda: directory.remove_second_factor(username, by=by))
     return {"ended_sessions": ended}

@@ -89,7 +89,7 @@ def list_users() -> dict[str, Any]:
 @blueprint.post("/users")
 @requires(*STAFF)
 def add_user() -> tuple[dict[str, Any], int]:
-    _administrator()
+    by = _administrator()
     given = body(NewAccountIn)
     try:
         role = parse_role(given.role)
@@ -103,6 +103,7 @@ def add_user() -> tuple[dict[str, Any], int]:
         administrator=given.administrator,
         rut=rut,
         specialty=given.specialty if role is Role.DOCTOR else None,
+        by=by,
     )
     return {"username": given.username.lower(), "password": password}, 201
 
@@ -117,13 +118,13 @@ def deactivate_user(username: str) -> dict[str, Any]:
 @blueprint.post("/users/<username>/reset-password")
 @requires(*STAFF)
 def reset_user_password(username: str) -> dict[str, Any]:
-    _administrator()
-    return {"username": username, "password": staff_directory().reset_password(username)}
+    by = _administrator()
+    return {"username": username, "password": staff_directory().reset_password(username, by=by)}
 
 
 @blueprint.post("/users/<username>/reset-second-factor")
 @requires(*STAFF)
 def reset_user_second_factor(username: str) -> dict[str, Any]:
     """A lost phone: the account's second factor is removed and its sessions end."""
-    _administrator()
-    return {"ended_sessions": staff_directory().remove_second_factor(username)}
+    by = _administrator()
+    return {"ended_sessions": staff_directory().remove_second_factor(username, by=by)}
