@@ -323,3 +323,22 @@ def test_a_doctor_changes_her_password_and_adds_a_second_factor_in_mi_cuenta(
     page.get_by_role("button", name="Activar segundo factor").click()
     status(page, "Segundo factor activado")
     shot(page, "clinical-18-second-factor-on")
+
+
+def test_an_account_administrator_adds_a_nurse_from_usuarios(
+    browser: Browser, clinic: MedsysCluster
+) -> None:
+    page = log_in(browser, clinic, "dra.soto")
+    page.get_by_role("link", name="Usuarios").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Usuarios")
+    username = f"enf.{uuid.uuid4().hex[:6]}"
+    body = uuid.uuid4().int % 9_000_000 + 5_000_000
+    new = page.get_by_role("region", name="Nueva cuenta")
+    new.get_by_label("Usuario").fill(username)
+    new.get_by_label("Nombre completo").fill("Enf. Paula Reyes")
+    new.get_by_label("Rol").select_option("nurse")
+    new.get_by_label("RUT").fill(f"{body}-{check_digit(body)}")
+    new.get_by_role("button", name="Crear cuenta").click()
+    status(page, f"Cuenta creada: {username}")
+    expect(page.get_by_role("row").filter(has_text=username)).to_contain_text("Enfermería")
+    shot(page, "clinical-19-users-added")

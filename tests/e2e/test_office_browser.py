@@ -185,3 +185,24 @@ def test_a_clerk_changes_her_password_and_adds_a_second_factor_in_mi_cuenta(
     page.get_by_role("button", name="Activar segundo factor").click()
     expect(page.get_by_role("status").first).to_contain_text("Segundo factor activado")
     shot(page, "office-12-second-factor-on")
+
+
+def test_an_account_administrator_adds_a_cashier_from_usuarios(
+    browser: Browser, cluster: MedsysCluster
+) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="es-CL")
+    page.goto(f"http://127.0.0.1:{cluster.settings.port('nginx')}/oficina/")
+    page.get_by_label("Usuario").fill("adm.vera")
+    page.get_by_label("Contraseña").fill(cluster.password("adm.vera"))
+    page.get_by_label("Contraseña").press("Enter")
+    page.get_by_role("link", name="Usuarios").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Usuarios")
+    username = f"caja.{uuid.uuid4().hex[:6]}"
+    new = page.get_by_role("region", name="Nueva cuenta")
+    new.get_by_label("Usuario").fill(username)
+    new.get_by_label("Nombre completo").fill("Pablo Caja")
+    new.get_by_label("Rol").select_option("accountant")
+    new.get_by_role("button", name="Crear cuenta").click()
+    expect(page.get_by_role("status").first).to_contain_text(f"Cuenta creada: {username}")
+    expect(page.get_by_role("row").filter(has_text=username)).to_contain_text("contabilidad")
+    shot(page, "office-13-users-added")

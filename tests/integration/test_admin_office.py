@@ -491,3 +491,44 @@ def test_a_clerk_changes_her_password_and_turns_on_a_second_factor(
     }
     mine = office.client.get("/oficina/mis-acciones").text
     assert "cambió la contraseña" in mine and "activó el segundo factor" in mine
+
+
+def test_an_account_administrator_manages_office_staff_on_the_users_page(
+    cluster: MedsysCluster,
+) -> None:
+    boss = Office(cluster)
+    assert 'href="/oficina/usuarios"' in boss.log_in("adm.vera")
+    accountant = Office(cluster)
+    assert 'href="/oficina/usuarios"' not in accountant.log_in("cont.lagos")
+    assert accountant.client.get("/oficina/usuarios").status_code == 403
+
+    username = f"t.{uuid.uuid4().hex[:8]}"
+    fields = {"usuario": username, "nombre": "Caja Nueva", "rol": "accountant"}
+    wrong = boss.post("/oficina/usuarios", "/oficina/usuarios", {**fields, "rol": "doctor"})
+    assert "Aquí solo se crean cuentas con rol" in wrong and username not in wrong
+    key = uuid.uuid4().hex
+    made = boss.post("/oficina/usuarios", "/oficina/usuarios", fields, key)
+    shown = re.search(r'id="clave-entregada">([^<]+)<', made)
+    assert shown and "Cuenta creada:" in made
+    again = boss.post("/oficina/usuarios", "/oficina/usuarios", fields, key)
+    assert "ya se había enviado" in again and shown.group(1) not in again
+    newcomer = Office(cluster)
+    assert "<h1>Pacientes</h1>" in newcomer.log_in(username, shown.group(1))
+    assert 'href="/oficina/informes"' in newcomer.client.get("/oficina/pacientes").text
+
+    reset = boss.post("/oficina/usuarios", f"/oficina/usuarios/{username}/clave", {})
+    second = re.search(r'id="clave-entregada">([^<]+)<', reset)
+    assert second and second.group(1) != shown.group(1)
+    assert "Ingreso de recepción y contabilidad" in newcomer.client.get("/oficina/cuenta").text
+    gone = boss.post("/oficina/usuarios", f"/oficina/usuarios/{username}/desactivar", {})
+    assert f"Cuenta {username} desactivada" in gone
+    assert "<h1>Pacientes</h1>" not in Office(cluster).log_in(username, second.group(1))
+    changes = {
+        action
+        for (action,) in rows_of(
+            cluster,
+            "SELECT action FROM audit_log WHERE actor = 'adm.vera' AND resource = :r",
+            r=f"cuenta:{username}",
+        )
+    }
+    assert changes == {"create", "reset-password", "deactivate"}

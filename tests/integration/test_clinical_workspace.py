@@ -453,3 +453,51 @@ def test_a_doctor_turns_on_a_second_factor_on_the_account_page(cluster: MedsysCl
     assert "Ingreso del equipo clínico" in desk.client.get("/clinica/cuenta").text
     again = Workspace(cluster).log_in(username, password)
     assert "<h1>Mi agenda</h1>" in again.text
+
+
+def test_an_account_administrator_manages_staff_on_the_users_page(
+    cluster: MedsysCluster,
+) -> None:
+    boss = Workspace(cluster)
+    assert 'href="/clinica/usuarios"' in boss.log_in("dra.soto").text
+    nurse = Workspace(cluster)
+    assert 'href="/clinica/usuarios"' not in nurse.log_in("enf.silva").text
+    assert nurse.client.get("/clinica/usuarios").status_code == 403  # refused, not only hidden
+
+    username = f"t.{uuid.uuid4().hex[:8]}"
+    body = uuid.uuid4().int % 9_000_000 + 5_000_000
+    fields = {
+        "usuario": username,
+        "nombre": "Dr. Recién Llegado",
+        "rol": "doctor",
+        "rut": f"{body}-{check_digit(body)}",
+        "especialidad": "Pediatría",
+    }
+    bad = boss.form("/clinica/usuarios", "/clinica/usuarios", {**fields, "rut": "1-2"})
+    assert "RUT válido" in bad.text and username not in bad.text
+    key = uuid.uuid4().hex
+    made = boss.form("/clinica/usuarios", "/clinica/usuarios", fields, key)
+    shown = re.search(r'id="clave-entregada">([^<]+)<', made.text)
+    assert shown and "Cuenta creada:" in made.text
+    first = shown.group(1)
+    # The same form again: recorded once, and the password is not shown a second time.
+    page = boss.client.get("/clinica/usuarios")
+    again = boss.client.post(
+        "/clinica/usuarios", data={"csrf_token": csrf(page.text), "idempotency_key": key, **fields}
+    )
+    assert "ya se había enviado" in again.text and first not in again.text
+    newcomer = Workspace(cluster)
+    assert "<h1>Mi agenda</h1>" in newcomer.log_in(username, first).text
+
+    reset = boss.form("/clinica/usuarios", f"/clinica/usuarios/{username}/clave", {})
+    second = re.search(r'id="clave-entregada">([^<]+)<', reset.text)
+    assert second and second.group(1) != first
+    assert "Ingreso del equipo clínico" in newcomer.client.get("/clinica/agenda").text
+    assert Workspace(cluster).log_in(username, first).status_code == 401
+
+    gone = boss.form("/clinica/usuarios", f"/clinica/usuarios/{username}/desactivar", {})
+    assert f"Cuenta {username} desactivada" in gone.text
+    after = Workspace(cluster).log_in(username, second.group(1))
+    assert after.status_code in (401, 403) and "<h1>Mi agenda</h1>" not in after.text
+    mine = boss.form("/clinica/usuarios", "/clinica/usuarios/dra.soto/desactivar", {})
+    assert "No puede desactivar su propia cuenta." in mine.text

@@ -25,6 +25,7 @@ from medsys.admin.office import exports as office_exports
 from medsys.admin.office import money as office_money
 from medsys.admin.office import pages as office_pages
 from medsys.admin.office import reports_page as office_reports
+from medsys.admin.office import users as office_users
 from medsys.admin.office.web import PREFIX, page_error, register_office_handlers
 from medsys.admin.routers import accounts, money, patients
 from medsys.core import api_explorer, look, passwords
@@ -90,6 +91,7 @@ def create_app(
     app.include_router(money.router)
     app.include_router(office_pages.router)
     app.include_router(office_account.router)
+    app.include_router(office_users.router)
     app.include_router(office_money.router)
     app.include_router(office_reports.router)
     app.include_router(office_booking.router)

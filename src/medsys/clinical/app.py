@@ -96,10 +96,17 @@ def create_app(
 
 
 def _register_workspace(app: Flask) -> None:
-    from medsys.clinical.workspace import account, consultation, documents, pages, schedule
+    from medsys.clinical.workspace import (
+        account,
+        consultation,
+        documents,
+        pages,
+        schedule,
+        users,
+    )
     from medsys.clinical.workspace.common import blueprint, form_key
 
-    del account, consultation, documents, pages, schedule  # imported for their routes
+    del account, consultation, documents, pages, schedule, users  # imported for their routes
     extensions.csrf.init_app(app)
     look.install(app)
     app.register_blueprint(blueprint)

@@ -111,6 +111,12 @@ class StaffDirectory:
         account = self.models.account
         return session.scalar(select(account).where(account.username == username))
 
+    def _existing(self, session: Session, username: str) -> Any:
+        row = self._find(session, username)
+        if row is None:
+            raise NotFound(f"No existe el usuario {username}.")
+        return row
+
     def _note(self, session: Session, *, by: str | None, action: str, username: str) -> None:
         """An account change goes on the service's audit log in the same transaction: who
         (an administrator, the person themself, or the operator's command) did what to
@@ -276,16 +282,6 @@ class StaffDirectory:
         account = self._snapshot(username)
         return bool(account and account.totp_enabled)
 
-    def _set_password(self, username: str, password: str, *, by: str | None) -> int:
-        hashed = hash_password(password)
-
-        def store(session: Session) -> int:
-            self._find(session, username).password_hash = hashed
-            self._note(session, by=by, action="reset-password", username=username)
-            return identity.revoke_all(session, self.models.session, username)
-
-        return self.database.write(store)
-
     def begin_second_factor(self, username: str, password: str) -> dict[str, str]:
         """A new secret to enrol, pending until confirmed; needs the current password, so
         a stolen session cannot move the second factor to the thief's phone."""
@@ -311,13 +307,7 @@ class StaffDirectory:
         self._note(session, by=username, action="enable-second-factor", username=username)
 
     def _update(self, username: str, change: Callable[[Any], None]) -> None:
-        def apply(session: Session) -> None:
-            row = self._find(session, username)
-            if row is None:
-                raise NotFound(f"No existe el usuario {username}.")
-            change(row)
-
-        self.database.write(apply)
+        self.database.write(lambda session: change(self._existing(session, username)))
 
     # --- administration --------------------------------------------------------------
 
@@ -360,6 +350,32 @@ class StaffDirectory:
         **extra: Any,
     ) -> str:
         """Create an account; its first password (random unless given), shown once."""
+        return self.database.write(
+            lambda session: self.add_in(
+                session,
+                username=username,
+                full_name=full_name,
+                role=role,
+                administrator=administrator,
+                password=password,
+                by=by,
+                **extra,
+            )
+        )
+
+    def add_in(
+        self,
+        session: Session,
+        *,
+        username: str,
+        full_name: str,
+        role: Role,
+        administrator: bool = False,
+        password: str | None = None,
+        by: str | None = None,
+        **extra: Any,
+    ) -> str:
+        """``add`` inside the caller's transaction (a web form's, with its key)."""
         username = check_username(username)
         if role not in self.roles:
             names = ", ".join(sorted(r.value for r in self.roles))
@@ -368,63 +384,60 @@ class StaffDirectory:
             raise InvalidInput("El nombre es obligatorio (hasta 120 caracteres).")
         password = password or new_password()
         check_password_rules(password)
-        hashed = hash_password(password)
-
-        def create(session: Session) -> None:
-            if self._find(session, username) is not None:
-                raise Conflict(f"El usuario {username} ya existe.")
-            session.add(
-                self.models.account(
-                    username=username,
-                    full_name=full_name.strip(),
-                    role=role.value,
-                    password_hash=hashed,
-                    active=True,
-                    is_administrator=administrator,
-                    **extra,
-                )
+        if self._find(session, username) is not None:
+            raise Conflict(f"El usuario {username} ya existe.")
+        session.add(
+            self.models.account(
+                username=username,
+                full_name=full_name.strip(),
+                role=role.value,
+                password_hash=hash_password(password),
+                active=True,
+                is_administrator=administrator,
+                **extra,
             )
-            self._note(session, by=by, action="create", username=username)
-
-        self.database.write(create)
+        )
+        self._note(session, by=by, action="create", username=username)
         return password
 
     def deactivate(self, username: str, *, by: str | None = None) -> int:
+        return self.database.write(lambda session: self.deactivate_in(session, username, by=by))
+
+    def deactivate_in(self, session: Session, username: str, *, by: str | None = None) -> int:
         """The account can no longer log in; every session of it ends now. An
         administrator (``by``) cannot lock themself out."""
         if by == username:
             raise InvalidInput("No puede desactivar su propia cuenta.")
-
-        def apply(session: Session) -> int:
-            row = self._find(session, username)
-            if row is None:
-                raise NotFound(f"No existe el usuario {username}.")
-            row.active = False
-            self._note(session, by=by, action="deactivate", username=username)
-            return identity.revoke_all(session, self.models.session, username)
-
-        return self.database.write(apply)
+        row = self._existing(session, username)
+        row.active = False
+        self._note(session, by=by, action="deactivate", username=username)
+        return identity.revoke_all(session, self.models.session, username)
 
     def remove_second_factor(self, username: str, *, by: str | None = None) -> int:
+        return self.database.write(
+            lambda session: self.remove_second_factor_in(session, username, by=by)
+        )
+
+    def remove_second_factor_in(
+        self, session: Session, username: str, *, by: str | None = None
+    ) -> int:
         """For a person who lost the phone: the second factor (and any pending one) is
         gone and every session ends; they log in with the password and enrol again."""
-
-        def apply(session: Session) -> int:
-            row = self._find(session, username)
-            if row is None:
-                raise NotFound(f"No existe el usuario {username}.")
-            row.totp_secret = row.totp_pending = row.totp_last_step = None
-            row.totp_enabled = False
-            self._note(session, by=by, action="reset-second-factor", username=username)
-            return identity.revoke_all(session, self.models.session, username)
-
-        return self.database.write(apply)
+        row = self._existing(session, username)
+        row.totp_secret = row.totp_pending = row.totp_last_step = None
+        row.totp_enabled = False
+        self._note(session, by=by, action="reset-second-factor", username=username)
+        return identity.revoke_all(session, self.models.session, username)
 
     def reset_password(self, username: str, *, by: str | None = None) -> str:
+        return self.database.write(lambda session: self.reset_password_in(session, username, by=by))
+
+    def reset_password_in(self, session: Session, username: str, *, by: str | None = None) -> str:
         """A new random password (given to the person by hand); every session ends and the
         second factor stays as it was."""
-        if self._snapshot(username) is None:
-            raise NotFound(f"No existe el usuario {username}.")
+        row = self._existing(session, username)
         password = new_password()
-        self._set_password(username, password, by=by)
+        row.password_hash = hash_password(password)
+        self._note(session, by=by, action="reset-password", username=username)
+        identity.revoke_all(session, self.models.session, username)
         return password

@@ -21,7 +21,7 @@ from medsys.core.staff import MINIMUM_PASSWORD
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 PAGE = f"{PREFIX}/cuenta"
 LOGIN = f"{PREFIX}/ingresar"
-_SIGNED_IN = ("token", "sid", "name", "role")
+_SIGNED_IN = ("token", "sid", "name", "role", "administrator")
 
 
 def _staff(request: Request) -> Caller:

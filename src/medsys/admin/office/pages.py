@@ -121,7 +121,11 @@ async def login_submit(request: Request) -> Response:
         )
     request.session.clear()
     request.session.update(
-        token=grant["token"], sid=grant["session"], name=grant["name"], role=grant["role"]
+        token=grant["token"],
+        sid=grant["session"],
+        name=grant["name"],
+        role=grant["role"],
+        administrator=bool(grant.get("administrator")),  # the menu's "Usuarios"
     )
     safe = target if target.startswith(f"{PREFIX}/") and not target.startswith("//") else ""
     return RedirectResponse(safe or f"{PREFIX}/pacientes", status_code=303)

@@ -87,6 +87,7 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
             "form_key": lambda: uuid.uuid4().hex,
             "person": request.session.get("name"),
             "role": request.session.get("role"),
+            "administrator": request.session.get("administrator", False),
             "role_names": {r.value: n for r, n in ROLE_NAMES.items()},
             "prefix": PREFIX,
             "invoice_status": INVOICE_STATUS,
@@ -159,10 +160,13 @@ def submitted(
     work: Callable[[Session], str],
     done: str,
     back: str,
+    shown: Callable[[], Response] | None = None,
 ) -> Response:
     """Carry out a form once: its idempotency key is written in the same transaction as
     what it does, so a double click, a reload, or a retry through the other instance after
-    one died finds the key and goes where the first went, changing nothing."""
+    one died finds the key and goes where the first went, changing nothing. ``shown``:
+    the first time, a page drawn at once instead (what may be shown only once, as a new
+    password), never again for the same key."""
     key = form.get("idempotency_key", "").strip()
     if not 16 <= len(key) <= 64:
         flash(request, "Al formulario le falta su clave; recargue la página.", "error")
@@ -182,6 +186,8 @@ def submitted(
     except MedsysError as refusal:
         flash(request, told(refusal), "error")
         return RedirectResponse(back, status_code=303)
+    if fresh and shown is not None:
+        return shown()
     flash(request, done if fresh else ALREADY_SENT, "info" if fresh else "notice")
     return RedirectResponse(outcome, status_code=303)
 

@@ -16,7 +16,7 @@ from medsys.clinical.workspace.session import ROLE_NAMES, caller, staff_page
 from medsys.core.errors import InvalidInput, MedsysError
 from medsys.core.staff import MINIMUM_PASSWORD
 
-_SIGNED_IN = ("token", "sid", "name", "role")
+_SIGNED_IN = ("token", "sid", "name", "role", "administrator")
 
 
 def _page(enrolling: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:

@@ -55,13 +55,17 @@ def back(default: str = "workspace.agenda") -> str:
 
 
 def submitted(
-    work: Callable[[Session], str], done: str, refused_to: str = "workspace.agenda"
+    work: Callable[[Session], str],
+    done: str,
+    refused_to: str = "workspace.agenda",
+    shown: Callable[[], Response] | None = None,
 ) -> Response:
     """Carry out a form once: its idempotency key is written in the same transaction as
     what it does, so a double click, a reload or a retry after a failover finds the key
     and is sent where the first went, changing nothing. ``work`` returns that place. A
     refusal goes back to the form's page, or ``refused_to`` when the browser does not
-    say which it was."""
+    say which it was. ``shown``: the first time, a page drawn at once instead (what may
+    be shown only once, as a new password), never again for the same key."""
     key = request.form.get("idempotency_key", "").strip()
     if not 16 <= len(key) <= 64:
         flash("Al formulario le falta su clave; recargue la página.", "error")
@@ -82,6 +86,8 @@ def submitted(
     except MedsysError as refusal:
         flash(refusal.message, "error")
         return redirect(back(refused_to))
+    if fresh and shown is not None:
+        return shown()
     flash(done if fresh else ALREADY_SENT, "info" if fresh else "notice")
     return redirect(outcome)
 

@@ -31,6 +31,7 @@ def log_in(grant: dict[str, object]) -> None:
     session["sid"] = grant["session"]
     session["name"] = grant["name"]
     session["role"] = grant["role"]
+    session["administrator"] = bool(grant.get("administrator"))  # the menu's "Usuarios"
     session.permanent = True
 
 
