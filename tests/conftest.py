@@ -24,7 +24,7 @@ from medsys.core.databases import pair_database
 from medsys.core.db import ReplicatedDatabase, mariadb_url, postgres_url
 from medsys.core.demo_logins import demo_password
 from medsys.core.keys import operator_token
-from medsys.core.rut import InvalidRutError, normalize_rut
+from medsys.core.rut import InvalidRutError, check_digit, normalize_rut
 from medsys.core.secrets import Secrets, load_secrets
 from medsys.core.settings import Settings, load_settings
 from medsys.core.tokens import Actor, Role, Service, issuer_of
@@ -128,6 +128,17 @@ class MedsysCluster:
                 f"medsys {command} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
             )
         return result
+
+    def new_staff(self, role: Role, name: str, prefix: str = "t") -> tuple[str, str]:
+        """A staff account of the test's own, as `medsys user add` makes it: (username,
+        first password). Doctors and nurses get a random RUT."""
+        username = f"{prefix}.{uuid.uuid4().hex[:8]}"
+        extra: list[str] = []
+        if role in (Role.DOCTOR, Role.NURSE):
+            body = uuid.uuid4().int % 9_000_000 + 5_000_000
+            extra = ["--rut", f"{body}-{check_digit(body)}"]
+        made = self.medsys("user", "add", username, "--role", role.value, "--name", name, *extra)
+        return username, made.stdout.strip().rsplit("password ", 1)[1]
 
     def up(self) -> str:
         return self.medsys("up").stdout

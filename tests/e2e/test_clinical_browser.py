@@ -279,20 +279,7 @@ def test_a_doctor_sets_weekly_hours_and_blocks_a_vacation_in_one_step(
 def test_a_doctor_changes_her_password_and_adds_a_second_factor_in_mi_cuenta(
     browser: Browser, clinic: MedsysCluster
 ) -> None:
-    username = f"t.{uuid.uuid4().hex[:8]}"
-    body = uuid.uuid4().int % 9_000_000 + 5_000_000
-    made = clinic.medsys(
-        "user",
-        "add",
-        username,
-        "--role",
-        "doctor",
-        "--name",
-        "Dra. Nueva",
-        "--rut",
-        f"{body}-{check_digit(body)}",
-    )
-    first = made.stdout.strip().rsplit("password ", 1)[1]
+    username, first = clinic.new_staff(Role.DOCTOR, "Dra. Nueva")
     page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="es-CL")
     page.goto(f"{base(clinic)}/clinica/ingresar")
     page.get_by_label("Usuario").fill(username)

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from medsys.core.rut import check_digit
+from medsys.core.tokens import Role
 from tests.conftest import MedsysCluster
 from tests.e2e.conftest import SHOTS, shot
 
@@ -153,9 +154,7 @@ def test_an_accountant_invoices_takes_a_payment_and_refunds_part(
 def test_a_clerk_changes_her_password_and_adds_a_second_factor_in_mi_cuenta(
     browser: Browser, cluster: MedsysCluster
 ) -> None:
-    username = f"t.{uuid.uuid4().hex[:8]}"
-    made = cluster.medsys("user", "add", username, "--role", "clerk", "--name", "Rec. Nueva")
-    first = made.stdout.strip().rsplit("password ", 1)[1]
+    username, first = cluster.new_staff(Role.CLERK, "Rec. Nueva")
     page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="es-CL")
     page.goto(f"http://127.0.0.1:{cluster.settings.port('nginx')}/oficina/")
     page.get_by_label("Usuario").fill(username)

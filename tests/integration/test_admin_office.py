@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from medsys.core.rut import check_digit
+from medsys.core.tokens import Role
 from tests.conftest import MedsysCluster, client_from, next_address
 
 pytestmark = pytest.mark.integration
@@ -408,11 +409,7 @@ def test_the_office_login_asks_for_the_second_factor(cluster: MedsysCluster) -> 
 
     from tests.conftest import enrolled_with_second_factor
 
-    username = f"t.{uuid.uuid4().hex[:8]}"
-    made = cluster.medsys(
-        "user", "add", username, "--role", "accountant", "--name", "Contadora Prueba"
-    ).stdout
-    password = made.strip().rsplit("password ", 1)[1]
+    username, password = cluster.new_staff(Role.ACCOUNTANT, "Contadora Prueba")
     admin = f"http://127.0.0.1:{cluster.settings.port('nginx')}"
     totp = enrolled_with_second_factor(admin, username, password)
 
@@ -435,9 +432,7 @@ def test_the_office_login_asks_for_the_second_factor(cluster: MedsysCluster) -> 
 def test_a_clerk_changes_her_password_and_turns_on_a_second_factor(
     cluster: MedsysCluster,
 ) -> None:
-    username = f"t.{uuid.uuid4().hex[:8]}"
-    made = cluster.medsys("user", "add", username, "--role", "clerk", "--name", "Rec. Prueba")
-    old = made.stdout.strip().rsplit("password ", 1)[1]
+    username, old = cluster.new_staff(Role.CLERK, "Rec. Prueba")
     office = Office(cluster)
     assert "<h1>Pacientes</h1>" in office.log_in(username, old)
     page = office.client.get("/oficina/cuenta").text

@@ -153,20 +153,7 @@ def test_a_wrong_password_and_a_second_factor_at_the_login_page(cluster: MedsysC
     wrong = desk.log_in("dra.soto", "not-her-password")
     assert wrong.status_code == 401 and "Usuario o contraseña incorrectos." in wrong.text
 
-    username = f"t.{uuid.uuid4().hex[:8]}"
-    body = uuid.uuid4().int % 9_000_000 + 5_000_000
-    made = cluster.medsys(
-        "user",
-        "add",
-        username,
-        "--role",
-        "doctor",
-        "--name",
-        "Dra. Prueba",
-        "--rut",
-        f"{body}-{check_digit(body)}",
-    ).stdout
-    password = made.strip().rsplit("password ", 1)[1]
+    username, password = cluster.new_staff(Role.DOCTOR, "Dra. Prueba")
     totp = enrolled_with_second_factor(clinical(cluster), username, password)
 
     asks = Workspace(cluster).log_in(username, password)
@@ -338,26 +325,8 @@ def test_the_chart_shows_the_emergency_contact_reception_recorded(
     assert "Contacto de emergencia: no registrado" in demo.text
 
 
-def new_doctor(cluster: MedsysCluster) -> tuple[str, str]:
-    """An account of its own (username, password), as `medsys user add` makes one."""
-    username = f"t.{uuid.uuid4().hex[:8]}"
-    body = uuid.uuid4().int % 9_000_000 + 5_000_000
-    made = cluster.medsys(
-        "user",
-        "add",
-        username,
-        "--role",
-        "doctor",
-        "--name",
-        "Dr. Cuenta",
-        "--rut",
-        f"{body}-{check_digit(body)}",
-    ).stdout
-    return username, made.strip().rsplit("password ", 1)[1]
-
-
 def test_a_doctor_changes_her_own_password_on_the_account_page(cluster: MedsysCluster) -> None:
-    username, old = new_doctor(cluster)
+    username, old = cluster.new_staff(Role.DOCTOR, "Dr. Cuenta")
     desk, other = Workspace(cluster), Workspace(cluster, "app1-replica")
     desk.log_in(username, old)
     other.log_in(username, old)
@@ -407,7 +376,7 @@ def test_a_doctor_changes_her_own_password_on_the_account_page(cluster: MedsysCl
 
 
 def test_a_doctor_turns_on_a_second_factor_on_the_account_page(cluster: MedsysCluster) -> None:
-    username, password = new_doctor(cluster)
+    username, password = cluster.new_staff(Role.DOCTOR, "Dr. Cuenta")
     desk = Workspace(cluster)
     desk.log_in(username, password)
     assert "No activado" in desk.client.get("/clinica/cuenta").text
@@ -445,7 +414,7 @@ def test_a_doctor_turns_on_a_second_factor_on_the_account_page(cluster: MedsysCl
             headers={"Authorization": f"Bearer {token}"},
         )
 
-    other, other_password = new_doctor(cluster)
+    other, other_password = cluster.new_staff(Role.DOCTOR, "Dr. Cuenta")
     assert reset_by(other, other_password).status_code == 403
     assert "Activado:" in desk.client.get("/clinica/cuenta").text
     reset = reset_by("dra.soto", cluster.password("dra.soto"))

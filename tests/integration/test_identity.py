@@ -79,19 +79,7 @@ class Stack:
 
     def new_staff(self, role: Role = Role.NURSE) -> tuple[str, str]:
         """A fresh account made with `medsys user add`: (username, password)."""
-        username = f"t.{uuid.uuid4().hex[:10]}"
-        extra = ["--rut", _fresh_rut()] if role in (Role.DOCTOR, Role.NURSE) else []
-        out = self.cluster.medsys(
-            "user", "add", username, "--role", role.value, "--name", "Persona Prueba", *extra
-        ).stdout
-        return username, out.strip().rsplit("password ", 1)[1]
-
-
-def _fresh_rut() -> str:
-    from medsys.core.rut import check_digit
-
-    body = uuid.uuid4().int % 9_000_000 + 5_000_000
-    return f"{body}-{check_digit(body)}"
+        return self.cluster.new_staff(role, "Persona Prueba")
 
 
 def login(url: str, username: str, password: str, address: str, **extra: str) -> httpx.Response:

@@ -7,6 +7,7 @@ Forms that hash a password run in the thread pool, off the event loop."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -48,6 +49,20 @@ def _page(request: Request, caller: Caller, issued: dict[str, str] | None = None
     )
 
 
+async def _issuing(
+    request: Request,
+    caller: Caller,
+    form: dict[str, str],
+    work: Callable[[Session], str],
+    issued: dict[str, str],
+) -> Response:
+    """A form that makes a password (hashing it off the event loop): the password is shown
+    on the answer to its first submission, never again."""
+    return await run_in_threadpool(
+        submitted, request, caller, form, work, "", PAGE, lambda: _page(request, caller, issued)
+    )
+
+
 @router.get("/usuarios", response_class=HTMLResponse)
 def users(request: Request, caller: Administrator) -> HTMLResponse:
     return _page(request, caller)
@@ -73,12 +88,7 @@ async def add_user(request: Request, caller: Administrator) -> Response:
         )
         return PAGE
 
-    def shown() -> Response:
-        return _page(request, caller, issued)
-
-    return await run_in_threadpool(
-        submitted, request, caller, form, work, "Cuenta creada.", PAGE, shown
-    )
+    return await _issuing(request, caller, form, work, issued)
 
 
 @router.post("/usuarios/{username}/clave", response_model=None)
@@ -92,12 +102,7 @@ async def reset_password(request: Request, username: str, caller: Administrator)
         )
         return PAGE
 
-    def shown() -> Response:
-        return _page(request, caller, issued)
-
-    return await run_in_threadpool(
-        submitted, request, caller, form, work, "Contraseña restablecida.", PAGE, shown
-    )
+    return await _issuing(request, caller, form, work, issued)
 
 
 @router.post("/usuarios/{username}/segundo-factor", response_model=None)

@@ -6,7 +6,7 @@ is shown on the answer to its first submission only (it is never stored in clear
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from flask import make_response, render_template, request, url_for
 from sqlalchemy.orm import Session
@@ -41,7 +41,7 @@ def _page(issued: dict[str, str] | None = None) -> str:
     )
 
 
-def _issuing(work: Any, what: str, issued: dict[str, str]) -> Response:
+def _issuing(work: Callable[[Session], str], what: str, issued: dict[str, str]) -> Response:
     """A form that makes a password: shown on its first answer, never again."""
     return submitted(work, what, PAGE, shown=lambda: make_response(_page(issued)))
 
