@@ -132,3 +132,38 @@ def test_changing_the_password_by_keyboard_ends_the_other_sessions(
     shot(page, "10-password-changed")
     other.get_by_role("link", name="Historial", exact=True).click()
     expect(other.get_by_role("heading", level=1)).to_have_text("Ingresar")
+
+
+def test_a_new_patient_creates_her_portal_account_from_the_mailed_link(
+    browser: Browser, cluster: MedsysCluster
+) -> None:
+    import uuid
+
+    from medsys.core.rut import check_digit
+
+    body = uuid.uuid4().int % 30_000_000 + 60_000_000
+    rut = f"{body}-{check_digit(body)}"
+    registered = httpx.post(  # at reception, as a clerk does
+        f"http://127.0.0.1:{cluster.settings.port('nginx')}/patients",
+        headers={"Authorization": f"Bearer {cluster.token(Role.CLERK, 'adm.vera')}"},
+        json={"rut": rut, "nombre": "Marta Soto Vidal", "email": "marta@example.cl"},
+    )
+    assert registered.status_code == 201
+    page = browser.new_page(viewport={"width": 1000, "height": 900}, locale="es-CL")
+    page.goto(f"http://127.0.0.1:{cluster.settings.port('app3')}/login")
+    page.get_by_role("link", name="¿Primera vez? Cree su cuenta").click()
+    page.get_by_label("RUT").fill(rut)
+    shot(page, "12-create-account")
+    page.get_by_label("RUT").press("Enter")  # by keyboard
+    expect(page.get_by_role("status")).to_contain_text("le enviamos un enlace")
+    outbox = cluster.settings.mail_dir / "portal-outbox.log"
+    [line] = [x for x in outbox.read_text().splitlines() if f"rut={rut}" in x]
+    page.goto(line.split("link=")[1])
+    page.get_by_label("Contraseña nueva").fill("clave-de-marta-2026")
+    page.get_by_label("Repítala").fill("clave-de-marta-2026")
+    page.get_by_role("button", name="Guardar").click()
+    page.get_by_label("RUT").fill(rut)
+    page.get_by_label("Contraseña").fill("clave-de-marta-2026")
+    page.get_by_role("button", name="Ingresar").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Hola")
+    shot(page, "13-first-login")

@@ -484,3 +484,54 @@ def test_a_session_ends_at_its_absolute_lifetime_however_busy(
     db.dispose()
     ended = portal.client.get("/history")
     assert ended.status_code == 302 and "/login" in ended.headers["location"]
+
+
+def test_a_patient_the_clinic_registered_creates_a_portal_account(
+    portal: Browserless, cluster: MedsysCluster
+) -> None:
+    from medsys.core.rut import check_digit
+
+    def registered(email: str | None) -> str:
+        body = uuid.uuid4().int % 30_000_000 + 60_000_000
+        rut = f"{body}-{check_digit(body)}"
+        created = httpx.post(
+            f"http://127.0.0.1:{cluster.settings.port('nginx')}/patients",
+            headers={"Authorization": f"Bearer {cluster.token(Role.CLERK, 'adm.vera')}"},
+            json={"rut": rut, "nombre": "Inés Carrasco", **({"email": email} if email else {})},
+        )
+        assert created.status_code == 201, created.text
+        return rut
+
+    outbox = cluster.settings.mail_dir / "portal-outbox.log"
+
+    def mailed(rut: str) -> list[str]:
+        text_ = outbox.read_text() if outbox.exists() else ""
+        return [line for line in text_.splitlines() if f"rut={rut}" in line]
+
+    def ask(rut: str) -> httpx.Response:
+        asked = portal.post("/crear-cuenta", {"rut": rut}, "/crear-cuenta")
+        assert asked.status_code == 302, "the same answer for everyone"
+        return asked
+
+    rut = registered("ines@example.cl")
+    assert portal.login(rut, "cualquier-cosa-larga").status_code != 302
+    ask(rut)
+    [line] = mailed(rut)
+    assert "to=ines@example.cl" in line and "subject=Crear su cuenta del portal" in line
+    page = "/restablecer/" + line.split("/restablecer/")[1]
+    assert portal.client.get(page).status_code == 200
+    done = portal.post(page, {"password": "mi-primera-clave", "again": "mi-primera-clave"}, page)
+    assert done.status_code == 302
+    assert portal.client.get(page).status_code == 410, "a link works once"
+    assert portal.login(rut, "mi-primera-clave").status_code == 302
+    assert "Inés Carrasco" in portal.client.get("/").text  # the registry's name
+    # Asking again once the account exists mails a plain reset, not a second account.
+    ask(rut)
+    assert "subject=Recuperar contraseña" in mailed(rut)[-1]
+    # No address on file, or not a patient here: nothing is mailed, and nothing is said.
+    silent = registered(None)
+    ask(silent)
+    ask("6-K")
+    assert mailed(silent) == [] and mailed("6-K") == []
+    bad = portal.post("/crear-cuenta", {"rut": "12.345.678-0"}, "/crear-cuenta")
+    assert bad.status_code == 422

@@ -22,9 +22,12 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue(session: Session, *, rut: str) -> str | None:
-    """A fresh token for an existing account (None when there is no such account)."""
-    if session.scalar(select(Account.id).where(Account.rut == rut)) is None:
+def issue(session: Session, *, rut: str, new_account: bool = False) -> str | None:
+    """A fresh token for an existing account (None when there is no such account); with
+    ``new_account``, for a patient the clinic registered who has no account yet (the
+    link then creates it; None when one exists)."""
+    exists = session.scalar(select(Account.id).where(Account.rut == rut)) is not None
+    if exists == new_account:
         return None
     token = secrets.token_urlsafe(32)
     session.add(ResetToken(rut=rut, token_hash=_digest(token), expires_at=utc_now() + LIFETIME))
@@ -59,8 +62,20 @@ def _replace_password(session: Session, account: Account, password: str) -> None
     revoke_pending(session, rut=account.rut)
 
 
-def use(session: Session, *, token: str, password: str) -> str | None:
-    """Set the new password; the problem in Spanish, or None when done."""
+def pending_for(session: Session, *, token: str) -> tuple[str, bool] | None:
+    """A valid link's patient and whether they already have an account (None: no valid
+    link)."""
+    found = valid(session, token=token)
+    if found is None:
+        return None
+    exists = session.scalar(select(Account.id).where(Account.rut == found.rut)) is not None
+    return found.rut, exists
+
+
+def use(session: Session, *, token: str, password: str, name: str | None = None) -> str | None:
+    """Set the new password, creating the account (named ``name``, as the clinic's
+    registry has it) when the link was for a new one; the problem in Spanish, or None
+    when done."""
     if problem := _too_short(password):
         return problem
     found = valid(session, token=token)
@@ -68,7 +83,10 @@ def use(session: Session, *, token: str, password: str) -> str | None:
         return "El enlace no es válido, ya se usó o expiró. Pida uno nuevo."
     account = session.scalar(select(Account).where(Account.rut == found.rut))
     if account is None:
-        return "El enlace no es válido."
+        if not name:
+            return "El enlace no es válido."
+        account = Account(rut=found.rut, name=name[:120], password_hash="")
+        session.add(account)
     found.used_at = utc_now()
     _replace_password(session, account, password)
     # Proving the mailbox is a successful authentication: the account's lockout ends.

@@ -72,6 +72,11 @@ SENT = (
     "Si el RUT está registrado y tiene un correo, enviamos un enlace para crear una "
     "contraseña nueva. El enlace vale 30 minutos."
 )
+CREATE_SENT = (
+    "Si la clínica tiene su RUT inscrito con un correo electrónico, le enviamos un enlace "
+    "para crear su contraseña; vale 30 minutos. Si no le llega, pida en recepción que "
+    "revisen el correo que tienen registrado."
+)
 
 
 @blueprint.route("/recuperar", methods=["GET", "POST"])
@@ -84,24 +89,63 @@ def forgot() -> Any:
     except InvalidRutError as error:
         return render_template("forgot.html", error=str(error)), 422
     token = database().write(lambda s: resets.issue(s, rut=rut))
-    if token:
-        link = current_app.config["PUBLIC_URL"] + url_for("auth.reset", token=token)
-        _mail_link(rut, link)
+    email = _email_of(rut) if token else None
+    if token and email:
+        _mail(email, rut, "Recuperar contraseña", _link(token))
     flash(SENT, "info")
     return redirect(url_for("auth.login"))
 
 
-def _mail_link(rut: str, link: str) -> None:
-    """Local mode has no mail server: the message goes to the portal's outbox file."""
+@blueprint.route("/crear-cuenta", methods=["GET", "POST"])
+def create_account() -> Any:
+    """A patient the clinic registered, with an e-mail address on file, gets a link to
+    choose a password: the address reception recorded (after seeing an ID) is what proves
+    who they are. The answer is the same whether the RUT exists, has an address or
+    already has an account (then the link is a plain reset), so it tells nobody who is a
+    patient here."""
+    if request.method == "GET":
+        return render_template("create_account.html")
+    try:
+        rut = normalize_rut(request.form.get("rut", "")[:20])
+    except InvalidRutError as error:
+        return render_template("create_account.html", error=str(error)), 422
+    email = _email_of(rut)
+    if email:
+        token = database().write(lambda s: resets.issue(s, rut=rut, new_account=True))
+        subject = "Crear su cuenta del portal"
+        if token is None:  # already has one
+            token = database().write(lambda s: resets.issue(s, rut=rut))
+            subject = "Recuperar contraseña"
+        if token:
+            _mail(email, rut, subject, _link(token))
+    flash(CREATE_SENT, "info")
+    return redirect(url_for("auth.login"))
+
+
+def _link(token: str) -> str:
+    return str(current_app.config["PUBLIC_URL"]) + url_for("auth.reset", token=token)
+
+
+def _patient_of(rut: str) -> dict[str, Any] | None:
+    """The clinic's registry entry (admin, through the middleware), None when it cannot
+    be asked or has none."""
     try:
         summary = middleware().summary(rut, None)
     except (Unavailable, Refused):
-        return
-    email = (summary.get("patient") or {}).get("email")
-    if not email:
-        return
+        return None
+    patient = summary.get("patient")
+    return patient if isinstance(patient, dict) else None
+
+
+def _email_of(rut: str) -> str | None:
+    email = (_patient_of(rut) or {}).get("email")
+    return str(email) if email else None
+
+
+def _mail(email: str, rut: str, subject: str, link: str) -> None:
+    """Local mode has no mail server: the message goes to the portal's outbox file."""
     stamp = utc_now().isoformat()
-    line = f"{stamp} to={email} rut={rut} subject=Recuperar contraseña link={link}\n"
+    line = f"{stamp} to={email} rut={rut} subject={subject} link={link}\n"
     # Created owner-only: the file holds live reset links.
     descriptor = os.open(
         current_app.config["OUTBOX"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600
@@ -122,7 +166,15 @@ def reset(token: str) -> Any:
     password = request.form.get("password", "")[:200]
     if password != request.form.get("again", "")[:200]:
         return render_template("reset.html", error="Las contraseñas no coinciden."), 422
-    problem = database().write(lambda s: resets.use(s, token=token, password=password))
+    name = None
+    pending = database().read(lambda s: resets.pending_for(s, token=token))
+    if pending is not None and not pending[1]:
+        # A new account takes the name the clinic's registry has.
+        name = (_patient_of(pending[0]) or {}).get("nombre")
+        if not name:
+            message = "No podemos crear su cuenta en este momento. Intente en unos minutos."
+            return render_template("reset.html", error=message), 503
+    problem = database().write(lambda s: resets.use(s, token=token, password=password, name=name))
     if problem:
         return render_template("reset.html", error=problem), 422
     flash("Contraseña actualizada. Ya puede ingresar.", "info")
