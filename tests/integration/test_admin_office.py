@@ -92,6 +92,7 @@ def test_a_clerk_registers_a_patient_and_adds_coverage(cluster: MedsysCluster) -
     )
     assert "Paciente inscrito." in made and "<h1>Rosa Valdés</h1>" in made
     assert "1990-02-03" in made and "Luis Valdés" in made
+    assert "sin correo registrado no puede crear su cuenta" in made  # of the portal
     found = office.client.get("/oficina/pacientes", params={"q": "valdés"}).text
     assert rut in found
     page = f"/oficina/pacientes/{rut}"
