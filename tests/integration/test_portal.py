@@ -535,3 +535,18 @@ def test_a_patient_the_clinic_registered_creates_a_portal_account(
     assert mailed(silent) == [] and mailed("6-K") == []
     bad = portal.post("/crear-cuenta", {"rut": "12.345.678-0"}, "/crear-cuenta")
     assert bad.status_code == 422
+
+
+def test_link_requests_are_limited_per_rut_whoever_asks(cluster: MedsysCluster) -> None:
+    from medsys.core.rut import check_digit
+
+    body = uuid.uuid4().int % 30_000_000 + 60_000_000
+    rut = f"{body}-{check_digit(body)}"  # no such patient: the limit must not tell
+    for page in ("/recuperar", "/crear-cuenta", "/recuperar", "/crear-cuenta", "/recuperar"):
+        asker = Browserless(cluster)
+        assert asker.post(page, {"rut": rut}, page).status_code == 302
+    sixth = Browserless(cluster).post("/crear-cuenta", {"rut": rut}, "/crear-cuenta")
+    assert sixth.status_code == 429 and "Espere 15 minutos" in sixth.text
+    another = f"{body + 1}-{check_digit(body + 1)}"
+    other = Browserless(cluster).post("/recuperar", {"rut": another}, "/recuperar")
+    assert other.status_code == 302, "another RUT is not held back"

@@ -18,7 +18,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from medsys.core import totp
+from medsys.core import identity, totp
 from medsys.core.clock import utc_now
 from medsys.core.passwords import verify_password
 from medsys.core.rut import InvalidRutError, normalize_rut
@@ -26,7 +26,7 @@ from medsys.portal import resets
 from medsys.portal.accounts import check_code, check_login
 from medsys.portal.extensions import database, middleware
 from medsys.portal.gateway import Refused, Unavailable
-from medsys.portal.models import Account
+from medsys.portal.models import Account, LoginCounter
 from medsys.portal.views.session import current_rut, log_in, log_out, login_required
 
 blueprint = Blueprint("auth", __name__)
@@ -72,6 +72,10 @@ SENT = (
     "Si el RUT está registrado y tiene un correo, enviamos un enlace para crear una "
     "contraseña nueva. El enlace vale 30 minutos."
 )
+TOO_MANY = (
+    "Ya se pidieron varios enlaces para este RUT o desde esta conexión. "
+    "Espere 15 minutos y revise su correo, también la carpeta de spam."
+)
 CREATE_SENT = (
     "Si la clínica tiene su RUT inscrito con un correo electrónico, le enviamos un enlace "
     "para crear su contraseña; vale 30 minutos. Si no le llega, pida en recepción que "
@@ -88,6 +92,8 @@ def forgot() -> Any:
         rut = normalize_rut(request.form.get("rut", "")[:20])
     except InvalidRutError as error:
         return render_template("forgot.html", error=str(error)), 422
+    if not _mail_allowed(rut):
+        return render_template("forgot.html", error=TOO_MANY), 429
     token = database().write(lambda s: resets.issue(s, rut=rut))
     email = _email_of(rut) if token else None
     if token and email:
@@ -109,6 +115,8 @@ def create_account() -> Any:
         rut = normalize_rut(request.form.get("rut", "")[:20])
     except InvalidRutError as error:
         return render_template("create_account.html", error=str(error)), 422
+    if not _mail_allowed(rut):
+        return render_template("create_account.html", error=TOO_MANY), 429
     email = _email_of(rut)
     if email:
         token = database().write(lambda s: resets.issue(s, rut=rut, new_account=True))
@@ -120,6 +128,14 @@ def create_account() -> Any:
             _mail(email, rut, subject, _link(token))
     flash(CREATE_SENT, "info")
     return redirect(url_for("auth.login"))
+
+
+def _mail_allowed(rut: str) -> bool:
+    """At most 5 link requests a RUT and 20 an address every 15 minutes, counted on the
+    login counters whether a mail went out or not (so the limit says nothing about who
+    is a patient): nobody can flood a patient's mailbox, or the outbox."""
+    gate = identity.Gate(f"mail:{rut}", f"mail-address:{_address()}")
+    return database().write(lambda s: identity.admit(s, LoginCounter, gate)) is None
 
 
 def _link(token: str) -> str:
