@@ -550,3 +550,29 @@ def test_link_requests_are_limited_per_rut_whoever_asks(cluster: MedsysCluster) 
     another = f"{body + 1}-{check_digit(body + 1)}"
     other = Browserless(cluster).post("/recuperar", {"rut": another}, "/recuperar")
     assert other.status_code == 302, "another RUT is not held back"
+
+
+def test_a_patient_who_lost_the_phone_gets_the_second_factor_removed(
+    cluster: MedsysCluster,
+) -> None:
+    import pyotp
+
+    rut = _fresh_account(cluster, "clave-de-prueba-4", totp_secret=pyotp.random_base32())
+    portal = Browserless(cluster)
+    assert portal.login(rut, "clave-de-prueba-4").headers["location"].endswith("/codigo")
+    removed = cluster.medsys("patient", "reset-second-factor", rut).stdout
+    assert f"{rut}: portal second factor removed" in removed
+    assert portal.login(rut, "clave-de-prueba-4").headers["location"].endswith("/")
+    db = cluster.database("portal")
+    try:
+        rows = db.read(
+            lambda s: s.execute(
+                text("SELECT actor, action FROM audit_log WHERE resource = :r"),
+                {"r": f"cuenta:{rut}"},
+            ).all()
+        )
+    finally:
+        db.dispose()
+    assert [tuple(row) for row in rows] == [("operador", "reset-second-factor")]
+    unknown = cluster.medsys("patient", "reset-second-factor", "6-K", check=False)
+    assert unknown.returncode == 2 and "no portal account" in unknown.stderr

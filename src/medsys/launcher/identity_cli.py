@@ -22,6 +22,7 @@ from medsys.core.keys import (
 from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.core.secrets import SecretsMissingError
 from medsys.core.settings import Settings
+from medsys.core.staff import OPERATOR
 from medsys.core.tokens import (
     RELAY_LIFETIME,
     Actor,
@@ -242,6 +243,28 @@ def register(cli: click.Group, settings_of: Callable[[], Settings]) -> None:
         the person enrols again from Mi cuenta."""
         ended = guarded(lambda: _owner(username).remove_second_factor(username))
         click.echo(f"{username}: second factor removed, {ended} session(s) ended")
+
+    @cli.group()
+    def patient() -> None:
+        """Patients' portal accounts."""
+
+    @patient.command("reset-second-factor")
+    @click.argument("rut")
+    def patient_reset_second_factor(rut: str) -> None:
+        """Remove a patient's portal second factor (a lost phone; check an ID first): the
+        sessions end and the patient logs in with the password."""
+        from medsys.core.databases import pair_database
+        from medsys.portal.accounts import remove_second_factor
+
+        try:
+            wanted = normalize_rut(rut)
+        except InvalidRutError as error:
+            _fail(str(error), 2)
+        database = pair_database(settings_of(), "portal")
+        ended = guarded(lambda: remove_second_factor(database, rut=wanted, by=OPERATOR))
+        if ended is None:
+            _fail(f"no portal account for {wanted}", 2)
+        click.echo(f"{wanted}: portal second factor removed, {ended} session(s) ended")
 
     @cli.group()
     def keys() -> None:

@@ -9,10 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medsys.core import identity
+from medsys.core.audit import record_access
 from medsys.core.db import Database
 from medsys.core.passwords import verify_password
 from medsys.core.rut import InvalidRutError, normalize_rut
-from medsys.portal.models import Account, LoginAttempt, LoginCounter
+from medsys.portal.models import Account, LoginAttempt, LoginCounter, PortalSession
 from medsys.portal.resets import revoke_pending
 
 WRONG = "RUT o contraseña incorrectos."
@@ -127,3 +128,27 @@ def check_code(database: Database, *, rut: str, code: str, address: str) -> Verd
     if not good or account is None:
         return Verdict(refusal=WRONG_CODE)
     return Verdict(rut=account.rut, name=account.name)
+
+
+def remove_second_factor(database: Database, *, rut: str, by: str) -> int | None:
+    """A patient who lost the phone, once reception has seen an ID: the second factor is
+    gone and every session of the account ends (they log in with the password and may
+    enrol again); the change is on the portal's audit log. None: no such account."""
+
+    def apply(session: Session) -> int | None:
+        account = session.scalar(select(Account).where(Account.rut == rut))
+        if account is None:
+            return None
+        account.totp_secret = account.totp_last_step = None
+        account.totp_enabled = False
+        record_access(
+            session,
+            actor=by,
+            actor_role=by,
+            action="reset-second-factor",
+            resource=f"cuenta:{rut}",
+            patient_rut=rut,
+        )
+        return identity.revoke_all(session, PortalSession, rut)
+
+    return database.write(apply)
