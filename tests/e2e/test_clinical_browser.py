@@ -310,6 +310,9 @@ def test_a_doctor_changes_her_password_and_adds_a_second_factor_in_mi_cuenta(
     page.get_by_role("button", name="Activar segundo factor").click()
     status(page, "Segundo factor activado")
     shot(page, "clinical-18-second-factor-on")
+    page.get_by_role("link", name="Mis acciones").click()
+    expect(page.get_by_role("row").filter(has_text="activó el segundo factor")).to_be_visible()
+    shot(page, "clinical-20-my-actions")
 
 
 def test_an_account_administrator_adds_a_nurse_from_usuarios(

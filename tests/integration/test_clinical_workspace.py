@@ -205,6 +205,10 @@ def test_reading_the_chart_is_audited_in_the_reader_s_name(cluster: MedsysCluste
         desk.log_in("dra.munoz")
         assert desk.client.get(f"/clinica/pacientes/{PATIENT}").status_code == 200
         assert reads() == before + 1
+        # ... and she finds it among her own actions.
+        mine = desk.client.get("/clinica/mis-acciones").text
+        assert "<h1>Mis acciones</h1>" in mine
+        assert f'<td>vio</td><td>chart</td><td><a href="/clinica/pacientes/{PATIENT}">' in mine
     finally:
         db.dispose()
 

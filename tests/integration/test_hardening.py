@@ -300,3 +300,22 @@ def test_every_listening_socket_of_ours_is_on_loopback(cluster: MedsysCluster) -
     listeners = (Kind.APP, Kind.MONITOR, Kind.OBSERVER)
     assert {s.port for s in service_table(cluster.settings) if s.kind in listeners} <= ports
     assert all(address in ("127.0.0.1", "::1") for address, _ in listening)
+
+
+@pytest.mark.parametrize("pair_name", ["clinical", "admin"])
+def test_each_person_s_own_actions_are_read_through_an_index(
+    cluster: MedsysCluster, pair_name: str
+) -> None:
+    from sqlalchemy import inspect
+
+    from medsys.core.audit import ACTOR_INDEX
+
+    database = cluster.database(pair_name)
+    try:
+        indexes = database.read(
+            lambda session: inspect(session.connection()).get_indexes("audit_log")
+        )
+    finally:
+        database.dispose()
+    found = {index["name"]: index["column_names"] for index in indexes}
+    assert found.get(ACTOR_INDEX) == ["actor", "occurred_at"], found

@@ -59,6 +59,16 @@ _GUARDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Each person's own actions, newest first ("Mis acciones"): without it that page reads the
+# whole log, which grows by every record read (65 ms at 76,000 rows, measured).
+ACTOR_INDEX = "ix_audit_log_actor_occurred_at"
+
+
+def add_actor_index(op: Any) -> None:
+    """For a migration (alembic's ``op``): the index above."""
+    op.create_index(ACTOR_INDEX, "audit_log", ["actor", "occurred_at"])
+
+
 def create_audit_log(connection: Connection) -> None:
     """Create the table and its append-only guards (call from a migration)."""
     audit_metadata.create_all(connection, tables=[audit_log])

@@ -10,12 +10,24 @@ from flask import flash, render_template, request, session, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from medsys.clinical.extensions import staff_directory
+from medsys.clinical.extensions import database, staff_directory
 from medsys.clinical.workspace.common import blueprint, submitted
 from medsys.clinical.workspace.session import ROLE_NAMES, caller, staff_page
+from medsys.core.audit import actions_of
 from medsys.core.errors import InvalidInput, MedsysError
 from medsys.core.staff import MINIMUM_PASSWORD
 
+VERBS = {
+    "read": "vio",
+    "create": "registró",
+    "update": "modificó",
+    "close": "cerró",
+    "deactivate": "desactivó",
+    "change-password": "cambió la contraseña",
+    "reset-password": "restableció la contraseña",
+    "enable-second-factor": "activó el segundo factor",
+    "reset-second-factor": "quitó el segundo factor",
+}
 _SIGNED_IN = ("token", "sid", "name", "role", "administrator")
 
 
@@ -40,6 +52,15 @@ def _page(enrolling: dict[str, str] | None = None, status: int = 200) -> tuple[s
 @staff_page()
 def account() -> tuple[str, int]:
     return _page()
+
+
+@blueprint.get("/mis-acciones")
+@staff_page()
+def my_actions() -> str:
+    """What the person logged in did in clinical, from its append-only audit log."""
+    who = caller().who
+    entries = database().read(lambda db: actions_of(db, actor=who, limit=200))
+    return render_template("actions.html", entries=entries, verbs=VERBS)
 
 
 @blueprint.post("/cuenta/clave")
