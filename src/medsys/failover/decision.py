@@ -10,7 +10,8 @@ The rules, in the order they are checked each cycle:
 2. Primary writable: keep replication healthy. A recorded replica that is writable too is
    an old primary that came back wrong: fence it. Synchronous replication (semi-sync on
    MariaDB/MySQL, which never falls back to asynchronous by itself here) is relaxed only
-   after the state records the replica out of sync. A replica not following the primary
+   after the replica was seen away on ``cycles_to_relax`` cycles in a row and the state
+   records it out of sync. A replica not following the primary
    is told to rejoin (at most once per ``rejoin_interval``).
 3. Primary not answering: count failed probes. After ``failures_to_declare`` of them the
    primary is dead only if the replica confirms it lost the primary as well (holistic
@@ -53,6 +54,12 @@ class Policy:
     # How often the synchronous position is written to the pair state while it moves (the
     # monitor's memory holds the newest; the state serves a monitor that restarted).
     position_record_interval: float = 5.0
+    # A replica seen away on one cycle only may be the first sign of the primary's own
+    # death: its stream breaks as the primary dies, before a probe of the primary fails.
+    # Relaxing then would record the replica out of sync and forbid the very promotion
+    # that is needed (seen in CI: SIGKILL of a PostgreSQL primary). So commits wait for it
+    # this many cycles first; waiting is always safe.
+    cycles_to_relax: int = 2
     # Locally the fence is a SIGKILL on the same host; through a container's agent it is
     # a request that may not arrive, so a promotion first waits out the old primary's lease.
     fence_is_certain: bool = True
@@ -78,6 +85,7 @@ class Memory:
     last_refusal: str | None = None
     synchronous_position: str | None = None  # newest seen; see PairState
     position_recorded_at: float | None = None
+    replica_away_cycles: int = 0  # consecutive cycles the replica was seen out of sync
 
 
 @dataclass(frozen=True)
@@ -179,20 +187,29 @@ def _primary_alive(
             event="fenced",
         )
     in_sync = primary.replica_streaming and replica.reachable and replica.receiving
-    actions, synchronous = _synchronous_replication(
-        state, memory, seen, want_sync=in_sync, policy=policy, now=now
-    )
+    away = 0 if in_sync else memory.replica_away_cycles + 1
+    # Settled: the replica's standing is what the state will say after this cycle. Until
+    # then (one sighting away) nothing changes, neither the state nor the replica's data.
+    settled = in_sync or not state.replica_in_sync or away >= policy.cycles_to_relax
+    actions: list[Action] = []
+    synchronous = memory
+    if settled:
+        actions, synchronous = _synchronous_replication(
+            state, memory, seen, want_sync=in_sync, policy=policy, now=now
+        )
     last_rejoin = memory.last_rejoin_at
     lost_since = None
     if replica.reachable and not replica.receiving:
         lost_since = memory.replica_lost_since or now
         # An ex-primary that follows nobody needs no grace: it will not reconnect alone.
         waited = now - lost_since >= policy.rejoin_grace or not replica.follows_someone
-        if waited and (last_rejoin is None or now - last_rejoin >= policy.rejoin_interval):
+        due = last_rejoin is None or now - last_rejoin >= policy.rejoin_interval
+        if settled and waited and due:
             actions.append(Rejoin(replica.node, primary.node))
             last_rejoin = now
     elif (
-        not replica.reachable
+        settled
+        and not replica.reachable
         and seen.replica_failed_to_start
         and (last_rejoin is None or now - last_rejoin >= policy.rejoin_interval)
     ):
@@ -208,6 +225,7 @@ def _primary_alive(
         replica_lost_since=lost_since,
         synchronous_position=synchronous.synchronous_position,
         position_recorded_at=synchronous.position_recorded_at,
+        replica_away_cycles=away,
     )
     sentence, event = _alive_sentence(memory, new_memory, seen, actions, recovered)
     return Decision(new_memory, tuple(actions), sentence, event)
