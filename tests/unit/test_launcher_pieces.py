@@ -146,3 +146,15 @@ def test_a_preloaded_apps_background_work_starts_in_each_worker_not_at_load() ->
     post_worker_init(Worker())
     assert started == ["reconciler", "reconciler"], "once in every worker"
     serving.start_per_process_work(Flask("plain"))  # an app with none: nothing to do
+
+
+def test_a_node_that_exits_with_an_error_soon_after_starting_failed_to_start() -> None:
+    from medsys.launcher.supervisor import FAILED_START_WITHIN, failed_start
+
+    assert failed_start("FATAL", 1, 100.0, 100.5)
+    # Seen in CI: the fourth try outlived startsecs (1.2 s) and then exited with 1.
+    assert failed_start("EXITED", 1, 100.0, 101.2)
+    assert not failed_start("EXITED", 1, 100.0, 100.0 + FAILED_START_WITHIN + 1), "ran a while"
+    assert not failed_start("EXITED", -1, 100.0, 101.2), "killed by a signal: not a boot failure"
+    assert not failed_start("EXITED", 0, 100.0, 101.2), "a clean exit"
+    assert not failed_start("STOPPED", 0, 100.0, 101.2) and not failed_start("RUNNING", 0, 100.0, 0)
