@@ -92,7 +92,7 @@ def search_patients(
     # Every word typed, anywhere in the name or the RUT, case and accents ignored.
     words = search_words(text or "")
     if text and text.strip() and not words:
-        return []  # only accents typed (a lone combining mark): nothing can match
+        return []  # only accents or punctuation typed: no word, so no one
     folded_name = func.translate(func.lower(Patient.name), FOLD_FROM, FOLD_TO)
     for word in words:
         pattern = contains_pattern(word)

@@ -59,6 +59,22 @@ _GUARDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# How staff pages word each action of the log ("Mis acciones"), in Spanish; an action not
+# here is shown as it is stored.
+ACTION_WORDS = {
+    "read": "vio",
+    "create": "registró",
+    "update": "modificó",
+    "close": "cerró",
+    "void": "anuló",
+    "refund": "reembolsó",
+    "deactivate": "desactivó",
+    "change-password": "cambió la contraseña",
+    "reset-password": "restableció la contraseña",
+    "enable-second-factor": "activó el segundo factor",
+    "reset-second-factor": "quitó el segundo factor",
+}
+
 # Each person's own actions, newest first ("Mis acciones"): without it that page reads the
 # whole log, which grows by every record read (65 ms at 76,000 rows, measured).
 ACTOR_INDEX = "ix_audit_log_actor_occurred_at"

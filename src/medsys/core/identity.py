@@ -56,6 +56,12 @@ class SecondFactorColumns:
     totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
+def forget_second_factor(account: Any) -> None:
+    """No second factor any more (a lost phone): the next login asks the password only."""
+    account.totp_secret = account.totp_last_step = None
+    account.totp_enabled = False
+
+
 class StaffAccountColumns(SecondFactorColumns):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     full_name: Mapped[str] = mapped_column(String(120))

@@ -6,7 +6,6 @@ routes and ``medsys user`` all call this one class; it returns plain data."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -31,6 +30,8 @@ from medsys.core.tokens import Claims, Role, SigningKey
 
 ACCESS_LIFETIME = timedelta(minutes=15)
 MINIMUM_PASSWORD = 12
+
+
 OPERATOR = "operador"  # who changed an account from this machine's `medsys user` commands
 WRONG = "Usuario o contraseña incorrectos."
 CREDENTIALS_UPDATED = "Contraseña actualizada; ingrese nuevamente."
@@ -89,6 +90,12 @@ def check_username(username: str) -> str:
             "El usuario debe tener 3 a 64 caracteres: letras minúsculas, dígitos, '.', '_' o '-'."
         )
     return username
+
+
+def _check_current_password(row: Any, password: str) -> None:
+    """Forbidden unless the account ``row`` exists and ``password`` is its own."""
+    if row is None or not verify_password(row.password_hash, password):
+        raise Forbidden("La contraseña actual no es correcta.")
 
 
 class StaffDirectory:
@@ -255,12 +262,6 @@ class StaffDirectory:
 
     # --- one's own account -----------------------------------------------------------
 
-    def _with_password(self, username: str, password: str) -> Snapshot:
-        account = self._snapshot(username)
-        if account is None or not verify_password(account.password_hash, password):
-            raise Forbidden("La contraseña actual no es correcta.")
-        return account
-
     def change_password(self, username: str, current: str, new: str) -> int:
         """Set a new password; every session of the account ends (log in again)."""
         return self.database.write(
@@ -272,8 +273,7 @@ class StaffDirectory:
         key must commit with it."""
         check_password_rules(new)
         row = self._find(session, username)
-        if row is None or not verify_password(row.password_hash, current):
-            raise Forbidden("La contraseña actual no es correcta.")
+        _check_current_password(row, current)
         row.password_hash = hash_password(new)
         self._note(session, by=username, action="change-password", username=username)
         return identity.revoke_all(session, self.models.session, username)
@@ -285,9 +285,14 @@ class StaffDirectory:
     def begin_second_factor(self, username: str, password: str) -> dict[str, str]:
         """A new secret to enrol, pending until confirmed; needs the current password, so
         a stolen session cannot move the second factor to the thief's phone."""
-        self._with_password(username, password)
         secret = totp.new_secret()
-        self._update(username, lambda row: setattr(row, "totp_pending", secret))
+
+        def begin(session: Session) -> None:
+            row = self._find(session, username)
+            _check_current_password(row, password)
+            row.totp_pending = secret
+
+        self.database.write(begin)
         return {"secret": secret, "uri": totp.provisioning_uri(secret, account=username)}
 
     def confirm_second_factor(self, username: str, code: str) -> None:
@@ -305,9 +310,6 @@ class StaffDirectory:
         row.totp_secret, row.totp_pending = row.totp_pending, None
         row.totp_enabled, row.totp_last_step = True, step
         self._note(session, by=username, action="enable-second-factor", username=username)
-
-    def _update(self, username: str, change: Callable[[Any], None]) -> None:
-        self.database.write(lambda session: change(self._existing(session, username)))
 
     # --- administration --------------------------------------------------------------
 
@@ -424,8 +426,8 @@ class StaffDirectory:
         """For a person who lost the phone: the second factor (and any pending one) is
         gone and every session ends; they log in with the password and enrol again."""
         row = self._existing(session, username)
-        row.totp_secret = row.totp_pending = row.totp_last_step = None
-        row.totp_enabled = False
+        identity.forget_second_factor(row)
+        row.totp_pending = None
         self._note(session, by=by, action="reset-second-factor", username=username)
         return identity.revoke_all(session, self.models.session, username)
 

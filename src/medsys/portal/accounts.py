@@ -139,8 +139,7 @@ def remove_second_factor(database: Database, *, rut: str, by: str) -> int | None
         account = session.scalar(select(Account).where(Account.rut == rut))
         if account is None:
             return None
-        account.totp_secret = account.totp_last_step = None
-        account.totp_enabled = False
+        identity.forget_second_factor(account)
         record_access(
             session,
             actor=by,

@@ -22,12 +22,15 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _has_account(session: Session, rut: str) -> bool:
+    return session.scalar(select(Account.id).where(Account.rut == rut)) is not None
+
+
 def issue(session: Session, *, rut: str, new_account: bool = False) -> str | None:
     """A fresh token for an existing account (None when there is no such account); with
     ``new_account``, for a patient the clinic registered who has no account yet (the
     link then creates it; None when one exists)."""
-    exists = session.scalar(select(Account.id).where(Account.rut == rut)) is not None
-    if exists == new_account:
+    if _has_account(session, rut) == new_account:
         return None
     token = secrets.token_urlsafe(32)
     session.add(ResetToken(rut=rut, token_hash=_digest(token), expires_at=utc_now() + LIFETIME))
@@ -68,8 +71,7 @@ def pending_for(session: Session, *, token: str) -> tuple[str, bool] | None:
     found = valid(session, token=token)
     if found is None:
         return None
-    exists = session.scalar(select(Account.id).where(Account.rut == found.rut)) is not None
-    return found.rut, exists
+    return found.rut, _has_account(session, found.rut)
 
 
 def use(session: Session, *, token: str, password: str, name: str | None = None) -> str | None:

@@ -6,14 +6,21 @@ the thread pool, off the event loop."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from medsys.admin.office.web import PREFIX, ROLE_NAMES, flash, form_of, person, render, submitted
+from medsys.admin.office.pages import Staff
+from medsys.admin.office.web import (
+    PREFIX,
+    ROLE_NAMES,
+    flash,
+    form_of,
+    render,
+    signed_out,
+    submitted,
+)
 from medsys.core.auth import Caller
 from medsys.core.errors import InvalidInput, MedsysError
 from medsys.core.staff import MINIMUM_PASSWORD
@@ -21,14 +28,6 @@ from medsys.core.staff import MINIMUM_PASSWORD
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 PAGE = f"{PREFIX}/cuenta"
 LOGIN = f"{PREFIX}/ingresar"
-_SIGNED_IN = ("token", "sid", "name", "role", "administrator")
-
-
-def _staff(request: Request) -> Caller:
-    return person(request)
-
-
-Staff = Annotated[Caller, Depends(_staff)]
 
 
 def _page(
@@ -73,8 +72,7 @@ async def change_password(request: Request, caller: Staff) -> Response:
     done = "Contraseña cambiada. Ingrese con la nueva."
     answer = await run_in_threadpool(submitted, request, caller, form, work, done, PAGE)
     if answer.headers.get("location") == LOGIN:
-        for key in _SIGNED_IN:  # every session ended, this one too; the notice stays
-            request.session.pop(key, None)
+        signed_out(request)  # every session ended, this one too; the notice stays
     return answer
 
 

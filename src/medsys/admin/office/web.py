@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from medsys.admin.models import FormSubmission
+from medsys.core.audit import ACTION_WORDS
 from medsys.core.auth import Caller, authenticate
 from medsys.core.clock import SANTIAGO
 from medsys.core.errors import Conflict, Forbidden, MedsysError, Unauthenticated
@@ -91,18 +92,7 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
             "role_names": {r.value: n for r, n in ROLE_NAMES.items()},
             "prefix": PREFIX,
             "invoice_status": INVOICE_STATUS,
-            "actions": {
-                "read": "vio",
-                "create": "registró",
-                "update": "modificó",
-                "void": "anuló",
-                "refund": "reembolsó",
-                "deactivate": "desactivó",
-                "change-password": "cambió la contraseña",
-                "reset-password": "restableció la contraseña",
-                "enable-second-factor": "activó el segundo factor",
-                "reset-second-factor": "quitó el segundo factor",
-            },
+            "actions": ACTION_WORDS,
             **context,
         },
         status_code=status,
@@ -121,6 +111,15 @@ async def form_of(request: Request) -> dict[str, str]:
     if not expected or not hmac.compare_digest(form.get("csrf_token", ""), expected):
         raise Forbidden("El formulario expiró o fue alterado. Vuelva a intentarlo.")
     return form
+
+
+SIGNED_IN = ("token", "sid", "name", "role", "administrator")  # what the login keeps
+
+
+def signed_out(request: Request) -> None:
+    """Forget the login (its session already ended) but keep the page's notices."""
+    for key in SIGNED_IN:
+        request.session.pop(key, None)
 
 
 def person(request: Request, *roles: Role) -> Caller:

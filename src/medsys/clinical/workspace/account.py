@@ -12,23 +12,10 @@ from werkzeug.wrappers import Response
 
 from medsys.clinical.extensions import database, staff_directory
 from medsys.clinical.workspace.common import blueprint, submitted
-from medsys.clinical.workspace.session import ROLE_NAMES, caller, staff_page
-from medsys.core.audit import actions_of
+from medsys.clinical.workspace.session import ROLE_NAMES, caller, signed_out, staff_page
+from medsys.core.audit import ACTION_WORDS, actions_of
 from medsys.core.errors import InvalidInput, MedsysError
 from medsys.core.staff import MINIMUM_PASSWORD
-
-VERBS = {
-    "read": "vio",
-    "create": "registró",
-    "update": "modificó",
-    "close": "cerró",
-    "deactivate": "desactivó",
-    "change-password": "cambió la contraseña",
-    "reset-password": "restableció la contraseña",
-    "enable-second-factor": "activó el segundo factor",
-    "reset-second-factor": "quitó el segundo factor",
-}
-_SIGNED_IN = ("token", "sid", "name", "role", "administrator")
 
 
 def _page(enrolling: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
@@ -60,7 +47,7 @@ def my_actions() -> str:
     """What the person logged in did in clinical, from its append-only audit log."""
     who = caller().who
     entries = database().read(lambda db: actions_of(db, actor=who, limit=200))
-    return render_template("actions.html", entries=entries, verbs=VERBS)
+    return render_template("actions.html", entries=entries, verbs=ACTION_WORDS)
 
 
 @blueprint.post("/cuenta/clave")
@@ -78,8 +65,7 @@ def change_password() -> Response:
 
     answer = submitted(work, "Contraseña cambiada. Ingrese con la nueva.", "workspace.account")
     if answer.location == url_for("workspace.login"):
-        for key in _SIGNED_IN:  # every session ended, this one too; the notice stays
-            session.pop(key, None)
+        signed_out()  # every session ended, this one too; the notice stays
     return answer
 
 

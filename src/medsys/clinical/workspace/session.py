@@ -25,6 +25,9 @@ STAFF = (Role.DOCTOR, Role.NURSE)
 ROLE_NAMES = {Role.DOCTOR: "Médico(a)", Role.NURSE: "Enfermería"}
 
 
+_SIGNED_IN = ("token", "sid", "name", "role", "administrator")  # what log_in keeps
+
+
 def log_in(grant: dict[str, object]) -> None:
     session.clear()
     session["token"] = grant["token"]
@@ -33,6 +36,12 @@ def log_in(grant: dict[str, object]) -> None:
     session["role"] = grant["role"]
     session["administrator"] = bool(grant.get("administrator"))  # the menu's "Usuarios"
     session.permanent = True
+
+
+def signed_out() -> None:
+    """Forget the login (its session already ended) but keep the page's notices."""
+    for key in _SIGNED_IN:
+        session.pop(key, None)
 
 
 def _caller(allowed: tuple[Role, ...]) -> Caller:
