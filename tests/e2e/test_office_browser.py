@@ -9,7 +9,7 @@ import uuid
 
 import pyotp
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from medsys.core.rut import check_digit
 from medsys.core.tokens import Role
@@ -19,16 +19,24 @@ from tests.e2e.conftest import SHOTS, shot
 pytestmark = pytest.mark.integration
 
 
+def logged_in(
+    browser: Browser, cluster: MedsysCluster, username: str, password: str | None = None
+) -> Page:
+    """A new browser page at the office, logged in by keyboard (Enter in the form)."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="es-CL")
+    page.goto(f"http://127.0.0.1:{cluster.settings.port('nginx')}/oficina/")
+    page.get_by_label("Usuario").fill(username)
+    page.get_by_label("Contraseña").fill(password or cluster.password(username))
+    page.get_by_label("Contraseña").press("Enter")
+    return page
+
+
 def test_a_clerk_registers_a_caller_and_records_her_coverage(
     browser: Browser, cluster: MedsysCluster
 ) -> None:
     body = uuid.uuid4().int % 9_000_000 + 80_000_000
     rut = f"{body}-{check_digit(body)}"
-    page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="es-CL")
-    page.goto(f"http://127.0.0.1:{cluster.settings.port('nginx')}/oficina/")
-    page.get_by_label("Usuario").fill("adm.vera")
-    page.get_by_label("Contraseña").fill(cluster.password("adm.vera"))
-    page.get_by_label("Contraseña").press("Enter")
+    page = logged_in(browser, cluster, "adm.vera")
     expect(page.get_by_role("heading", level=1)).to_have_text("Pacientes")
     shot(page, "office-01-search")
 
@@ -155,11 +163,7 @@ def test_a_clerk_changes_her_password_and_adds_a_second_factor_in_mi_cuenta(
     browser: Browser, cluster: MedsysCluster
 ) -> None:
     username, first = cluster.new_staff(Role.CLERK, "Rec. Nueva")
-    page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="es-CL")
-    page.goto(f"http://127.0.0.1:{cluster.settings.port('nginx')}/oficina/")
-    page.get_by_label("Usuario").fill(username)
-    page.get_by_label("Contraseña").fill(first)
-    page.get_by_label("Contraseña").press("Enter")
+    page = logged_in(browser, cluster, username, first)
     page.get_by_role("link", name="Mi cuenta").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Mi cuenta")
     shot(page, "office-11-account")
@@ -189,11 +193,7 @@ def test_a_clerk_changes_her_password_and_adds_a_second_factor_in_mi_cuenta(
 def test_an_account_administrator_adds_a_cashier_from_usuarios(
     browser: Browser, cluster: MedsysCluster
 ) -> None:
-    page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="es-CL")
-    page.goto(f"http://127.0.0.1:{cluster.settings.port('nginx')}/oficina/")
-    page.get_by_label("Usuario").fill("adm.vera")
-    page.get_by_label("Contraseña").fill(cluster.password("adm.vera"))
-    page.get_by_label("Contraseña").press("Enter")
+    page = logged_in(browser, cluster, "adm.vera")
     page.get_by_role("link", name="Usuarios").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Usuarios")
     username = f"caja.{uuid.uuid4().hex[:6]}"
