@@ -160,7 +160,7 @@ class Supervisor:
             [
                 sys.executable,
                 "-m",
-                "supervisor.supervisord",
+                "medsys.launcher.supervisord_main",
                 "-c",
                 str(config_path(self._settings)),
             ],
