@@ -6,6 +6,7 @@ speed is not: the runner prints those figures (`medsys chaos all`)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -114,8 +115,11 @@ def test_a_replica_whose_data_cannot_start_is_made_anew_from_the_primary(
         damaged.unlink()
     else:
         damaged.write_bytes(b"")
-    with pytest.raises((SupervisorError, LaunchError)):
-        lab.start(replica)  # dies while starting, again and again (supervisord: FATAL)
+    # It dies while starting (supervisord: FATAL), or, on a busy machine, just after
+    # supervisord's one second counted it as started (EXITED with an error): the monitor
+    # rebuilds it either way, which is what the rest of the test checks.
+    with contextlib.suppress(SupervisorError, LaunchError):
+        lab.start(replica)
     eventually(lambda: system.in_sync(pair_name), within=90, what=f"{replica} made anew")
     assert system.roles(pair_name) == (primary, replica), "no failover for a lost replica"
     kept = lab.adapter(pair).data_dir(replica).parent.glob(f"{replica}.diverged-*")
