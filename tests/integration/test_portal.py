@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from medsys.core.clock import SANTIAGO, parse_instant, utc_now
 from medsys.core.keys import signing_key
-from medsys.core.tokens import Role, Service
+from medsys.core.tokens import Role, Scope, Service
 from medsys.portal.booking import reconcile_pending
 from medsys.portal.gateway import Middleware
 from medsys.portal.models import Appointment
@@ -267,6 +267,10 @@ def test_password_reset_and_lockout_revoking_its_links(
         page, {"password": "nueva-clave-segura", "again": "nueva-clave-segura"}, page
     )
     assert done.status_code == 302
+    # Nobody had logged in: admin's audit names the portal's errand (the link's mail, the
+    # new account's name), not the patient, and the patient can read it on their page.
+    lookup = ("portal", "service", "account-link-lookup", "portal>middleware")
+    assert _admin_audit_of(cluster, rut) == [("adm.vera", "clerk", "create", None), lookup, lookup]
     assert portal.client.get(page).status_code == 410, "a link works once"
     assert portal.login(rut, "nueva-clave-segura").status_code == 302, "the reset ended the lockout"
     unknown = portal.post("/recuperar", {"rut": "6-K"}, "/recuperar")
@@ -522,6 +526,10 @@ def test_a_patient_the_clinic_registered_creates_a_portal_account(
     assert portal.client.get(page).status_code == 200
     done = portal.post(page, {"password": "mi-primera-clave", "again": "mi-primera-clave"}, page)
     assert done.status_code == 302
+    # Nobody had logged in: admin's audit names the portal's errand (the link's mail, the
+    # new account's name), not the patient, and the patient can read it on their page.
+    lookup = ("portal", "service", "account-link-lookup", "portal>middleware")
+    assert _admin_audit_of(cluster, rut) == [("adm.vera", "clerk", "create", None), lookup, lookup]
     assert portal.client.get(page).status_code == 410, "a link works once"
     assert portal.login(rut, "mi-primera-clave").status_code == 302
     assert "Inés Carrasco" in portal.client.get("/").text  # the registry's name
@@ -535,6 +543,58 @@ def test_a_patient_the_clinic_registered_creates_a_portal_account(
     assert mailed(silent) == [] and mailed("6-K") == []
     bad = portal.post("/crear-cuenta", {"rut": "12.345.678-0"}, "/crear-cuenta")
     assert bad.status_code == 422
+    looked = portal.client.get("/who-looked").text
+    assert "Portal de pacientes, sin sesión iniciada" in looked
+    assert "Alguien pidió un enlace de acceso con su RUT" in looked
+
+
+def _admin_audit_of(cluster: MedsysCluster, rut: str) -> list[tuple[str, ...]]:
+    db = cluster.database("admin")
+    try:
+        rows = db.read(
+            lambda s: s.execute(
+                text(
+                    "SELECT actor, actor_role, action, via_service FROM audit_log "
+                    "WHERE patient_rut = :r ORDER BY id"
+                ),
+                {"r": rut},
+            ).all()
+        )
+    finally:
+        db.dispose()
+    return [tuple(row) for row in rows]
+
+
+def test_a_token_for_the_account_link_errand_reaches_nothing_else(
+    cluster: MedsysCluster,
+) -> None:
+    """The portal's pre-login token names a RUT nobody proved: it must not read that
+    patient's history, payments or summary, anywhere."""
+    rut = "11111111-1"
+    signer = signing_key(cluster.settings, Service.PORTAL)
+    errand = signer.issue(Role.PATIENT, rut, audience=Service.MIDDLEWARE, scope=Scope.ACCOUNT_LINK)
+    middleware = f"http://127.0.0.1:{cluster.settings.port('middleware')}"
+    headers = {"Authorization": f"Bearer {errand}"}
+    for path in (
+        f"/api/medical-history/{rut}",
+        f"/api/patient/{rut}",
+        f"/api/payments/{rut}",
+        f"/api/access-log/{rut}",
+        f"/fhir/Patient/{rut}/$everything",
+    ):
+        refused = httpx.get(middleware + path, headers=headers)
+        assert refused.status_code == 403, (path, refused.text)
+    found = httpx.get(f"{middleware}/api/account-contact/{rut}", headers=headers)
+    assert found.status_code == 200, found.text
+    assert set(found.json()) == {"rut", "nombre", "email"}
+    other = httpx.get(f"{middleware}/api/account-contact/22222222-2", headers=headers)
+    assert other.status_code == 403, "still confined to the RUT it names"
+    # An ordinary patient token is not the errand's.
+    plain = signer.issue(Role.PATIENT, rut, audience=Service.MIDDLEWARE)
+    refused = httpx.get(
+        f"{middleware}/api/account-contact/{rut}", headers={"Authorization": f"Bearer {plain}"}
+    )
+    assert refused.status_code == 403
 
 
 def test_link_requests_are_limited_per_rut_whoever_asks(cluster: MedsysCluster) -> None:

@@ -23,6 +23,7 @@ from medsys.core.tokens import (
     InvalidTokenError,
     Keyring,
     Role,
+    Scope,
     Service,
     SigningKey,
     TokenCache,
@@ -135,6 +136,56 @@ def test_a_relayed_token_carries_the_person_and_the_chain(acted: Role, audience:
     assert claims.who == person(acted).subject
     assert claims.chain == f"{issuer_of(acted).value}>middleware"
     assert claims.patient == (PATIENT if acted is Role.PATIENT else None)
+
+
+def test_a_narrowed_token_names_the_patient_but_audits_as_the_service_that_vouched() -> None:
+    """The portal's pre-login errand: confined to the RUT typed, audited as the portal's,
+    and still narrowed (and audited as the portal's) once the middleware relays it."""
+    token = SIGNERS[Service.PORTAL].issue(
+        Role.PATIENT, PATIENT, audience=Service.MIDDLEWARE, scope=Scope.ACCOUNT_LINK, now=NOW
+    )
+    claims = verify_token(EVERYONE, token, audience=Service.MIDDLEWARE, now=NOW)
+    assert claims.scope is Scope.ACCOUNT_LINK and claims.patient == PATIENT
+    assert (claims.who, claims.audited_role) == ("portal", Role.SERVICE)
+    relayed = SIGNERS[Service.MIDDLEWARE].issue(
+        Role.SERVICE,
+        "middleware",
+        audience=Service.ADMIN,
+        lifetime=RELAY_LIFETIME,
+        acting_for=person(Role.PATIENT),
+        scope=Scope.ACCOUNT_LINK,
+        now=NOW,
+    )
+    claims = verify_token(EVERYONE, relayed, audience=Service.ADMIN, now=NOW)
+    assert claims.scope is Scope.ACCOUNT_LINK and claims.patient == PATIENT
+    assert (claims.who, claims.audited_role, claims.chain) == (
+        "portal",
+        Role.SERVICE,
+        "portal>middleware",
+    )
+    plain = verify_token(
+        EVERYONE,
+        mint(Service.PORTAL, Role.PATIENT, Service.MIDDLEWARE),
+        audience=Service.MIDDLEWARE,
+        now=NOW,
+    )
+    assert (plain.scope, plain.who, plain.audited_role) == (None, PATIENT, Role.PATIENT)
+
+
+def test_only_a_patients_token_may_be_narrowed_and_only_to_a_known_errand() -> None:
+    with pytest.raises(ValueError, match="narrowed"):
+        SIGNERS[Service.CLINICAL].issue(
+            Role.DOCTOR, "dra.soto", audience=Service.CLINICAL, scope=Scope.ACCOUNT_LINK
+        )
+    forged = forge(claims_of(scp="account-link"))  # a doctor's token, narrowed by hand
+    with pytest.raises(InvalidTokenError, match="narrowed"):
+        verify_token(EVERYONE, forged, audience=Service.CLINICAL, now=NOW)
+    unknown = forge(
+        claims_of(iss="portal", aud="middleware", sub=PATIENT, role="patient", scp="everything"),
+        issuer=Service.PORTAL,
+    )
+    with pytest.raises(InvalidTokenError, match="scope"):
+        verify_token(EVERYONE, unknown, audience=Service.MIDDLEWARE, now=NOW)
 
 
 def test_a_service_token_must_say_whom_it_acts_for_and_only_a_service_token_may() -> None:

@@ -20,7 +20,7 @@ from medsys.core.errors import MedsysError, Unauthenticated
 from medsys.core.request_parts import idempotency_key_of, request_id_of
 from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.core.staff import StaffDirectory
-from medsys.core.tokens import Role
+from medsys.core.tokens import Role, Scope
 
 
 async def get_database(request: Request) -> Database:
@@ -43,14 +43,17 @@ def _path_rut(request: Request) -> str | None:
         return None  # no patient in the path, or a bad RUT the route itself refuses
 
 
-def caller_with(*roles: Role) -> Callable[[Request], Awaitable[Caller]]:
+def caller_with(
+    *roles: Role, errand: Scope | None = None
+) -> Callable[[Request], Awaitable[Caller]]:
     """The caller, with a staff login's session still open, confined to its patient
-    when it speaks for one; a refusal about a patient in the path is audited."""
+    when it speaks for one; a refusal about a patient in the path is audited. ``errand``:
+    the one narrowed token this route takes instead of ordinary ones (core.auth)."""
 
     async def dependency(request: Request) -> Caller:
         rut = _path_rut(request)
         try:
-            caller = caller_of(request.headers, request.app.state.verifier, roles)
+            caller = caller_of(request.headers, request.app.state.verifier, roles, errand=errand)
             if caller.claims.session_id is not None:
                 staff: StaffDirectory = request.app.state.staff
                 if not await run_in_threadpool(staff.session_open, caller.claims):
@@ -97,6 +100,8 @@ ChartReader = Annotated[
     Depends(caller_with(Role.CLERK, Role.ACCOUNTANT, Role.PATIENT, Role.DOCTOR, Role.NURSE)),
 ]
 Payer = Annotated[Caller, Depends(caller_with(Role.ACCOUNTANT, Role.PATIENT))]
+# The portal, before anyone logged in, looking up where to mail an account link.
+AccountLinkErrand = Annotated[Caller, Depends(caller_with(Role.PATIENT, errand=Scope.ACCOUNT_LINK))]
 # Finding patients: the front office, and the care team relayed from the clinical workspace.
 Finder = Annotated[
     Caller, Depends(caller_with(Role.CLERK, Role.ACCOUNTANT, Role.DOCTOR, Role.NURSE))

@@ -23,6 +23,14 @@ class PatientOut(BaseModel):
     creado: str
 
 
+class AccountContactOut(BaseModel):
+    """What the portal needs to mail an account link, and nothing more."""
+
+    rut: str
+    nombre: str
+    email: str | None
+
+
 class CoverageOut(BaseModel):
     insurer: str
     tramo: str | None

@@ -73,6 +73,7 @@ ACTION_WORDS = {
     "reset-password": "restableció la contraseña",
     "enable-second-factor": "activó el segundo factor",
     "reset-second-factor": "quitó el segundo factor",
+    "account-link-lookup": "buscó el correo para enviar un enlace de acceso",
 }
 
 # Each person's own actions, newest first ("Mis acciones"): without it that page reads the

@@ -20,6 +20,7 @@ from medsys.core.tokens import (
     InvalidTokenError,
     Keyring,
     Role,
+    Scope,
     Service,
     bearer_token,
     verify_token,
@@ -80,14 +81,29 @@ class Verifier:
 SESSION_ENDED = "La sesión terminó; ingrese nuevamente."
 
 
-def caller_of(headers: Mapping[str, str], verifier: Verifier, allowed: Iterable[Role]) -> Caller:
+NARROWED = "Este token sirve solo para otra gestión."
+
+
+def caller_of(
+    headers: Mapping[str, str],
+    verifier: Verifier,
+    allowed: Iterable[Role],
+    *,
+    errand: Scope | None = None,
+) -> Caller:
     """The caller, if its token is good and the person's role among ``allowed`` (a relayed
-    call is judged by the role of the person it acts for). Its session is not checked."""
+    call is judged by the role of the person it acts for). Its session is not checked.
+
+    A token narrowed to an errand (``tokens.Scope``) is good only where ``errand`` names
+    that errand, and there only such a token is: every other route refuses it without
+    having to know it exists."""
     try:
         claims = verifier.claims(headers)
     except InvalidTokenError:
         raise Unauthenticated(UNAUTHENTICATED) from None
     caller = Caller(claims)
+    if claims.scope is not errand:
+        raise Forbidden(NARROWED if claims.scope is not None else "Su rol no permite esta acción.")
     if caller.role not in set(allowed):
         raise Forbidden("Su rol no permite esta acción.")
     refuse_if_marked(headers)  # only now: the unauthenticated hear 401 whatever they sent
@@ -100,9 +116,10 @@ def authenticate(
     allowed: Iterable[Role],
     *,
     session_open: SessionCheck | None = None,
+    errand: Scope | None = None,
 ) -> Caller:
     """``caller_of``, and the token's session (if it belongs to one) still open."""
-    caller = caller_of(headers, verifier, allowed)
+    caller = caller_of(headers, verifier, allowed, errand=errand)
     if caller.claims.session_id is not None and (
         session_open is None or not session_open(caller.claims)
     ):
@@ -131,7 +148,7 @@ def audit_refusal(
     stands even when the row cannot be written."""
     try:
         claims = verifier.claims(headers)
-        actor, role, via = claims.who, claims.acting_role.value, claims.chain
+        actor, role, via = claims.who, claims.audited_role.value, claims.chain
     except InvalidTokenError:
         actor, role, via = "desconocido", "ninguno", None
     try:
@@ -183,7 +200,7 @@ def audit_accesses(
     record_accesses(
         session,
         actor=caller.who,
-        actor_role=caller.role.value,
+        actor_role=caller.claims.audited_role.value,
         action=action,
         resource=resource,
         patient_ruts=patient_ruts,

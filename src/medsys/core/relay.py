@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import urllib3
 
-from medsys.core.tokens import RELAY_LIFETIME, Role, Service, SigningKey, TokenCache
+from medsys.core.tokens import RELAY_LIFETIME, Role, Scope, Service, SigningKey, TokenCache
 
 _RETRIES = urllib3.Retry(total=1, connect=1, read=1, status=0, redirect=0, allowed_methods={"GET"})
 
@@ -56,8 +56,9 @@ class MiddlewareClient:
         key: str | None = None,
         params: dict[str, Any] | None = None,
         json_body: Any = None,
+        errand: Scope | None = None,
     ) -> Any:
-        token = self._tokens.token(role, subject, audience=Service.MIDDLEWARE)
+        token = self._tokens.token(role, subject, audience=Service.MIDDLEWARE, scope=errand)
         headers = {"Authorization": f"Bearer {token}"}
         if request_id:
             headers["X-Request-ID"] = request_id

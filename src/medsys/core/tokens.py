@@ -11,6 +11,10 @@ Who may say what is fixed here and nowhere else:
 - a service token says whom it acts for in a signed ``act`` claim (subject, role, issuer of
   the original caller), never in a header; a patient named there is the only patient whose
   records that token reaches;
+- a token may carry a ``scp`` (``Scope``) that narrows it to one errand: the portal's
+  lookup for an account link is made before anyone logged in, so its token names the
+  patient whose registry entry is looked up but is refused everywhere except that one
+  lookup (``core.auth``), and audit rows name the portal, not the patient;
 - only ``EdDSA`` is accepted, so ``alg=none`` and HS256 signed with a public key are refused
   before any signature is looked at.
 
@@ -59,6 +63,14 @@ class Service(StrEnum):
     ADMIN = "admin"
     PORTAL = "portal"
     MIDDLEWARE = "middleware"
+
+
+class Scope(StrEnum):
+    """Errands a token may be narrowed to; a narrowed token is good for nothing else."""
+
+    # Before login: the portal asks admin's registry for the name and e-mail address on
+    # file of a RUT typed on "¿Olvidó su contraseña?" or "Cree su cuenta", to mail a link.
+    ACCOUNT_LINK = "account-link"
 
 
 GRANTS: Mapping[Service, frozenset[Role]] = {
@@ -134,11 +146,25 @@ class Claims:
     token_id: str
     session_id: str | None = None
     acting_for: Actor | None = None
+    scope: Scope | None = None
+
+    @property
+    def person(self) -> str:
+        """The person the call is about: its subject, or whom a service acts for."""
+        return self.acting_for.subject if self.acting_for else self.subject
 
     @property
     def who(self) -> str:
-        """The person behind the call: the one an audit row names."""
-        return self.acting_for.subject if self.acting_for else self.subject
+        """The one an audit row names: the person, or for a narrowed token (nobody has
+        logged in) the service that vouched for the errand."""
+        if self.scope is not None:
+            return (self.acting_for.issuer if self.acting_for else self.issuer).value
+        return self.person
+
+    @property
+    def audited_role(self) -> Role:
+        """The role an audit row names, beside ``who``."""
+        return Role.SERVICE if self.scope is not None else self.acting_role
 
     @property
     def acting_role(self) -> Role:
@@ -147,7 +173,7 @@ class Claims:
     @property
     def patient(self) -> str | None:
         """The one patient this token is confined to, if it speaks for a patient."""
-        return self.who if self.acting_role is Role.PATIENT else None
+        return self.person if self.acting_role is Role.PATIENT else None
 
     @property
     def chain(self) -> str | None:
@@ -155,6 +181,12 @@ class Claims:
         if self.acting_for is None:
             return None
         return f"{self.acting_for.issuer.value}>{self.issuer.value}"
+
+
+def _may_narrow(role: Role, acting_for: Actor | None) -> bool:
+    """Only the portal's errands exist: a patient token, or the middleware relaying one."""
+    person_role = acting_for.role if acting_for is not None else role
+    return person_role is Role.PATIENT
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
@@ -183,10 +215,13 @@ class SigningKey:
         lifetime: timedelta = DEFAULT_LIFETIME,
         acting_for: Actor | None = None,
         session_id: str | None = None,
+        scope: Scope | None = None,
         now: datetime | None = None,
     ) -> str:
         if role not in GRANTS[self.issuer]:
             raise ValueError(f"{self.issuer.value} cannot issue a {role.value} token")
+        if scope is not None and not _may_narrow(role, acting_for):
+            raise ValueError("only a patient's token, or one relaying it, may be narrowed")
         if not timedelta(0) < lifetime <= MAX_LIFETIME:
             raise ValueError(f"a token lives at most {MAX_LIFETIME}")
         if (acting_for is not None) != (role is Role.SERVICE):
@@ -205,6 +240,8 @@ class SigningKey:
             payload["act"] = acting_for.as_claim()
         if session_id is not None:
             payload["sid"] = session_id
+        if scope is not None:
+            payload["scp"] = scope.value
         return jwt.encode(payload, self.private_key, algorithm=ALGORITHM, headers={"kid": self.kid})
 
 
@@ -276,6 +313,9 @@ def _claims(
     if acting_for is not None and expires - issued > RELAY_LIFETIME:
         raise InvalidTokenError("a relayed token lives at most a minute")
     session = payload.get("sid")
+    scope = _scope(payload.get("scp"))
+    if scope is not None and not _may_narrow(role, acting_for):
+        raise InvalidTokenError("only a patient's token, or one relaying it, may be narrowed")
     return Claims(
         issuer=issuer,
         audience=audience,
@@ -286,7 +326,17 @@ def _claims(
         token_id=str(payload["jti"]),
         session_id=str(session) if session is not None else None,
         acting_for=acting_for,
+        scope=scope,
     )
+
+
+def _scope(claim: Any) -> Scope | None:
+    if claim is None:
+        return None
+    try:
+        return Scope(str(claim))
+    except ValueError:
+        raise InvalidTokenError(f"unknown scope {claim!r}") from None
 
 
 def bearer_token(authorization_header: str | None) -> str:
@@ -311,16 +361,27 @@ class TokenCache:
         self._tokens: dict[tuple[Any, ...], tuple[str, float]] = {}
 
     def token(
-        self, role: Role, subject: str, *, audience: Service, acting_for: Actor | None = None
+        self,
+        role: Role,
+        subject: str,
+        *,
+        audience: Service,
+        acting_for: Actor | None = None,
+        scope: Scope | None = None,
     ) -> str:
-        key = (audience, role, subject, acting_for)
+        key = (audience, role, subject, acting_for, scope)
         cached = self._tokens.get(key)
         if cached is not None and time.monotonic() < cached[1]:
             return cached[0]
         if len(self._tokens) >= self._limit:
             self._tokens.clear()
         token = self._signer.issue(
-            role, subject, audience=audience, lifetime=self._lifetime, acting_for=acting_for
+            role,
+            subject,
+            audience=audience,
+            lifetime=self._lifetime,
+            acting_for=acting_for,
+            scope=scope,
         )
         self._tokens[key] = (token, time.monotonic() + self._lifetime.total_seconds() / 2)
         return token

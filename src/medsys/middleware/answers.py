@@ -11,12 +11,13 @@ from pydantic import BaseModel, Field
 
 from medsys.core.admin_answers import AccessEntryOut as AdminAccessEntryOut
 from medsys.core.admin_answers import (  # passed on as admin answers them
+    AccountContactOut,
     PatientWithCoverageOut,
     PaymentOut,
     SummaryOut,
 )
 
-__all__ = ["PatientWithCoverageOut", "PaymentOut", "SummaryOut"]
+__all__ = ["AccountContactOut", "PatientWithCoverageOut", "PaymentOut", "SummaryOut"]
 
 
 class Partial(BaseModel):

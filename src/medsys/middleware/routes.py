@@ -15,10 +15,11 @@ from medsys.core.api_docs import PatientRut, errors
 from medsys.core.auth import Caller, authenticate
 from medsys.core.errors import Forbidden, InvalidInput, MalformedRequest
 from medsys.core.request_parts import idempotency_key_of, rut_of
-from medsys.core.tokens import Actor, Role, Service
+from medsys.core.tokens import Actor, Role, Scope, Service
 from medsys.middleware import fhir, transform
 from medsys.middleware.answers import (
     AccessLogOut,
+    AccountContactOut,
     BillablesOut,
     DoctorsOut,
     FhirBundleOut,
@@ -43,12 +44,12 @@ ADMIN_READERS = (Role.PATIENT, Role.CLERK, Role.ACCOUNTANT)
 ANYONE = tuple(role for role in Role if role is not Role.SERVICE)
 
 
-def _caller(*roles: Role) -> Any:
+def _caller(*roles: Role, errand: Scope | None = None) -> Any:
     # async although it never awaits: FastAPI runs a plain `def` dependency in a worker
     # thread, a hand-off per request that cost more than the token check itself. No
     # session check: staff sessions live in the apps; a session's token never names us.
     async def dependency(request: Request) -> Caller:
-        return authenticate(request.headers, request.app.state.verifier, roles)
+        return authenticate(request.headers, request.app.state.verifier, roles, errand=errand)
 
     return dependency
 
@@ -60,6 +61,8 @@ Payer = Annotated[Caller, Depends(_caller(Role.PATIENT, Role.ACCOUNTANT))]
 # Booking: a patient for themselves, the care team, and the front office on the phone.
 Booker = Annotated[Caller, Depends(_caller(Role.PATIENT, Role.DOCTOR, Role.NURSE, Role.CLERK))]
 CareTeam = Annotated[Caller, Depends(_caller(Role.DOCTOR, Role.NURSE))]
+# The portal before anyone logged in, looking up where to mail an account link.
+AccountLinkErrand = Annotated[Caller, Depends(_caller(Role.PATIENT, errand=Scope.ACCOUNT_LINK))]
 
 
 def authorize_patient(caller: Caller, rut: str) -> None:
@@ -75,7 +78,11 @@ def _call(
     person we act for (signed, so the app checks and audits that person)."""
     person = Actor(caller.claims.subject, caller.claims.role, caller.claims.issuer)
     token = request.app.state.relay_tokens.token(
-        Role.SERVICE, "middleware", audience=Service(upstream), acting_for=person
+        Role.SERVICE,
+        "middleware",
+        audience=Service(upstream),
+        acting_for=person,
+        scope=caller.claims.scope,  # a narrowed call stays narrowed downstream
     )
     headers = {"Authorization": f"Bearer {token}", "X-Request-ID": request.state.request_id}
     if extra.get("idempotency_key"):
@@ -235,6 +242,20 @@ async def patient_summary(rut: PatientRut, request: Request, caller: AdminReader
         "admin",
         _call(request, caller, "admin", "GET", f"/patients/{wanted}/summary"),
         "La información administrativa",
+    )
+
+
+@router.get("/api/account-contact/{rut}", tags=["patients"], response_model=AccountContactOut)
+async def account_contact(rut: PatientRut, request: Request, caller: AccountLinkErrand) -> Any:
+    """Name and e-mail address on file (from admin), for the portal to mail an account
+    link before anyone logged in. Only a token narrowed to that errand is taken."""
+    wanted = rut_of(rut)
+    authorize_patient(caller, wanted)
+    return await _forward(
+        request,
+        "admin",
+        _call(request, caller, "admin", "GET", f"/patients/{wanted}/account-contact"),
+        "El registro de pacientes",
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from medsys.core.relay import MiddlewareClient, Refused, Unavailable
-from medsys.core.tokens import Role
+from medsys.core.tokens import Role, Scope
 
 __all__ = ["Middleware", "Refused", "Unavailable"]
 
@@ -31,6 +31,19 @@ class Middleware(MiddlewareClient):
             key=key,
             params=params,
             json_body=json_body,
+        )
+
+    def account_contact(self, rut: str) -> dict[str, Any]:
+        """Name and e-mail address on file, before anyone logged in: the token names the
+        RUT typed but is narrowed to this one lookup, and audited as the portal's."""
+        return dict(
+            self.send(
+                "GET",
+                f"/api/account-contact/{rut}",
+                role=Role.PATIENT,
+                subject=rut,
+                errand=Scope.ACCOUNT_LINK,
+            )
         )
 
     def history(self, rut: str, request_id: str | None = None) -> dict[str, Any]:

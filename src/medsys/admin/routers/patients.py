@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from medsys.admin import records
 from medsys.admin.deps import (
+    AccountLinkErrand,
     ChartReader,
     ClerkOnly,
     DatabaseDep,
@@ -26,6 +27,7 @@ from medsys.admin.present import (
 from medsys.admin.schemas import CoverageIn, PatientIn, PatientPatch
 from medsys.core.admin_answers import (
     AccessLogOut,
+    AccountContactOut,
     BalanceOut,
     CoverageOut,
     PatientOut,
@@ -110,6 +112,26 @@ def read_patient(
         }
 
     return database.audited_read(lambda session: _audit(session, caller, request_id, wanted), work)
+
+
+@router.get("/patients/{rut}/account-contact", response_model=AccountContactOut)
+def account_contact(
+    rut: PatientRut, database: DatabaseDep, caller: AccountLinkErrand, request_id: RequestId
+) -> dict[str, Any]:
+    """Name and e-mail address on file, for the portal to mail an account link to a RUT
+    typed before anyone logged in. Only a token narrowed to that errand gets here; the
+    audit row names the portal (the patient can see in "Quién vio mi ficha" that a link
+    was asked for), not the patient, who has not shown who they are."""
+    wanted = rut_of(rut)
+
+    def audit(session: Session) -> None:
+        _audit(session, caller, request_id, wanted, "account-link-lookup")
+
+    def work(session: Session) -> dict[str, Any]:
+        found = records.patient(session, rut=wanted)
+        return {"rut": found.rut, "nombre": found.name, "email": found.email}
+
+    return database.audited_read(audit, work)
 
 
 @router.patch("/patients/{rut}", response_model=PatientOut)

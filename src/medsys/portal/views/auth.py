@@ -143,14 +143,13 @@ def _link(token: str) -> str:
 
 
 def _patient_of(rut: str) -> dict[str, Any] | None:
-    """The clinic's registry entry (admin, through the middleware), None when it cannot
-    be asked or has none."""
+    """The name and e-mail address the clinic's registry has (admin, through the
+    middleware), None when it cannot be asked or has no such patient. Nobody has logged
+    in: the lookup is the portal's errand, and audited as such, not as the patient's."""
     try:
-        summary = middleware().summary(rut, None)
+        return middleware().account_contact(rut)
     except (Unavailable, Refused):
         return None
-    patient = summary.get("patient")
-    return patient if isinstance(patient, dict) else None
 
 
 def _email_of(rut: str) -> str | None:
