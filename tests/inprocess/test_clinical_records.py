@@ -165,3 +165,47 @@ def _past_slot(db: OneTransaction, doctor_id: int) -> int:
         return slot.id
 
     return db.write(work)
+
+
+def test_a_history_pages_newest_first_with_each_consultations_own_diagnoses(
+    clinical_db: OneTransaction,
+) -> None:
+    """The statements are built once, at import: each call must still bind its own patient,
+    page and consultations."""
+    patient, other, doctor_id = new_rut(), new_rut(), a_doctor(clinical_db)
+
+    def consult(rut: str, minutes_ago: int, code: str) -> int:
+        data = ConsultationIn(
+            patient_rut=rut,
+            doctor_id=doctor_id,
+            starts_at=(utc_now() - timedelta(minutes=minutes_ago)).isoformat(),
+            reason=f"Control {code}",
+        )
+        made = clinical_db.write(
+            lambda s: records.create_consultation(s, data=data, author="dr.prueba").id
+        )
+        clinical_db.write(
+            lambda s: records.add_diagnosis(  # type: ignore[func-returns-value]
+                s, consultation_id=made, data=DiagnosisIn(code=code, description=code), author="x"
+            )
+        )
+        return made
+
+    oldest, middle, newest = (
+        consult(patient, 90, "I10"),
+        consult(patient, 60, "J06.9"),
+        consult(patient, 30, "E11.9"),
+    )
+    consult(other, 10, "J00")
+
+    def page(number: int, size: int) -> tuple[int, list[tuple[int, list[str]]]]:
+        def read(session: Session) -> tuple[int, list[tuple[int, list[str]]]]:
+            rows, total = records.history(session, rut=patient, page=number, per_page=size)
+            return total, [(row.id, [d.code for d in row.diagnoses]) for row in rows]
+
+        return clinical_db.read(read)
+
+    assert page(1, 10) == (3, [(newest, ["E11.9"]), (middle, ["J06.9"]), (oldest, ["I10"])])
+    assert page(1, 2) == (3, [(newest, ["E11.9"]), (middle, ["J06.9"])])
+    assert page(2, 2) == (3, [(oldest, ["I10"])])
+    assert page(3, 2) == (3, [])
