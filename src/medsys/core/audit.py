@@ -124,6 +124,9 @@ def _entries(session: Session, condition: Any, limit: int) -> list[dict[str, obj
     ]
 
 
+_APPEND = insert(audit_log)
+
+
 def record_access(
     session: Session,
     *,
@@ -180,8 +183,7 @@ def record_accesses(
         }
         for rut in patient_ruts
     ]
-    # One row (every page read) as a plain INSERT: the multi-row form costs ~50 us more
-    # to build, measured.
-    session.execute(
-        insert(audit_log).values(**rows[0]) if len(rows) == 1 else insert(audit_log).values(rows)
-    )
+    # One statement built once, the rows as parameters: SQLAlchemy sends several rows as
+    # one multi-row INSERT ("insertmanyvalues"). Building the statement with the values
+    # in it cost 2-5 times the CPU (one row 387 -> 219 us, fifty 4.4 -> 0.8 ms, measured).
+    session.execute(_APPEND, rows[0] if len(rows) == 1 else rows)
