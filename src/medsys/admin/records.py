@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from medsys.admin import billing, charges
@@ -36,10 +36,23 @@ from medsys.core.errors import Conflict, InvalidInput, NotFound
 from medsys.core.text_search import FOLD_FROM, FOLD_TO, search_words
 from medsys.core.validation import LIKE_ESCAPE, contains_pattern
 
-
 # --- patients and coverage ------------------------------------------------------------------
+# A patient and their coverage are read for every history page: statements built once
+# (see clinical.records for the measured saving).
+_PATIENT_BY_RUT = select(Patient).where(Patient.rut == bindparam("rut"))
+_COVERAGES_ON = (
+    select(Coverage)
+    .where(
+        Coverage.patient_rut.in_(bindparam("ruts", expanding=True)),
+        Coverage.valid_from <= bindparam("day"),
+        or_(Coverage.valid_to.is_(None), Coverage.valid_to >= bindparam("day")),
+    )
+    .order_by(Coverage.valid_from.desc(), Coverage.id.desc())
+)
+
+
 def patient(session: Session, *, rut: str) -> Patient:
-    found = session.scalar(select(Patient).where(Patient.rut == rut))
+    found = session.scalar(_PATIENT_BY_RUT, {"rut": rut})
     if found is None:
         raise NotFound(f"No existe un paciente con RUT {rut}.")
     return found
@@ -126,17 +139,8 @@ def current_coverages(
     if not ruts:
         return {}
     today = on or utc_now().astimezone(SANTIAGO).date()
-    query = (
-        select(Coverage)
-        .where(
-            Coverage.patient_rut.in_(ruts),
-            Coverage.valid_from <= today,
-            or_(Coverage.valid_to.is_(None), Coverage.valid_to >= today),
-        )
-        .order_by(Coverage.valid_from.desc(), Coverage.id.desc())
-    )
     current: dict[str, Coverage] = {}
-    for coverage in session.scalars(query):
+    for coverage in session.scalars(_COVERAGES_ON, {"ruts": list(ruts), "day": today}):
         current.setdefault(coverage.patient_rut, coverage)
     return current
 

@@ -13,6 +13,7 @@ Each app declares its tables with these column mixins (clinical's ``staff``, adm
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Boolean, Integer, String, select, update
+from sqlalchemy import Boolean, Integer, Select, String, bindparam, select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -293,12 +294,16 @@ def session_is_open(
     """``account``'s session ``identifier`` is open. The check every page and API request
     makes, so it reads four columns with Core: the ORM's load was a quarter of the
     portal's CPU per page (py-spy)."""
-    row = session.execute(
-        select(model.account, model.revoked_at, model.expires_at, model.last_seen_at).where(
-            model.id == identifier
-        )
-    ).first()
+    row = session.execute(_session_state_of(model), {"id": identifier}).first()
     return row is not None and bool(row.account == account) and _still_open(row, utc_now(), idle)
+
+
+@functools.cache
+def _session_state_of(model: type[SessionModel]) -> Select[Any]:
+    """Built once per kind of session (see clinical.records for why)."""
+    return select(model.account, model.revoked_at, model.expires_at, model.last_seen_at).where(
+        model.id == bindparam("id")
+    )
 
 
 def revoke_session(
