@@ -36,6 +36,7 @@ audit_log = Table(
     Column("actor_role", String(16), nullable=False),
     Column("action", String(32), nullable=False),  # read, create, update, ...
     Column("resource", String(64), nullable=False),  # e.g. "clinical-history"
+    # As first made; the migrations index_patients_by_time replace its index.
     Column("patient_rut", String(12), nullable=True, index=True),
     Column("via_service", String(32), nullable=True),  # who relayed the request
     Column("request_id", String(64), nullable=True),
@@ -84,6 +85,26 @@ ACTOR_INDEX = "ix_audit_log_actor_occurred_at"
 def add_actor_index(op: Any) -> None:
     """For a migration (alembic's ``op``): the index above."""
     op.create_index(ACTOR_INDEX, "audit_log", ["actor", "occurred_at"])
+
+
+# Who looked at a patient, newest first (the chart's readers, "Quién vio mi ficha"): on the
+# patient alone the database read every row of the patient and sorted them, and every read
+# of a record adds one, so the chart slowed with each look (105 ms at 72,000 rows,
+# measured). With the time (and id) in the index it reads only the rows it shows.
+PATIENT_INDEX = "ix_audit_log_patient_occurred_at"
+_PATIENT_ONLY_INDEX = "ix_audit_log_patient_rut"  # the table's first index, a prefix of it
+
+
+def index_patients_by_time(op: Any) -> None:
+    """For a migration: the index above, in place of the patient-only one."""
+    op.create_index(PATIENT_INDEX, "audit_log", ["patient_rut", "occurred_at", "id"])
+    op.drop_index(_PATIENT_ONLY_INDEX, table_name="audit_log")
+
+
+def index_patients_only(op: Any) -> None:
+    """For a migration's downgrade: back to the first index."""
+    op.create_index(_PATIENT_ONLY_INDEX, "audit_log", ["patient_rut"])
+    op.drop_index(PATIENT_INDEX, table_name="audit_log")
 
 
 def create_audit_log(connection: Connection) -> None:
