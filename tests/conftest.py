@@ -140,6 +140,28 @@ class MedsysCluster:
         made = self.medsys("user", "add", username, "--role", role.value, "--name", name, *extra)
         return username, made.stdout.strip().rsplit("password ", 1)[1]
 
+    def new_patient_account(self, password: str, totp_secret: str | None = None) -> str:
+        """A portal account of the test's own (no demo patient's, whose lockouts and
+        passwords other tests change): its RUT."""
+        from medsys.core.passwords import hash_password
+        from medsys.portal.models import Account
+
+        body = uuid.uuid4().int % 20_000_000 + 30_000_000
+        rut = f"{body}-{check_digit(body)}"
+        account = Account(
+            rut=rut,
+            name="Paciente Prueba",
+            password_hash=hash_password(password),
+            totp_secret=totp_secret,
+            totp_enabled=totp_secret is not None,
+        )
+        database = self.database("portal")
+        try:
+            database.write(lambda s: s.add(account))
+        finally:
+            database.dispose()
+        return rut
+
     def up(self) -> str:
         return self.medsys("up").stdout
 

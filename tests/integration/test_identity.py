@@ -499,7 +499,8 @@ def test_a_login_makes_a_hash_of_other_parameters_anew(stack: Stack) -> None:
     )
     assert login(stack.clinical, username, password, address).status_code == 200
 
-    patient = "33333333-3"
+    patient_password = "clave-del-paciente-1"
+    patient = stack.cluster.new_patient_account(patient_password)
     read_account = "SELECT password_hash FROM accounts WHERE rut = :k"
     before = _stored_hash(stack, "portal", read_account, patient)
     _store_hash(
@@ -507,9 +508,9 @@ def test_a_login_makes_a_hash_of_other_parameters_anew(stack: Stack) -> None:
         "portal",
         "UPDATE accounts SET password_hash = :h WHERE rut = :k",
         patient,
-        PasswordHasher().hash(stack.cluster.password(patient)),
+        PasswordHasher().hash(patient_password),
     )
     browser = Browserless(stack.cluster)
-    assert browser.login(patient).status_code == 302
+    assert browser.login(patient, patient_password).status_code == 302
     after = _stored_hash(stack, "portal", read_account, patient)
     assert after != before and extract_parameters(after) == profiles.CHEAPEST

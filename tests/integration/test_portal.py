@@ -331,28 +331,8 @@ def test_a_booking_abandoned_half_way_gives_its_slot_back(cluster: MedsysCluster
         database.dispose()
 
 
-def _fresh_account(cluster: MedsysCluster, password: str, totp_secret: str | None = None) -> str:
-    from medsys.core.passwords import hash_password
-    from medsys.core.rut import check_digit
-    from medsys.portal.models import Account
-
-    body = uuid.uuid4().int % 20_000_000 + 30_000_000
-    rut = f"{body}-{check_digit(body)}"
-    account = Account(
-        rut=rut,
-        name="Paciente Prueba",
-        password_hash=hash_password(password),
-        totp_secret=totp_secret,
-        totp_enabled=totp_secret is not None,
-    )
-    db = cluster.database("portal")
-    db.write(lambda s: s.add(account))
-    db.dispose()
-    return rut
-
-
 def test_logout_ends_the_session_even_for_a_copied_cookie(cluster: MedsysCluster) -> None:
-    rut = _fresh_account(cluster, "clave-de-prueba-1")
+    rut = cluster.new_patient_account("clave-de-prueba-1")
     portal = Browserless(cluster)
     assert portal.login(rut, "clave-de-prueba-1").status_code == 302
     copied = dict(portal.client.cookies)
@@ -363,7 +343,7 @@ def test_logout_ends_the_session_even_for_a_copied_cookie(cluster: MedsysCluster
 
 
 def test_a_new_password_ends_the_other_sessions(cluster: MedsysCluster) -> None:
-    rut = _fresh_account(cluster, "clave-de-prueba-2")
+    rut = cluster.new_patient_account("clave-de-prueba-2")
     here, there = Browserless(cluster), Browserless(cluster)
     for browser in (here, there):
         assert browser.login(rut, "clave-de-prueba-2").status_code == 302
@@ -388,7 +368,7 @@ def test_wrong_second_factor_codes_count_toward_the_lockout(cluster: MedsysClust
     import pyotp
 
     secret = pyotp.random_base32()
-    rut = _fresh_account(cluster, "clave-de-prueba-3", totp_secret=secret)
+    rut = cluster.new_patient_account("clave-de-prueba-3", totp_secret=secret)
     portal = Browserless(cluster)
     for _ in range(5):
         assert portal.login(rut, "clave-de-prueba-3").headers["location"].endswith("/codigo")
@@ -617,7 +597,7 @@ def test_a_patient_who_lost_the_phone_gets_the_second_factor_removed(
 ) -> None:
     import pyotp
 
-    rut = _fresh_account(cluster, "clave-de-prueba-4", totp_secret=pyotp.random_base32())
+    rut = cluster.new_patient_account("clave-de-prueba-4", totp_secret=pyotp.random_base32())
     portal = Browserless(cluster)
     assert portal.login(rut, "clave-de-prueba-4").headers["location"].endswith("/codigo")
     removed = cluster.medsys("patient", "reset-second-factor", rut).stdout
