@@ -113,6 +113,15 @@ async def _forward(request: Request, upstream: str, call: Call, what: str) -> An
         return _unavailable(what, error)
 
 
+async def _admin_read(request: Request, caller: Caller, rut: str, path: str, what: str) -> Any:
+    """One patient's record from admin, passed on as admin answers it; ``path`` is
+    admin's, with ``{rut}`` for the patient's normalised RUT."""
+    wanted = rut_of(rut)
+    authorize_patient(caller, wanted)
+    call = _call(request, caller, "admin", "GET", path.format(rut=wanted))
+    return await _forward(request, "admin", call, what)
+
+
 async def _both(
     request: Request, caller: Caller, rut: str, page: int, per_page: int, admin_path: str
 ) -> tuple[Any, Any]:
@@ -235,28 +244,16 @@ async def access_log(rut: PatientRut, request: Request, caller: AdminReader) -> 
 @router.get("/api/patient/{rut}", tags=["patients"], response_model=SummaryOut)
 async def patient_summary(rut: PatientRut, request: Request, caller: AdminReader) -> Any:
     """Demographics, coverage, invoices and balance (from admin)."""
-    wanted = rut_of(rut)
-    authorize_patient(caller, wanted)
-    return await _forward(
-        request,
-        "admin",
-        _call(request, caller, "admin", "GET", f"/patients/{wanted}/summary"),
-        "La información administrativa",
-    )
+    what = "La información administrativa"
+    return await _admin_read(request, caller, rut, "/patients/{rut}/summary", what)
 
 
 @router.get("/api/account-contact/{rut}", tags=["patients"], response_model=AccountContactOut)
 async def account_contact(rut: PatientRut, request: Request, caller: AccountLinkErrand) -> Any:
     """Name and e-mail address on file (from admin), for the portal to mail an account
     link before anyone logged in. Only a token narrowed to that errand is taken."""
-    wanted = rut_of(rut)
-    authorize_patient(caller, wanted)
-    return await _forward(
-        request,
-        "admin",
-        _call(request, caller, "admin", "GET", f"/patients/{wanted}/account-contact"),
-        "El registro de pacientes",
-    )
+    what = "El registro de pacientes"
+    return await _admin_read(request, caller, rut, "/patients/{rut}/account-contact", what)
 
 
 @router.get("/api/patients", tags=["patients"], response_model=list[PatientWithCoverageOut])
@@ -310,14 +307,7 @@ async def billable(
 
 @router.get("/api/payments/{rut}", tags=["payments"], response_model=list[PaymentOut])
 async def payments(rut: PatientRut, request: Request, caller: AdminReader) -> Any:
-    wanted = rut_of(rut)
-    authorize_patient(caller, wanted)
-    return await _forward(
-        request,
-        "admin",
-        _call(request, caller, "admin", "GET", f"/payments/{wanted}"),
-        "El registro de pagos",
-    )
+    return await _admin_read(request, caller, rut, "/payments/{rut}", "El registro de pagos")
 
 
 @router.post(
