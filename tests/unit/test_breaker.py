@@ -1,5 +1,8 @@
 """Every circuit breaker transition, on a fake clock."""
 
+from hypothesis import example, given
+from hypothesis import strategies as st
+
 from medsys.middleware.resilience.breaker import BreakerPolicy, CircuitBreaker, State
 from medsys.middleware.resilience.retry import RetryBudget, may_repeat
 
@@ -163,3 +166,23 @@ def test_retry_budget_caps_retries_to_a_fifth_of_requests() -> None:
     clock.now += 11
     budget.request()
     assert budget.try_spend(), "a new window, the floor allows a few retries"
+
+
+@given(st.lists(st.tuples(st.sampled_from((0.0, 0.4, 3.0, 11.0)), st.booleans()), max_size=120))
+@example([(0.0, True)] * 5 + [(11.0, False)] + [(0.0, False)] * 9)  # old failures gone
+def test_the_window_opens_it_exactly_when_a_recount_would(steps: list[tuple[float, bool]]) -> None:
+    """The failures in the window are kept as calls come and go; a recount of the window
+    on every call must reach the same verdict at the same call."""
+    policy = BreakerPolicy(window=10, minimum_calls=10, failure_rate=0.5, consecutive_failures=999)
+    clock = FakeClock()
+    b = CircuitBreaker("app1", policy, clock)
+    kept: list[tuple[float, bool]] = []
+    for advance, failed in steps:
+        clock.now += advance
+        b.record(failed=failed, duration=0.01)
+        kept = [(t, f) for t, f in [*kept, (clock.now, failed)] if clock.now - t <= policy.window]
+        failures = sum(f for _, f in kept)
+        recount_opens = len(kept) >= 10 and failures / len(kept) >= 0.5
+        assert (b.state is State.OPEN) is recount_opens
+        if recount_opens:
+            return

@@ -66,6 +66,9 @@ class CircuitBreaker:
         self._on_transition = on_transition
         self.state = State.CLOSED
         self._outcomes: deque[tuple[float, bool]] = deque()  # (time, failed)
+        # Failures among _outcomes, kept as they come and go: counting them on every
+        # call walked the whole window (hundreds of calls at a busy minute).
+        self._failures_in_window = 0
         self._run_of_failures = 0
         self._opened_at = 0.0
         self._probes_in_flight = 0
@@ -80,6 +83,7 @@ class CircuitBreaker:
             self._opened_at = self._clock()
         if new is State.CLOSED:
             self._outcomes.clear()
+            self._failures_in_window = 0
             self._run_of_failures = 0
         if new is not State.HALF_OPEN:
             self._probes_in_flight = 0
@@ -127,8 +131,9 @@ class CircuitBreaker:
             return  # a call that started before the breaker opened
         now = self._clock()
         self._outcomes.append((now, counted_as_failure))
+        self._failures_in_window += counted_as_failure
         while self._outcomes and now - self._outcomes[0][0] > self.policy.window:
-            self._outcomes.popleft()
+            self._failures_in_window -= self._outcomes.popleft()[1]
         self._run_of_failures = self._run_of_failures + 1 if failed else 0
         if self._should_open():
             self._move(State.OPEN)
@@ -137,8 +142,10 @@ class CircuitBreaker:
         if self._run_of_failures >= self.policy.consecutive_failures:
             return True
         seen = len(self._outcomes)
-        failures = sum(1 for _, failed in self._outcomes if failed)
-        return seen >= self.policy.minimum_calls and failures / seen >= self.policy.failure_rate
+        return (
+            seen >= self.policy.minimum_calls
+            and self._failures_in_window / seen >= self.policy.failure_rate
+        )
 
     def snapshot(self) -> dict[str, object]:
         return {
