@@ -3,6 +3,7 @@ answers. Figures, not pass/fail tests; run it on a quiet machine."""
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import time
@@ -10,11 +11,13 @@ from collections.abc import Callable
 
 import httpx
 
+from medsys.chaos import cpu_use
 from medsys.chaos.http_load import percentile, spread, timed_statuses
 from medsys.chaos.lab import Lab
 from medsys.core.demo_logins import demo_password
 from medsys.core.keys import operator_token
 from medsys.core.tokens import Actor, Role, Service
+from medsys.launcher.supervisor import SupervisorError
 
 PATIENT = "11111111-1"
 
@@ -152,7 +155,9 @@ class Crowd:
         base_url: Callable[[int], str],
         log_in: Callable[[httpx.Client, int], bool],
         rounds: Callable[[httpx.Client, int], None],
+        at_start: Callable[[], None] = lambda: None,
     ) -> None:
+        """``at_start``: called once, when the clock starts (after every login)."""
         import threading
 
         def person(number: int) -> None:
@@ -160,6 +165,7 @@ class Crowd:
                 with self._one_login:
                     logged = log_in(client, number)
                 if self._everyone_in.wait() == 0:
+                    at_start()
                     self._stop = time.monotonic() + self.seconds
                 self._everyone_in.wait()
                 if not logged:
@@ -222,7 +228,15 @@ def portal_figures(
             crowd.page(client, "history", "/history", "Diagnósticos")
             time.sleep(think if in_step else pace.uniform(0.5 * think, 1.5 * think))
 
-    crowd.run(lambda _: base, log_in, rounds)
+    services = _supervised_pids(lab)
+    readings: list[dict[str, dict[int, int]]] = []
+
+    def take_reading() -> None:
+        readings.append(cpu_use.trees(cpu_use.read_processes(), services))
+
+    crowd.run(lambda _: base, log_in, rounds, at_start=take_reading if services else lambda: None)
+    if services:
+        take_reading()
     latencies = crowd.every()
     pages = len(latencies)
     pacing = "all in step" if in_step else "each at its own pace"
@@ -234,6 +248,19 @@ def portal_figures(
         f"(target p99 <= 200 ms; seed SLA 3 s); failed {crowd.failures}; "
         f"connections closed under a request {crowd.dropped}"
     )
+    if len(readings) == 2:
+        used = cpu_use.ms_per_page(readings[0], readings[1], pages)
+        say(cpu_use.summary(used, os.cpu_count() or 1))
+
+
+def _supervised_pids(lab: Lab) -> dict[str, int]:
+    """Each running service's pid, when supervisord on this machine runs them (else
+    none: the CPU is not ours to read)."""
+    try:
+        running = lab.cluster.supervisor.all_info()
+    except (OSError, SupervisorError):
+        return {}
+    return {name: info.pid for name, info in running.items() if info.pid}
 
 
 STAFF_ACCOUNTS = ["dra.soto", "dr.rojas", "dra.munoz", "dr.fuentes", "enf.silva"]
