@@ -323,3 +323,18 @@ def test_the_audit_log_is_read_through_indexes_by_person_and_by_patient(
     assert found.get(ACTOR_INDEX) == ["actor", "occurred_at"], found
     assert found.get(PATIENT_INDEX) == ["patient_rut", "occurred_at", "id"], found
     assert "ix_audit_log_patient_rut" not in found, "its prefix is not kept beside it"
+    if pair_name == "admin":  # built CONCURRENTLY: a failed build would leave it invalid
+        database = cluster.database(pair_name)
+        try:
+            valid = database.read(
+                lambda session: session.execute(
+                    text(
+                        "SELECT i.indisvalid FROM pg_index i "
+                        "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = :name"
+                    ),
+                    {"name": PATIENT_INDEX},
+                ).scalar_one()
+            )
+        finally:
+            database.dispose()
+        assert valid is True

@@ -96,9 +96,20 @@ _PATIENT_ONLY_INDEX = "ix_audit_log_patient_rut"  # the table's first index, a p
 
 
 def index_patients_by_time(op: Any) -> None:
-    """For a migration: the index above, in place of the patient-only one."""
-    op.create_index(PATIENT_INDEX, "audit_log", ["patient_rut", "occurred_at", "id"])
-    op.drop_index(_PATIENT_ONLY_INDEX, table_name="audit_log")
+    """For a migration: the index above, in place of the patient-only one, built while
+    every read goes on writing its audit row. InnoDB builds a secondary index online by
+    itself; PostgreSQL's plain CREATE INDEX would hold writes to the log (and so every
+    audited read) for the whole build, minutes after years of rows, so there it is built
+    CONCURRENTLY, outside the migration's transaction. If that build fails, it leaves an
+    invalid index of that name to drop before the migration is run again."""
+    columns = ["patient_rut", "occurred_at", "id"]
+    if op.get_bind().dialect.name != "postgresql":
+        op.create_index(PATIENT_INDEX, "audit_log", columns)
+        op.drop_index(_PATIENT_ONLY_INDEX, table_name="audit_log")
+        return
+    with op.get_context().autocommit_block():
+        op.create_index(PATIENT_INDEX, "audit_log", columns, postgresql_concurrently=True)
+        op.drop_index(_PATIENT_ONLY_INDEX, table_name="audit_log", postgresql_concurrently=True)
 
 
 def index_patients_only(op: Any) -> None:

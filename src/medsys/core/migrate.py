@@ -62,9 +62,12 @@ def prepare(
 
 
 def upgrade(engine: Engine, migrations: Path) -> None:
+    """Every migration to the newest, each in a transaction of its own that Alembic opens
+    (env.py), so one may step outside it where the database needs that (an index built
+    without locking writes: ``core.audit.index_patients_by_time``)."""
     config = Config()
     config.set_main_option("script_location", str(migrations))
-    with engine.begin() as connection:
+    with engine.connect() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

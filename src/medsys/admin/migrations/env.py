@@ -4,6 +4,11 @@
 from alembic import context
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=None, compare_type=True)
+context.configure(
+    connection=connection,
+    target_metadata=None,
+    compare_type=True,
+    transaction_per_migration=True,
+)
 with context.begin_transaction():
     context.run_migrations()
