@@ -222,6 +222,14 @@ class MedsysCluster:
         scratch tables, which the application's own user may not)."""
         return pair_database(self.settings, pair_name, owner=True, failover_deadline=30)
 
+    def rows_of(self, pair_name: str, sql: str, **params: object) -> list[tuple[object, ...]]:
+        """The rows one query reads on the pair's primary (as the schema's owner)."""
+        database = self.database(pair_name)
+        try:
+            return database.read(lambda s: [tuple(row) for row in s.execute(text(sql), params)])
+        finally:
+            database.dispose()
+
     def application_database(self, pair_name: str) -> ReplicatedDatabase:
         """The pair exactly as an application opens it: its own user and rights."""
         return pair_database(self.settings, pair_name, failover_deadline=30)

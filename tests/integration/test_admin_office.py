@@ -65,14 +65,6 @@ def rows(cluster: MedsysCluster, sql: str, **params: object) -> int:
         db.dispose()
 
 
-def rows_of(cluster: MedsysCluster, sql: str, **params: object) -> list[tuple[object, ...]]:
-    db = cluster.database("admin")
-    try:
-        return db.read(lambda s: [tuple(row) for row in s.execute(text(sql), params)])
-    finally:
-        db.dispose()
-
-
 def test_a_clerk_registers_a_patient_and_adds_coverage(cluster: MedsysCluster) -> None:
     office = Office(cluster)
     assert "<h1>Pacientes</h1>" in office.log_in("adm.vera")
@@ -473,8 +465,8 @@ def test_a_clerk_changes_her_password_and_turns_on_a_second_factor(
     # Each change to the account is on admin's audit log: by whom, to whose account.
     changes = {
         (actor, action)
-        for actor, action in rows_of(
-            cluster,
+        for actor, action in cluster.rows_of(
+            "admin",
             "SELECT actor, action FROM audit_log WHERE resource = :r",
             r=f"cuenta:{username}",
         )
@@ -521,8 +513,8 @@ def test_an_account_administrator_manages_office_staff_on_the_users_page(
     assert "<h1>Pacientes</h1>" not in Office(cluster).log_in(username, second.group(1))
     changes = {
         action
-        for (action,) in rows_of(
-            cluster,
+        for (action,) in cluster.rows_of(
+            "admin",
             "SELECT action FROM audit_log WHERE actor = 'adm.vera' AND resource = :r",
             r=f"cuenta:{username}",
         )

@@ -528,21 +528,13 @@ def test_a_patient_the_clinic_registered_creates_a_portal_account(
     assert "Alguien pidió un enlace de acceso con su RUT" in looked
 
 
-def _admin_audit_of(cluster: MedsysCluster, rut: str) -> list[tuple[str, ...]]:
-    db = cluster.database("admin")
-    try:
-        rows = db.read(
-            lambda s: s.execute(
-                text(
-                    "SELECT actor, actor_role, action, via_service FROM audit_log "
-                    "WHERE patient_rut = :r ORDER BY id"
-                ),
-                {"r": rut},
-            ).all()
-        )
-    finally:
-        db.dispose()
-    return [tuple(row) for row in rows]
+def _admin_audit_of(cluster: MedsysCluster, rut: str) -> list[tuple[object, ...]]:
+    return cluster.rows_of(
+        "admin",
+        "SELECT actor, actor_role, action, via_service FROM audit_log "
+        "WHERE patient_rut = :r ORDER BY id",
+        r=rut,
+    )
 
 
 def test_a_token_for_the_account_link_errand_reaches_nothing_else(
@@ -603,16 +595,9 @@ def test_a_patient_who_lost_the_phone_gets_the_second_factor_removed(
     removed = cluster.medsys("patient", "reset-second-factor", rut).stdout
     assert f"{rut}: portal second factor removed" in removed
     assert portal.login(rut, "clave-de-prueba-4").headers["location"].endswith("/")
-    db = cluster.database("portal")
-    try:
-        rows = db.read(
-            lambda s: s.execute(
-                text("SELECT actor, action FROM audit_log WHERE resource = :r"),
-                {"r": f"cuenta:{rut}"},
-            ).all()
-        )
-    finally:
-        db.dispose()
-    assert [tuple(row) for row in rows] == [("operador", "reset-second-factor")]
+    rows = cluster.rows_of(
+        "portal", "SELECT actor, action FROM audit_log WHERE resource = :r", r=f"cuenta:{rut}"
+    )
+    assert rows == [("operador", "reset-second-factor")]
     unknown = cluster.medsys("patient", "reset-second-factor", "6-K", check=False)
     assert unknown.returncode == 2 and "no portal account" in unknown.stderr
