@@ -234,9 +234,8 @@ def portal_figures(
     def take_reading() -> None:
         readings.append(cpu_use.trees(cpu_use.read_processes(), services))
 
-    crowd.run(lambda _: base, log_in, rounds, at_start=take_reading if services else lambda: None)
-    if services:
-        take_reading()
+    crowd.run(lambda _: base, log_in, rounds, at_start=take_reading)
+    take_reading()
     latencies = crowd.every()
     pages = len(latencies)
     pacing = "all in step" if in_step else "each at its own pace"
@@ -248,7 +247,7 @@ def portal_figures(
         f"(target p99 <= 200 ms; seed SLA 3 s); failed {crowd.failures}; "
         f"connections closed under a request {crowd.dropped}"
     )
-    if len(readings) == 2:
+    if services:
         used = cpu_use.ms_per_page(readings[0], readings[1], pages)
         say(cpu_use.summary(used, os.cpu_count() or 1))
 

@@ -7,6 +7,7 @@ refuse UPDATE and DELETE, so a bug or a compromised app account cannot rewrite h
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -74,7 +75,6 @@ ACTION_WORDS = {
     "reset-password": "restableció la contraseña",
     "enable-second-factor": "activó el segundo factor",
     "reset-second-factor": "quitó el segundo factor",
-    "account-link-lookup": "buscó el correo para enviar un enlace de acceso",
 }
 
 # Each person's own actions, newest first ("Mis acciones"): without it that page reads the
@@ -102,14 +102,17 @@ def index_patients_by_time(op: Any) -> None:
     audited read) for the whole build, minutes after years of rows, so there it is built
     CONCURRENTLY, outside the migration's transaction. If that build fails, it leaves an
     invalid index of that name to drop before the migration is run again."""
-    columns = ["patient_rut", "occurred_at", "id"]
-    if op.get_bind().dialect.name != "postgresql":
-        op.create_index(PATIENT_INDEX, "audit_log", columns)
-        op.drop_index(_PATIENT_ONLY_INDEX, table_name="audit_log")
-        return
-    with op.get_context().autocommit_block():
-        op.create_index(PATIENT_INDEX, "audit_log", columns, postgresql_concurrently=True)
-        op.drop_index(_PATIENT_ONLY_INDEX, table_name="audit_log", postgresql_concurrently=True)
+    concurrently = op.get_bind().dialect.name == "postgresql"  # other dialects ignore it
+    with op.get_context().autocommit_block() if concurrently else contextlib.nullcontext():
+        op.create_index(
+            PATIENT_INDEX,
+            "audit_log",
+            ["patient_rut", "occurred_at", "id"],
+            postgresql_concurrently=concurrently,
+        )
+        op.drop_index(
+            _PATIENT_ONLY_INDEX, table_name="audit_log", postgresql_concurrently=concurrently
+        )
 
 
 def index_patients_only(op: Any) -> None:
