@@ -62,14 +62,29 @@ def prepare(
 
 
 def upgrade(engine: Engine, migrations: Path) -> None:
-    """Every migration to the newest, each in a transaction of its own that Alembic opens
-    (env.py), so one may step outside it where the database needs that (an index built
-    without locking writes: ``core.audit.index_patients_by_time``)."""
+    """Every migration to the newest, each in a transaction of its own that Alembic
+    opens (``run_in_environment``), so one may step outside it where the database needs
+    that (an index built without locking writes: ``core.audit.index_patients_by_time``)."""
     config = Config()
     config.set_main_option("script_location", str(migrations))
     with engine.connect() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def run_in_environment() -> None:
+    """The whole of each service's ``migrations/env.py``: the connection ``upgrade``
+    handed in, and each migration in a transaction of its own that Alembic opens."""
+    from alembic import context
+
+    context.configure(
+        connection=context.config.attributes["connection"],
+        target_metadata=None,
+        compare_type=True,
+        transaction_per_migration=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
 
 
 def grant_application_rights(connection: Connection, pair: Pair, host: str) -> None:
