@@ -32,6 +32,7 @@ from tenacity import (
 
 from medsys.core import replica_reads
 from medsys.core.connect import mysql_transport_options
+from medsys.core.connection_reuse import reuse_cheaply
 
 T = TypeVar("T")
 
@@ -185,7 +186,9 @@ class ReplicatedDatabase:
         self._engines: dict[str, Engine] = {
             node.name: create_engine(
                 node.url,
-                pool_pre_ping=True,
+                # connection_reuse pings and resets only when it is needed.
+                pool_pre_ping=False,
+                pool_reset_on_return=None,
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 pool_recycle=300,
@@ -193,6 +196,8 @@ class ReplicatedDatabase:
             )
             for node in nodes
         }
+        for engine in self._engines.values():
+            reuse_cheaply(engine)
         self._backend = nodes[0].url.get_backend_name()
         self._failover_deadline = failover_deadline
         self._replica_wait = replica_wait if len(nodes) > 1 else 0.0
