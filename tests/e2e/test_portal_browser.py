@@ -167,3 +167,10 @@ def test_a_new_patient_creates_her_portal_account_from_the_mailed_link(
     page.get_by_role("button", name="Ingresar").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Hola")
     shot(page, "13-first-login")
+
+    # The registry was asked for her e-mail address before she had an account: she is told.
+    page.get_by_role("link", name="Quién vio mi ficha").click()
+    expect(page.get_by_role("table")).to_contain_text(
+        "Alguien pidió un enlace de acceso con su RUT: se buscó su correo"
+    )
+    shot(page, "14-who-looked-link-request")
