@@ -140,14 +140,17 @@ class MedsysCluster:
         made = self.medsys("user", "add", username, "--role", role.value, "--name", name, *extra)
         return username, made.stdout.strip().rsplit("password ", 1)[1]
 
-    def new_patient_account(self, password: str, totp_secret: str | None = None) -> str:
+    def new_patient_account(
+        self, password: str, totp_secret: str | None = None, *, rut: str | None = None
+    ) -> str:
         """A portal account of the test's own (no demo patient's, whose lockouts and
-        passwords other tests change): its RUT."""
+        passwords other tests change), for ``rut`` or a new RUT: its RUT."""
         from medsys.core.passwords import hash_password
         from medsys.portal.models import Account
 
-        body = uuid.uuid4().int % 20_000_000 + 30_000_000
-        rut = f"{body}-{check_digit(body)}"
+        if rut is None:
+            body = uuid.uuid4().int % 20_000_000 + 30_000_000
+            rut = f"{body}-{check_digit(body)}"
         account = Account(
             rut=rut,
             name="Paciente Prueba",

@@ -601,3 +601,51 @@ def test_a_patient_who_lost_the_phone_gets_the_second_factor_removed(
     assert rows == [("operador", "reset-second-factor")]
     unknown = cluster.medsys("patient", "reset-second-factor", "6-K", check=False)
     assert unknown.returncode == 2 and "no portal account" in unknown.stderr
+
+
+def test_only_a_clerks_token_removes_a_second_factor_through_the_portal_api(
+    cluster: MedsysCluster,
+) -> None:
+    """The front office's errand at the portal (admin's token for the portal): a clerk
+    in person only; anyone else, a bad RUT or an unknown account changes nothing."""
+    import pyotp
+
+    secret = pyotp.random_base32()
+    rut = cluster.new_patient_account("clave-de-prueba-5", totp_secret=secret)
+    url = (
+        f"http://127.0.0.1:{cluster.settings.port('app3')}/api/accounts/{rut}/second-factor/remove"
+    )
+
+    def post(token: str | None, address: str = url) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.post(address, headers=headers)
+
+    portal = Browserless(cluster)
+    patient = cluster.token(Role.PATIENT, rut, audience=Service.PORTAL)
+    accountant = cluster.token(Role.ACCOUNTANT, "cont.rojas", audience=Service.PORTAL)
+    clerk = cluster.token(Role.CLERK, "adm.vera", audience=Service.PORTAL)
+    for refused, status in (
+        (None, 401),
+        (patient, 403),
+        (accountant, 403),
+        (cluster.token(Role.CLERK, "adm.vera", audience=Service.ADMIN), 401),
+        (cluster.token(Role.DOCTOR, "dra.rojas", audience=Service.PORTAL), 401),
+    ):
+        assert post(refused).status_code == status
+    assert post(clerk, url.replace(rut, "12345678-0")).status_code == 422
+    assert post(clerk, url.replace(rut, "6-K")).status_code == 404
+    assert portal.login(rut, "clave-de-prueba-5").headers["location"].endswith("/codigo")
+    code = portal.post("/login/codigo", {"code": pyotp.TOTP(secret).now()}, "/login/codigo")
+    assert code.status_code == 302 and portal.client.get("/history").status_code == 200
+
+    removed = post(clerk)
+    assert removed.status_code == 200, removed.text
+    assert removed.json() == {"rut": rut, "second_factor": "removed", "sessions_ended": 1}
+    assert portal.client.get("/history").headers["location"].endswith("/login")  # ended
+    assert portal.login(rut, "clave-de-prueba-5").headers["location"].endswith("/")
+    rows = cluster.rows_of(
+        "portal",
+        "SELECT actor, actor_role, via_service FROM audit_log WHERE resource = :r",
+        r=f"cuenta:{rut}",
+    )
+    assert rows == [("adm.vera", "clerk", "admin")]

@@ -1,7 +1,8 @@
 """Calls to the middleware on behalf of a logged-in person: the portal for its patient,
 the clinical workspace for its doctor or nurse. Each call carries a one-minute token the
 calling service signs for that person alone (audience: the middleware), so every check and
-every audit row downstream names them.
+every audit row downstream names them. The front office also uses one straight to the
+portal (audience: the portal), for the one errand it has there.
 
 urllib3's pool rather than httpx: this call is on every page, and httpx's client was a
 quarter of the portal's CPU per page (py-spy, 50 patients). A GET that meets a kept-alive
@@ -36,8 +37,16 @@ class Refused(Exception):
 
 
 class MiddlewareClient:
-    def __init__(self, base_url: str, signer: SigningKey, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        signer: SigningKey,
+        timeout: float = 10.0,
+        *,
+        audience: Service = Service.MIDDLEWARE,
+    ) -> None:
         self._base = base_url.rstrip("/")
+        self._audience = audience
         self._pool = urllib3.PoolManager(
             maxsize=8,  # one per gunicorn thread
             timeout=urllib3.Timeout(connect=2.0, read=timeout),
@@ -58,7 +67,7 @@ class MiddlewareClient:
         json_body: Any = None,
         errand: Scope | None = None,
     ) -> Any:
-        token = self._tokens.token(role, subject, audience=Service.MIDDLEWARE, scope=errand)
+        token = self._tokens.token(role, subject, audience=self._audience, scope=errand)
         headers = {"Authorization": f"Bearer {token}"}
         if request_id:
             headers["X-Request-ID"] = request_id

@@ -130,10 +130,19 @@ def check_code(database: Database, *, rut: str, code: str, address: str) -> Verd
     return Verdict(rut=account.rut, name=account.name)
 
 
-def remove_second_factor(database: Database, *, rut: str, by: str) -> int | None:
+def remove_second_factor(
+    database: Database,
+    *,
+    rut: str,
+    by: str,
+    by_role: str | None = None,
+    via: str | None = None,
+) -> int | None:
     """A patient who lost the phone, once reception has seen an ID: the second factor is
     gone and every session of the account ends (they log in with the password and may
-    enrol again); the change is on the portal's audit log. None: no such account."""
+    enrol again); the change is on the portal's audit log, in the name of ``by`` (the
+    operator at this machine, or a clerk through the front office: ``via``). None: no
+    such account."""
 
     def apply(session: Session) -> int | None:
         account = session.scalar(select(Account).where(Account.rut == rut))
@@ -143,10 +152,11 @@ def remove_second_factor(database: Database, *, rut: str, by: str) -> int | None
         record_access(
             session,
             actor=by,
-            actor_role=by,
+            actor_role=by_role or by,
             action="reset-second-factor",
             resource=f"cuenta:{rut}",
             patient_rut=rut,
+            via_service=via,
         )
         return identity.revoke_all(session, PortalSession, rut)
 

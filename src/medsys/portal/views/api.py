@@ -1,7 +1,10 @@
 """The seed's JSON endpoints: `GET /health` and `POST /api/appointments` with
 ``{"patient_rut","patient_name","doctor_name","specialty","appointment_date"}``, for an
 authenticated patient (a bearer token the portal signed for the portal, or the portal
-session), for their own RUT. A naive date is Santiago time; it must match a free slot exactly."""
+session), for their own RUT. A naive date is Santiago time; it must match a free slot exactly.
+
+And the front office's one errand here: `POST /api/accounts/{rut}/second-factor/remove`,
+for a clerk (admin's token for the portal), when a patient lost the phone."""
 
 from __future__ import annotations
 
@@ -24,9 +27,10 @@ from medsys.core.errors import (
 )
 from medsys.core.health import health_status
 from medsys.core.request_guard import refuse_if_marked
+from medsys.core.rut import InvalidRutError, normalize_rut
 from medsys.core.tokens import Role
 from medsys.core.validation import validate
-from medsys.portal import booking
+from medsys.portal import accounts, booking
 from medsys.portal.extensions import database, middleware
 from medsys.portal.gateway import Refused
 from medsys.portal.gateway import Unavailable as MiddlewareUnavailable
@@ -49,6 +53,27 @@ def health() -> tuple[dict[str, Any], int]:
         "middleware": {"reachable": upstream},
     }
     return body, health_status(primary is not None, request.args)
+
+
+@blueprint.post("/api/accounts/<rut>/second-factor/remove")
+def remove_second_factor(rut: str) -> tuple[dict[str, Any], int]:
+    """A clerk at reception, who has seen the patient's ID card, removes the second factor
+    of a patient who lost the phone: the patient's sessions end and the next login takes
+    the password alone. Only a clerk: no patient, accountant or relayed call."""
+    try:
+        clerk = authenticate(dict(request.headers), current_app.config["VERIFIER"], (Role.CLERK,))
+        try:
+            wanted = normalize_rut(rut)
+        except InvalidRutError as error:
+            raise InvalidInput(str(error)) from None
+        ended = accounts.remove_second_factor(
+            database(), rut=wanted, by=clerk.in_person(), by_role=Role.CLERK.value, via="admin"
+        )
+        if ended is None:
+            raise NotFound("El paciente no tiene cuenta en el portal.")
+    except MedsysError as error:
+        return error.body(), error.status
+    return {"rut": wanted, "second_factor": "removed", "sessions_ended": ended}, 200
 
 
 def _patient() -> Caller | str:
