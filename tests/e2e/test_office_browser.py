@@ -205,3 +205,44 @@ def test_an_account_administrator_adds_a_cashier_from_usuarios(
     expect(page.get_by_role("status").first).to_contain_text(f"Cuenta creada: {username}")
     expect(page.get_by_role("row").filter(has_text=username)).to_contain_text("contabilidad")
     shot(page, "office-13-users-added")
+
+
+def test_a_clerk_removes_the_portal_second_factor_of_a_patient_who_lost_the_phone(
+    browser: Browser, cluster: MedsysCluster
+) -> None:
+    import httpx
+
+    body = uuid.uuid4().int % 9_000_000 + 80_000_000
+    rut = f"{body}-{check_digit(body)}"
+    registered = httpx.post(
+        f"http://127.0.0.1:{cluster.settings.port('nginx')}/patients",
+        headers={"Authorization": f"Bearer {cluster.token(Role.CLERK, 'adm.vera')}"},
+        json={"rut": rut, "nombre": "Inés Tapia Rojas", "email": "ines@example.cl"},
+    )
+    assert registered.status_code == 201
+    cluster.new_patient_account("clave-de-ines-2026", pyotp.random_base32(), rut=rut)
+
+    page = logged_in(browser, cluster, "adm.vera")
+    page.goto(f"http://127.0.0.1:{cluster.settings.port('nginx')}/oficina/pacientes/{rut}")
+    confirm = page.get_by_label("Verifiqué la cédula de identidad de Inés Tapia Rojas")
+    confirm.focus()
+    page.keyboard.press("Space")  # by keyboard
+    expect(confirm).to_be_checked()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("Segundo factor del portal quitado")
+    shot(page, "office-14-portal-second-factor-removed")
+    page.close()
+
+    # At home she logs in with the password alone, and sees who did it.
+    portal = browser.new_page(viewport={"width": 1000, "height": 900}, locale="es-CL")
+    portal.goto(f"http://127.0.0.1:{cluster.settings.port('app3')}/login")
+    portal.get_by_label("RUT").fill(rut)
+    portal.get_by_label("Contraseña").fill("clave-de-ines-2026")
+    portal.get_by_role("button", name="Ingresar").click()
+    expect(portal.get_by_role("heading", level=1)).to_contain_text("Hola")
+    portal.get_by_role("link", name="Quién vio mi ficha").click()
+    removal = portal.get_by_role("row").filter(has_text="Se quitó el segundo factor")
+    expect(removal).to_contain_text("adm.vera")
+    shot(portal, "15-who-looked-second-factor-removed")
+    portal.close()

@@ -520,3 +520,66 @@ def test_an_account_administrator_manages_office_staff_on_the_users_page(
         )
     }
     assert changes == {"create", "reset-password", "deactivate"}
+
+
+def test_a_clerk_removes_the_portal_second_factor_of_a_patient_who_lost_the_phone(
+    cluster: MedsysCluster,
+) -> None:
+    from tests.integration.test_portal import Browserless
+
+    secret = pyotp.random_base32()
+    office = Office(cluster)
+    office.log_in("adm.vera")
+    rut = fresh_rut()
+    office.post("/oficina/pacientes/nuevo", "/oficina/pacientes", {"rut": rut, "nombre": "Ana Paz"})
+    cluster.new_patient_account("clave-de-ana-2026", totp_secret=secret, rut=rut)
+    portal = Browserless(cluster)
+    page = f"/oficina/pacientes/{rut}"
+    action = f"{page}/portal/quitar-segundo-factor"
+    assert "Quitar segundo factor del portal" in office.client.get(page).text
+
+    unchecked = office.post(page, action, {})
+    assert "Primero verifique la cédula de identidad del paciente." in unchecked
+    assert portal.login(rut, "clave-de-ana-2026").headers["location"].endswith("/codigo")
+
+    key = uuid.uuid4().hex
+    done = office.post(page, action, {"cedula_vista": "si"}, key)
+    assert "Segundo factor del portal quitado" in done
+    assert portal.login(rut, "clave-de-ana-2026").headers["location"].endswith("/")
+    again = office.post(page, action, {"cedula_vista": "si"}, key)  # a double click
+    assert "Segundo factor del portal quitado" not in again
+    assert (
+        rows(
+            cluster,
+            "SELECT COUNT(*) FROM audit_log WHERE patient_rut = :r AND actor = 'adm.vera'"
+            " AND action = 'reset-second-factor' AND resource = 'portal-account'",
+            r=rut,
+        )
+        == 1
+    )
+    portal_rows = cluster.rows_of(
+        "portal", "SELECT actor, action FROM audit_log WHERE resource = :r", r=f"cuenta:{rut}"
+    )
+    assert portal_rows == [("adm.vera", "reset-second-factor")]
+
+    accountant = Office(cluster)
+    accountant.log_in("cont.lagos")
+    shown = accountant.client.get(page)
+    assert "Quitar segundo factor del portal" not in shown.text
+    refused = accountant.client.post(
+        action,
+        data={
+            "csrf_token": csrf(shown.text),
+            "idempotency_key": uuid.uuid4().hex,
+            "cedula_vista": "si",
+        },
+    )
+    assert refused.status_code == 403 and "Su rol no permite esta acción." in refused.text
+    without = fresh_rut()  # registered here, never opened a portal account
+    office.post("/oficina/pacientes/nuevo", "/oficina/pacientes", {"rut": without, "nombre": "Eva"})
+    told = office.post(
+        f"/oficina/pacientes/{without}",
+        f"/oficina/pacientes/{without}/portal/quitar-segundo-factor",
+        {"cedula_vista": "si"},
+    )
+    assert "El paciente no tiene cuenta en el portal." in told

@@ -71,6 +71,10 @@ def create_app(
         app.state.instance = instance or os.environ.get("MEDSYS_INSTANCE", "app2")
         # The clinical agenda, for a clerk booking by phone (a relay token per clerk).
         app.state.middleware = MiddlewareClient(resolved.url("middleware"), signer, timeout=5.0)
+        # A patient's portal account, for a clerk removing a lost second factor.
+        app.state.portal = MiddlewareClient(
+            resolved.url("app3"), signer, timeout=5.0, audience=Service.PORTAL
+        )
         # Before the first login, so an unknown account's takes as long as any other's.
         threading.Thread(target=passwords.warm, name="warm", daemon=True).start()
         yield

@@ -14,8 +14,10 @@ from medsys.admin import records
 from medsys.admin.office.phone_bookings import bookings_of, upcoming
 from medsys.admin.office.web import (
     PREFIX,
+    flash,
     form_of,
     person,
+    portal,
     render,
     submitted,
 )
@@ -263,6 +265,28 @@ async def add_coverage(request: Request, rut: str, caller: Clerk) -> Response:
     return submitted(
         request, caller, form, work, "Previsión registrada.", f"{PREFIX}/pacientes/{wanted}"
     )
+
+
+@router.post("/pacientes/{rut}/portal/quitar-segundo-factor", response_model=None)
+async def remove_portal_second_factor(request: Request, rut: str, caller: Clerk) -> Response:
+    """A patient who lost the phone, at reception with an ID card: the portal forgets the
+    second factor and ends the patient's sessions (the portal audits it in the clerk's
+    name; this office's log says so too)."""
+    wanted = patient_rut(rut)
+    form = await form_of(request)
+    page = f"{PREFIX}/pacientes/{wanted}"
+    if form.get("cedula_vista") != "si":
+        flash(request, "Primero verifique la cédula de identidad del paciente.", "error")
+        return RedirectResponse(page, status_code=303)
+
+    def work(session: Session) -> str:
+        records.patient(session, rut=wanted)
+        portal(request, caller, "POST", f"/api/accounts/{wanted}/second-factor/remove")
+        audited(session, request, caller, wanted, "reset-second-factor", "portal-account")
+        return page
+
+    done = "Segundo factor del portal quitado: el paciente entra con su contraseña."
+    return submitted(request, caller, form, work, done, page)
 
 
 @router.get("/mis-acciones", response_class=HTMLResponse)

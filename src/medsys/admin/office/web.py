@@ -29,7 +29,7 @@ from medsys.core.audit import ACTION_WORDS
 from medsys.core.auth import Caller, authenticate
 from medsys.core.clock import SANTIAGO
 from medsys.core.errors import Conflict, Forbidden, MedsysError, Unauthenticated
-from medsys.core.errors import Unavailable as ClinicalUnavailable
+from medsys.core.errors import Unavailable as ServiceAway
 from medsys.core.forms import once
 from medsys.core.relay import MiddlewareClient, Refused, Unavailable
 from medsys.core.tokens import Role
@@ -229,12 +229,23 @@ def clinical(request: Request, caller: Caller, method: str, path: str, **extra: 
     """Clinical's answer through the middleware, acting for the person at the page (the
     agenda for a clerk, closed consultations for an accountant); clinical away is a 503 page,
     a refusal there a 409 with its own words."""
-    client: MiddlewareClient = request.app.state.middleware
+    away = "La agenda clínica no está disponible ahora; intente en unos minutos."
+    return _relayed(request.app.state.middleware, caller, away, method, path, **extra)
+
+
+def portal(request: Request, caller: Caller, method: str, path: str, **extra: Any) -> Any:
+    """The patient portal's answer, for the clerk at the page (the office's one errand
+    there: a lost second factor); as ``clinical``, the portal away is a 503 page."""
+    away = "El portal de pacientes no está disponible ahora; intente en unos minutos."
+    return _relayed(request.app.state.portal, caller, away, method, path, **extra)
+
+
+def _relayed(
+    client: MiddlewareClient, caller: Caller, away: str, method: str, path: str, **extra: Any
+) -> Any:
     try:
         return client.send(method, path, role=caller.role, subject=caller.in_person(), **extra)
     except Unavailable:
-        raise ClinicalUnavailable(
-            "La agenda clínica no está disponible ahora; intente en unos minutos."
-        ) from None
+        raise ServiceAway(away) from None
     except Refused as refusal:
         raise Conflict(refusal.message) from None
