@@ -250,34 +250,50 @@ def test_a_booking_by_phone_holds_the_clinical_slot_until_cancelled(
         clinical.dispose()
 
 
+class Doctor:
+    """dr.rojas over clinical's JSON API: opens consultations and closes them."""
+
+    def __init__(self, cluster: MedsysCluster) -> None:
+        import httpx
+
+        from medsys.core.tokens import Role
+
+        self.client = httpx.Client(
+            base_url=f"http://127.0.0.1:{cluster.settings.port('app1')}",
+            headers={"Authorization": f"Bearer {cluster.token(Role.DOCTOR, 'dr.rojas')}"},
+        )
+        doctors = self.client.get("/api/doctors").json()["doctors"]
+        self.doctor_id = next(d["id"] for d in doctors if "Rojas" in d["name"])
+
+    def open(self, starts_at: str, procedure: str) -> int:
+        opened = self.client.post(
+            "/api/consultations",
+            json={
+                "patient_rut": "33333333-3",
+                "doctor_id": self.doctor_id,
+                "starts_at": starts_at,
+                "reason": "Control",
+            },
+        ).json()
+        added = self.client.post(
+            f"/api/consultations/{opened['id']}/treatments",
+            json={"kind": "procedure", "description": procedure},
+        )
+        assert added.status_code == 201, added.text
+        return int(opened["id"])
+
+    def close(self, consultation: int) -> None:
+        closed = self.client.post(f"/api/consultations/{consultation}/close")
+        assert closed.status_code == 200, closed.text
+
+
 def test_a_closed_consultation_becomes_charges_and_then_an_invoice(
     cluster: MedsysCluster,
 ) -> None:
-    import httpx
-
-    from medsys.core.tokens import Role
-
-    clinical = f"http://127.0.0.1:{cluster.settings.port('app1')}"
-    doctor = {"Authorization": f"Bearer {cluster.token(Role.DOCTOR, 'dr.rojas')}"}
-    doctors = httpx.get(f"{clinical}/api/doctors", headers=doctor).json()["doctors"]
-    rojas = next(d for d in doctors if "Rojas" in d["name"])
-    opened = httpx.post(
-        f"{clinical}/api/consultations",
-        headers=doctor,
-        json={
-            "patient_rut": "33333333-3",
-            "doctor_id": rojas["id"],
-            "starts_at": "2026-11-30T10:00",
-            "reason": "Control",
-        },
-    ).json()
+    doctor = Doctor(cluster)
     procedure = {"kind": "procedure", "description": f"Nebulización {uuid.uuid4().hex[:4]}"}
-    added = httpx.post(
-        f"{clinical}/api/consultations/{opened['id']}/treatments", headers=doctor, json=procedure
-    )
-    assert added.status_code == 201, added.text
-    closed = httpx.post(f"{clinical}/api/consultations/{opened['id']}/close", headers=doctor)
-    assert closed.status_code == 200
+    consultation = doctor.open("2026-11-30T10:00", procedure["description"])
+    doctor.close(consultation)
 
     office = Office(cluster)
     office.log_in("cont.lagos")
@@ -300,13 +316,41 @@ def test_a_closed_consultation_becomes_charges_and_then_an_invoice(
             cluster,
             "SELECT COUNT(*) FROM charges "
             "WHERE consultation_id = :c AND invoice_number IS NOT NULL",
-            c=opened["id"],
+            c=consultation,
         )
         == 2
     ), "the consultation and its procedure, both on the invoice"
     number = re.findall(r'id="factura-([A-Z0-9-]+)"', invoiced)[-1]
     total = rows(cluster, "SELECT total FROM invoices WHERE number = :n", n=number)
     assert total >= 9_000 + 35_000
+
+
+def test_a_consultation_booked_ahead_is_charged_when_it_closes_after_a_later_one(
+    cluster: MedsysCluster,
+) -> None:
+    """Consultation ids follow booking order; charges follow closing order."""
+    doctor = Doctor(cluster)
+    next_week = f"Curación {uuid.uuid4().hex[:4]}"
+    walk_in = f"Nebulización {uuid.uuid4().hex[:4]}"
+    booked_ahead = doctor.open("2026-12-14T09:00", next_week)
+    today = doctor.open("2026-12-07T09:00", walk_in)
+    assert booked_ahead < today
+    doctor.close(today)
+    office = Office(cluster)
+    office.log_in("cont.lagos")
+    assert walk_in in office.post("/oficina/cargos", "/oficina/cargos/traer", {})
+    doctor.close(booked_ahead)  # a week later
+    brought = office.post("/oficina/cargos", "/oficina/cargos/traer", {})
+    assert next_week in brought and brought.count(walk_in) == 1
+    assert (
+        rows(
+            cluster,
+            "SELECT COUNT(*) FROM charges WHERE consultation_id IN (:a, :b)",
+            a=booked_ahead,
+            b=today,
+        )
+        == 4
+    ), "each consultation and its procedure, once"
 
 
 def test_a_form_in_flight_when_its_instance_is_killed_is_recorded_once(

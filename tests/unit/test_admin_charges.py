@@ -25,3 +25,16 @@ def test_a_consultation_charges_its_specialty_and_each_procedure_once() -> None:
 def test_a_consultation_without_specialty_is_general_medicine() -> None:
     [item] = charges.items_of({"consultation_id": 1, "patient_rut": "1-9"}, {})
     assert item.item == "consulta:Medicina General" and item.amount is None
+
+
+def test_the_capture_reads_again_a_while_before_the_last_closing_it_captured() -> None:
+    from datetime import UTC, datetime
+
+    last = datetime(2026, 12, 6, 15, 0, tzinfo=UTC)
+    assert charges.cursor_start(None) is None, "nothing captured yet: from the first"
+    assert charges.cursor_start(last) == last - charges.LOOKBACK
+    [item] = charges.items_of(
+        {"consultation_id": 3, "patient_rut": "1-9", "closed_at": "2026-12-06T15:00:00+00:00"},
+        {},
+    )
+    assert item.closed_at == last

@@ -174,3 +174,5 @@ class Charge(Base):
     invoice_number: Mapped[str | None] = mapped_column(String(20), nullable=True)
     captured_by: Mapped[str] = mapped_column(String(64))
     captured_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    # When clinical closed the consultation: the capture's cursor.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)

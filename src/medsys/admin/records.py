@@ -7,8 +7,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import cast
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from medsys.admin import billing, charges
@@ -424,8 +425,9 @@ def set_price(
     return found
 
 
-def last_captured(session: Session) -> int:
-    return int(session.scalar(select(func.coalesce(func.max(Charge.consultation_id), 0))) or 0)
+def last_closing_captured(session: Session) -> datetime | None:
+    last: datetime | None = session.scalar(select(func.max(Charge.closed_at)))
+    return last
 
 
 def capture(session: Session, *, items: list[charges.Item], author: str) -> int:
@@ -439,6 +441,17 @@ def capture(session: Session, *, items: list[charges.Item], author: str) -> int:
         )
     }
     new = [item for item in items if (item.consultation_id, item.item) not in taken]
+    # Charges captured before the cursor was the closing time learn theirs as they are
+    # read again, so the cursor moves past them.
+    closings = {i.consultation_id: i.closed_at for i in items if i.closed_at is not None}
+    if closings:
+        table = cast(Table, Charge.__table__)  # Core: one statement for many rows
+        session.execute(
+            update(table)
+            .where(table.c.consultation_id == bindparam("cid"), table.c.closed_at.is_(None))
+            .values(closed_at=bindparam("closed")),
+            [{"cid": cid, "closed": closed} for cid, closed in closings.items()],
+        )
     session.add_all(
         Charge(
             consultation_id=item.consultation_id,
@@ -448,6 +461,7 @@ def capture(session: Session, *, items: list[charges.Item], author: str) -> int:
             description=item.description,
             amount=item.amount,
             captured_by=author,
+            closed_at=item.closed_at,
         )
         for item in new
     )

@@ -120,6 +120,8 @@ class Consultation(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    # Billing's cursor (with the id): when it was closed, not when it was booked.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     slot_id: Mapped[int | None] = mapped_column(ForeignKey("slots.id"), nullable=True, unique=True)
     doctor: Mapped[Staff] = relationship(lazy="joined")
     diagnoses: Mapped[list[Diagnosis]] = relationship(order_by="Diagnosis.id", lazy="selectin")

@@ -8,7 +8,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Integer, Row, Update, bindparam, func, select, update
+from sqlalchemy import (
+    CursorResult,
+    Integer,
+    Row,
+    Update,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from medsys.clinical.models import (
@@ -268,7 +279,7 @@ def update_consultation(
 def close_consultation(session: Session, *, consultation_id: int) -> Consultation:
     found = open_consultation(session, consultation_id=consultation_id)
     found.status = EncounterStatus.FINISHED
-    found.updated_at = utc_now()
+    found.updated_at = found.closed_at = utc_now()
     if found.slot_id is not None:
         visit = slot(session, slot_id=found.slot_id)
         if status_of(True, visit.visit_status) is VisitStatus.IN_CONSULTATION:
@@ -631,12 +642,18 @@ def schedule_rules(session: Session, *, doctor_id: int) -> list[ScheduleRule]:
     return list(session.scalars(query.order_by(ScheduleRule.weekday, ScheduleRule.start_local)))
 
 
-def closed_after(session: Session, *, after: int, limit: int) -> list[Consultation]:
-    """Finished consultations with an id above ``after``, oldest first (billing's cursor)."""
-    query = (
-        select(Consultation)
-        .where(Consultation.id > after, Consultation.status == EncounterStatus.FINISHED)
-        .order_by(Consultation.id)
-        .limit(limit)
-    )
+def closed_since(
+    session: Session, *, since: datetime | None, after: int, limit: int
+) -> list[Consultation]:
+    """Finished consultations in closing order, from (``since``, ``after``) on, exclusive
+    (billing's cursor: the closing time, and the id between those closed at one instant)."""
+    query = select(Consultation).where(Consultation.status == EncounterStatus.FINISHED)
+    if since is not None:
+        query = query.where(
+            or_(
+                Consultation.closed_at > since,
+                and_(Consultation.closed_at == since, Consultation.id > after),
+            )
+        )
+    query = query.order_by(Consultation.closed_at, Consultation.id).limit(limit)
     return list(session.scalars(query))

@@ -111,6 +111,7 @@ class BillableOut(BaseModel):
     consultation_id: int
     patient_rut: str
     starts_at: str
+    closed_at: str | None
     specialty: str
     procedures: list[str]
 

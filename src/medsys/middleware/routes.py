@@ -286,10 +286,16 @@ async def find_patients(
 async def billable(
     request: Request,
     caller: Annotated[Caller, Depends(_caller(Role.ACCOUNTANT))],
+    closed_since: Annotated[str | None, Query(max_length=40)] = None,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Any:
-    """Closed consultations for admin's charge capture (clinical, acting for an accountant)."""
+    """Finished consultations in closing order after the cursor (`closed_since`, an ISO
+    instant, and `after`, the id among those closed at that instant), for admin's charge
+    capture (clinical, acting for an accountant)."""
+    cursor: dict[str, Any] = {"after": after, "limit": limit}
+    if closed_since is not None:
+        cursor["closed_since"] = closed_since
     return await _forward(
         request,
         "clinical",
@@ -299,7 +305,7 @@ async def billable(
             "clinical",
             "GET",
             "/api/billable",
-            params={"after": after, "limit": limit},
+            params=cursor,
         ),
         "La agenda clínica",
     )

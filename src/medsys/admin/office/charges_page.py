@@ -4,6 +4,7 @@ pending charges, and an invoice per patient built from them with the copay rules
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,11 +14,23 @@ from sqlalchemy.orm import Session
 from medsys.admin import charges, records
 from medsys.admin.office.money import amount_of
 from medsys.admin.office.pages import audited, patient_rut
-from medsys.admin.office.web import PREFIX, Accountant, clinical, form_of, render, submitted
+from medsys.admin.office.web import (
+    PREFIX,
+    Accountant,
+    clinical,
+    flash,
+    form_of,
+    render,
+    submitted,
+)
 from medsys.core.errors import InvalidInput
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 PAGE = f"{PREFIX}/cargos"
+# Consultations asked of clinical at a time, and at most this many times per click: a
+# first capture after the cursor changed reads every closed consultation once.
+CAPTURE_PAGE = 500
+CAPTURE_PAGES = 40
 
 
 @router.get("/cargos", response_class=HTMLResponse)
@@ -26,7 +39,7 @@ def charges_page(request: Request, caller: Accountant) -> HTMLResponse:
         return {
             "prices": records.price_list(session),
             "pending": records.pending_charges(session),
-            "last": records.last_captured(session),
+            "last": records.last_closing_captured(session),
         }
 
     return render(request, "office_charges.html", **request.app.state.database.read(read))
@@ -63,14 +76,25 @@ async def bring_in(request: Request, caller: Accountant) -> Response:
     form = await form_of(request)
 
     def work(session: Session) -> str:
-        after = records.last_captured(session)
-        closed = clinical(
-            request, caller, "GET", "/api/billable", params={"after": after, "limit": 500}
-        )["consultations"]
         prices = {p.item: p.amount for p in records.price_list(session)}
-        items = [item for c in closed for item in charges.items_of(c, prices)]
-        added = records.capture(session, items=items, author=caller.who)
-        for rut in {item.patient_rut for item in items}:
+        since = charges.cursor_start(records.last_closing_captured(session))
+        params: dict[str, Any] = {"after": 0, "limit": CAPTURE_PAGE}
+        added, ruts = 0, set()
+        for _ in range(CAPTURE_PAGES):
+            if since is not None:
+                params["closed_since"] = since.isoformat()
+            closed = clinical(request, caller, "GET", "/api/billable", params=params)
+            closed = closed["consultations"]
+            items = [item for c in closed for item in charges.items_of(c, prices)]
+            added += records.capture(session, items=items, author=caller.who)
+            ruts |= {item.patient_rut for item in items}
+            if len(closed) < CAPTURE_PAGE:
+                break
+            since = datetime.fromisoformat(closed[-1]["closed_at"])
+            params["after"] = closed[-1]["consultation_id"]
+        else:
+            flash(request, "Quedan consultas cerradas por revisar: tráigalas otra vez.", "notice")
+        for rut in sorted(ruts):
             audited(session, request, caller, rut, "create", "charge")
         return f"{PAGE}?traidos={added}"
 

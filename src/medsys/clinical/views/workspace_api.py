@@ -186,13 +186,17 @@ def icd10_search() -> dict[str, Any]:
 @blueprint.get("/billable")
 @requires(Role.ACCOUNTANT)
 def billable() -> dict[str, Any]:
-    """Closed consultations after consultation `after`, with what billing needs and nothing
-    more (no notes, no diagnoses): for admin's charge capture, relayed for an accountant."""
+    """Finished consultations in the order they were closed, after the cursor
+    (`closed_since`, an ISO instant, and `after`, the id among those closed at that
+    instant), with what billing needs and nothing more (no notes, no diagnoses): for
+    admin's charge capture, relayed for an accountant. No cursor: from the first."""
+    given = request.args.get("closed_since")
+    since = parse_instant(given, "closed_since") if given is not None else None
     after = int_arg("after", 0, low=0, high=2**31)
     limit = int_arg("limit", 100, low=1, high=500)
 
     def read(session: Session) -> list[dict[str, Any]]:
-        found = records.closed_after(session, after=after, limit=limit)
+        found = records.closed_since(session, since=since, after=after, limit=limit)
         ruts = [consultation.patient_rut for consultation in found]  # a row per consultation
         audit_each(session, action="read", resource="billing", patient_ruts=ruts)
         return [
@@ -200,6 +204,7 @@ def billable() -> dict[str, Any]:
                 "consultation_id": c.id,
                 "patient_rut": c.patient_rut,
                 "starts_at": local_iso(c.starts_at),
+                "closed_at": c.closed_at.isoformat() if c.closed_at else None,
                 "specialty": c.doctor.specialty or "Medicina General",
                 "procedures": [
                     t.description
