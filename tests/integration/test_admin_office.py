@@ -11,6 +11,7 @@ import uuid
 import pyotp
 import pytest
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from medsys.core.rut import check_digit
 from medsys.core.tokens import Role
@@ -627,3 +628,78 @@ def test_a_clerk_removes_the_portal_second_factor_of_a_patient_who_lost_the_phon
         {"cedula_vista": "si"},
     )
     assert "El paciente no tiene cuenta en el portal." in told
+
+
+def test_two_accountants_invoicing_one_patient_at_once_issue_one_invoice(
+    cluster: MedsysCluster,
+) -> None:
+    """Both read the same pending charges; the second waits for the first and then finds
+    them invoiced, on the real PostgreSQL primary."""
+    import threading
+
+    import httpx
+
+    from medsys.admin import records
+    from medsys.admin.models import Charge
+    from medsys.core.errors import InvalidInput
+
+    rut = fresh_rut()
+    registered = httpx.post(
+        f"http://127.0.0.1:{cluster.settings.port('nginx')}/patients",
+        headers={"Authorization": f"Bearer {cluster.token(Role.CLERK, 'adm.vera')}"},
+        json={"rut": rut, "nombre": "Raúl Soto"},
+    )
+    assert registered.status_code == 201, registered.text
+    consultation = uuid.uuid4().int % 1_000_000_000 + 1_000_000_000
+    db = cluster.application_database("admin")
+    first_locked, first_may_commit = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+    try:
+        db.write(
+            lambda s: s.add_all(
+                Charge(
+                    consultation_id=consultation,
+                    item=item,
+                    patient_rut=rut,
+                    kind="procedure",
+                    description=item,
+                    amount=10_000,
+                    captured_by="cont.lagos",
+                )
+                for item in ("uno", "dos")
+            )
+        )
+
+        def first(session: Session) -> str:
+            number = records.invoice_pending(session, rut=rut).number
+            first_locked.set()
+            first_may_commit.wait(10)
+            return number
+
+        def second() -> None:
+            try:
+                outcomes["second"] = db.write(lambda s: records.invoice_pending(s, rut=rut).number)
+            except InvalidInput as refused:
+                outcomes["second"] = refused
+
+        one = threading.Thread(target=lambda: outcomes.setdefault("first", db.write(first)))
+        one.start()
+        assert first_locked.wait(10)
+        two = threading.Thread(target=second)
+        two.start()
+        two.join(1.0)
+        assert two.is_alive(), "the second waits for the first's charges"
+        first_may_commit.set()
+        one.join(10)
+        two.join(10)
+    finally:
+        first_may_commit.set()
+        db.dispose()
+    assert isinstance(outcomes["second"], InvalidInput), outcomes
+    assert rows(cluster, "SELECT COUNT(*) FROM invoices WHERE patient_rut = :r", r=rut) == 1
+    invoiced = rows(
+        cluster,
+        "SELECT COUNT(DISTINCT invoice_number) FROM charges WHERE consultation_id = :c",
+        c=consultation,
+    )
+    assert invoiced == 1 and outcomes["first"]

@@ -469,11 +469,20 @@ def capture(session: Session, *, items: list[charges.Item], author: str) -> int:
     return len(new)
 
 
-def pending_charges(session: Session, *, rut: str | None = None) -> list[Charge]:
+def pending_charges(
+    session: Session, *, rut: str | None = None, to_invoice: bool = False
+) -> list[Charge]:
+    """``to_invoice``: locked until the transaction ends. Two accountants invoicing one
+    patient at once each read the same pending charges, and both invoices were issued;
+    now the second waits, and then finds them invoiced (PostgreSQL reads a locked row
+    again once it is free, and it no longer matches)."""
     query = select(Charge).where(Charge.invoice_number.is_(None))
     if rut:
         query = query.where(Charge.patient_rut == rut)
-    return list(session.scalars(query.order_by(Charge.consultation_id, Charge.id)))
+    query = query.order_by(Charge.consultation_id, Charge.id)
+    if to_invoice:
+        query = query.with_for_update()
+    return list(session.scalars(query))
 
 
 def reprice_pending(session: Session) -> None:
@@ -486,7 +495,8 @@ def reprice_pending(session: Session) -> None:
 
 def invoice_pending(session: Session, *, rut: str) -> Invoice:
     """One invoice from the patient's priced pending charges, with the copay rules."""
-    ready = [c for c in pending_charges(session, rut=rut) if c.amount is not None]
+    pending = pending_charges(session, rut=rut, to_invoice=True)
+    ready = [c for c in pending if c.amount is not None]
     if not ready:
         raise InvalidInput("El paciente no tiene cargos pendientes con precio.")
     issued = create_invoice(
