@@ -703,3 +703,60 @@ def test_two_accountants_invoicing_one_patient_at_once_issue_one_invoice(
         c=consultation,
     )
     assert invoiced == 1 and outcomes["first"]
+
+
+def test_two_accountants_bringing_in_the_same_consultations_at_once_charge_them_once(
+    cluster: MedsysCluster,
+) -> None:
+    """The second capture waits for the first's uncommitted charges, then skips them and
+    says it added none: before, it failed on the unique pair with an error page."""
+    import threading
+    from datetime import UTC, datetime
+
+    from medsys.admin import records
+    from medsys.admin.charges import Item
+
+    consultation = uuid.uuid4().int % 1_000_000_000 + 1_000_000_000
+    items = [
+        Item(consultation, fresh_rut(), item, "procedure", item, 12_000, datetime.now(UTC))
+        for item in ("curación", "sutura")
+    ]
+    db = cluster.application_database("admin")
+    first_added, first_may_commit = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+    try:
+
+        def first(session: Session) -> int:
+            added = records.capture(session, items=items, author="cont.lagos")
+            first_added.set()
+            first_may_commit.wait(10)
+            return added
+
+        def second() -> None:
+            try:
+                outcomes["second"] = db.write(
+                    lambda s: records.capture(s, items=items, author="cont.rivas")
+                )
+            except Exception as failed:  # the test reports what went wrong
+                outcomes["second"] = failed
+
+        one = threading.Thread(target=lambda: outcomes.setdefault("first", db.write(first)))
+        one.start()
+        assert first_added.wait(10)
+        two = threading.Thread(target=second)
+        two.start()
+        two.join(1.0)
+        assert two.is_alive(), "the second waits for the first's charges"
+        first_may_commit.set()
+        one.join(10)
+        two.join(10)
+    finally:
+        first_may_commit.set()
+        db.dispose()
+    assert outcomes == {"first": 2, "second": 0}, outcomes
+    kept = rows(
+        cluster,
+        "SELECT COUNT(*) FROM charges WHERE consultation_id = :c AND captured_by = 'cont.lagos'",
+        c=consultation,
+    )
+    assert kept == 2

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import cast
 
 from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from medsys.admin import billing, charges
@@ -431,16 +432,12 @@ def last_closing_captured(session: Session) -> datetime | None:
 
 
 def capture(session: Session, *, items: list[charges.Item], author: str) -> int:
-    """Charges for items not captured before (the pair consultation–item is unique)."""
-    taken = {
-        (c, i)
-        for c, i in session.execute(
-            select(Charge.consultation_id, Charge.item).where(
-                Charge.consultation_id.in_({item.consultation_id for item in items})
-            )
-        )
-    }
-    new = [item for item in items if (item.consultation_id, item.item) not in taken]
+    """Charges for items not captured before (the pair consultation–item is unique).
+
+    ``ON CONFLICT DO NOTHING`` rather than looking first: two accountants bringing in the
+    same closed consultations at once both found them new, and the second's commit failed
+    on the unique pair with an error page. Now the second waits for the first's rows and
+    skips them; the count is what this call really added."""
     # Charges captured before the cursor was the closing time learn theirs as they are
     # read again, so the cursor moves past them.
     closings = {i.consultation_id: i.closed_at for i in items if i.closed_at is not None}
@@ -452,21 +449,31 @@ def capture(session: Session, *, items: list[charges.Item], author: str) -> int:
             .values(closed_at=bindparam("closed")),
             [{"cid": cid, "closed": closed} for cid, closed in closings.items()],
         )
-    session.add_all(
-        Charge(
-            consultation_id=item.consultation_id,
-            item=item.item,
-            patient_rut=item.patient_rut,
-            kind=item.kind,
-            description=item.description,
-            amount=item.amount,
-            captured_by=author,
-            closed_at=item.closed_at,
+    if not items:
+        return 0
+    now = utc_now()
+    added = session.scalars(
+        postgresql.insert(cast(Table, Charge.__table__))
+        .values(
+            [
+                {
+                    "consultation_id": item.consultation_id,
+                    "item": item.item,
+                    "patient_rut": item.patient_rut,
+                    "kind": item.kind,
+                    "description": item.description,
+                    "amount": item.amount,
+                    "captured_by": author,
+                    "captured_at": now,
+                    "closed_at": item.closed_at,
+                }
+                for item in items
+            ]
         )
-        for item in new
-    )
-    session.flush()
-    return len(new)
+        .on_conflict_do_nothing(constraint="uq_charge_consultation_item")
+        .returning(Charge.__table__.c.id)
+    ).all()
+    return len(added)
 
 
 def pending_charges(
