@@ -151,6 +151,11 @@ def test_admin_down_gives_an_honest_partial_history(middleware: Middleware, pati
         history = answer.json()
         assert history["partial"] is True and history["patient"] is None
         assert history["missing"] and history["consultations"]
+        # A client that shows no demographics does not need admin, and says so.
+        bare = middleware.get(f"/api/medical-history/{PATIENT}?demographics=false", patient)
+        assert bare.status_code == 200
+        assert bare.json()["partial"] is False and bare.json()["patient"] is None
+        assert bare.json()["consultations"] == history["consultations"]
         summary = middleware.get(f"/api/patient/{PATIENT}", patient)
         assert summary.status_code == 503 and "no está disponible" in summary.json()["message"]
     finally:

@@ -220,6 +220,27 @@ def test_the_portal_says_plainly_what_is_down(portal: Browserless, cluster: Meds
     )
 
 
+def test_the_history_page_reads_the_clinical_record_only(
+    portal: Browserless, cluster: MedsysCluster
+) -> None:
+    """The page shows consultations and no demographics: admin's record is neither read
+    nor audited for it, and admin's outage leaves the page whole."""
+    portal.login("11111111-1")
+    page = portal.client.get("/history")
+    assert page.status_code == 200 and "Diagnósticos" in page.text
+    request_id = page.headers["X-Request-ID"]
+    audit = "SELECT resource FROM audit_log WHERE request_id = :r"
+    assert cluster.rows_of("clinical", audit, r=request_id) == [("clinical-history",)]
+    assert cluster.rows_of("admin", audit, r=request_id) == []
+    cluster.stop("nginx")
+    try:
+        page = portal.client.get("/history")
+        assert page.status_code == 200 and "Diagnósticos" in page.text
+        assert "no está disponible" not in page.text
+    finally:
+        cluster.start("nginx")
+
+
 def test_password_reset_and_lockout_revoking_its_links(
     portal: Browserless, cluster: MedsysCluster
 ) -> None:

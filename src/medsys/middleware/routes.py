@@ -123,10 +123,16 @@ async def _admin_read(request: Request, caller: Caller, rut: str, path: str, wha
 
 
 async def _both(
-    request: Request, caller: Caller, rut: str, page: int, per_page: int, admin_path: str
+    request: Request,
+    caller: Caller,
+    rut: str,
+    page: int,
+    per_page: int,
+    admin_path: str | None,
 ) -> tuple[Any, Any]:
     """Clinical and admin at once. When clinical cannot answer, admin is not waited for:
-    the client gets its 503 as fast as the open breakers allow."""
+    the client gets its 503 as fast as the open breakers allow. No ``admin_path``: admin
+    is not called at all (its answer is then None)."""
     state = request.app.state
     refusing = state.upstreams["clinical"].refusing()
     if refusing is not None:
@@ -140,6 +146,11 @@ async def _both(
         params={"page": page, "per_page": per_page},
     )
     clinical = asyncio.ensure_future(state.gateway.call(state.upstreams["clinical"], history))
+    if admin_path is None:
+        try:
+            return (await clinical).body, None
+        except (UpstreamAnswer, UpstreamUnavailable) as error:
+            return error, None
     admin = asyncio.ensure_future(
         state.gateway.call(
             state.upstreams["admin"], _call(request, caller, "admin", "GET", admin_path)
@@ -172,12 +183,21 @@ async def medical_history(
     caller: ClinicalReader,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
+    demographics: Annotated[
+        bool,
+        Query(
+            description="false: the consultations only, for a page that shows no "
+            "demographics; admin is not called (no access to its record, no audit row "
+            "there, and its outage does not make the answer partial); `patient` is null"
+        ),
+    ] = True,
 ) -> Any:
     """The patient's clinical history in plain words, joined with demographics. Admin
     down: served, marked partial. Both clinical instances down: 503 at once."""
     wanted = rut_of(rut)
     authorize_patient(caller, wanted)
-    clinical, admin = await _both(request, caller, wanted, page, per_page, f"/patients/{wanted}")
+    admin_path = f"/patients/{wanted}" if demographics else None
+    clinical, admin = await _both(request, caller, wanted, page, per_page, admin_path)
     if isinstance(clinical, UpstreamAnswer):
         return JSONResponse(clinical.body, status_code=clinical.status)
     if isinstance(clinical, UpstreamUnavailable):

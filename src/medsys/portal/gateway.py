@@ -47,11 +47,11 @@ class Middleware(MiddlewareClient):
         )
 
     def history(self, rut: str, request_id: str | None = None) -> dict[str, Any]:
-        return dict(
-            self._send(
-                "GET", f"/api/medical-history/{rut}", rut, request_id, params={"per_page": 50}
-            )
-        )
+        # The history page shows no demographics: asking for them would read (and audit)
+        # the patient's admin record for nothing, and make every page cross four hops.
+        params = {"per_page": 50, "demographics": "false"}
+        path = f"/api/medical-history/{rut}"
+        return dict(self._send("GET", path, rut, request_id, params=params))
 
     def fhir(self, rut: str, request_id: str | None = None) -> dict[str, Any]:
         return dict(self._send("GET", f"/fhir/Patient/{rut}/$everything", rut, request_id))
