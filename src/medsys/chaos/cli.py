@@ -229,9 +229,10 @@ def register(cli: click.Group) -> None:
     @click.option("--runs", default=3, show_default=True, help="Rounds, each printed.")
     def bench_middleware(requests: int, runs: int) -> None:
         """Latency of a patient's history called directly on clinical, through the
-        middleware and as the portal's page, interleaved, in --runs rounds (min / median /
-        max of their medians); then fail-fast latency with the breakers open (stops both
-        clinical instances briefly)."""
+        middleware (consultations only, as the portal asks, and joined with admin's
+        demographics) and as the portal's page, interleaved, in --runs rounds (min /
+        median / max of their medians); then fail-fast latency with the breakers open
+        (stops both clinical instances briefly)."""
         from medsys.chaos.bench import middleware_figures
 
         lab = _running_lab()
