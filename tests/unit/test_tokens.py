@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -27,6 +28,7 @@ from medsys.core.tokens import (
     Service,
     SigningKey,
     TokenCache,
+    VerifiedTokens,
     bearer_token,
     issuer_of,
     parse_role,
@@ -376,6 +378,47 @@ def test_a_token_cache_reuses_a_token_for_the_same_person_only() -> None:
     assert verify_token(EVERYONE, other, audience=Service.MIDDLEWARE).subject == "22222222-2"
     cache.token(Role.PATIENT, "33333333-3", audience=Service.MIDDLEWARE)  # over the limit: cleared
     assert cache.token(Role.PATIENT, PATIENT, audience=Service.MIDDLEWARE) != first
+
+
+def _fresh(subject: str = PATIENT) -> str:
+    """A patient's token from the portal, good now (for a minute)."""
+    signer = SIGNERS[Service.PORTAL]
+    return signer.issue(Role.PATIENT, subject, audience=Service.MIDDLEWARE, lifetime=RELAY_LIFETIME)
+
+
+def test_a_verified_token_is_checked_once_and_trusted_only_until_it_expires() -> None:
+    later = 0.0
+    verified = VerifiedTokens(
+        keyring_of(Service.MIDDLEWARE), Service.MIDDLEWARE, clock=lambda: time.time() + later
+    )
+    token = _fresh()
+    first = verified.claims(token)
+    assert first.subject == PATIENT
+    assert verified.claims(token) is first  # remembered, not verified again
+    later = 120.0  # past its minute and the clock skew: not served from memory any more
+    assert verified.claims(token) is not first
+
+
+def test_a_refused_token_is_refused_every_time() -> None:
+    verified = VerifiedTokens(keyring_of(Service.MIDDLEWARE), Service.MIDDLEWARE)
+    good = _fresh()
+    signed, _, signature = good.rpartition(".")
+    tampered = f"{signed}.{signature[::-1]}"  # same length, other bytes
+    for_clinical = SIGNERS[Service.PORTAL].issue(
+        Role.PATIENT, PATIENT, audience=Service.CLINICAL, lifetime=RELAY_LIFETIME
+    )
+    for token in (tampered, for_clinical, tampered, for_clinical):
+        with pytest.raises(InvalidTokenError):
+            verified.claims(token)
+    assert verified.claims(good).subject == PATIENT
+
+
+def test_verified_tokens_are_bounded() -> None:
+    verified = VerifiedTokens(keyring_of(Service.MIDDLEWARE), Service.MIDDLEWARE, limit=1)
+    token = _fresh()
+    first = verified.claims(token)
+    verified.claims(_fresh("22222222-2"))  # over the limit: forgotten
+    assert verified.claims(token) is not first
 
 
 @pytest.mark.parametrize("header", [None, "", "Basic abc", "Bearer ", "token"])

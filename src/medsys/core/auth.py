@@ -22,8 +22,8 @@ from medsys.core.tokens import (
     Role,
     Scope,
     Service,
+    VerifiedTokens,
     bearer_token,
-    verify_token,
 )
 
 log = logging.getLogger("medsys.auth")
@@ -65,17 +65,16 @@ class Caller:
         return self.who
 
 
-@dataclass(frozen=True)
 class Verifier:
     """What one service needs to check a token: who it is and whose keys it trusts."""
 
-    audience: Service
-    keyring: Keyring
+    def __init__(self, audience: Service, keyring: Keyring) -> None:
+        self.audience = audience
+        self.keyring = keyring
+        self._verified = VerifiedTokens(keyring, audience)
 
     def claims(self, headers: Mapping[str, str]) -> Claims:
-        return verify_token(
-            self.keyring, bearer_token(headers.get("Authorization")), audience=self.audience
-        )
+        return self._verified.claims(bearer_token(headers.get("Authorization")))
 
 
 SESSION_ENDED = "La sesión terminó; ingrese nuevamente."
