@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import httpx
 
-from medsys.chaos import cpu_use
+from medsys.chaos import cpu_use, wrk_load
 from medsys.chaos.http_load import percentile, spread, timed_statuses
 from medsys.chaos.lab import Lab
 from medsys.core.demo_logins import demo_password
@@ -217,10 +217,12 @@ def portal_figures(
     say: Callable[[str], None],
     *,
     in_step: bool = False,
+    generator: str = "python",
 ) -> None:
     """``users`` patients, each logged in with its own session, load the history page
     for ``seconds``, pausing about ``think`` seconds between pages (0: back to back, a
-    saturation test); latency of every page load.
+    saturation test); latency of every page load. ``generator`` "wrk": a saturation test
+    loads its pages from wrk (``wrk_load``), which leaves the machine to the system.
 
     Patients read at their own pace: each starts at a random moment within the first
     pause and then pauses 0.5-1.5 times ``think``, so pages arrive as they would from
@@ -230,6 +232,9 @@ def portal_figures(
     base = f"http://127.0.0.1:{lab.settings.port('app3')}"
     seed = lab.secrets.demo_seed
     ruts = ["11111111-1", "22222222-2"]
+    if think == 0 and generator == "wrk":
+        _portal_saturation_by_wrk(lab, base, users, seconds, say)
+        return
     crowd = Crowd(users, seconds)
 
     def log_in(client: httpx.Client, number: int) -> bool:
@@ -266,6 +271,39 @@ def portal_figures(
     if services:
         used = cpu_use.ms_per_page(readings[0], readings[1], pages)
         say(cpu_use.summary(used, os.cpu_count() or 1))
+
+
+def _portal_saturation_by_wrk(
+    lab: Lab, base: str, users: int, seconds: float, say: Callable[[str], None]
+) -> None:
+    """The saturation test with wrk's connections, one per patient's session; the
+    sessions are opened as the Python crowd opens them (one login at a time)."""
+    seed = lab.secrets.demo_seed
+    cookies = []
+    for number in range(users):
+        rut = ("11111111-1", "22222222-2")[number % 2]
+        with httpx.Client(base_url=base, timeout=30) as client:
+            if not _form_login(
+                client, "/login", {"rut": rut, "password": demo_password(seed, rut)}
+            ):
+                raise RuntimeError(f"patient {rut} could not log in to the portal")
+            cookies.append("; ".join(f"{name}={value}" for name, value in client.cookies.items()))
+    services = _supervised_pids(lab)
+    before = cpu_use.trees(cpu_use.read_processes(), services)
+    load = wrk_load.saturate(
+        base + "/history", cookies, "Diagnósticos", connections=users, seconds=seconds
+    )
+    after = cpu_use.trees(cpu_use.read_processes(), services)
+    say(
+        f"portal /history, {users} concurrent patients back to back (wrk), for "
+        f"{load.seconds:.0f} s: {load.pages} pages, {load.per_second:.0f}/s, p50 "
+        f"{load.p50_seconds * 1000:.1f} ms, p99 {load.p99_seconds * 1000:.1f} ms (target at "
+        f"saturation: >= 150 pages/s, p99 <= 500 ms); wrong answers {load.wrong}, socket "
+        f"errors {load.socket_errors}, timeouts {load.timeouts}; the load generator's own "
+        f"CPU {1000 * load.generator_cpu_seconds / max(1, load.pages):.2f} ms a page"
+    )
+    if services:
+        say(cpu_use.summary(cpu_use.ms_per_page(before, after, load.pages), os.cpu_count() or 1))
 
 
 def _supervised_pids(lab: Lab) -> dict[str, int]:

@@ -248,12 +248,32 @@ def register(cli: click.Group) -> None:
         help="Every patient loads a page at the same instant, every round (the worst burst); "
         "by default each reads at its own pace (0.5-1.5 x --think, random start).",
     )
-    def bench_portal(users: int, seconds: float, think: float, in_step: bool) -> None:
+    @click.option(
+        "--generator",
+        type=click.Choice(["auto", "wrk", "python"]),
+        default="auto",
+        show_default=True,
+        help="What loads the pages with --think 0: wrk (in C; leaves the CPU to the system) "
+        "or Python threads (about 2.6 ms of CPU a page themselves). auto: wrk when installed "
+        "(`medsys up` installs it). With --think above 0, always Python.",
+    )
+    def bench_portal(
+        users: int, seconds: float, think: float, in_step: bool, generator: str
+    ) -> None:
         """History-page latency (p50/p99) with many patients at once, on this machine."""
+        from medsys.chaos import wrk_load
         from medsys.chaos.bench import portal_figures
 
+        if generator == "auto":
+            generator = "wrk" if wrk_load.available() else "python"
+        elif generator == "wrk" and not wrk_load.available():
+            _fail("wrk is not installed: `apt-get install wrk` (or `medsys up`)", 2)
         lab = _running_lab()
-        _run(lambda: portal_figures(lab, users, seconds, think, click.echo, in_step=in_step))
+        _run(
+            lambda: portal_figures(
+                lab, users, seconds, think, click.echo, in_step=in_step, generator=generator
+            )
+        )
 
     @bench.command("staff")
     @click.option("--users", default=20, show_default=True, help="Concurrent doctors and nurses.")

@@ -61,6 +61,8 @@ REQUIREMENTS = (
         "prometheus-blackbox-exporter",
         "prometheus-blackbox-exporter",
     ),
+    # The saturation benchmarks' load generator (medsys.chaos.wrk_load).
+    Requirement("/usr/bin/wrk", "wrk"),
 )
 
 
