@@ -218,23 +218,46 @@ def portal_figures(
     *,
     in_step: bool = False,
     generator: str = "python",
+    runs: int = 1,
 ) -> None:
     """``users`` patients, each logged in with its own session, load the history page
     for ``seconds``, pausing about ``think`` seconds between pages (0: back to back, a
     saturation test); latency of every page load. ``generator`` "wrk": a saturation test
     loads its pages from wrk (``wrk_load``), which leaves the machine to the system.
+    ``runs`` in a row, each printed, then min / median / max of their figures.
 
     Patients read at their own pace: each starts at a random moment within the first
     pause and then pauses 0.5-1.5 times ``think``, so pages arrive as they would from
     people. ``in_step``: all start at once and pause exactly ``think``, so every page of a
     round arrives in the same instant, the worst burst (its p99 is the time the machine
     needs to serve them all)."""
+    figures: list[tuple[float, float, float]] = []
+    for _ in range(runs):
+        if think == 0 and generator == "wrk":
+            figures.append(_portal_saturation_by_wrk(lab, users, seconds, say))
+        else:
+            figures.append(_portal_by_crowd(lab, users, seconds, think, say, in_step=in_step))
+    if runs > 1:
+        rates, p50s, p99s = zip(*figures, strict=True)
+        say(
+            f"{runs} runs: {spread(list(rates), 'pages/s')}; p50 {spread(list(p50s), 'ms', 1000)}"
+            f"; p99 {spread(list(p99s), 'ms', 1000)}"
+        )
+
+
+def _portal_by_crowd(
+    lab: Lab,
+    users: int,
+    seconds: float,
+    think: float,
+    say: Callable[[str], None],
+    *,
+    in_step: bool,
+) -> tuple[float, float, float]:
+    """One run with Python threads as the patients: (pages/s, p50, p99 in seconds)."""
     base = f"http://127.0.0.1:{lab.settings.port('app3')}"
     seed = lab.secrets.demo_seed
     ruts = ["11111111-1", "22222222-2"]
-    if think == 0 and generator == "wrk":
-        _portal_saturation_by_wrk(lab, base, users, seconds, say)
-        return
     crowd = Crowd(users, seconds)
 
     def log_in(client: httpx.Client, number: int) -> bool:
@@ -271,13 +294,15 @@ def portal_figures(
     if services:
         used = cpu_use.ms_per_page(readings[0], readings[1], pages)
         say(cpu_use.summary(used, os.cpu_count() or 1))
+    return pages / seconds, percentile(latencies, 0.5), percentile(latencies, 0.99)
 
 
 def _portal_saturation_by_wrk(
-    lab: Lab, base: str, users: int, seconds: float, say: Callable[[str], None]
-) -> None:
+    lab: Lab, users: int, seconds: float, say: Callable[[str], None]
+) -> tuple[float, float, float]:
     """The saturation test with wrk's connections, one per patient's session; the
     sessions are opened as the Python crowd opens them (one login at a time)."""
+    base = f"http://127.0.0.1:{lab.settings.port('app3')}"
     seed = lab.secrets.demo_seed
     cookies = []
     for number in range(users):
@@ -304,6 +329,9 @@ def _portal_saturation_by_wrk(
     )
     if services:
         say(cpu_use.summary(cpu_use.ms_per_page(before, after, load.pages), os.cpu_count() or 1))
+    if load.wrong or load.socket_errors or load.timeouts:
+        say("some pages failed: the figures above count them as pages served")
+    return load.per_second, load.p50_seconds, load.p99_seconds
 
 
 def _supervised_pids(lab: Lab) -> dict[str, int]:

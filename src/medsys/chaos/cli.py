@@ -257,8 +257,11 @@ def register(cli: click.Group) -> None:
         "or Python threads (about 2.6 ms of CPU a page themselves). auto: wrk when installed "
         "(`medsys up` installs it). With --think above 0, always Python.",
     )
+    @click.option(
+        "--runs", default=1, show_default=True, help="Runs in a row; min / median / max after."
+    )
     def bench_portal(
-        users: int, seconds: float, think: float, in_step: bool, generator: str
+        users: int, seconds: float, think: float, in_step: bool, generator: str, runs: int
     ) -> None:
         """History-page latency (p50/p99) with many patients at once, on this machine."""
         from medsys.chaos import wrk_load
@@ -271,7 +274,14 @@ def register(cli: click.Group) -> None:
         lab = _running_lab()
         _run(
             lambda: portal_figures(
-                lab, users, seconds, think, click.echo, in_step=in_step, generator=generator
+                lab,
+                users,
+                seconds,
+                think,
+                click.echo,
+                in_step=in_step,
+                generator=generator,
+                runs=max(1, runs),
             )
         )
 
