@@ -3,15 +3,19 @@ answers. Figures, not pass/fail tests; run it on a quiet machine."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 
-from medsys.chaos import cpu_use, wrk_load
+from medsys.chaos import bare_proxy, cpu_use, wrk_load
 from medsys.chaos.http_load import percentile, spread, timed_statuses
 from medsys.chaos.lab import Lab
 from medsys.core.demo_logins import demo_password
@@ -27,21 +31,29 @@ def _ms(values: list[float], share: float) -> str:
 
 
 def middleware_figures(lab: Lab, requests: int, runs: int, say: Callable[[str], None]) -> None:
-    """The same patient's history four ways, interleaved in blocks of ten so all four
-    see the same machine: the clinical API directly; through the middleware as the
-    portal's page asks for it (consultations only: clinical alone behind it); through the
-    middleware joined with admin's demographics (the seed's shape: both services behind
-    it); and the portal's page (portal -> middleware -> clinical). ``runs`` rounds, each
-    printed, then min / median / max of their medians."""
+    """The same patient's history five ways, interleaved in blocks of ten so all five
+    see the same machine: the clinical API directly; through a bare Python hop
+    (``bare_proxy``: uvicorn and aiohttp forwarding, nothing else), the floor any
+    middleware in Python pays here; through the middleware as the portal's page asks for
+    it (consultations only: clinical alone behind it); through the middleware joined with
+    admin's demographics (the seed's shape: both services behind it); and the portal's
+    page (portal -> middleware -> clinical). ``runs`` rounds, each printed, then min /
+    median / max of their medians."""
     token = operator_token(lab.settings, Role.PATIENT, PATIENT, audience=Service.MIDDLEWARE)
     patient = {"Authorization": f"Bearer {token}"}
     via = f"http://127.0.0.1:{lab.settings.port('middleware')}/api/medical-history/{PATIENT}"
-    direct = f"http://127.0.0.1:{lab.settings.port('app1')}/api/patients/{PATIENT}/history"
+    clinical = f"http://127.0.0.1:{lab.settings.port('app1')}"
+    history = f"/api/patients/{PATIENT}/history"
     portal = f"http://127.0.0.1:{lab.settings.port('app3')}"
-    bare = via + "?demographics=false"
-    medians: dict[str, list[float]] = {"direct": [], "bare": [], "joined": [], "portal": []}
-    overheads: dict[str, list[float]] = {"bare": [], "joined": []}
-    with httpx.Client(timeout=30) as client, httpx.Client(base_url=portal, timeout=30) as page:
+    consultations = via + "?demographics=false"
+    paths = ("direct", "floor", "consultations", "joined", "portal")
+    medians: dict[str, list[float]] = {name: [] for name in paths}
+    overheads: dict[str, list[float]] = {name: [] for name in ("floor", "consultations", "joined")}
+    with (
+        _bare_hop(clinical) as floor,
+        httpx.Client(timeout=30) as client,
+        httpx.Client(base_url=portal, timeout=30) as page,
+    ):
         # Breakers left open by an earlier fault would answer 503 in a millisecond.
         deadline = time.monotonic() + 30
         while client.get(via, headers=patient).status_code != 200:
@@ -51,46 +63,102 @@ def middleware_figures(lab: Lab, requests: int, runs: int, say: Callable[[str], 
         password = demo_password(lab.secrets.demo_seed, PATIENT)
         if not _form_login(page, "/login", {"rut": PATIENT, "password": password}):
             raise RuntimeError("the demo patient could not log in to the portal")
-        for url, headers in ((via, patient), (bare, patient), (direct, _relayed(lab))):
+        relayed = _relayed(lab)
+        for url, headers in (
+            (via, patient),
+            (consultations, patient),
+            (clinical + history, relayed),
+            (floor + history, relayed),
+        ):
             timed_statuses(client, url, headers, 20)  # warm pools and caches
         timed_statuses(page, "/history", {}, 20)
         for run in range(1, runs + 1):
-            answers: dict[str, list[tuple[int, float]]] = {"bare": [], "joined": [], "portal": []}
-            straight: list[float] = []
+            answers: dict[str, list[tuple[int, float]]] = {name: [] for name in paths}
             for _ in range(max(1, requests // 10)):
-                answers["bare"] += timed_statuses(client, bare, patient, 10)
-                answers["joined"] += timed_statuses(client, via, patient, 10)
                 # A relayed token lives a minute: a fresh one per block, as the middleware.
-                straight += [s for _, s in timed_statuses(client, direct, _relayed(lab), 10)]
+                relayed = _relayed(lab)
+                answers["direct"] += timed_statuses(client, clinical + history, relayed, 10)
+                answers["floor"] += timed_statuses(client, floor + history, relayed, 10)
+                answers["consultations"] += timed_statuses(client, consultations, patient, 10)
+                answers["joined"] += timed_statuses(client, via, patient, 10)
                 answers["portal"] += timed_statuses(page, "/history", {}, 10)
             served = {
                 name: [seconds for status, seconds in timed if status == 200]
                 for name, timed in answers.items()
             }
-            medians["direct"].append(percentile(straight, 0.5))
             for name, values in served.items():
                 medians[name].append(percentile(values, 0.5))
-            for name in overheads:
-                overheads[name].append(medians[name][-1] / medians["direct"][-1] - 1)
+            for name, values in overheads.items():
+                values.append(medians[name][-1] / medians["direct"][-1] - 1)
             say(
-                f"run {run}: clinical directly {_p50_p99(straight)}; through the middleware, "
-                f"consultations only {_p50_p99(served['bare'])}, joined with demographics "
+                f"run {run}: clinical directly {_p50_p99(served['direct'])}; a bare hop "
+                f"{_p50_p99(served['floor'])}; through the middleware, consultations only "
+                f"{_p50_p99(served['consultations'])}, joined with demographics "
                 f"{_p50_p99(served['joined'])}; portal page {_p50_p99(served['portal'])} "
                 f"({sum(map(len, served.values()))}/{sum(map(len, answers.values()))} "
-                f"answered 200); overhead {overheads['bare'][-1] * 100:+.0f} % / "
-                f"{overheads['joined'][-1] * 100:+.0f} % joined"
+                f"answered 200); overhead {overheads['consultations'][-1] * 100:+.0f} % "
+                f"(a bare hop {overheads['floor'][-1] * 100:+.0f} %, joined "
+                f"{overheads['joined'][-1] * 100:+.0f} %)"
             )
     p50 = {name: spread(values, "ms", 1000) for name, values in medians.items()}
     say(f"clinical history directly, p50 of each run: {p50['direct']}")
-    say(f"through the middleware, consultations only (the portal's call): {p50['bare']}")
+    say(f"through a bare Python hop (uvicorn + aiohttp, nothing else): {p50['floor']}")
+    say(f"through the middleware, consultations only (the portal's call): {p50['consultations']}")
     say(f"through the middleware, joined with admin's demographics: {p50['joined']}")
     say(f"the portal's history page (portal -> middleware -> clinical): {p50['portal']}")
     say(
-        f"middleware overhead at p50, the portal's call: {spread(overheads['bare'], '%', 100)} "
-        "(target: median <= +30 %); joined with demographics (two services behind one "
-        f"call): {spread(overheads['joined'], '%', 100)}"
+        "middleware overhead at p50, the portal's call: "
+        f"{spread(overheads['consultations'], '%', 100)} (target: median <= +30 %); a bare "
+        f"Python hop: {spread(overheads['floor'], '%', 100)}; joined with demographics (two "
+        f"services behind one call): {spread(overheads['joined'], '%', 100)}"
     )
     say(_fail_fast(lab, via, patient, requests))
+
+
+@contextlib.contextmanager
+def _bare_hop(upstream: str) -> Iterator[str]:
+    """``bare_proxy`` in a uvicorn of its own on a free port, forwarding to ``upstream``;
+    its base URL while it runs."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "medsys.chaos.bare_proxy:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    environment = {**os.environ, bare_proxy.UPSTREAM: upstream}
+    process = subprocess.Popen(
+        command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the bare proxy for the floor measurement did not start")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _p50_p99(values: list[float]) -> str:

@@ -228,7 +228,8 @@ def register(cli: click.Group) -> None:
     @click.option("--requests", default=300, show_default=True, help="Requests per series.")
     @click.option("--runs", default=3, show_default=True, help="Rounds, each printed.")
     def bench_middleware(requests: int, runs: int) -> None:
-        """Latency of a patient's history called directly on clinical, through the
+        """Latency of a patient's history called directly on clinical, through a bare
+        Python hop (the floor: uvicorn and aiohttp forwarding, nothing else), through the
         middleware (consultations only, as the portal asks, and joined with admin's
         demographics) and as the portal's page, interleaved, in --runs rounds (min /
         median / max of their medians); then fail-fast latency with the breakers open
