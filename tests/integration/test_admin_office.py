@@ -5,14 +5,17 @@ dies, CSRF, roles refused by the server, HTML errors, and every read audited."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import pyotp
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from medsys.core.db import ReplicatedDatabase
 from medsys.core.rut import check_digit
 from medsys.core.tokens import Role
 from tests.conftest import MedsysCluster, client_from, next_address
@@ -362,7 +365,6 @@ def test_a_form_in_flight_when_its_instance_is_killed_is_recorded_once(
     whatever the first answer was (none, an error, or a success that was never shown)."""
     import os
     import signal
-    import threading
 
     office = Office(cluster)
     office.log_in("adm.vera")
@@ -630,13 +632,50 @@ def test_a_clerk_removes_the_portal_second_factor_of_a_patient_who_lost_the_phon
     assert "El paciente no tiene cuenta en el portal." in told
 
 
+def _second_behind_the_first(
+    db: ReplicatedDatabase,
+    first: Callable[[Session], object],
+    second: Callable[[Session], object],
+) -> dict[str, object]:
+    """``first`` runs in a transaction held open after it; ``second`` starts then, must
+    still be waiting a second later, and goes on once the first commits. What each
+    returned, or what the second raised."""
+    first_done, first_may_commit = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def first_held(session: Session) -> object:
+        result = first(session)
+        first_done.set()
+        first_may_commit.wait(10)
+        return result
+
+    def run_second() -> None:
+        try:
+            outcomes["second"] = db.write(second)
+        except Exception as failed:  # the test reports what went wrong
+            outcomes["second"] = failed
+
+    one = threading.Thread(target=lambda: outcomes.setdefault("first", db.write(first_held)))
+    try:
+        one.start()
+        assert first_done.wait(10)
+        two = threading.Thread(target=run_second)
+        two.start()
+        two.join(1.0)
+        assert two.is_alive(), "the second waits for the first's charges"
+        first_may_commit.set()
+        one.join(10)
+        two.join(10)
+    finally:
+        first_may_commit.set()
+    return outcomes
+
+
 def test_two_accountants_invoicing_one_patient_at_once_issue_one_invoice(
     cluster: MedsysCluster,
 ) -> None:
     """Both read the same pending charges; the second waits for the first and then finds
     them invoiced, on the real PostgreSQL primary."""
-    import threading
-
     import httpx
 
     from medsys.admin import records
@@ -652,8 +691,6 @@ def test_two_accountants_invoicing_one_patient_at_once_issue_one_invoice(
     assert registered.status_code == 201, registered.text
     consultation = uuid.uuid4().int % 1_000_000_000 + 1_000_000_000
     db = cluster.application_database("admin")
-    first_locked, first_may_commit = threading.Event(), threading.Event()
-    outcomes: dict[str, object] = {}
     try:
         db.write(
             lambda s: s.add_all(
@@ -670,30 +707,11 @@ def test_two_accountants_invoicing_one_patient_at_once_issue_one_invoice(
             )
         )
 
-        def first(session: Session) -> str:
-            number = records.invoice_pending(session, rut=rut).number
-            first_locked.set()
-            first_may_commit.wait(10)
-            return number
+        def invoice(session: Session) -> str:
+            return records.invoice_pending(session, rut=rut).number
 
-        def second() -> None:
-            try:
-                outcomes["second"] = db.write(lambda s: records.invoice_pending(s, rut=rut).number)
-            except InvalidInput as refused:
-                outcomes["second"] = refused
-
-        one = threading.Thread(target=lambda: outcomes.setdefault("first", db.write(first)))
-        one.start()
-        assert first_locked.wait(10)
-        two = threading.Thread(target=second)
-        two.start()
-        two.join(1.0)
-        assert two.is_alive(), "the second waits for the first's charges"
-        first_may_commit.set()
-        one.join(10)
-        two.join(10)
+        outcomes = _second_behind_the_first(db, invoice, invoice)
     finally:
-        first_may_commit.set()
         db.dispose()
     assert isinstance(outcomes["second"], InvalidInput), outcomes
     assert rows(cluster, "SELECT COUNT(*) FROM invoices WHERE patient_rut = :r", r=rut) == 1
@@ -710,7 +728,6 @@ def test_two_accountants_bringing_in_the_same_consultations_at_once_charge_them_
 ) -> None:
     """The second capture waits for the first's uncommitted charges, then skips them and
     says it added none: before, it failed on the unique pair with an error page."""
-    import threading
     from datetime import UTC, datetime
 
     from medsys.admin import records
@@ -722,36 +739,13 @@ def test_two_accountants_bringing_in_the_same_consultations_at_once_charge_them_
         for item in ("curación", "sutura")
     ]
     db = cluster.application_database("admin")
-    first_added, first_may_commit = threading.Event(), threading.Event()
-    outcomes: dict[str, object] = {}
     try:
-
-        def first(session: Session) -> int:
-            added = records.capture(session, items=items, author="cont.lagos")
-            first_added.set()
-            first_may_commit.wait(10)
-            return added
-
-        def second() -> None:
-            try:
-                outcomes["second"] = db.write(
-                    lambda s: records.capture(s, items=items, author="cont.rivas")
-                )
-            except Exception as failed:  # the test reports what went wrong
-                outcomes["second"] = failed
-
-        one = threading.Thread(target=lambda: outcomes.setdefault("first", db.write(first)))
-        one.start()
-        assert first_added.wait(10)
-        two = threading.Thread(target=second)
-        two.start()
-        two.join(1.0)
-        assert two.is_alive(), "the second waits for the first's charges"
-        first_may_commit.set()
-        one.join(10)
-        two.join(10)
+        outcomes = _second_behind_the_first(
+            db,
+            lambda session: records.capture(session, items=items, author="cont.lagos"),
+            lambda session: records.capture(session, items=items, author="cont.rivas"),
+        )
     finally:
-        first_may_commit.set()
         db.dispose()
     assert outcomes == {"first": 2, "second": 0}, outcomes
     kept = rows(
