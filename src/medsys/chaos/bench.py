@@ -277,6 +277,15 @@ def _form_login(client: httpx.Client, page: str, fields: dict[str, str]) -> bool
     return client.post(page, data=form).status_code in (302, 303)  # a redirect: logged in
 
 
+# The demo patients the portal benchmarks log in as, in turn.
+PORTAL_PATIENTS = ("11111111-1", "22222222-2")
+
+
+def _portal_login(client: httpx.Client, seed: str, number: int) -> bool:
+    rut = PORTAL_PATIENTS[number % len(PORTAL_PATIENTS)]
+    return _form_login(client, "/login", {"rut": rut, "password": demo_password(seed, rut)})
+
+
 def portal_figures(
     lab: Lab,
     users: int,
@@ -325,12 +334,10 @@ def _portal_by_crowd(
     """One run with Python threads as the patients: (pages/s, p50, p99 in seconds)."""
     base = f"http://127.0.0.1:{lab.settings.port('app3')}"
     seed = lab.secrets.demo_seed
-    ruts = ["11111111-1", "22222222-2"]
     crowd = Crowd(users, seconds)
 
     def log_in(client: httpx.Client, number: int) -> bool:
-        rut = ruts[number % 2]
-        return _form_login(client, "/login", {"rut": rut, "password": demo_password(seed, rut)})
+        return _portal_login(client, seed, number)
 
     def rounds(client: httpx.Client, number: int) -> None:
         pace = random.Random(number)
@@ -374,12 +381,9 @@ def _portal_saturation_by_wrk(
     seed = lab.secrets.demo_seed
     cookies = []
     for number in range(users):
-        rut = ("11111111-1", "22222222-2")[number % 2]
         with httpx.Client(base_url=base, timeout=30) as client:
-            if not _form_login(
-                client, "/login", {"rut": rut, "password": demo_password(seed, rut)}
-            ):
-                raise RuntimeError(f"patient {rut} could not log in to the portal")
+            if not _portal_login(client, seed, number):
+                raise RuntimeError(f"demo patient number {number} could not log in")
             cookies.append("; ".join(f"{name}={value}" for name, value in client.cookies.items()))
     services = _supervised_pids(lab)
     before = cpu_use.trees(cpu_use.read_processes(), services)

@@ -145,12 +145,13 @@ async def _both(
         f"/api/patients/{rut}/history",
         params={"page": page, "per_page": per_page},
     )
-    clinical = asyncio.ensure_future(state.gateway.call(state.upstreams["clinical"], history))
-    if admin_path is None:
+    clinical_call = state.gateway.call(state.upstreams["clinical"], history)
+    if admin_path is None:  # awaited in place: a task of its own would only cost a hop
         try:
-            return (await clinical).body, None
+            return (await clinical_call).body, None
         except (UpstreamAnswer, UpstreamUnavailable) as error:
             return error, None
+    clinical = asyncio.ensure_future(clinical_call)
     admin = asyncio.ensure_future(
         state.gateway.call(
             state.upstreams["admin"], _call(request, caller, "admin", "GET", admin_path)
