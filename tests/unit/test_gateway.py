@@ -103,21 +103,22 @@ def test_a_keyed_write_goes_on_to_the_next_instance_after_a_lost_answer() -> Non
 def test_a_4xx_is_the_upstreams_answer_and_no_breaker_failure() -> None:
     upstream = two_instances(BreakerPolicy(consecutive_failures=1))
     busy = (409, b'{"message": "ocupado"}')
-    transport = Scripted(first=[busy] * 3, second=[busy] * 3)
+    transport = Scripted(first=[busy] * 6)
     for _ in range(6):
         with pytest.raises(UpstreamAnswer) as raised:
             run(transport, GET, upstream)
         assert raised.value.status == 409 and raised.value.body == {"message": "ocupado"}
-    assert transport.sent == [("GET", FIRST), ("GET", SECOND)] * 3
+    # An answer, not a failure: no call went on to the second instance.
+    assert transport.sent == [("GET", FIRST)] * 6
     assert [i.breaker.state for i in upstream.instances] == [State.CLOSED, State.CLOSED]
 
 
 def test_a_5xx_round_is_retried_and_the_next_round_succeeds() -> None:
-    transport = Scripted(first=[(503, b"down")], second=[(500, b"oops"), OK])
+    transport = Scripted(first=[(503, b"down"), OK], second=[(500, b"oops")])
     answer = run(transport, GET)
     assert answer.status == 200
-    # The second round starts from the other instance (taken in turn).
-    assert transport.sent == [("GET", FIRST), ("GET", SECOND), ("GET", SECOND)]
+    # Neither answered in the first round: the second tries them again as listed.
+    assert transport.sent == [("GET", FIRST), ("GET", SECOND), ("GET", FIRST)]
 
 
 def test_open_breakers_answer_at_once_without_a_call() -> None:
@@ -147,12 +148,14 @@ def test_the_retry_budget_stops_a_retry_storm() -> None:
     assert upstream.budget.refused > 0
 
 
-def test_calls_are_shared_between_healthy_instances_in_turn() -> None:
+def test_calls_that_do_not_overlap_stay_on_the_instance_that_answered_last() -> None:
     upstream = two_instances()
-    transport = Scripted(first=[OK] * 3, second=[OK] * 3)
-    for _ in range(6):
+    transport = Scripted(first=[OK, OK, refused()], second=[OK, OK, OK])
+    for _ in range(5):
         assert run(transport, GET, upstream).status == 200
-    assert transport.sent == [("GET", FIRST), ("GET", SECOND)] * 3
+    # first answers until it is refused; second took the call and keeps the next ones.
+    assert transport.sent == [("GET", FIRST)] * 3 + [("GET", SECOND)] * 3
+    assert upstream.warm is upstream.instances[1]
 
 
 class Held:
@@ -177,7 +180,6 @@ def test_a_busy_instance_gets_no_new_call_while_another_is_idle() -> None:
     async def scenario() -> None:
         slow = asyncio.create_task(gateway.call(upstream, GET))  # goes to first, held
         await asyncio.sleep(0)
-        upstream.turns = 0  # first's turn again: only its outstanding call keeps it out
         assert (await gateway.call(upstream, GET)).status == 200
         assert (await gateway.call(upstream, GET)).status == 200
         transport.release.set()

@@ -3,8 +3,9 @@ retry rounds only when repeating is safe and the retry budget allows, a breaker 
 instance, a deadline per request, one pooled async HTTP client.
 
 Order of a call: each round tries every instance once, least outstanding calls first
-and equally busy ones in turn (so ``app1`` and ``app1-replica`` share the work), skipping
-those whose breaker is open. A 2xx answer is returned; a 4xx
+(so ``app1`` and ``app1-replica`` share the work whenever calls overlap), among equally
+busy ones the instance that answered last, skipping those whose breaker is open. A 2xx
+answer is returned; a 4xx
 is the upstream's answer (``UpstreamAnswer``, never a breaker failure); a transport error,
 timeout or 5xx moves on to the next instance. When a round fails, tenacity waits
 (exponential backoff with jitter) and tries another round, within the deadline and the
@@ -97,20 +98,18 @@ class Upstream:
     name: str
     instances: list[Instance]
     budget: RetryBudget = field(default_factory=RetryBudget)
-    turns: int = 0  # rotates the first choice among equally busy instances
+    warm: Instance | None = None  # the instance that answered last
 
     def in_order(self) -> list[Instance]:
-        """The order a round tries the instances in: least outstanding calls first, ties
-        taken in turn, so both clinical instances work (an idle one is not kept as a
-        mere standby) and a slow or stuck one gets fewer new calls. A failed instance
-        still hands the call to the next in this order, as before."""
-        count = len(self.instances)
-        start = self.turns % count
-        self.turns += 1
-        order = sorted(
-            range(count), key=lambda n: (self.instances[n].outstanding, (n - start) % count)
-        )
-        return [self.instances[n] for n in order]
+        """The order a round tries the instances in: least outstanding calls first, so a
+        call goes to an idle instance while another is busy (both clinical instances
+        work under load, and a slow or stuck one gets fewer new calls). Among equally
+        busy ones, the one that answered last, then the others as listed: taking turns
+        when calls do not overlap made every call land on a process whose caches the
+        other's call had just cooled (clinical's CPU per call 3.9 -> 4.4 ms, the
+        middleware's p50 overhead about 10 points higher, measured interleaved). A failed
+        instance still hands the call to the next in this order."""
+        return sorted(self.instances, key=lambda i: (i.outstanding, i is not self.warm))
 
     def refusing(self) -> UpstreamUnavailable | None:
         """Every instance's breaker would refuse a call now: the answer, without a call."""
@@ -288,6 +287,7 @@ class Gateway:
                     raise _RoundFailed(all_skipped=False, unsafe_to_repeat=True)
                 continue
             instance.breaker.record(failed=False, duration=elapsed)
+            upstream.warm = instance
             self._observe(instance.name, str(status), elapsed)
             body = _json(raw)
             if status >= 400:
