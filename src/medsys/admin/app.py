@@ -36,7 +36,7 @@ from medsys.core.auth import Verifier
 from medsys.core.databases import pair_database
 from medsys.core.db import Database, DatabaseRoutingError
 from medsys.core.health import health_status
-from medsys.core.http_metrics import HttpMetrics
+from medsys.core.http_metrics import NO_OPENTELEMETRY, HttpMetrics
 from medsys.core.http_metrics import fastapi_route as http_metrics_route
 from medsys.core.keys import keyring, private_text, signing_key
 from medsys.core.logs import configure_logging
@@ -81,6 +81,7 @@ def create_app(
         app.state.database.dispose()
 
     app = FastAPI(
+        telemetry=NO_OPENTELEMETRY,
         title="medsys admin (App2)",
         description="Pacientes, previsión, facturación y pagos. Montos en pesos chilenos enteros.",
         version="1.0",

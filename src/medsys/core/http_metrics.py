@@ -26,6 +26,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi import Response as FastAPIResponse
 from fastapi.responses import PlainTextResponse
+from fastapi.telemetry import TelemetryConfig
 from flask import Flask, Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -40,6 +41,15 @@ from medsys.core import replica_reads
 from medsys.core.errors import Forbidden
 from medsys.core.scrape import REFUSED, configured_token, may_scrape
 
+# FastAPI's own OpenTelemetry hooks, off in every FastAPI app (``FastAPI(telemetry=...)``):
+# our metrics are these, for Prometheus, and nothing here exports traces; left on, FastAPI
+# asks OpenTelemetry on every request whether anyone is listening.
+NO_OPENTELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)  # 3 s: the SLA
 
 

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from medsys.core import api_explorer
 from medsys.core.api_errors import register_error_handlers
 from medsys.core.auth import Verifier
-from medsys.core.http_metrics import HttpMetrics
+from medsys.core.http_metrics import NO_OPENTELEMETRY, HttpMetrics
 from medsys.core.http_metrics import fastapi_route as http_metrics_route
 from medsys.core.keys import keyring, signing_key
 from medsys.core.logs import configure_logging
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None, policy: BreakerPolicy | None = 
             prober.cancel()
 
     app = FastAPI(
+        telemetry=NO_OPENTELEMETRY,
         title="medsys middleware",
         description="Integración del portal con los servicios clínico y administrativo: "
         "circuit breakers, reintentos, failover y transformación de datos.",
