@@ -13,12 +13,14 @@ import pytest
 
 from medsys.middleware.resilience.breaker import BreakerPolicy, State
 from medsys.middleware.upstreams import (
+    AiohttpTransport,
     Answer,
     Call,
     Gateway,
     Upstream,
     UpstreamAnswer,
     UpstreamUnavailable,
+    make_session,
     make_upstream,
 )
 
@@ -225,3 +227,40 @@ def test_instances_that_share_a_url_are_one_instance() -> None:
     )
     assert [(i.name, i.base_url) for i in upstream.instances] == [("app1", "http://clinical:5001")]
     assert [i.name for i in two_instances().instances] == ["first", "second"]
+
+
+def test_the_client_carries_no_cookie_from_one_call_into_the_next() -> None:
+    """The middleware's one client acts for everybody: a cookie an upstream sets while
+    answering one person must not be sent with anyone's next call. Called by name, as in
+    containers (aiohttp's default jar ignores cookies from a bare IP address)."""
+    from aiohttp import web
+
+    seen: list[str | None] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Cookie"))
+        response = web.json_response({"ok": True})
+        response.set_cookie("session", "first-callers-session")
+        return response
+
+    async def scenario() -> None:
+        server = web.Application()
+        server.router.add_get("/x", answer)
+        runner = web.AppRunner(server)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        try:
+            async with make_session() as client:
+                transport = AiohttpTransport(client)
+                for _ in range(2):
+                    status, _body = await transport.send(
+                        "GET", f"http://localhost:{port}/x", headers={}, params=None, json=None
+                    )
+                    assert status == 200
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(scenario())
+    assert seen == [None, None]

@@ -44,8 +44,12 @@ KEEPALIVE_SECONDS = 1.0
 
 
 def make_session(limit: int = 100) -> aiohttp.ClientSession:
+    """One client for every call the middleware makes, for whoever it acts for: it keeps
+    no cookies, so nothing an upstream sets in one person's call rides along another's."""
     connector = aiohttp.TCPConnector(limit=limit, keepalive_timeout=KEEPALIVE_SECONDS)
-    return aiohttp.ClientSession(connector=connector, timeout=TIMEOUT)
+    return aiohttp.ClientSession(
+        connector=connector, timeout=TIMEOUT, cookie_jar=aiohttp.DummyCookieJar()
+    )
 
 
 def _never_reached(error: BaseException) -> bool:
