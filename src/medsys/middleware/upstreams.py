@@ -18,13 +18,13 @@ twice the CPU per call (measured with py-spy on the running middleware).
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
+import pydantic_core
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -347,7 +347,9 @@ def _query(params: dict[str, Any] | None) -> list[tuple[str, str]] | None:
 
 
 def _json(raw: bytes) -> Any:
+    """An upstream's body as data (pydantic-core's parser: the standard library's took
+    twice the time on a history)."""
     try:
-        return json.loads(raw)
+        return pydantic_core.from_json(raw)
     except ValueError:
         return {"message": raw.decode("utf-8", errors="replace")[:500]}
