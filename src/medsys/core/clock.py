@@ -91,4 +91,6 @@ def date_text(iso: str | None) -> str | None:
     if not iso:
         return None
     moment = datetime.fromisoformat(iso)
-    return f"{moment.day} de {MONTHS[moment.month - 1]} de {moment.year}, {moment:%H:%M}"
+    # Fields, not strftime: this runs for every consultation of every history page.
+    hour, minute = moment.hour, moment.minute
+    return f"{moment.day} de {MONTHS[moment.month - 1]} de {moment.year}, {hour:02d}:{minute:02d}"
