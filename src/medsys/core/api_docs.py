@@ -50,12 +50,10 @@ BALANCED = errors(413, 414)
 
 # A patient's RUT in the path, in any usual spelling; the example is a demo patient's, so
 # the documented example (and a fuzzer starting from it) reaches a real record.
-PatientRut = Annotated[
-    str,
-    Path(
-        min_length=2,
-        max_length=14,
-        description="RUT del paciente, con o sin puntos y guion (p. ej., 11.111.111-1)",
-        examples=["11111111-1"],
-    ),
-]
+PATIENT_RUT_RULES: dict[str, Any] = {
+    "min_length": 2,
+    "max_length": 14,
+    "description": "RUT del paciente, con o sin puntos y guion (p. ej., 11.111.111-1)",
+    "examples": ["11111111-1"],
+}
+PatientRut = Annotated[str, Path(**PATIENT_RUT_RULES)]

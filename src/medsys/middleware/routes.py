@@ -11,8 +11,10 @@ from typing import Annotated, Any
 import pydantic_core
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
-from medsys.core.api_docs import PatientRut, errors
+from medsys.core import route_parameters
+from medsys.core.api_docs import PATIENT_RUT_RULES, PatientRut, errors
 from medsys.core.auth import Caller, authenticate
 from medsys.core.errors import Forbidden, InvalidInput, MalformedRequest
 from medsys.core.request_parts import idempotency_key_of, rut_of
@@ -187,25 +189,34 @@ def _admin_part(result: Any) -> tuple[dict[str, Any] | None, list[str]]:
     return result, []
 
 
-@router.get("/api/medical-history/{rut}", tags=["patients"], response_model=MedicalHistoryOut)
-async def medical_history(
-    rut: PatientRut,
-    request: Request,
-    caller: ClinicalReader,
-    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
+class HistoryParameters(BaseModel):
+    """The history's parameters (read by ``core.route_parameters``: see why there)."""
+
+    rut: Annotated[str, Field(**PATIENT_RUT_RULES)]
+    page: Annotated[int, Field(ge=1, le=10_000)] = 1
+    per_page: Annotated[int, Field(ge=1, le=100)] = 20
     demographics: Annotated[
         bool,
-        Query(
+        Field(
             description="false: the consultations only, for a page that shows no "
             "demographics; admin is not called (no access to its record, no audit row "
             "there, and its outage does not make the answer partial); `patient` is null"
         ),
-    ] = True,
-) -> Any:
+    ] = True
+
+
+@router.get(
+    "/api/medical-history/{rut}",
+    tags=["patients"],
+    response_model=MedicalHistoryOut,
+    openapi_extra=route_parameters.documented(HistoryParameters, path=("rut",)),
+)
+async def medical_history(request: Request, caller: ClinicalReader) -> Any:
     """The patient's clinical history in plain words, joined with demographics. Admin
     down: served, marked partial. Both clinical instances down: 503 at once."""
-    wanted = rut_of(rut)
+    asked = route_parameters.read(HistoryParameters, request)
+    page, per_page, demographics = asked.page, asked.per_page, asked.demographics
+    wanted = rut_of(asked.rut)
     authorize_patient(caller, wanted)
     admin_path = f"/patients/{wanted}" if demographics else None
     clinical, admin = await _both(request, caller, wanted, page, per_page, admin_path)
