@@ -69,6 +69,14 @@ def test_history_for_the_patient_and_nobody_else(middleware: Middleware, patient
         sneaky = middleware.get("/api/medical-history/22222222-2", patient, **acting)
         assert sneaky.status_code == 403
     assert middleware.get("/api/medical-history/123", patient).status_code == 422
+    # Who asks is checked before what is asked: a bad parameter from nobody is a 401.
+    bad_page = f"/api/medical-history/{PATIENT}?per_page=0&demographics=maybe"
+    assert middleware.get(bad_page, None).status_code == 401
+    refused = middleware.get(bad_page, patient)
+    assert refused.status_code == 422
+    assert {d["campo"] for d in refused.json()["details"]} == {"per_page", "demographics"}
+    clerk = middleware.token(Role.CLERK, "adm.vera")  # a clerk reads no clinical record
+    assert middleware.get(f"/api/medical-history/{PATIENT}", clerk).status_code == 403
 
 
 def test_request_id_reaches_the_apps_logs(middleware: Middleware, patient: str) -> None:

@@ -5,7 +5,9 @@ Why: FastAPI (0.165) inspects every parameter's annotation again on each request
 middleware's history, the hop every portal page crosses and the one with a latency
 target, resolving its path, query and caller parameters cost about a fifth of the
 middleware's CPU per request in process, more than the transformation of the history
-itself, and 4-5 points of overhead over a direct clinical call (measured interleaved).
+itself, and 4-5 points of overhead over a direct clinical call (measured interleaved);
+resolving the caller as a dependency cost another tenth, so that route checks its token
+in its body, with the same function the dependencies call.
 What stays the same: the rules are Pydantic's, a bad value is FastAPI's
 ``RequestValidationError`` (so it is answered as on every route: 422, in Spanish, naming
 the field), and the route's OpenAPI parameters come from the model, so the explorer and
