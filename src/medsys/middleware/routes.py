@@ -56,12 +56,17 @@ ADMIN_READERS = (Role.PATIENT, Role.CLERK, Role.ACCOUNTANT)
 ANYONE = tuple(role for role in Role if role is not Role.SERVICE)
 
 
+def _caller_of(request: Request, roles: tuple[Role, ...], errand: Scope | None = None) -> Caller:
+    """The request's caller, if its token is good and its role among ``roles``. No session
+    check: staff sessions live in the apps; a session's token never names us."""
+    return authenticate(request.headers, request.app.state.verifier, roles, errand=errand)
+
+
 def _caller(*roles: Role, errand: Scope | None = None) -> Any:
     # async although it never awaits: FastAPI runs a plain `def` dependency in a worker
-    # thread, a hand-off per request that cost more than the token check itself. No
-    # session check: staff sessions live in the apps; a session's token never names us.
+    # thread, a hand-off per request that cost more than the token check itself.
     async def dependency(request: Request) -> Caller:
-        return authenticate(request.headers, request.app.state.verifier, roles, errand=errand)
+        return _caller_of(request, roles, errand)
 
     return dependency
 
@@ -216,7 +221,7 @@ async def medical_history(request: Request) -> Any:
     down: served, marked partial. Both clinical instances down: 503 at once."""
     # The caller first (a 401 or 403 before any 422, as on every route), checked here and
     # not as a dependency for the reason the parameters are read by hand.
-    caller = authenticate(request.headers, request.app.state.verifier, CLINICAL_READERS)
+    caller = _caller_of(request, CLINICAL_READERS)
     asked = route_parameters.read(HistoryParameters, request)
     page, per_page, demographics = asked.page, asked.per_page, asked.demographics
     wanted = rut_of(asked.rut)
@@ -256,7 +261,7 @@ async def fhir_everything(rut: PatientRut, request: Request, caller: ClinicalRea
     bundle = fhir.everything(wanted, clinical, admin_part)
     if missing:
         bundle["entry"].append(fhir.incomplete_outcome(missing))
-    return JsonAnswer(bundle, media_type="application/fhir+json")
+    return FhirResponse(bundle)
 
 
 @router.get("/api/access-log/{rut}", tags=["patients"], response_model=AccessLogOut)
